@@ -1,0 +1,18 @@
+"""puffer_backend: PufferLib's `pufferlib.pytorch` API for PyTorch and JAX on one spec layer.
+
+Importing this package loads neither framework: `puffer_backend.torch_impl`,
+`puffer_backend.jax_impl` and `puffer_backend.exchange` import theirs when first used.
+"""
+import importlib
+
+from . import spec
+
+__version__ = "0.1.0"
+_LAZY = ("torch_impl", "jax_impl", "exchange", "shim")
+__all__ = ["spec", *_LAZY, "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,18 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests import adapters  # noqa: E402
+
+
+@pytest.fixture(params=adapters.selected_backends())
+def backend(request):
+    """Each conformance test runs once per backend; a backend not installed is skipped, visibly."""
+    name = request.param
+    pytest.importorskip({"torch": "torch", "jax": "jax"}[name])
+    return adapters.load(name)
