@@ -106,7 +106,11 @@ def unpack_batch(space, rows: np.ndarray) -> np.ndarray:
     """Numpy structured view of packed rows (the reference that nativize is tested against)."""
     dtype = structured_dtype(space)
     rows = np.ascontiguousarray(rows)
-    return rows.view(np.uint8).reshape(rows.shape[0], -1).view(dtype)[:, 0]
+    raw = rows.view(np.uint8).reshape(rows.shape[0], -1)
+    if dtype.fields is None:  # a plain (sub-array) dtype: numpy cannot view rows as it directly
+        element, shape = dtype.subdtype if dtype.subdtype is not None else (dtype, ())
+        return raw.view(element).reshape(rows.shape[0], *shape)
+    return raw.view(dtype)[:, 0]
 
 
 def _add_batch_axis(space, sample):
@@ -121,8 +125,12 @@ def _add_batch_axis(space, sample):
 def _batch_size(space, samples) -> int:
     spaces = _gym_spaces()
     if isinstance(space, spaces.Dict):
+        if not isinstance(samples, dict) or set(samples) != set(space.spaces):
+            raise bad_value("samples", f"a dict with keys {sorted(space.spaces)}", samples)
         return _batch_size(next(iter(space.spaces.values())), samples[next(iter(space.spaces))])
     if isinstance(space, spaces.Tuple):
+        if not isinstance(samples, (tuple, list)) or len(samples) != len(space.spaces):
+            raise bad_value("samples", f"a tuple of {len(space.spaces)} items", samples)
         return _batch_size(space.spaces[0], samples[0])
     array = np.asarray(samples)
     if array.ndim == 0:
