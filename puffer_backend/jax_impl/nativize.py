@@ -1,0 +1,100 @@
+"""Structured observations from flat rows: `nativize_dtype` and a jit-compatible `nativize_tensor`.
+
+Each leaf is a static slice of the row followed by `lax.bitcast_convert_type`, which reads
+the bytes in the same little-endian order as numpy, so the result is bit-exact with numpy's
+structured view. XLA fuses the slices; outside jit each leaf is one small copy (JAX arrays
+cannot alias a slice of another buffer).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ..spec import checks, layout
+from ..spec.dtypes import check_element_dtype
+from ..spec.errors import bad_type, bad_value
+from ..spec.layout import Leaf, NativeDType, flattened_tensor_size
+from .dtypes import numpy_to_jax_dtype_dict, require_dtype
+
+__all__ = ["nativize_dtype", "nativize_tensor", "flattened_tensor_size", "NativeDType", "Leaf"]
+
+
+def nativize_dtype(emulated) -> NativeDType:
+    """Layout of a structured observation in flat rows: a `Leaf(dtype, shape, offset, delta)` or a
+    nested dict of them, with JAX dtypes. `emulated` is a mapping or object with
+    `observation_dtype` and `emulated_observation_dtype`, or a gymnasium space.
+    Raises TypeError/ValueError for unsupported, big-endian or misaligned dtypes."""
+    return _map_leaves(layout.nativize_dtype(emulated),
+                       lambda leaf: leaf._replace(dtype=numpy_to_jax_dtype_dict[np.dtype(leaf.dtype)]))
+
+
+def _map_leaves(native, fn):
+    if isinstance(native, dict):
+        return {key: _map_leaves(sub, fn) for key, sub in native.items()}
+    return fn(Leaf(*native))
+
+
+def _sample_itemsize(native_dtype) -> int | None:
+    """Itemsize of the sample dtype implied by the layout (a leaf's bytes over its delta)."""
+    sizes = set()
+    for _, leaf in layout.leaves(native_dtype):
+        nbytes = np.dtype(leaf.dtype).itemsize * int(np.prod(leaf.shape, dtype=np.int64))
+        if leaf.delta > 0 and nbytes % leaf.delta == 0:
+            sizes.add(nbytes // leaf.delta)
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _check(observation, native_dtype):
+    if not hasattr(observation, "shape") or not hasattr(observation, "dtype"):
+        raise bad_type("observation", "a jax or numpy array of shape (batch, elements)", observation)
+    sample = check_element_dtype(observation.dtype, "observation")
+    require_dtype(sample, "observation")
+    checks.check_observation(observation.shape, sample.name, native_dtype, None)
+    implied = _sample_itemsize(native_dtype)
+    if implied is not None and implied != sample.itemsize:
+        hint = ""
+        if sample.kind == "f" and implied < sample.itemsize:
+            hint = (" (was the observation cast to float, e.g. torch.Tensor(data) or .astype(float32), "
+                    "instead of keeping the raw bytes?)")
+        raise bad_value("observation", f"a sample dtype of {implied} byte(s) per element, as native_dtype's "
+                                       f"offsets imply", f"dtype {sample}{hint}")
+    for path, leaf in layout.leaves(native_dtype):
+        name = "native_dtype" + "".join(f"[{key!r}]" for key in path)
+        require_dtype(check_element_dtype(leaf.dtype, name), name)
+    return sample
+
+
+def _leaf(observation, sample: np.dtype, leaf: Leaf):
+    dtype = np.dtype(leaf.dtype)
+    batch = observation.shape[0]
+    part = observation[:, leaf.offset:leaf.offset + leaf.delta]
+    if dtype != sample:
+        if dtype.itemsize == sample.itemsize:
+            part = lax.bitcast_convert_type(part, dtype)
+        else:
+            # Through bytes: bitcast adds (or removes) a trailing axis of the itemsize ratio.
+            if sample.itemsize > 1:
+                part = lax.bitcast_convert_type(part, jnp.uint8)
+            part = part.reshape(batch, -1, dtype.itemsize) if dtype.itemsize > 1 else part.reshape(batch, -1)
+            part = lax.bitcast_convert_type(part, dtype)
+    return part.reshape(batch, *leaf.shape)
+
+
+def nativize_tensor(observation, native_dtype: NativeDType):
+    """Split flat observation rows into native arrays.
+
+    observation: `(batch, elements)` jax (or numpy) array of the sample dtype, the flat rows
+    the environment produced. native_dtype: from `nativize_dtype`. Returns one array
+    `(batch, *leaf.shape)` of the leaf's dtype, or a nested dict of them. Bit-exact for
+    every layout `nativize_dtype` produces. Works under `jax.jit`, `vmap` (over an extra
+    leading axis) and sharding; checks are static and run at trace time.
+    Raises ValueError for a wrong shape, a too-narrow row, a sample dtype whose itemsize does
+    not match the layout (e.g. bytes cast to float), or 64-bit dtypes while x64 is off.
+    """
+    sample = _check(observation, native_dtype)
+    observation = jnp.asarray(observation)
+    if isinstance(native_dtype, dict):
+        return _map_leaves(native_dtype, lambda leaf: _leaf(observation, sample, leaf))
+    return _leaf(observation, sample, Leaf(*native_dtype))

@@ -1,0 +1,304 @@
+"""Action sampling for JAX: `sample_logits`, `sample_from_uniforms`, `log_prob`, `entropy`,
+`entropy_probs`.
+
+Functional and explicit about randomness: `sample_logits(key, logits, ...)`. Every function
+works under `jit`, `vmap` and `grad`. Shape and dtype checks are static, so under `jit` they
+raise at trace time; the action-range check needs values and runs only on concrete host
+arrays (numpy inputs, or JAX arrays on a CPU device outside `jit`): it never syncs an
+accelerator. Under `jit` an out-of-range action yields a NaN log-probability.
+
+Discrete draws follow the spec's rule (`puffer_backend.spec.sampling`): inverse CDF with one
+uniform per head per row, so the same uniforms give the same actions as torch_impl. The
+uniforms are 23-bit floats `(k + 0.5) / 2**23` built from `jax.random.bits`: one 32-bit draw
+per head per row (Gumbel-max `jax.random.categorical` needs one per logit), and never exactly
+0 or 1, so the Normal's inverse CDF stays finite.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy.special import ndtri
+
+from ..spec import checks
+from ..spec.errors import bad_type, bad_value
+from .distributions import Normal
+from .dtypes import int_dtype
+
+__all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs", "uniforms"]
+
+
+# -- validation (static: shapes and dtypes only) ---------------------------------------------
+
+def _as_float_array(value, argument: str):
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise bad_type(argument, "a jax or numpy float array", value)
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise bad_type(argument, "a floating-point array", value)
+    return jnp.asarray(value)
+
+
+def _logits(value, argument: str = "logits"):
+    value = _as_float_array(value, argument)
+    checks.check_logits_shape(value.shape, argument)
+    return value
+
+
+def _mask(mask, logits_shape, argument: str = "mask"):
+    if mask is None:
+        return None
+    if not hasattr(mask, "shape") or not hasattr(mask, "dtype") or mask.dtype != jnp.bool_:
+        raise bad_type(argument, "a boolean array (True = allowed)", mask)
+    checks.check_mask_shape(mask.shape, logits_shape, argument)
+    return jnp.asarray(mask)
+
+
+def _is_concrete_host(value) -> bool:
+    if isinstance(value, np.ndarray):
+        return True
+    if isinstance(value, jax.core.Tracer) or not isinstance(value, jax.Array):
+        return False
+    try:
+        return all(d.platform == "cpu" for d in value.devices())
+    except Exception:  # deleted or otherwise unreadable buffers: skip the optional check
+        return False
+
+
+def _action(action, shape, sizes, argument: str = "action"):
+    """Integer action reshaped to `shape` `(batch,)` or `(batch, heads)`; range-checked when concrete."""
+    if not hasattr(action, "shape") or not hasattr(action, "dtype"):
+        raise bad_type(argument, "an integer array", action)
+    if not jnp.issubdtype(action.dtype, jnp.integer):
+        raise bad_type(argument, "an integer array of action indices", action)
+    checks.check_action_shape(action.shape, shape, argument)
+    if _is_concrete_host(action) and np.size(action):
+        values = np.asarray(action).reshape(shape)
+        high = np.asarray(sizes).reshape((1,) * (len(shape) - 1) + (-1,)) if len(shape) > 1 else sizes[0]
+        if values.min() < 0 or np.any(values >= high):
+            raise bad_value(argument, f"indices in [0, n) for head sizes {tuple(sizes)}",
+                            f"values from {values.min()} to {values.max()}")
+    return jnp.asarray(action).reshape(shape)
+
+
+def _key(key):
+    if not hasattr(key, "dtype"):
+        raise bad_type("key", "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))", key)
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.dtype != jnp.uint32:
+        raise bad_type("key", "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))", key)
+    return key
+
+
+def _result_dtype(dtype):
+    """float32 for bf16/fp16/fp32 inputs, float64 stays float64 (x64)."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+# -- the categorical core ------------------------------------------------------------------
+
+def _weights(logits, mask):
+    """(shifted logits, unnormalized weights, their total). Masked entries get weight 0.
+
+    The max is taken without gradient: log-probabilities do not depend on the shift, and an
+    all-masked row (max -inf) is shifted by 0 instead of producing NaN.
+    """
+    x = logits.astype(_result_dtype(logits.dtype))
+    if mask is not None:
+        x = jnp.where(mask, x, -jnp.inf)
+    top = lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+    shifted = x - jnp.where(jnp.isfinite(top), top, 0.0)
+    weights = jnp.exp(shifted)
+    return shifted, weights, weights.sum(-1)
+
+
+def _entropy(shifted, weights, total):
+    # where before the product (the double-where trick): -inf * 0 would give NaN values and grads.
+    safe = jnp.where(weights > 0, shifted, 0.0)
+    return jnp.log(total) - (weights * safe).sum(-1) / total
+
+
+def _log_prob(shifted, total, action):
+    picked = jnp.take_along_axis(shifted, action[..., None].astype(jnp.int32), axis=-1, mode="fill",
+                                 fill_value=jnp.nan)[..., 0]
+    return picked - jnp.log(total)
+
+
+def _inverse_cdf(weights, total, uniform):
+    cdf = jnp.cumsum(weights, axis=-1)
+    threshold = jnp.minimum(uniform.astype(weights.dtype) * total, jnp.nextafter(total, jnp.zeros_like(total)))
+    return (cdf <= threshold[..., None]).sum(-1, dtype=int_dtype())
+
+
+def uniforms(key, shape, dtype=jnp.float32):
+    """Uniforms in (0, 1) of `shape`: `(k + 0.5) / 2**23` with k the top 23 bits of one 32-bit draw.
+
+    Never exactly 0 or 1; resolution 2**-23 (as float32's own uniforms).
+    """
+    bits = jax.random.bits(_key(key), shape, jnp.uint32)
+    return ((bits >> 9).astype(dtype) + 0.5) * (2.0 ** -23)
+
+
+# -- heads ------------------------------------------------------------------------------
+
+def _split_heads(logits, mask, argument="logits"):
+    if len(logits) == 0:
+        raise bad_value(argument, "at least one head", "an empty sequence")
+    heads = [_logits(head, f"{argument}[{i}]") for i, head in enumerate(logits)]
+    batch = checks.check_heads_batch([h.shape for h in heads], argument)
+    if mask is None:
+        masks = [None] * len(heads)
+    else:
+        if not isinstance(mask, (tuple, list)) or len(mask) != len(heads):
+            raise bad_type("mask", f"a tuple of {len(heads)} boolean masks, one per head", mask)
+        masks = [_mask(m, h.shape, f"mask[{i}]") for i, (m, h) in enumerate(zip(mask, heads))]
+    return heads, masks, batch
+
+
+def _continuous_parts(dist):
+    loc = _as_float_array(dist.loc, "logits.loc")
+    if loc.ndim < 1:
+        raise bad_value("logits.loc", "shape (batch, *event)", f"shape {loc.shape}")
+    scale = _as_float_array(dist.scale, "logits.scale")
+    try:
+        scale = jnp.broadcast_to(scale, loc.shape)
+    except ValueError:
+        raise bad_value("logits.scale", f"a shape broadcastable to loc's {loc.shape}",
+                        f"shape {jnp.shape(scale)}") from None
+    return loc, scale
+
+
+def _sample_continuous(key, dist, action, mask, deterministic):
+    if mask is not None:
+        raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
+    loc, scale = _continuous_parts(dist)
+    batch = loc.shape[0]
+    dim = int(np.prod(loc.shape[1:], dtype=np.int64))
+    out = _result_dtype(loc.dtype)
+    if action is None:
+        if deterministic:
+            action = loc
+        else:
+            action = loc + scale * ndtri(uniforms(key, loc.shape, out)).astype(loc.dtype)
+        action = lax.stop_gradient(action)
+    else:
+        action = _as_float_array(action, "action")
+        checks.check_action_shape(action.shape, (batch, dim), "action")
+    value = action.reshape(loc.shape).astype(out)
+    loc32, scale32 = loc.astype(out), scale.astype(out)
+    logprob = Normal(loc32, scale32).log_prob(value).reshape(batch, -1).sum(-1)
+    ent = Normal(loc32, scale32).entropy().reshape(batch, -1).sum(-1)
+    return action.reshape(batch, dim), logprob, ent
+
+
+def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = False):
+    """Sample actions (or score given ones); returns `(action, logprob, entropy)`.
+
+    key: a JAX PRNG key (ignored when `action` is given or `deterministic`).
+    logits: `(batch, n)` float array (discrete); a tuple/list of `(batch, n_i)` heads
+    (multi-discrete); or `Normal(loc, scale)` with loc `(batch, *event)` (continuous).
+    action: optional actions to score instead of sampling: `(batch,)`, `(batch, heads)` (or
+    flat `(batch * heads,)`), or `(batch, dim)` floats for a Normal.
+    mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads).
+    deterministic: argmax (discrete) or the mean (continuous) instead of a draw.
+
+    Returns action `(batch,)` / `(batch, heads)` of JAX's default int (int32 with x64 off,
+    int64 with x64 on) or `(batch, dim)` floats; logprob and entropy `(batch,)`, summed over
+    heads or dims, float32 (float64 for float64 inputs). Raises TypeError/ValueError (at
+    trace time under jit) for wrong types, shapes and masks; see the module doc for ranges.
+    """
+    if not isinstance(deterministic, (bool, np.bool_)):
+        raise bad_type("deterministic", "a Python bool", deterministic)
+    if isinstance(logits, Normal):
+        if action is None and not deterministic:
+            key = _key(key)
+        return _sample_continuous(key, logits, action, mask, deterministic)
+    if isinstance(logits, (tuple, list)):
+        heads, masks, batch = _split_heads(logits, mask)
+        shape = (batch, len(heads))
+    else:
+        heads = [_logits(logits)]
+        masks = [_mask(mask, heads[0].shape)]
+        batch = heads[0].shape[0]
+        shape = (batch,)
+    sizes = [h.shape[1] for h in heads]
+    if action is not None:
+        given = _action(action, shape, sizes)
+        picks = [given] if len(shape) == 1 else [given[:, i] for i in range(len(heads))]
+    elif not deterministic:
+        u = uniforms(key, (batch, len(heads)), _result_dtype(heads[0].dtype))
+    parts = [_weights(h, m) for h, m in zip(heads, masks)]
+    actions, logprob, ent = [], 0.0, 0.0
+    for i, (shifted, weights, total) in enumerate(parts):
+        if action is not None:
+            a = picks[i]
+        elif deterministic:
+            a = jnp.argmax(shifted, axis=-1).astype(int_dtype())
+        else:
+            a = _inverse_cdf(weights, total, u[:, i])
+        actions.append(a)
+        logprob = logprob + _log_prob(shifted, total, a)
+        ent = ent + _entropy(shifted, weights, total)
+    out = given if action is not None else (actions[0] if len(shape) == 1 else jnp.stack(actions, axis=-1))
+    return out, logprob, ent
+
+
+def sample_from_uniforms(logits, uniforms, *, mask=None):
+    """The spec's sampling rule with caller-given uniforms in [0, 1); returns actions only.
+
+    logits `(batch, n)` with uniforms `(batch,)`; heads with uniforms `(batch, heads)`;
+    `Normal` with uniforms `(batch, dim)` (in (0, 1): `loc + scale * ndtri(u)`).
+    Same shapes, dtypes and errors as `sample_logits`.
+    """
+    u = _as_float_array(uniforms, "uniforms")
+    if isinstance(logits, Normal):
+        if mask is not None:
+            raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
+        loc, scale = _continuous_parts(logits)
+        dim = int(np.prod(loc.shape[1:], dtype=np.int64))
+        checks.check_action_shape(u.shape, (loc.shape[0], dim), "uniforms")
+        draw = ndtri(u.reshape(loc.shape).astype(_result_dtype(loc.dtype))).astype(loc.dtype)
+        return (loc + scale * draw).reshape(loc.shape[0], dim)
+    if isinstance(logits, (tuple, list)):
+        heads, masks, batch = _split_heads(logits, mask)
+        if tuple(u.shape) != (batch, len(heads)):
+            raise bad_value("uniforms", f"shape {(batch, len(heads))}", f"shape {tuple(u.shape)}")
+        return jnp.stack([_inverse_cdf(*_weights(h, m)[1:], u[:, i])
+                          for i, (h, m) in enumerate(zip(heads, masks))], axis=-1)
+    logits = _logits(logits)
+    if tuple(u.shape) != (logits.shape[0],):
+        raise bad_value("uniforms", f"shape {(logits.shape[0],)}", f"shape {tuple(u.shape)}")
+    return _inverse_cdf(*_weights(logits, _mask(mask, logits.shape))[1:], u)
+
+
+def log_prob(logits, value):
+    """Log-probability of `value` `(batch,)` under the categorical of `logits` `(batch, n)`.
+
+    Exact for unnormalized logits; masked entries (-inf or the dtype's minimum) keep the
+    others finite, values and gradients. float32 result for 16/32-bit logits.
+    """
+    logits = _logits(logits)
+    shifted, _, total = _weights(logits, None)
+    return _log_prob(shifted, total, _action(value, (logits.shape[0],), [logits.shape[1]], "value"))
+
+
+def entropy(logits):
+    """Entropy `(batch,)` of the categorical of `logits` `(batch, n)`; finite (values and
+    gradients) with masked entries at -inf or the dtype's minimum; float32 for 16/32-bit logits."""
+    logits = _logits(logits)
+    return _entropy(*_weights(logits, None))
+
+
+def entropy_probs(logits, probs):
+    """PufferLib's `-(logits * probs).sum(-1)` for normalized logits and their probabilities.
+
+    Entries with probability 0 contribute 0 even where the logit is -inf (no NaN). Shapes
+    `(batch, n)` both; result `(batch,)` float32 for 16/32-bit inputs.
+    """
+    logits = _logits(logits)
+    probs = _as_float_array(probs, "probs")
+    if probs.shape != logits.shape:
+        raise bad_value("probs", f"the logits' shape {tuple(logits.shape)}", f"shape {tuple(probs.shape)}")
+    out = _result_dtype(jnp.promote_types(logits.dtype, probs.dtype))
+    logits, probs = logits.astype(out), probs.astype(out)
+    safe = jnp.where(probs == 0, 0.0, logits)
+    return -(safe * probs).sum(-1)
