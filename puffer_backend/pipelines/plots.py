@@ -1,0 +1,90 @@
+"""Learning-curve plots with matplotlib's object API on the Agg canvas.
+
+No pyplot: nothing global changes (a user's interactive backend stays as it is) and no
+display is needed. matplotlib is imported only when a plot is drawn.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+__all__ = ["curve_figure", "compare_figure", "save_figure", "plot_curve", "plot_compare", "X_AXES"]
+
+X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
+
+
+def _figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.0, 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _column(metrics: Mapping[str, Sequence[float]], key: str, where: str):
+    if key not in metrics:
+        raise ValueError(f"{where}: expected a '{key}' column, received columns {sorted(metrics)}")
+    return [float(v) for v in metrics[key]]
+
+
+def curve_figure(metrics: Mapping[str, Sequence[float]], *, title: str | None = None,
+                 target: float | None = None, metric: str = "mean_return", x: str = "step"):
+    """A Figure plotting `metrics[metric]` against `metrics[x]` (one run's columns).
+
+    metrics: column name -> sequence of floats, as `runs.read_metrics` returns.
+    target: draws a dashed horizontal line there (e.g. 475 for CartPole-v1).
+    Raises ValueError when a column is missing.
+    """
+    xs, ys = _column(metrics, x, "metrics"), _column(metrics, metric, "metrics")
+    figure = _figure()
+    axes = figure.add_subplot()
+    axes.plot(xs, ys, color="tab:blue", linewidth=1.6, label=metric)
+    if target is not None:
+        axes.axhline(float(target), color="tab:gray", linestyle="--", linewidth=1.0, label=f"target {target:g}")
+        axes.legend(loc="lower right")
+    axes.set_xlabel(X_AXES.get(x, x))
+    axes.set_ylabel(metric.replace("_", " "))
+    axes.grid(True, alpha=0.3)
+    if title:
+        axes.set_title(title)
+    return figure
+
+
+def compare_figure(runs: Sequence[tuple[str, Mapping[str, Sequence[float]]]], *, metric: str = "mean_return",
+                   x: str = "step", title: str | None = None):
+    """A Figure overlaying `metric` against `x` for several runs, one line per run, legend by name.
+
+    runs: (name, columns) pairs. Raises ValueError when `runs` is empty or a column is missing.
+    """
+    if not runs:
+        raise ValueError("runs: expected at least one (name, metrics) pair, received none")
+    figure = _figure()
+    axes = figure.add_subplot()
+    for name, metrics in runs:
+        axes.plot(_column(metrics, x, f"run {name}"), _column(metrics, metric, f"run {name}"),
+                  linewidth=1.4, label=name)
+    axes.set_xlabel(X_AXES.get(x, x))
+    axes.set_ylabel(metric.replace("_", " "))
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    axes.set_title(title or f"{metric.replace('_', ' ')} by {X_AXES.get(x, x)}")
+    return figure
+
+
+def save_figure(figure, path) -> Path:
+    """Write `figure` as PNG to `path` (parent folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+def plot_curve(metrics, path, **kwargs) -> Path:
+    """`curve_figure(metrics, **kwargs)` saved as PNG at `path`."""
+    return save_figure(curve_figure(metrics, **kwargs), path)
+
+
+def plot_compare(runs, path, **kwargs) -> Path:
+    """`compare_figure(runs, **kwargs)` saved as PNG at `path`."""
+    return save_figure(compare_figure(runs, **kwargs), path)

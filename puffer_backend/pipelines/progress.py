@@ -1,0 +1,120 @@
+"""Training progress display: a tqdm bar on a terminal, plain periodic lines otherwise.
+
+Plain lines look like `step 12288/500000  sps 31012  mean_return 87.3`; they are what a
+log file, CI or `nohup` capture wants (no carriage returns, no escape codes).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+__all__ = ["Progress", "format_line", "format_number"]
+
+
+def format_number(value, digits: int = 1) -> str:
+    """`value` with `digits` decimals, or '-' while it is NaN/None (no episode finished yet)."""
+    if value is None:
+        return "-"
+    value = float(value)
+    if math.isnan(value):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def format_line(step: int, total_steps: int | None, sps, mean_return) -> str:
+    """One plain progress line: `step S/T  sps N  mean_return R`."""
+    steps = f"{int(step)}/{int(total_steps)}" if total_steps else f"{int(step)}"
+    return f"step {steps}  sps {format_number(sps, 0)}  mean_return {format_number(mean_return)}"
+
+
+class Progress:
+    """Shows steps, steps/s and mean return as a pipeline records them.
+
+    mode: "auto" (a bar when `stream` is a terminal and tqdm is installed, else plain
+    lines), "bar", "plain" or "off". In plain mode a line is printed for the first record,
+    then at most once every `interval_s` seconds, and the last one is always printed by
+    `close()`.
+    """
+
+    MODES = ("auto", "bar", "plain", "off")
+
+    def __init__(self, total_steps: int | None = None, *, mode: str = "auto", stream=None,
+                 interval_s: float = 5.0):
+        if mode not in self.MODES:
+            raise ValueError(f"mode: expected one of {self.MODES}, received {mode!r}")
+        if interval_s < 0:
+            raise ValueError(f"interval_s: expected a number >= 0, received {interval_s!r}")
+        self.total_steps = total_steps
+        self.stream = sys.stderr if stream is None else stream
+        self.interval_s = float(interval_s)
+        self._bar = None
+        self._last_print = None
+        self._pending = None  # the latest line not printed yet (plain mode)
+        self._step = 0
+        if mode == "auto":
+            mode = "bar" if _is_terminal(self.stream) and _has_tqdm() else "plain"
+        if mode == "bar":
+            self._bar = _make_bar(total_steps, self.stream)
+            if self._bar is None:
+                mode = "plain"
+        self.mode = mode
+
+    def update(self, step: int, sps=None, mean_return=None) -> None:
+        """Report that training reached `step` environment steps."""
+        step = int(step)
+        if self.mode == "off":
+            return
+        if self._bar is not None:
+            self._bar.update(max(0, step - self._step))
+            self._bar.set_postfix_str(f"sps {format_number(sps, 0)}  mean_return {format_number(mean_return)}",
+                                      refresh=False)
+            self._step = max(self._step, step)
+            return
+        self._step = step
+        self._pending = format_line(step, self.total_steps, sps, mean_return)
+        now = time.monotonic()
+        if self._last_print is None or now - self._last_print >= self.interval_s:
+            self._emit(now)
+
+    def _emit(self, now: float) -> None:
+        print(self._pending, file=self.stream, flush=True)
+        self._pending = None
+        self._last_print = now
+
+    def close(self) -> None:
+        """Finish the bar, or print the last plain line if it was held back by the interval."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._pending is not None:
+            self._emit(time.monotonic())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or file-like without isatty
+        return False
+
+
+def _has_tqdm() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tqdm") is not None
+
+
+def _make_bar(total_steps, stream):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total_steps, unit="step", unit_scale=True, dynamic_ncols=True, file=stream,
+                leave=True, desc="train")
