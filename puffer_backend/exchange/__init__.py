@@ -1,0 +1,9 @@
+"""Zero-copy exchange between PyTorch and JAX through DLPack.
+
+`to_jax` / `to_torch` move arrays and pytrees of arrays across without copying where the
+buffer allows it; `jax_fn_for_torch` / `torch_fn_for_jax` wrap whole functions, gradients
+included. Importing this module needs both torch and jax.
+"""
+from .pytrees import to_jax, to_torch
+
+__all__ = ["to_jax", "to_torch"]

@@ -1,0 +1,115 @@
+"""`to_jax` / `to_torch`: arrays and any nesting of dicts, lists, tuples and namedtuples of them."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..spec.errors import bad_type, bad_value
+from ._frameworks import jax, torch
+from .arrays import array_to_torch, numpy_to_torch, tensor_to_jax
+
+__all__ = ["to_jax", "to_torch", "map_arrays"]
+
+_ARRAY_TYPES = (torch.Tensor, jax.Array, np.ndarray)
+
+
+def _rebuild_mapping(x: Mapping, items: list):
+    kind = type(x)
+    if kind is dict:
+        return dict(items)
+    if isinstance(x, defaultdict):
+        return kind(x.default_factory, items)
+    return kind(items)
+
+
+def map_arrays(convert, x, where: str):
+    """Apply `convert(leaf, where)` to every array leaf; containers keep their exact type.
+
+    Non-array leaves (ints, strings, None, ...) come back unchanged. `where` is the
+    argument's name, extended with the path (`x['obs'][0]`) for error messages.
+    """
+    if isinstance(x, _ARRAY_TYPES):
+        return convert(x, where)
+    kind = type(x)
+    if kind is dict or isinstance(x, Mapping):
+        items = [(k, map_arrays(convert, v, f"{where}[{k!r}]")) for k, v in x.items()]
+        return _rebuild_mapping(x, items)
+    if kind is list:
+        return [map_arrays(convert, v, f"{where}[{i}]") for i, v in enumerate(x)]
+    if kind is tuple:
+        return tuple(map_arrays(convert, v, f"{where}[{i}]") for i, v in enumerate(x))
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
+        return kind(*(map_arrays(convert, v, f"{where}.{name}") for name, v in zip(x._fields, x)))
+    if isinstance(x, (list, tuple)):  # subclasses that take one iterable
+        return kind(map_arrays(convert, v, f"{where}[{i}]") for i, v in enumerate(x))
+    return x
+
+
+def _check_top(x, expected: str):
+    if not isinstance(x, (*_ARRAY_TYPES, Mapping, list, tuple)):
+        raise bad_type("x", expected, x)
+
+
+def _check_copy(copy):
+    if copy not in (None, True, False):
+        raise bad_value("copy", "None, True or False", copy)
+
+
+def _leaf_to_jax(copy):
+    def convert(leaf, where):
+        if isinstance(leaf, torch.Tensor):
+            return tensor_to_jax(leaf, copy, where)
+        if isinstance(leaf, np.ndarray):
+            return tensor_to_jax(numpy_to_torch(leaf, copy, where), False if copy else copy, where)
+        if isinstance(leaf, jax.core.Tracer):
+            return leaf
+        return leaf.copy() if copy is True else leaf  # already a jax.Array
+    return convert
+
+
+def _leaf_to_torch(copy):
+    def convert(leaf, where):
+        if isinstance(leaf, jax.Array):
+            return array_to_torch(leaf, copy, where)
+        if isinstance(leaf, np.ndarray):
+            return numpy_to_torch(leaf, copy, where)
+        return leaf.clone() if copy is True else leaf  # already a torch.Tensor
+    return convert
+
+
+def to_jax(x, *, copy: bool | None = None):
+    """torch tensors (or a pytree of them) as `jax.Array`s on the same device.
+
+    x: a torch.Tensor, or any nesting of dict/list/tuple/namedtuple holding tensors; numpy
+    arrays are converted too, jax.Arrays pass through (copied when `copy=True`), other
+    leaves come back unchanged and containers keep their type.
+    copy: None = alias the buffer where XLA can, else copy; False = alias or ValueError
+    saying why; True = always an independent copy.
+    Dtypes and shapes are kept exactly (bool, bf16, fp16 and every integer width).
+    Raises ValueError for tensors with `requires_grad` (call `.detach()`), for 64-bit
+    dtypes while `jax_enable_x64` is off, and for devices JAX cannot see; TypeError when x
+    is neither an array nor a container.
+    """
+    _check_copy(copy)
+    _check_top(x, "a torch.Tensor or a dict/list/tuple/namedtuple of tensors")
+    return map_arrays(_leaf_to_jax(copy), x, "x")
+
+
+def to_torch(x, *, copy: bool | None = None):
+    """`jax.Array`s (or a pytree of them) as torch tensors on the same device.
+
+    x: a jax.Array, or any nesting of dict/list/tuple/namedtuple holding them; numpy
+    arrays are converted too, torch tensors pass through (cloned when `copy=True`), other
+    leaves come back unchanged and containers keep their type.
+    copy: None/False = alias the JAX buffer (always possible: JAX buffers are dense);
+    True = an independent copy. Do not write into an aliased tensor: JAX assumes its
+    arrays never change.
+    Raises TypeError for traced values (inside jit) and when x is neither an array nor a
+    container; ValueError for arrays sharded over several devices, deleted arrays and
+    devices torch cannot see.
+    """
+    _check_copy(copy)
+    _check_top(x, "a jax.Array or a dict/list/tuple/namedtuple of arrays")
+    return map_arrays(_leaf_to_torch(copy), x, "x")
