@@ -1,0 +1,170 @@
+"""Rollout storage, GAE and the clipped PPO update, shared by the torch and mixed pipelines.
+
+The math is CleanRL's ppo.py line for line (advantage normalization per minibatch, clipped
+value loss, one Adam optimizer over actor and critic, global gradient-norm clipping);
+the speed comes from preallocated buffers, one shuffle per epoch instead of one gather per
+minibatch, and GAE on numpy views of the torch buffers (no autograd, no per-step tensors).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["RolloutBuffer", "compute_gae", "ppo_update", "make_optimizer", "anneal_learning_rate",
+           "EpisodeStats"]
+
+
+class RolloutBuffer:
+    """Preallocated `(num_steps, num_envs, ...)` storage for one rollout.
+
+    obs: packed rows of the sample dtype; actions: int64 (discrete) or float32 (continuous);
+    logprobs, rewards, values: float32; dones: float32, 1.0 where obs[t] starts a new episode
+    (CleanRL's convention). advantages and returns are filled by `finish`.
+    """
+
+    def __init__(self, num_steps: int, num_envs: int, obs_width: int, obs_dtype: torch.dtype,
+                 action_shape: tuple, action_dtype: torch.dtype):
+        t, n = num_steps, num_envs
+        self.obs = torch.zeros((t, n, obs_width), dtype=obs_dtype)
+        self.actions = torch.zeros((t, n, *action_shape), dtype=action_dtype)
+        self.logprobs = torch.zeros((t, n))
+        self.rewards = torch.zeros((t, n))
+        self.dones = torch.zeros((t, n))
+        self.values = torch.zeros((t, n))
+        self.advantages = torch.zeros((t, n))
+        self.returns = torch.zeros((t, n))
+
+    def finish(self, next_value: torch.Tensor, next_done: torch.Tensor, gamma: float, gae_lambda: float):
+        """Fill advantages and returns (GAE) in place from the stored rollout."""
+        compute_gae(self.rewards.numpy(), self.values.numpy(), self.dones.numpy(),
+                    next_value.numpy(), next_done.numpy(), gamma, gae_lambda,
+                    out=self.advantages.numpy())
+        torch.add(self.advantages, self.values, out=self.returns)
+
+
+def compute_gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next_value: np.ndarray,
+                next_done: np.ndarray, gamma: float, gae_lambda: float, out: np.ndarray | None = None):
+    """Generalized advantage estimates `(T, N)` float32, CleanRL's recursion.
+
+    rewards, values, dones: `(T, N)`; dones[t] is 1 where obs[t] is the first of an episode.
+    next_value, next_done: `(N,)` for the observation after the last step.
+    A done cuts both the bootstrap and the trace, so truncation is treated as termination,
+    exactly as CleanRL does.
+    """
+    steps = rewards.shape[0]
+    adv = np.empty_like(rewards, dtype=np.float32) if out is None else out
+    not_done = 1.0 - np.asarray(dones, dtype=np.float32)
+    last = np.zeros(rewards.shape[1:], dtype=np.float32)
+    for t in range(steps - 1, -1, -1):
+        if t == steps - 1:
+            next_nonterminal = 1.0 - np.asarray(next_done, dtype=np.float32)
+            next_values = next_value
+        else:
+            next_nonterminal = not_done[t + 1]
+            next_values = values[t + 1]
+        delta = rewards[t] + gamma * next_values * next_nonterminal - values[t]
+        last = delta + (gamma * gae_lambda) * next_nonterminal * last
+        adv[t] = last
+    return adv
+
+
+def make_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
+    """CleanRL's Adam (eps=1e-5); `foreach` fuses the per-parameter updates into few kernels."""
+    return torch.optim.Adam(model.parameters(), lr=learning_rate, eps=1e-5, foreach=True)
+
+
+def anneal_learning_rate(optimizer, update: int, num_updates: int, learning_rate: float) -> float:
+    """CleanRL's linear schedule; `update` counts from 1."""
+    lr = (1.0 - (update - 1.0) / num_updates) * learning_rate
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutBuffer, config,
+               generator: torch.Generator) -> dict:
+    """`update_epochs` passes of clipped PPO over the flattened rollout.
+
+    Returns the last minibatch's losses and approx_kl (what CleanRL logs) and the mean clipfrac.
+    """
+    batch = buf.rewards.numel()
+    mb_size = batch // config.num_minibatches
+    b_obs = buf.obs.reshape(batch, -1)
+    b_actions = buf.actions.reshape(batch, *buf.actions.shape[2:])
+    flat = torch.stack([buf.logprobs.reshape(-1), buf.advantages.reshape(-1),
+                        buf.returns.reshape(-1), buf.values.reshape(-1)])
+    params = [p for p in model.parameters()]
+    clip = config.clip_coef
+    clipfracs = []
+    for _ in range(config.update_epochs):
+        perm = torch.randperm(batch, generator=generator)
+        # One gather per epoch; minibatches are then contiguous slices (views).
+        e_obs, e_actions, e_flat = b_obs[perm], b_actions[perm], flat[:, perm]
+        for start in range(0, batch - mb_size + 1, mb_size):
+            end = start + mb_size
+            old_logprob, adv, ret, old_value = e_flat[:, start:end]
+            _, newlogprob, entropy, newvalue = model(e_obs[start:end], e_actions[start:end])
+            logratio = newlogprob - old_logprob
+            ratio = logratio.exp()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - logratio).mean()
+                clipfracs.append(((ratio - 1.0).abs() > clip).float().mean())
+            if config.norm_adv:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
+            if config.clip_vloss:
+                v_unclipped = (newvalue - ret) ** 2
+                v_clipped = old_value + torch.clamp(newvalue - old_value, -clip, clip)
+                v_loss = 0.5 * torch.max(v_unclipped, (v_clipped - ret) ** 2).mean()
+            else:
+                v_loss = 0.5 * ((newvalue - ret) ** 2).mean()
+            entropy_loss = entropy.mean()
+            loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
+            optimizer.step()
+    return {
+        "policy_loss": pg_loss.item(),
+        "value_loss": v_loss.item(),
+        "entropy": entropy_loss.item(),
+        "approx_kl": approx_kl.item(),
+        "clipfrac": torch.stack(clipfracs).mean().item(),
+    }
+
+
+class EpisodeStats:
+    """Running episodic returns per env and the most recent completed ones (numpy, cheap per step)."""
+
+    def __init__(self, num_envs: int, window: int):
+        self.running = np.zeros(num_envs, dtype=np.float64)
+        self.recent: list[float] = []
+        self.window = window
+        self.episodes = 0
+
+    def add(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self.running += rewards
+        if dones.any():
+            finished = self.running[dones]
+            self.recent.extend(finished.tolist())
+            del self.recent[:-self.window]
+            self.episodes += len(finished)
+            self.running[dones] = 0.0
+
+    def extend(self, returns) -> None:
+        """Add completed episodic returns gathered elsewhere (e.g. inside a jitted env step)."""
+        returns = list(returns)
+        self.recent.extend(returns)
+        del self.recent[:-self.window]
+        self.episodes += len(returns)
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.recent)) if self.recent else math.nan
+
+    @property
+    def full(self) -> bool:
+        return len(self.recent) >= self.window

@@ -1,0 +1,98 @@
+"""The CleanRL-shaped PPO agent for the torch and mixed pipelines, built on `pufferlib.pytorch`.
+
+The agent reads flat observation rows of the sample dtype (what PufferLib's emulation, or
+`puffer_backend.spec.pack_batch`, produces), unpacks them with `nativize_tensor`, and samples
+with `sample_logits`. `pufferlib.pytorch` is this library's implementation, reached through
+`puffer_backend.shim` (PufferLib itself is used instead when it is installed).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+from puffer_backend.spec import Continuous, Discrete, MultiDiscrete, bad_type, flattened_tensor_size, leaves
+
+__all__ = ["Agent", "pufferlib_pytorch"]
+
+
+def pufferlib_pytorch():
+    """The `pufferlib.pytorch` module (installs this library's shim when PufferLib is absent)."""
+    from puffer_backend import shim
+    shim.install()
+    import pufferlib.pytorch
+    return pufferlib.pytorch
+
+
+def _mlp(in_size: int, hidden: int, out_size: int, out_std: float, layer_init) -> nn.Sequential:
+    return nn.Sequential(
+        layer_init(nn.Linear(in_size, hidden)), nn.Tanh(),
+        layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
+        layer_init(nn.Linear(hidden, out_size), std=out_std),
+    )
+
+
+class Agent(nn.Module):
+    """CleanRL's PPO agent: separate 2-layer tanh MLPs for the critic and the actor.
+
+    native_dtype: the observation layout from `pufferlib.pytorch.nativize_dtype` (a Leaf or a
+        nested dict of Leafs); observations are `(batch, width)` rows of the sample dtype.
+    action: a `puffer_backend.spec` action spec (Discrete, MultiDiscrete or Continuous).
+    `forward(obs, action=None)` returns `(action, logprob, entropy, value)`, each with a
+    leading batch axis (value is `(batch,)`), as CleanRL's `get_action_and_value`.
+    """
+
+    def __init__(self, native_dtype, action, hidden_size: int = 64):
+        super().__init__()
+        if not isinstance(action, (Discrete, MultiDiscrete, Continuous)):
+            raise bad_type("action", "a puffer_backend.spec Discrete, MultiDiscrete or Continuous", action)
+        self.pp = pufferlib_pytorch()
+        self.native_dtype = native_dtype
+        self.action_spec = action
+        self._single_leaf = isinstance(native_dtype, tuple) and not isinstance(native_dtype, dict)
+        in_size = flattened_tensor_size(native_dtype)
+        init = self.pp.layer_init
+        self.critic = _mlp(in_size, hidden_size, 1, 1.0, init)
+        self.actor = _mlp(in_size, hidden_size, action.logits_width, 0.01, init)
+        if isinstance(action, Continuous):
+            self.actor_logstd = nn.Parameter(torch.zeros(1, action.logits_width))
+        self._splits = action.head_sizes if isinstance(action, MultiDiscrete) else None
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """Flat float32 features `(batch, flattened_tensor_size)` from packed rows."""
+        native = self.pp.nativize_tensor(obs, self.native_dtype)
+        if self._single_leaf:
+            return native.reshape(native.shape[0], -1).float()
+        parts = [_get(native, path) for path, _ in leaves(self.native_dtype)]
+        return torch.cat([p.reshape(p.shape[0], -1).float() for p in parts], dim=1)
+
+    def distribution(self, x: torch.Tensor):
+        """What `sample_logits` takes: logits, a tuple of logits per head, or a Normal."""
+        out = self.actor(x)
+        if self._splits is not None:
+            return torch.split(out, self._splits, dim=1)
+        if isinstance(self.action_spec, Continuous):
+            return Normal(out, self.actor_logstd.expand_as(out).exp())
+        return out
+
+    def get_value(self, obs: torch.Tensor) -> torch.Tensor:
+        """Critic value `(batch,)` float32."""
+        return self.critic(self.features(obs)).squeeze(1)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor | None = None, *,
+                deterministic: bool = False, generator: torch.Generator | None = None):
+        x = self.features(obs)
+        if deterministic:
+            sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action, deterministic=True)
+        elif generator is not None:
+            sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action, generator=generator)
+        else:
+            sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action)
+        return sampled, logprob, ent, self.critic(x).squeeze(1)
+
+
+def _get(tree, path):
+    for key in path:
+        tree = tree[key]
+    return tree
+
