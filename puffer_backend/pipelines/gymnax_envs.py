@@ -1,0 +1,171 @@
+"""gymnax environments by gymnasium-style id, vectorized and jit-friendly.
+
+`make_env(env_id)` builds one gymnax env and says what its policy needs (observation width,
+discrete or continuous actions). `VecEnv` vmaps reset/step over a batch of envs with
+gymnax's auto-reset. `EpisodeStats` tracks completed-episode returns inside `jit`: a running
+return per env and a ring buffer of the most recent completed returns over all envs, so
+the pipelines report "mean of the 20 most recent episodes" without leaving the device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..spec.errors import bad_type, bad_value
+
+__all__ = ["SUPPORTED_ENVS", "EnvSpec", "make_env", "StepResult", "VecEnv", "EpisodeStats", "episode_stats_init", "episode_stats_update", "episode_stats_mean"]
+
+# Ids that the pipelines train and test. gymnax has more; each one added here must have a
+# flat Box observation and a Discrete or 1-d Box action space.
+SUPPORTED_ENVS = ("CartPole-v1", "Pendulum-v1")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One gymnax env and the shapes its policy needs.
+
+    obs_dim: width of the flat float32 observation.
+    discrete: True for a Discrete action space (then `num_actions` is its size), False for a
+    Box (then `action_dim` is its width and `action_low`/`action_high` its bounds).
+    """
+    env_id: str
+    env: Any
+    params: Any
+    obs_dim: int
+    discrete: bool
+    num_actions: int = 0
+    action_dim: int = 0
+    action_low: float = -1.0
+    action_high: float = 1.0
+    max_episode_steps: int = 0
+
+    @property
+    def policy_width(self) -> int:
+        """Width of the actor's last layer: the logits or the Normal's mean."""
+        return self.num_actions if self.discrete else self.action_dim
+
+
+def make_env(env_id: str) -> EnvSpec:
+    """The gymnax env for a gymnasium-style id ('CartPole-v1', 'Pendulum-v1').
+
+    Raises TypeError if `env_id` is not a str, ValueError naming the supported ids otherwise.
+    """
+    if not isinstance(env_id, str):
+        raise bad_type("env_id", "a str", env_id)
+    if env_id not in SUPPORTED_ENVS:
+        raise bad_value("env_id", f"one of {list(SUPPORTED_ENVS)} (gymnax)", repr(env_id))
+    import gymnax  # imported here: it pulls in its whole registry
+
+    env, params = gymnax.make(env_id)
+    obs_space = env.observation_space(params)
+    act_space = env.action_space(params)
+    obs_dim = int(np.prod(obs_space.shape))
+    max_steps = int(getattr(params, "max_steps_in_episode", 0))
+    if hasattr(act_space, "n"):
+        return EnvSpec(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps)
+    low = float(np.min(np.asarray(act_space.low)))
+    high = float(np.max(np.asarray(act_space.high)))
+    return EnvSpec(env_id, env, params, obs_dim, False, action_dim=int(np.prod(act_space.shape)),
+                   action_low=low, action_high=high, max_episode_steps=max_steps)
+
+
+class StepResult(NamedTuple):
+    """One vectorized step. `obs` is already the next episode's first observation where an
+    episode ended; `final_obs` is the observation the step reached before that reset (use it
+    to bootstrap the value of a truncated episode)."""
+    obs: jax.Array         # (num_envs, obs_dim) float32
+    state: Any
+    reward: jax.Array      # (num_envs,) float32
+    terminated: jax.Array  # (num_envs,) bool: the MDP ended (no bootstrap)
+    truncated: jax.Array   # (num_envs,) bool: time limit (bootstrap from final_obs)
+    final_obs: jax.Array   # (num_envs, obs_dim) float32
+
+    @property
+    def done(self):
+        return self.terminated | self.truncated
+
+
+class VecEnv:
+    """`num_envs` copies of one gymnax env, vmapped; pure functions, safe under jit/scan.
+
+    reset(key) -> (obs (num_envs, obs_dim) float32, state)
+    step(key, state, action) -> StepResult
+    An env that finishes is reset inside `step` (gymnax auto-reset).
+    """
+
+    def __init__(self, spec: EnvSpec, num_envs: int):
+        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
+            raise bad_value("num_envs", "a positive int", repr(num_envs))
+        self.spec = spec
+        self.num_envs = int(num_envs)
+        env, params = spec.env, spec.params
+        self._reset = jax.vmap(lambda k: env.reset(k, params))
+        self._step = jax.vmap(lambda k, s, a: env.step(k, s, a, params))
+
+    def _flat(self, obs):
+        return obs.reshape(self.num_envs, -1).astype(jnp.float32)
+
+    def reset(self, key):
+        obs, state = self._reset(jax.random.split(key, self.num_envs))
+        return self._flat(obs), state
+
+    def step(self, key, state, action) -> StepResult:
+        obs, state, reward, terminated, truncated, info = self._step(jax.random.split(key, self.num_envs), state, action)
+        shape = (self.num_envs,)
+        # gymnax's is_truncated is True on any step past the limit, terminal or not.
+        terminated = terminated.reshape(shape).astype(bool)
+        truncated = truncated.reshape(shape).astype(bool) & ~terminated
+        return StepResult(self._flat(obs), state, reward.astype(jnp.float32).reshape(shape),
+                          terminated, truncated, self._flat(info["final_observation"]))
+
+
+class EpisodeStats(NamedTuple):
+    """Running returns per env plus a ring buffer of the latest completed episode returns."""
+    running: jax.Array   # (num_envs,) float32: return of each env's current episode so far
+    recent: jax.Array    # (window,) float32: completed returns, ring buffer
+    count: jax.Array     # () int32: completed episodes so far
+
+
+def episode_stats_init(num_envs: int, window: int = 20) -> EpisodeStats:
+    return EpisodeStats(jnp.zeros((num_envs,), jnp.float32), jnp.zeros((window,), jnp.float32), jnp.zeros((), jnp.int32))
+
+
+def episode_stats_update(stats: EpisodeStats, rewards, dones, gather=None) -> EpisodeStats:
+    """Fold a trajectory in: rewards and dones `(time, num_envs)`, in time order.
+
+    Completed episodes enter the ring buffer in time order (env order within one step), so the
+    buffer always holds the `window` most recent ones. One scatter per call, not per step.
+    gather: when the envs are split over devices (inside `shard_map`), a function that
+    concatenates a `(time, local_envs)` array over devices into `(time, num_envs)`, so every
+    device fills the same ring buffer.
+    """
+    def accumulate(running, step):
+        reward, done = step
+        total = running + reward
+        return jnp.where(done, 0.0, total), total
+
+    running, totals = jax.lax.scan(accumulate, stats.running, (rewards, dones.astype(bool)))
+    if gather is not None:
+        totals, dones = gather(totals), gather(dones)
+    flat_done = dones.reshape(-1).astype(jnp.int32)
+    window = stats.recent.shape[0]
+    order = jnp.cumsum(flat_done) - 1  # rank of each completed episode within this trajectory
+    finished = flat_done.sum()
+    # Only the last `window` completions may be written: older ones would collide on a slot.
+    keep = (flat_done > 0) & (order >= finished - window)
+    slot = jnp.where(keep, (stats.count + order) % window, window)  # slot `window` is dropped
+    recent = stats.recent.at[slot].set(totals.reshape(-1), mode="drop")
+    count = stats.count + finished
+    return EpisodeStats(running, recent, count)
+
+
+def episode_stats_mean(stats: EpisodeStats):
+    """Mean of the most recent completed returns (at most `window`); NaN before the first one."""
+    window = stats.recent.shape[0]
+    filled = jnp.minimum(stats.count, window)
+    total = jnp.where(jnp.arange(window) < filled, stats.recent, 0.0).sum()
+    return jnp.where(filled > 0, total / jnp.maximum(filled, 1), jnp.nan)

@@ -1,0 +1,353 @@
+"""PPO in JAX, PureJaxRL-style: gymnax envs, rollout and update under one `jax.jit`.
+
+`make_train(config)` returns `train(key) -> (state, metrics)`, the whole run jitted over
+nested `lax.scan` (updates > rollout steps, epochs > minibatches), keys threaded explicitly.
+`train(config, logger)` runs the same update function in chunks of updates (one jitted
+call per chunk, metrics stacked and recorded per update afterwards), so progress shows
+while the run stays on the device; compile time is measured apart from steps/s.
+
+Data parallel: the run is a `shard_map` over a 1-d mesh of all local devices (axis
+`data`). Envs (and so the batch) are split across devices, params and optimizer state are
+replicated, gradients are averaged with `pmean`. One device is the same program.
+Several hosts: call `jax.distributed.initialize()` before `train`; see docs/pipelines-jax.md.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from .. import jax_impl
+from ..spec.errors import bad_type, bad_value
+from . import METRIC_KEYS, RETURN_WINDOW
+from .config import TrainConfig
+from .gymnax_envs import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, episode_stats_mean,
+                          episode_stats_update, make_env)
+from .jax_policy import apply_policy, init_params, load_checkpoint, policy_dist, save_checkpoint
+
+__all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "make_program", "make_train", "train", "evaluate"]
+
+AXIS = "data"  # the mesh axis that envs and the batch are split over
+
+
+class RunnerState(NamedTuple):
+    params: Any
+    opt_state: Any
+    env_state: Any       # per env, split over devices
+    obs: jax.Array       # (num_envs, obs_dim), split over devices
+    stats: EpisodeStats  # running returns split over devices; the recent-returns ring replicated
+    keys: jax.Array      # (num_devices, 2): one PRNG key per device
+    update: jax.Array    # () int32: updates done so far
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    logprob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    done: jax.Array
+
+
+class PPOProgram(NamedTuple):
+    """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and
+    `run_chunk(state) -> (state, metrics)`, jitted, running `chunk_updates` updates (updates
+    past `num_updates` are skipped; their metrics are NaN)."""
+    init: Any
+    run_chunk: Any
+    mesh: Mesh
+    spec: EnvSpec
+    chunk_updates: int
+    num_updates: int
+    state_shardings: Any
+
+
+def make_mesh(devices=None) -> Mesh:
+    """A 1-d mesh over `devices` (default: all devices, all hosts) with axis `data`."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), (AXIS,))
+
+
+def _check_config(config):
+    if not isinstance(config, TrainConfig):
+        raise bad_type("config", "a TrainConfig", config)
+    for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size"):
+        value = getattr(config, name)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise bad_value(f"config.{name}", "a positive int", repr(value))
+    if config.batch_size % config.num_minibatches:
+        raise bad_value("config.num_minibatches", f"a divisor of the batch size {config.batch_size} (num_envs x num_steps)",
+                        repr(config.num_minibatches))
+
+
+def _state_specs(spec_tree_state):
+    """PartitionSpecs: env data split over `data`, everything else replicated."""
+    split, rep = P(AXIS), P()
+    stats = EpisodeStats(running=split, recent=rep, count=rep)
+    return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep)
+
+
+def _optimizer(config, num_updates):
+    steps_per_update = config.update_epochs * config.num_minibatches
+    if config.anneal_lr:
+        def lr(count):  # linear to 0 over the run, stepped once per update (as CleanRL)
+            return config.learning_rate * (1.0 - (count // steps_per_update) / num_updates)
+    else:
+        lr = config.learning_rate
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+
+
+def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates: int | None = None) -> PPOProgram:
+    """Builds the jitted PPO chunk for `config` on `mesh` (default: all devices).
+
+    Raises ValueError for an unknown env id, a non-positive size, a num_minibatches that
+    does not divide the batch, or a num_envs not divisible by the device count.
+    """
+    _check_config(config)
+    spec = make_env(config.env_id)
+    mesh = make_mesh() if mesh is None else mesh
+    n_dev = mesh.size
+    if config.num_envs % n_dev:
+        raise bad_value("num_envs", f"a multiple of the device count {n_dev} (envs are split over devices)",
+                        repr(config.num_envs))
+    local_envs = config.num_envs // n_dev
+    local_batch = local_envs * config.num_steps
+    if local_batch % config.num_minibatches:
+        raise bad_value("num_minibatches", f"a divisor of the per-device batch {local_batch}", repr(config.num_minibatches))
+    num_updates = config.num_updates
+    if chunk_updates is None:
+        chunk_updates = int(config.extra.get("chunk_updates", 0)) or max(1, min(64, math.ceil(num_updates / 25)))
+    chunk_updates = min(int(chunk_updates), num_updates)
+    tx = _optimizer(config, num_updates)
+    venv_local = VecEnv(spec, local_envs)
+
+    def env_action(action):
+        if spec.discrete:
+            return action
+        return jnp.clip(action, spec.action_low, spec.action_high)  # the loss sees the raw sample
+
+    def rollout(params, env_state, obs, key):
+        def step(carry, _):
+            env_state, obs, key = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            out, value = apply_policy(params, obs)
+            action, logprob, _ = jax_impl.sample_logits(k_act, policy_dist(params, out))
+            res = venv_local.step(k_env, env_state, env_action(action))
+            # A time-limit end is not a terminal state: bootstrap it with V(final_obs),
+            # folded into the reward so that GAE can treat every end as terminal.
+            _, final_value = apply_policy(params, res.final_obs)
+            reward = res.reward + config.gamma * final_value * res.truncated
+            step_out = Transition(obs, action, logprob, value, reward, res.done)
+            return (res.state, res.obs, key), (step_out, res.reward)
+
+        (env_state, obs, key), (traj, raw_reward) = jax.lax.scan(step, (env_state, obs, key), None, config.num_steps)
+        return env_state, obs, key, traj, raw_reward
+
+    def gae(traj, last_value):
+        def back(carry, t):
+            next_adv, next_value = carry
+            nonterminal = 1.0 - t.done.astype(jnp.float32)
+            delta = t.reward + config.gamma * next_value * nonterminal - t.value
+            adv = delta + config.gamma * config.gae_lambda * nonterminal * next_adv
+            return (adv, t.value), adv
+
+        _, adv = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), traj, reverse=True)
+        return adv, adv + traj.value
+
+    def loss_fn(params, mb, key):
+        obs, action, old_logprob, old_value, adv, ret = mb
+        out, value = apply_policy(params, obs)
+        _, logprob, entropy = jax_impl.sample_logits(key, policy_dist(params, out), action)
+        logratio = logprob - old_logprob
+        ratio = jnp.exp(logratio)
+        if config.norm_adv:  # statistics of the global minibatch (all devices)
+            mean = jax.lax.pmean(adv.mean(), AXIS)
+            var = jax.lax.pmean(((adv - mean) ** 2).mean(), AXIS)
+            adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
+        pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
+        if config.clip_vloss:
+            clipped = old_value + jnp.clip(value - old_value, -config.clip_coef, config.clip_coef)
+            v_loss = 0.5 * jnp.maximum((value - ret) ** 2, (clipped - ret) ** 2).mean()
+        else:
+            v_loss = 0.5 * ((value - ret) ** 2).mean()
+        ent = entropy.mean()
+        loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
+        approx_kl = ((ratio - 1.0) - logratio).mean()
+        return loss, (pg_loss, v_loss, ent, approx_kl)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def learn(params, opt_state, batch, key):
+        def epoch(carry, _):
+            params, opt_state, key = carry
+            key, k_perm, k_loss = jax.random.split(key, 3)
+            perm = jax.random.permutation(k_perm, local_batch)
+            mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
+
+            def minibatch(carry, mb):
+                params, opt_state = carry
+                (_, aux), grads = grad_fn(params, mb, k_loss)
+                grads = jax.lax.pmean(grads, AXIS)  # data parallel: the global minibatch's gradient
+                updates, opt_state = tx.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), jax.lax.pmean(jnp.stack(aux), AXIS)
+
+            (params, opt_state), aux = jax.lax.scan(minibatch, (params, opt_state), mbs)
+            return (params, opt_state, key), aux
+
+        (params, opt_state, key), aux = jax.lax.scan(epoch, (params, opt_state, key), None, config.update_epochs)
+        return params, opt_state, aux.reshape(-1, 4).mean(axis=0)
+
+    def one_update(state: RunnerState):
+        key = state.keys[0]
+        env_state, obs, key, traj, raw_reward = rollout(state.params, state.env_state, state.obs, key)
+        _, last_value = apply_policy(state.params, obs)
+        adv, ret = gae(traj, last_value)
+        # Episode bookkeeping sees every device's envs, in global env order.
+        gather = lambda x: jax.lax.all_gather(x, AXIS, axis=1, tiled=True)  # noqa: E731
+        stats = episode_stats_update(state.stats, raw_reward, traj.done, gather=gather)
+        flat = lambda x: x.reshape((local_batch,) + x.shape[2:])  # noqa: E731
+        batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
+        key, k_learn = jax.random.split(key)
+        params, opt_state, losses = learn(state.params, state.opt_state, batch, k_learn)
+        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1)
+        metrics = jnp.concatenate([episode_stats_mean(stats)[None], losses])
+        return new, metrics
+
+    def skip(state: RunnerState):
+        return state, jnp.full((5,), jnp.nan, jnp.float32)
+
+    def local_chunk(state: RunnerState):
+        def body(state, _):
+            return jax.lax.cond(state.update < num_updates, one_update, skip, state)
+
+        return jax.lax.scan(body, state, None, chunk_updates)
+
+    specs = _state_specs(None)
+    run_chunk = jax.jit(
+        jax.shard_map(local_chunk, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=False),
+        donate_argnums=0,
+    )
+    shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
+    venv_all = VecEnv(spec, config.num_envs)
+
+    def init_state(key):
+        k_params, k_env, k_run = jax.random.split(key, 3)
+        params = init_params(k_params, spec, config.hidden_size)
+        obs, env_state = venv_all.reset(k_env)
+        return RunnerState(params, tx.init(params), env_state, obs,
+                           episode_stats_init(config.num_envs, RETURN_WINDOW),
+                           jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32))
+
+    # out_shardings must mirror the state tree; a prefix per field is enough for jit.
+    init = jax.jit(init_state, out_shardings=shardings)
+    return PPOProgram(init, run_chunk, mesh, spec, chunk_updates, num_updates, shardings)
+
+
+def _metrics_dict(metrics) -> dict:
+    """Stacked chunk metrics `(updates, 5)` -> dict of per-update arrays."""
+    m = np.asarray(metrics)
+    return {"mean_return": m[:, 0], "policy_loss": m[:, 1], "value_loss": m[:, 2], "entropy": m[:, 3], "approx_kl": m[:, 4]}
+
+
+def make_train(config: TrainConfig, *, mesh: Mesh | None = None):
+    """PureJaxRL's interface: `train(key) -> (RunnerState, metrics)`, the whole run as one
+    jitted call. metrics: dict of `(num_updates,)` float32 arrays (mean_return,
+    policy_loss, value_loss, entropy, approx_kl)."""
+    program = make_program(config, mesh=mesh, chunk_updates=config.num_updates)
+
+    def run(key):
+        state, metrics = program.run_chunk(program.init(key))
+        return state, _metrics_dict(metrics)
+
+    return run
+
+
+def train(config: TrainConfig, logger) -> dict:
+    """Trains PPO on a gymnax env; records per update; saves the checkpoint; returns a summary.
+
+    Summary keys: steps, sps (env steps/s without compile), sps_with_compile, compile_s,
+    mean_return (last recorded), devices, checkpoint (path).
+    """
+    program = make_program(config)
+    key = jax.random.PRNGKey(config.seed)
+    t_start = time.perf_counter()
+    state = program.init(key)
+    compiled = program.run_chunk.lower(state).compile()
+    compile_s = time.perf_counter() - t_start
+    steps_per_update = config.batch_size
+    run_s, mean_return, updates_done = 0.0, float("nan"), 0
+    while updates_done < program.num_updates:
+        t0 = time.perf_counter()
+        state, metrics = compiled(state)
+        metrics = _metrics_dict(jax.device_get(metrics))
+        elapsed = time.perf_counter() - t0
+        run_s += elapsed
+        n = min(program.chunk_updates, program.num_updates - updates_done)
+        sps = n * steps_per_update / max(elapsed, 1e-9)
+        reached = False
+        for i in range(n):
+            updates_done += 1
+            row = {k: float(v[i]) for k, v in metrics.items()}
+            logger.record(updates_done * steps_per_update, sps=sps, **row)
+            mean_return = row["mean_return"]
+            if config.target_return is not None and mean_return >= config.target_return:
+                reached = True
+        if reached:
+            break
+    steps = updates_done * steps_per_update
+    path = save_checkpoint(logger.run_dir, state.params, {
+        "env_id": config.env_id, "hidden_size": config.hidden_size, "seed": config.seed,
+        "steps": steps, "config": config.to_dict(),
+    })
+    return {
+        "steps": steps,
+        "sps": steps / max(run_s, 1e-9),
+        "sps_with_compile": steps / max(run_s + compile_s, 1e-9),
+        "compile_s": compile_s,
+        "mean_return": mean_return,
+        "devices": program.mesh.size,
+        "checkpoint": str(path),
+    }
+
+
+def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
+    """Mean return of `episodes` greedy episodes (argmax / Normal mean) of a saved run.
+
+    All episodes run in parallel under jit, each stopped at its first `done`.
+    Raises FileNotFoundError if `run_dir` has no jax checkpoint, ValueError for episodes < 1.
+    """
+    if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes < 1:
+        raise bad_value("episodes", "a positive int", repr(episodes))
+    params, meta = load_checkpoint(run_dir)
+    spec = make_env(meta["env_id"])
+    venv = VecEnv(spec, int(episodes))
+    horizon = spec.max_episode_steps or 10_000
+
+    @jax.jit
+    def run(key):
+        k_reset, key = jax.random.split(key)
+        obs, env_state = venv.reset(k_reset)
+
+        def step(carry, _):
+            env_state, obs, key, total, alive = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            out, _ = apply_policy(params, obs)
+            action, _, _ = jax_impl.sample_logits(k_act, policy_dist(params, out), deterministic=True)
+            if not spec.discrete:
+                action = jnp.clip(action, spec.action_low, spec.action_high)
+            res = venv.step(k_env, env_state, action)
+            total = total + jnp.where(alive, res.reward, 0.0)
+            return (res.state, res.obs, key, total, alive & ~res.done), None
+
+        init = (env_state, obs, key, jnp.zeros((episodes,), jnp.float32), jnp.ones((episodes,), bool))
+        (_, _, _, total, _), _ = jax.lax.scan(step, init, None, horizon)
+        return total.mean()
+
+    return float(run(jax.random.PRNGKey(seed)))
