@@ -1,0 +1,131 @@
+"""Structured observations: flat `(batch, elements)` rows -> tensors or nested dicts of tensors.
+
+`nativize_tensor` returns zero-copy views (narrow + `Tensor.view(dtype)` + reshape) wherever
+the layout allows. One case cannot be a view: a leaf whose element is wider than the sample
+element and whose byte position in the buffer is not a multiple of its own size (packed
+`align=False` layouts, odd row widths, a sliced observation). Such a leaf is copied into a
+fresh aligned buffer; everything else stays a view. No call here reads `storage_offset()`
+under torch.compile (it breaks the graph), so the compiled path assumes the observation's
+buffer starts aligned, as every freshly allocated tensor does.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import spec
+from ..spec import bad_type, bad_value
+from ..spec.checks import check_observation
+from ..spec.layout import Leaf, NativeDType, leaves
+from .dtypes import numpy_to_torch_dtype_dict, to_torch_dtype
+
+__all__ = ["NativeDType", "nativize_dtype", "nativize_tensor", "flattened_tensor_size"]
+
+_TORCH_TO_NAME = {t: np.dtype(n).name for n, t in numpy_to_torch_dtype_dict.items()}
+
+
+class _NativeLeaf(Leaf):
+    """A Leaf that also remembers the observation's sample dtype (for the dtype check)."""
+
+
+class _NativeDict(dict):
+    """A dict of leaves that also remembers the observation's sample dtype."""
+
+
+def _sample_dtype_of(emulated) -> np.dtype | None:
+    try:
+        from ..spec.layout import _emulated_dtypes
+        sample = np.dtype(_emulated_dtypes(emulated)[0])
+        return sample.subdtype[0] if sample.subdtype is not None else sample
+    except Exception:  # spec.nativize_dtype has already validated; this is only a hint
+        return None
+
+
+def _to_torch(native):
+    if isinstance(native, dict):
+        return {k: _to_torch(sub) for k, sub in native.items()}
+    return Leaf(numpy_to_torch_dtype_dict[np.dtype(native.dtype)], native.shape, native.offset, native.delta)
+
+
+def nativize_dtype(emulated) -> NativeDType:
+    """Layout of a structured observation inside flat rows, with torch dtypes.
+
+    emulated: a mapping or attribute object with `observation_dtype` (the flat sample dtype)
+    and `emulated_observation_dtype` (structured numpy dtype), or a gymnasium space.
+    Returns a `Leaf(torch.dtype, shape, offset, delta)` (equal to PufferLib's tuple) or a
+    nested dict of them; offsets and deltas count sample elements.
+    Raises TypeError/ValueError for unknown, big-endian or misaligned dtypes.
+    """
+    native = _to_torch(spec.nativize_dtype(emulated))
+    sample = _sample_dtype_of(emulated)
+    result = _NativeDict(native) if isinstance(native, dict) else _NativeLeaf(*native)
+    result.sample_dtype = None if sample is None else sample.name
+    return result
+
+
+def flattened_tensor_size(native_dtype: NativeDType) -> int:
+    """Total number of elements over all leaves, as a Python int."""
+    return spec.flattened_tensor_size(native_dtype)
+
+
+def _element_size(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size() if dtype not in _SIZES else _SIZES[dtype]
+
+
+_SIZES = {t: np.dtype(n).itemsize for n, t in numpy_to_torch_dtype_dict.items()}
+
+
+def _leaf_view(observation: torch.Tensor, leaf, sample_size: int, check_offset: bool) -> torch.Tensor:
+    dtype, shape, offset, delta = leaf
+    dtype = to_torch_dtype(dtype, "native_dtype")
+    piece = observation.narrow(1, offset, delta)
+    size = _SIZES[dtype]
+    if size > sample_size:
+        row_bytes = observation.stride(0) * sample_size
+        aligned = (offset * sample_size) % size == 0 and row_bytes % size == 0 and observation.stride(1) == 1
+        if aligned and check_offset:
+            aligned = (observation.storage_offset() * sample_size) % size == 0
+        if not aligned:
+            # Documented copy: a wider element at a misaligned byte position has no view.
+            piece = piece.clone(memory_format=torch.contiguous_format)
+    return piece.view(dtype).view(observation.shape[0], *shape)
+
+
+def _walk(observation, native, sample_size, check_offset):
+    if isinstance(native, dict):
+        return {k: _walk(observation, sub, sample_size, check_offset) for k, sub in native.items()}
+    return _leaf_view(observation, native, sample_size, check_offset)
+
+
+def nativize_tensor(observation, native_dtype: NativeDType):
+    """Split flat observations `(batch, elements)` into native tensors `(batch, *shape)`.
+
+    native_dtype: from `nativize_dtype`, or PufferLib-style `(torch.dtype, shape, offset,
+    delta)` tuples / nested dicts of them. Returns a tensor or a nested dict mirroring it.
+    Views share the observation's memory; see the module docstring for the one copy case.
+    Raises TypeError/ValueError for a non-tensor, a wrong dtype (with a hint when the
+    observation was cast to float), a wrong rank or rows too narrow for the layout.
+    """
+    if not isinstance(observation, torch.Tensor):
+        raise bad_type("observation", "a torch.Tensor of shape (batch, elements)", observation)
+    if not isinstance(native_dtype, (tuple, dict)):
+        raise bad_type("native_dtype", "the result of nativize_dtype (a Leaf or a dict of Leafs)", native_dtype)
+    dtype_name = _TORCH_TO_NAME.get(observation.dtype, str(observation.dtype).replace("torch.", ""))
+    sample = getattr(native_dtype, "sample_dtype", None)
+    if sample is None:
+        sample = _guess_sample(dtype_name, native_dtype)
+    check_observation(tuple(observation.shape), dtype_name, native_dtype, sample)
+    if observation.dtype not in _SIZES:
+        raise bad_value("observation", "a dtype from numpy_to_torch_dtype_dict", f"dtype {observation.dtype}")
+    check_offset = not torch.compiler.is_compiling()
+    return _walk(observation, native_dtype, _SIZES[observation.dtype], check_offset)
+
+
+def _guess_sample(dtype_name: str, native_dtype) -> str | None:
+    """Without a recorded sample dtype: a float observation for all-integer leaves is a cast."""
+    if dtype_name.startswith(("float", "bfloat")):
+        names = {_TORCH_TO_NAME.get(leaf.dtype, str(np.dtype(leaf.dtype)) if not isinstance(leaf.dtype, torch.dtype)
+                                    else str(leaf.dtype)) for _, leaf in leaves(native_dtype)}
+        if names and not any(n.startswith("float") for n in names):
+            return "uint8" if len(names) > 1 else names.pop()
+    return None

@@ -1,0 +1,285 @@
+"""Action sampling, log-probabilities and entropies for categorical and Normal heads.
+
+Discrete draws follow the spec's rule (puffer_backend.spec.sampling): inverse CDF with one
+uniform per head per row, so the JAX backend returns the same actions for the same uniforms.
+Everything is computed in float32 (float64 stays float64) from shifted logits
+`z = logits - max`, clamped at the exponent where float exp leaves the normal range:
+below it `exp` takes a slow path on CPU and `0 * -inf` would poison the gradients. The
+clamped entries get weight exactly 0 (`exp(z) - exp(clamp)`), so masked and `-inf` actions
+are never drawn; the probability mass lost this way is below 1e-37 (1e-307 in float64).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..spec import bad_type, bad_value
+from ..spec.checks import check_action_shape
+from . import _validate as v
+
+__all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs"]
+
+_CLAMP = {torch.float32: -87.0, torch.float64: -708.0}
+_FLOOR = {dt: math.exp(c) for dt, c in _CLAMP.items()}
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _as_compute(x: torch.Tensor) -> torch.Tensor:
+    return x.to(v.compute_dtype(x.dtype))
+
+
+def _weights(x: torch.Tensor, inplace: bool):
+    """(m, z, w) for float logits x (..., n): max, clamped shifted logits, unnormalized weights."""
+    m = x.amax(-1, keepdim=True)
+    clamp = _CLAMP[x.dtype]
+    z = x - m
+    if inplace:
+        z.clamp_(min=clamp)
+        w = z.exp()
+        w.sub_(_FLOOR[x.dtype])
+    else:
+        z = z.clamp(min=clamp)
+        w = z.exp() - _FLOOR[x.dtype]
+    return m, z, w
+
+
+def _inverse_cdf(w: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """The spec rule on weights w (..., n) and uniforms (..., 1) -> int64 actions (...)."""
+    cdf = w.cumsum(-1)
+    total = cdf[..., -1:]
+    threshold = torch.minimum(uniform * total, torch.nextafter(total, total.new_zeros(())))
+    return torch.searchsorted(cdf, threshold, right=True).squeeze(-1)
+
+
+def _categorical(x, mask, action, deterministic, generator, uniform=None):
+    """Core for a (..., n) float logits tensor (heads stacked on a middle axis, padded with -inf).
+
+    Returns (action int64 (...), logprob (...), entropy (...)); uniform (..., 1) overrides rand.
+    """
+    if mask is not None:
+        x = torch.where(mask, x, float("-inf"))
+    grad = torch.is_grad_enabled() and x.requires_grad
+    m, z, w = _weights(x, inplace=not grad)
+    if action is None:
+        with torch.no_grad():
+            if deterministic:
+                action = x.argmax(-1)
+            else:
+                if uniform is None:
+                    uniform = torch.rand((*x.shape[:-1], 1), generator=generator, dtype=x.dtype, device=x.device)
+                action = _inverse_cdf(w.detach(), uniform)
+    total = w.sum(-1)
+    log_total = total.log()
+    chosen = x.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+    logprob = chosen - m.squeeze(-1) - log_total
+    ent = log_total - (w * z).sum(-1) / total
+    return action, logprob, ent
+
+
+def _stack_heads(heads, masks):
+    """Heads (batch, n_i) -> (batch, heads, max n) in the compute dtype, padding with -inf."""
+    dtype = heads[0].dtype
+    for h in heads[1:]:
+        dtype = torch.promote_types(dtype, h.dtype)
+    dtype = v.compute_dtype(dtype)
+    width = max(h.shape[1] for h in heads)
+    padded = []
+    for i, h in enumerate(heads):
+        h = h.to(dtype)
+        if masks is not None:
+            h = torch.where(masks[i], h, float("-inf"))
+        if h.shape[1] < width:
+            h = torch.nn.functional.pad(h, (0, width - h.shape[1]), value=float("-inf"))
+        padded.append(h)
+    return torch.stack(padded, dim=1)
+
+
+def _check_head_masks(mask, heads):
+    if not isinstance(mask, (tuple, list)) or len(mask) != len(heads):
+        raise bad_type("mask", f"a tuple of {len(heads)} boolean masks, one per head", mask)
+    for i, (m, h) in enumerate(zip(mask, heads)):
+        v.check_mask(m, h.shape, f"mask[{i}]")
+
+
+def _normal_parts(dist):
+    loc, scale = dist.loc, dist.scale
+    if loc.dim() == 0:
+        raise bad_value("logits", "a Normal with a batch dimension", f"loc shape {tuple(loc.shape)}")
+    batch = loc.shape[0]
+    return loc.reshape(batch, -1), scale.reshape(batch, -1)
+
+
+def _normal(dist, action, deterministic, generator, uniform=None):
+    loc, scale = _normal_parts(dist)
+    if action is None:
+        with torch.no_grad():
+            if deterministic:
+                action = loc.clone()
+            else:
+                if uniform is None:
+                    # torch.rand returns multiples of 2**-mantissa in [0, 1); shifting by half a
+                    # step makes the draws symmetric in (0, 1), so ndtri never sees 0.
+                    half_step = torch.finfo(loc.dtype).eps / 4  # the rand step is eps / 2
+                    uniform = torch.rand(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device)
+                    uniform = uniform + half_step
+                action = loc + scale * torch.special.ndtri(uniform.to(loc.dtype))
+    else:
+        if not isinstance(action, torch.Tensor) or not action.is_floating_point():
+            raise bad_type("action", "a floating-point tensor of continuous actions", action)
+        check_action_shape(action.shape, loc.shape)
+        action = action.reshape(loc.shape)
+    cd = v.compute_dtype(loc.dtype)
+    loc_c, scale_c = loc.to(cd), scale.to(cd)
+    log_scale = scale_c.log()
+    logprob = (-0.5 * ((action.to(cd) - loc_c) / scale_c) ** 2 - log_scale - _HALF_LOG_2PI).sum(1)
+    ent = (0.5 + _HALF_LOG_2PI + log_scale).sum(1)
+    return action, logprob, ent
+
+
+def _classify(logits, is_continuous):
+    """'normal', 'tensor' or 'heads', after checking the input."""
+    if isinstance(logits, torch.distributions.Normal):
+        v.check_is_continuous(is_continuous, True)
+        return "normal"
+    v.check_is_continuous(is_continuous, False)
+    if isinstance(logits, torch.Tensor):
+        v.check_logits(logits)
+        return "tensor"
+    if isinstance(logits, (tuple, list)):
+        v.check_heads(logits)
+        return "heads"
+    raise bad_type("logits", "a tensor, a tuple/list of tensors or a torch.distributions.Normal", logits)
+
+
+def _check_given_action(action, batch, sizes):
+    v.check_integer_action(action)
+    expected = (batch,) if isinstance(sizes, int) else (batch, len(sizes))
+    check_action_shape(action.shape, expected)
+    action = action.reshape(expected)
+    v.check_action_range(action, sizes)
+    return action
+
+
+def sample_logits(logits, action=None, *, mask=None, deterministic=False, generator=None, is_continuous=None):
+    """Sample actions (or score given ones) and return `(action, logprob, entropy)`.
+
+    logits: a float tensor `(batch, n)` (one categorical: action `(batch,)` int64), a tuple or
+    list of such tensors of different widths (multi-discrete: action `(batch, heads)` int64,
+    logprob and entropy summed over heads), or a `torch.distributions.Normal` with loc
+    `(batch, ...)` (continuous: action `(batch, action_dim)`, summed over dims).
+    action: actions to score instead of sampling (flat `(batch * heads,)` is accepted too).
+    mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads). A row
+    with nothing allowed has no distribution (NaN); it is not checked, to avoid a sync.
+    deterministic: argmax (mean for a Normal) instead of a draw. generator: a torch.Generator
+    for `torch.rand`. is_continuous: PufferLib 2's flag; a bool contradicting the input is an error.
+    logprob and entropy are `(batch,)`, float32 for float16/bfloat16 inputs.
+    Raises TypeError/ValueError naming the argument for bad input; integer actions are
+    range-checked on CPU (on CUDA only with `_validate.CHECK_DEVICE_ACTIONS = True`).
+    """
+    kind = _classify(logits, is_continuous)
+    if not isinstance(deterministic, bool):
+        raise bad_type("deterministic", "a bool", deterministic)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise bad_type("generator", "None or a torch.Generator", generator)
+    if kind == "normal":
+        if mask is not None:
+            raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
+        return _normal(logits, action, deterministic, generator)
+    if kind == "tensor":
+        if mask is not None:
+            v.check_mask(mask, logits.shape)
+        if action is not None:
+            action = _check_given_action(action, logits.shape[0], int(logits.shape[1]))
+        return _categorical(_as_compute(logits), mask, action, deterministic, generator)
+    heads = tuple(logits)
+    if mask is not None:
+        _check_head_masks(mask, heads)
+    sizes = tuple(int(h.shape[1]) for h in heads)
+    if action is not None:
+        action = _check_given_action(action, heads[0].shape[0], sizes)
+    x = _stack_heads(heads, mask)
+    act, logprob, ent = _categorical(x, None, action, deterministic, generator)
+    return act, logprob.sum(-1), ent.sum(-1)
+
+
+def sample_from_uniforms(logits, uniforms, *, mask=None):
+    """The sampling rule itself: actions from given uniforms in [0, 1), no randomness.
+
+    logits as in `sample_logits`; uniforms `(batch,)` for a tensor, `(batch, heads)` for a
+    tuple of heads, `(batch, action_dim)` for a Normal (`loc + scale * ndtri(u)`).
+    Returns the actions only (int64, or the Normal's dtype).
+    """
+    kind = _classify(logits, None)
+    if not isinstance(uniforms, torch.Tensor) or not uniforms.is_floating_point():
+        raise bad_type("uniforms", "a floating-point tensor of values in [0, 1)", uniforms)
+    with torch.no_grad():
+        if kind == "normal":
+            if mask is not None:
+                raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
+            loc, _ = _normal_parts(logits)
+            check_action_shape(uniforms.shape, loc.shape, "uniforms")
+            return _normal(logits, None, False, None, uniforms.reshape(loc.shape))[0]
+        if kind == "tensor":
+            if mask is not None:
+                v.check_mask(mask, logits.shape)
+            check_action_shape(uniforms.shape, (logits.shape[0],), "uniforms")
+            x = _as_compute(logits)
+            return _categorical(x, mask, None, False, None, uniforms.reshape(-1, 1).to(x.dtype))[0]
+        heads = tuple(logits)
+        if mask is not None:
+            _check_head_masks(mask, heads)
+        check_action_shape(uniforms.shape, (heads[0].shape[0], len(heads)), "uniforms")
+        x = _stack_heads(heads, mask)
+        return _categorical(x, None, None, False, None, uniforms.reshape(*x.shape[:2], 1).to(x.dtype))[0]
+
+
+def log_prob(logits, value):
+    """Log-probability of integer actions `value (...)` under the categorical of `logits (..., n)`.
+
+    Exact for unnormalized logits; entries at -inf or the dtype's minimum (masks) give
+    finite results and finite gradients for allowed actions. float32 for half inputs.
+    """
+    _check_any_logits(logits)
+    v.check_integer_action(value, "value")
+    if tuple(value.shape) != tuple(logits.shape[:-1]):
+        raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
+                        f"shape {tuple(value.shape)}")
+    v.check_action_range(value, int(logits.shape[-1]), "value")
+    x = _as_compute(logits)
+    m, _, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
+    chosen = x.gather(-1, value.long().unsqueeze(-1)).squeeze(-1)
+    return chosen - m.squeeze(-1) - w.sum(-1).log()
+
+
+def entropy(logits):
+    """Entropy `(...)` of the categorical of `logits (..., n)`, normalized or not.
+
+    Masked entries (-inf or the dtype's minimum) count as probability 0: finite values and
+    gradients. float32 for half inputs.
+    """
+    _check_any_logits(logits)
+    x = _as_compute(logits)
+    _, z, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
+    total = w.sum(-1)
+    return total.log() - (w * z).sum(-1) / total
+
+
+def entropy_probs(logits, probs):
+    """The documented formula `-(logits * probs).sum(-1)`: `logits` must be normalized
+    log-probabilities (finite: a -inf entry times probability 0 is NaN) and `probs` their exp."""
+    _check_any_logits(logits)
+    if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
+        raise bad_type("probs", "a floating-point tensor", probs)
+    if probs.shape != logits.shape:
+        raise bad_value("probs", f"shape {tuple(logits.shape)} (the logits' shape)", f"shape {tuple(probs.shape)}")
+    return -(logits * probs).sum(-1)
+
+
+def _check_any_logits(logits):
+    if not isinstance(logits, torch.Tensor):
+        raise bad_type("logits", "a torch.Tensor", logits)
+    if not logits.is_floating_point():
+        raise bad_type("logits", "a floating-point tensor", logits)
+    if logits.dim() < 1 or logits.shape[-1] < 1:
+        raise bad_value("logits", "shape (..., num_actions) with num_actions >= 1", f"shape {tuple(logits.shape)}")
