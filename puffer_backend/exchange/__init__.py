@@ -4,6 +4,7 @@
 buffer allows it; `jax_fn_for_torch` / `torch_fn_for_jax` wrap whole functions, gradients
 included. Importing this module needs both torch and jax.
 """
+from .functions import jax_fn_for_torch, torch_fn_for_jax
 from .pytrees import to_jax, to_torch
 
-__all__ = ["to_jax", "to_torch"]
+__all__ = ["to_jax", "to_torch", "jax_fn_for_torch", "torch_fn_for_jax"]

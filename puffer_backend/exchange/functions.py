@@ -1,0 +1,221 @@
+"""Call JAX functions from torch and torch functions from JAX, gradients included.
+
+`jax_fn_for_torch(fn)`: torch tensors in, torch tensors out, backward through `jax.vjp`.
+`torch_fn_for_jax(fn)`: JAX arrays in, JAX arrays out, `jax.grad` through
+`torch.autograd.grad`; eager only (outside `jax.jit`/`vmap`), because torch runs in Python.
+Arguments may be pytrees (dicts, lists, tuples, namedtuples); array leaves cross the border
+zero-copy where the buffer allows it.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..spec.errors import bad_type
+from ._frameworks import jax, jnp, torch
+from .arrays import array_to_torch, tensor_to_jax
+
+__all__ = ["jax_fn_for_torch", "torch_fn_for_jax"]
+
+_tree_flatten = jax.tree_util.tree_flatten
+
+
+def _is_float_torch(t: "torch.Tensor") -> bool:
+    return t.is_floating_point() or t.is_complex()
+
+
+def _is_float_jax(a) -> bool:
+    return jnp.issubdtype(a.dtype, jnp.inexact)
+
+
+def _check_callable(fn, argument: str = "fn"):
+    if not callable(fn):
+        raise bad_type(argument, "a callable", fn)
+
+
+# ------------------------------------------------------------------------------- JAX for torch
+
+class _JaxCall:
+    """What one call needs besides the tensors: the function and the argument structure."""
+
+    def __init__(self, fn, leaves, treedef, positions):
+        self.fn, self.leaves, self.treedef, self.positions = fn, leaves, treedef, positions
+        self.out_treedef = None
+        self.out_meta = None  # (shape, dtype, differentiable) per output leaf
+        self.vjp = None
+
+    def call(self, jax_arrays):
+        leaves = list(self.leaves)
+        for position, array in zip(self.positions, jax_arrays):
+            leaves[position] = array
+        args, kwargs = jax.tree_util.tree_unflatten(self.treedef, leaves)
+        return self.fn(*args, **kwargs)
+
+
+class _JaxFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, call: _JaxCall, *tensors):
+        arrays = [tensor_to_jax(t.detach(), None, f"argument {i}") for i, t in enumerate(tensors)]
+        wanted = [i for i, need in enumerate(ctx.needs_input_grad[1:]) if need]
+        if wanted:
+            def primal(*diff):
+                full = list(arrays)
+                for i, array in zip(wanted, diff):
+                    full[i] = array
+                return call.call(full)
+            out, call.vjp = jax.vjp(primal, *(arrays[i] for i in wanted))
+        else:
+            out = call.call(arrays)
+        out_leaves, call.out_treedef = _tree_flatten(out)
+        for i, leaf in enumerate(out_leaves):
+            if not isinstance(leaf, jax.Array):
+                raise bad_type(f"output leaf {i} of fn", "a jax.Array", leaf)
+        call.out_meta = [(a.shape, a.dtype, _is_float_jax(a)) for a in out_leaves]
+        results = tuple(array_to_torch(a, None, f"output leaf {i} of fn")
+                        for i, a in enumerate(out_leaves))
+        ctx.call, ctx.wanted, ctx.n_inputs = call, wanted, len(tensors)
+        ctx.mark_non_differentiable(*(r for r, m in zip(results, call.out_meta) if not m[2]))
+        return results
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        call = ctx.call
+        cotangents = []
+        for i, (grad, (shape, dtype, differentiable)) in enumerate(zip(grads, call.out_meta)):
+            if not differentiable:
+                cotangents.append(np.zeros(shape, dtype=jax.dtypes.float0))
+            elif grad is None:
+                cotangents.append(jnp.zeros(shape, dtype))
+            else:
+                cotangents.append(tensor_to_jax(grad.detach(), None, f"gradient of output {i}"))
+        input_grads = call.vjp(jax.tree_util.tree_unflatten(call.out_treedef, cotangents))
+        result = [None] * ctx.n_inputs
+        for i, grad in zip(ctx.wanted, input_grads):
+            result[i] = array_to_torch(grad, None, f"gradient of argument {i}")
+        return (None, *result)
+
+
+def jax_fn_for_torch(fn):
+    """Wrap a JAX function so torch code can call it on torch tensors.
+
+    fn: a JAX function (jit it first for speed) taking arrays or pytrees of arrays and
+    returning an array or a pytree of arrays. The wrapper takes the same arguments with
+    torch tensors in place of arrays (other leaves are passed through), converts them
+    zero-copy where possible, and returns the outputs as torch tensors with the same
+    structure. When an input requires grad, the call is recorded in torch autograd and
+    backward runs `jax.vjp` (integer outputs are non-differentiable).
+    Errors: TypeError when fn is not callable or returns a non-array leaf; ValueError for
+    tensors JAX cannot take (64-bit with `jax_enable_x64` off, devices JAX cannot see).
+    """
+    _check_callable(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        leaves, treedef = _tree_flatten((args, kwargs))
+        positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+        call = _JaxCall(fn, leaves, treedef, positions)
+        results = _JaxFunction.apply(call, *(leaves[i] for i in positions))
+        return jax.tree_util.tree_unflatten(call.out_treedef, list(results))
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------- torch for JAX
+
+@jax.tree_util.register_static
+class _TorchGraph:
+    """Residual of one forward pass: keeps torch's graph alive until JAX asks for the vjp.
+
+    Registered as a static pytree node so JAX carries it without looking inside.
+    """
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = inputs, outputs
+
+
+def _refuse_tracers(arrays):
+    for i, array in enumerate(arrays):
+        if isinstance(array, jax.core.Tracer):
+            raise bad_type(f"argument {i}", "a concrete jax.Array: torch_fn_for_jax runs torch "
+                           "eagerly, so it works under jax.grad/vjp but not inside jax.jit, vmap "
+                           "or scan (call it outside the transformation)", array)
+
+
+def torch_fn_for_jax(fn):
+    """Wrap a torch function so JAX code (outside `jax.jit`) can call it on JAX arrays.
+
+    fn: a torch function taking tensors or pytrees of tensors and returning a tensor or a
+    pytree of tensors. The wrapper takes JAX arrays in their place (other leaves pass
+    through) and returns JAX arrays with the same structure, zero-copy where possible.
+    `jax.grad`, `jax.vjp` and `jax.value_and_grad` work: the forward pass records torch's
+    graph and the backward pass calls `torch.autograd.grad` on it.
+    Errors: TypeError when called on traced values (inside jit/vmap/scan), when fn is not
+    callable or returns a non-tensor leaf; ValueError for outputs JAX cannot hold
+    (64-bit with `jax_enable_x64` off).
+    """
+    _check_callable(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        leaves, treedef = _tree_flatten((args, kwargs))
+        positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array)]
+
+        def run(arrays, record: bool):
+            _refuse_tracers(arrays)
+            full = list(leaves)
+            tensors = []
+            for i, (position, array) in enumerate(zip(positions, arrays)):
+                tensor = array_to_torch(array, None, f"argument {i}")
+                if record and _is_float_torch(tensor):
+                    tensor = tensor.detach().requires_grad_(True)
+                full[position] = tensor
+                tensors.append(tensor)
+            call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, full)
+            with torch.enable_grad() if record else torch.no_grad():
+                out = fn(*call_args, **call_kwargs)
+            out_leaves, out_treedef = _tree_flatten(out)
+            for i, leaf in enumerate(out_leaves):
+                if not isinstance(leaf, torch.Tensor):
+                    raise bad_type(f"output leaf {i} of fn", "a torch.Tensor", leaf)
+            result = jax.tree_util.tree_unflatten(out_treedef, [
+                tensor_to_jax(t.detach(), None, f"output leaf {i} of fn")
+                for i, t in enumerate(out_leaves)])
+            return result, _TorchGraph(tensors, out_leaves)
+
+        @jax.custom_vjp
+        def call(*arrays):
+            return run(arrays, record=False)[0]
+
+        def call_fwd(*arrays):
+            return run(arrays, record=True)
+
+        def call_bwd(graph, cotangent):
+            ct_leaves = jax.tree_util.tree_leaves(cotangent)
+            outputs, grad_outputs = [], []
+            for i, (out, ct) in enumerate(zip(graph.outputs, ct_leaves)):
+                if out.requires_grad and ct.dtype != jax.dtypes.float0:
+                    outputs.append(out)
+                    grad_outputs.append(array_to_torch(ct, None, f"cotangent {i}"))
+            diff = [t for t in graph.inputs if t.requires_grad]
+            grads = iter(torch.autograd.grad(outputs, diff, grad_outputs, allow_unused=True)
+                         if outputs and diff else [None] * len(diff))
+            result = []
+            for i, tensor in enumerate(graph.inputs):
+                if not tensor.requires_grad:
+                    result.append(None)
+                    continue
+                grad = next(grads)
+                result.append(jnp.zeros(tensor.shape, _jax_dtype(tensor)) if grad is None
+                              else tensor_to_jax(grad.detach(), None, f"gradient of argument {i}"))
+            return tuple(result)
+
+        call.defvjp(call_fwd, call_bwd)
+        return call(*(leaves[i] for i in positions))
+
+    return wrapper
+
+
+def _jax_dtype(tensor: "torch.Tensor"):
+    return jnp.dtype(str(tensor.dtype).removeprefix("torch."))
