@@ -158,7 +158,10 @@ def _continuous_parts(dist):
     loc = _as_float_array(dist.loc, "logits.loc")
     if loc.ndim < 1:
         raise bad_value("logits.loc", "shape (batch, *event)", f"shape {loc.shape}")
-    scale = _as_float_array(dist.scale, "logits.scale")
+    scale = dist.scale
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        scale = jnp.asarray(scale, loc.dtype)
+    scale = _as_float_array(scale, "logits.scale")
     try:
         scale = jnp.broadcast_to(scale, loc.shape)
     except ValueError:

@@ -1,0 +1,73 @@
+"""JAX adapter for the conformance suite: numpy in and out, explicit keys from seeds."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+
+from puffer_backend import jax_impl
+
+from .base import Adapter
+
+
+class JaxAdapter(Adapter):
+    name = "jax"
+    api = jax_impl
+    dtype_dict = jax_impl.numpy_to_jax_dtype_dict
+
+    def array(self, value, dtype=None):
+        value = np.asarray(value)
+        if dtype is not None:
+            target = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
+            value = value.astype(target)
+        # jnp.asarray would narrow 64-bit data silently with x64 off; jax_impl must see it instead.
+        if value.dtype.itemsize == 8 and not jax.config.jax_enable_x64:
+            return value
+        return jnp.asarray(value)
+
+    def numpy(self, value):
+        out = np.asarray(value)
+        if out.dtype == ml_dtypes.bfloat16:
+            out = out.astype(np.float32)
+        return np.array(out)
+
+    def dtype_name(self, value):
+        return np.dtype(value.dtype).name
+
+    def shares_memory(self, a, b):
+        try:
+            return a.unsafe_buffer_pointer() == b.unsafe_buffer_pointer()
+        except Exception:
+            return None
+
+    def normal(self, loc, scale):
+        return jax_impl.Normal(loc, scale)
+
+    def sample_logits(self, logits, action=None, *, seed=0, **kwargs):
+        return jax_impl.sample_logits(jax.random.key(seed), logits, action, **kwargs)
+
+    def grad(self, fn, *args):
+        floats = [i for i, a in enumerate(args) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)]
+
+        def total(*float_args):
+            full = list(args)
+            for i, value in zip(floats, float_args):
+                full[i] = value
+            return jnp.sum(fn(*full))
+
+        grads = jax.grad(total, argnums=tuple(range(len(floats))))(*[args[i] for i in floats])
+        return [self.numpy(g) for g in grads]
+
+    def compiled(self, fn):
+        return jax.jit(fn)
+
+    def init_linear(self, in_features, out_features, *, seed=0, bias=True, **kwargs):
+        params = {"weight": jnp.zeros((out_features, in_features), jnp.float32)}
+        if bias:
+            params["bias"] = jnp.zeros((out_features,), jnp.float32)
+        out = jax_impl.layer_init(params, jax.random.key(seed), **kwargs)
+        return {k: self.numpy(v) for k, v in out.items()}
+
+
+ADAPTER = JaxAdapter()

@@ -1,0 +1,192 @@
+"""JAX-only sampling behaviour: jit, vmap, grad, keys, dtypes, statistics, errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from puffer_backend import jax_impl as J
+from puffer_backend.spec import categorical_from_uniform
+
+
+def _logits(batch=64, n=6, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, n)).astype(np.float32) * 2
+
+
+def _reference(logits):
+    logp = logits - np.logaddexp.reduce(logits.astype(np.float64), axis=-1, keepdims=True)
+    return logp, -np.where(np.isfinite(logp), np.exp(logp) * logp, 0.0).sum(-1)
+
+
+def test_jit_matches_eager_and_reference():
+    logits = _logits()
+    key = jax.random.key(3)
+    eager = J.sample_logits(key, logits)
+    jitted = jax.jit(J.sample_logits)(key, jnp.asarray(logits))
+    for e, j in zip(eager, jitted):
+        np.testing.assert_allclose(np.asarray(e), np.asarray(j), rtol=1e-6)
+    logp, ent = _reference(logits)
+    action = np.asarray(eager[0])
+    assert action.dtype == np.int32 and action.shape == (64,)
+    np.testing.assert_allclose(eager[1], logp[np.arange(64), action], atol=1e-5)
+    np.testing.assert_allclose(eager[2], ent, atol=1e-5)
+
+
+def test_draw_is_the_spec_rule_on_the_documented_uniforms():
+    logits = _logits(batch=256)
+    key = jax.random.key(11)
+    action = np.asarray(J.sample_logits(key, logits)[0])
+    u = np.asarray(J.sampling.uniforms(key, (256, 1)))[:, 0]
+    np.testing.assert_array_equal(action, categorical_from_uniform(logits, u))
+    assert 0.0 < u.min() and u.max() < 1.0
+
+
+def test_keys_new_and_legacy_and_different_keys_differ():
+    logits = _logits(batch=512)
+    a = J.sample_logits(jax.random.key(0), logits)[0]
+    b = J.sample_logits(jax.random.PRNGKey(0), logits)[0]
+    c = J.sample_logits(jax.random.key(1), logits)[0]
+    np.testing.assert_array_equal(a, b)
+    assert np.mean(np.asarray(a) != np.asarray(c)) > 0.3
+
+
+@pytest.mark.parametrize("n", [2, 7, 64])
+def test_frequencies_chi_square(n):
+    logits = np.random.default_rng(n).normal(size=(n,)).astype(np.float32)
+    draws = 20000
+    batch = np.broadcast_to(logits, (draws, n))
+    action = np.asarray(jax.jit(J.sample_logits)(jax.random.key(n), batch)[0])
+    counts = np.bincount(action, minlength=n)
+    probs = np.exp(logits - np.logaddexp.reduce(logits.astype(np.float64)))
+    assert stats.chisquare(counts, probs * draws).pvalue > 1e-4
+
+
+def test_normal_moments_and_closed_forms():
+    loc = jnp.asarray([[1.0, -2.0, 0.5]] * 20000)
+    scale = jnp.asarray([[0.5, 2.0, 1.0]])
+    action, logp, ent = jax.jit(J.sample_logits)(jax.random.key(5), J.Normal(loc, scale))
+    a = np.asarray(action)
+    assert a.shape == (20000, 3) and np.isfinite(a).all()
+    for d in range(3):
+        z = (a[:, d] - float(loc[0, d])) / float(scale[0, d])
+        assert stats.kstest(z, "norm").pvalue > 1e-4
+    ref = stats.norm(np.asarray(loc), np.broadcast_to(np.asarray(scale), loc.shape))
+    np.testing.assert_allclose(logp, ref.logpdf(a).sum(-1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ent, ref.entropy().sum(-1), rtol=1e-6)
+
+
+def test_vmap_over_keys_and_batches():
+    logits = jnp.asarray(np.stack([_logits(seed=s) for s in range(4)]))
+    keys = jax.random.split(jax.random.key(0), 4)
+    action, logp, ent = jax.vmap(J.sample_logits)(keys, logits)
+    assert action.shape == (4, 64)
+    for i in range(4):
+        single = J.sample_logits(keys[i], logits[i])
+        np.testing.assert_array_equal(action[i], single[0])
+        np.testing.assert_allclose(logp[i], single[1], rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(J.entropy)(logits), np.stack([J.entropy(l) for l in logits]), rtol=1e-6)
+
+
+def test_grad_of_logprob_and_entropy_matches_closed_form():
+    logits = _logits(batch=8, n=5)
+    action = np.arange(8) % 5
+
+    def loss(x):
+        return J.sample_logits(None, x, jnp.asarray(action))[1].sum()
+
+    g = np.asarray(jax.jit(jax.grad(loss))(jnp.asarray(logits)))
+    p = np.exp(_reference(logits)[0])
+    np.testing.assert_allclose(g, np.eye(5)[action] - p, atol=1e-5)
+    ge = np.asarray(jax.grad(lambda x: J.entropy(x).sum())(jnp.asarray(logits)))
+    logp = _reference(logits)[0]
+    h = -(p * logp).sum(-1, keepdims=True)
+    np.testing.assert_allclose(ge, -p * (logp + h), atol=1e-5)
+
+
+@pytest.mark.parametrize("fill", [-np.inf, np.finfo(np.float32).min])
+def test_masked_entries_finite_values_and_grads_under_jit(fill):
+    logits = _logits(batch=16, n=4)
+    logits[:, 0] = fill
+    action = jnp.asarray(np.full(16, 2))
+
+    def loss(x):
+        _, logp, ent = J.sample_logits(None, x, action)
+        return (logp + ent + J.entropy(x)).sum()
+
+    value, grad = jax.jit(jax.value_and_grad(loss))(jnp.asarray(logits))
+    assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
+    _, ent = _reference(logits[:, 1:])
+    np.testing.assert_allclose(J.entropy(logits), ent, atol=1e-5)
+
+
+def test_mask_argument_never_draws_masked_and_bf16_gives_float32():
+    logits = _logits(batch=4096, n=5)
+    mask = np.ones((4096, 5), bool)
+    mask[:, [1, 3]] = False
+    action, logp, ent = jax.jit(J.sample_logits)(jax.random.key(2), jnp.asarray(logits, jnp.bfloat16),
+                                                  mask=jnp.asarray(mask))
+    assert not np.isin(np.asarray(action), [1, 3]).any()
+    assert logp.dtype == jnp.float32 and ent.dtype == jnp.float32
+
+
+def test_deterministic_is_argmax_and_mean():
+    logits = _logits()
+    action = J.sample_logits(None, logits, deterministic=True)[0]
+    np.testing.assert_array_equal(action, logits.argmax(-1))
+    loc = jnp.ones((3, 2))
+    np.testing.assert_array_equal(J.sample_logits(None, J.Normal(loc, 1.0), deterministic=True)[0], loc)
+
+
+def test_heads_shapes_and_sums():
+    heads = (_logits(n=3, seed=1), _logits(n=5, seed=2))
+    action, logp, ent = jax.jit(J.sample_logits)(jax.random.key(0), heads)
+    assert action.shape == (64, 2)
+    a = np.asarray(action)
+    lp = sum(_reference(h)[0][np.arange(64), a[:, i]] for i, h in enumerate(heads))
+    np.testing.assert_allclose(logp, lp, atol=1e-5)
+    np.testing.assert_allclose(ent, sum(_reference(h)[1] for h in heads), atol=1e-5)
+    # a flat (batch * heads,) action is accepted like PufferLib's view
+    flat = J.sample_logits(None, heads, a.reshape(-1))
+    np.testing.assert_allclose(flat[1], logp, rtol=1e-6)
+
+
+def test_static_errors_raise_at_trace_time():
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="logits"):
+        jax.jit(J.sample_logits)(key, jnp.zeros((4,)))
+    with pytest.raises(ValueError, match="mask"):
+        jax.jit(lambda k, x, m: J.sample_logits(k, x, mask=m))(key, jnp.zeros((4, 3)), jnp.ones((4, 2), bool))
+    with pytest.raises(TypeError, match="mask"):
+        J.sample_logits(key, jnp.zeros((4, 3)), mask=jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="action"):
+        jax.jit(J.sample_logits)(key, jnp.zeros((4, 3)), jnp.zeros((5,), jnp.int32))
+    with pytest.raises(TypeError, match="action"):
+        J.sample_logits(key, jnp.zeros((4, 3)), jnp.zeros((4,)))
+    with pytest.raises(TypeError, match="key"):
+        J.sample_logits(0, jnp.zeros((4, 3)))
+    with pytest.raises(ValueError, match="logits"):
+        J.sample_logits(key, (jnp.zeros((4, 3)), jnp.zeros((5, 3))))
+
+
+def test_action_range_checked_outside_jit_nan_inside():
+    with pytest.raises(ValueError, match=r"action.*\[0, n\)"):
+        J.sample_logits(None, jnp.zeros((4, 3)), jnp.asarray([0, 1, 3, 2]))
+    with pytest.raises(ValueError, match="value"):
+        J.log_prob(jnp.zeros((4, 3)), np.asarray([0, -1, 1, 2]))
+    logp = jax.jit(J.log_prob)(jnp.zeros((2, 3)), jnp.asarray([0, 3]))
+    assert np.isfinite(logp[0]) and np.isnan(logp[1])
+
+
+def test_empty_batch():
+    action, logp, ent = jax.jit(J.sample_logits)(jax.random.key(0), jnp.zeros((0, 4)))
+    assert action.shape == (0,) and logp.shape == (0,) and ent.shape == (0,)
+
+
+def test_entropy_probs_formula_and_zero_probability_entries():
+    logits = _logits(batch=8, n=4)
+    logp, ent = _reference(logits)
+    np.testing.assert_allclose(J.entropy_probs(logp, np.exp(logp)), ent, atol=1e-5)
+    logp[:, 0] = -np.inf
+    logp, ent = _reference(logp)
+    got = J.entropy_probs(logp.astype(np.float32), np.exp(logp).astype(np.float32))
+    np.testing.assert_allclose(got, ent, atol=1e-5)
