@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ EXIT_INTERRUPTED = 130
 _OWN_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
               "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
               "target_return": "--target-return", "extra": None}
+_ARGUMENT_ERROR = re.compile(r"^[\w.\[\]']+: expected ")  # the spec layer's bad_type/bad_value wording
 _POSITIVE_FIELDS = ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size")
 
 
@@ -150,13 +152,17 @@ def main(argv=None) -> int:
 
 # --- train -------------------------------------------------------------------------------------
 
-def _check_backend(backend: str, env_id: str | None = None) -> None:
-    """Unknown env id or missing framework: a UsageError, decided without importing anything."""
-    if env_id is not None and env_id not in SUPPORTED_ENVS[backend]:
+def _check_env(backend: str, env_id: str) -> None:
+    """An env id the backend's pipeline cannot train on is a UsageError."""
+    if env_id not in SUPPORTED_ENVS[backend]:
         others = [b for b, ids in SUPPORTED_ENVS.items() if env_id in ids]
         hint = f" ({env_id} is available with --backend {'/'.join(others)})" if others else ""
         raise UsageError(f"--env: expected one of {', '.join(SUPPORTED_ENVS[backend])} for backend "
                          f"{backend}, received {env_id!r}{hint}")
+
+
+def _check_installed(backend: str) -> None:
+    """A framework the backend needs and cannot find is a UsageError, decided without importing it."""
     missing = missing_modules(backend)
     if missing:
         raise UsageError(f"backend {backend}: needs {', '.join(REQUIRED_MODULES[backend])}; not installed: "
@@ -234,10 +240,11 @@ def _config_from_args(args) -> TrainConfig:
 
 
 def _train(args) -> int:
-    _check_backend(args.backend, args.env)
+    _check_env(args.backend, args.env)
     config = _config_from_args(args)
     if args.name is not None:
         _check_name(args.name)
+    _check_installed(config.backend)
     pipeline = _load_pipeline(config.backend)  # imports torch/JAX: after every cheap check
 
     from .pipelines.progress import Progress
@@ -266,6 +273,15 @@ def _train(args) -> int:
     summary = None
     try:
         summary = pipeline.train(config, logger)
+    except (ValueError, TypeError) as error:
+        # A pipeline rejecting its config before any update (e.g. num_envs not a multiple of
+        # the device count) is a bad argument; anything later, or worded otherwise, is a bug.
+        if logger.records or not _ARGUMENT_ERROR.match(str(error)):
+            raise
+        logger.close()
+        if main_process and set(os.listdir(run_dir)) <= {"config.json"}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise UsageError(f"backend {config.backend}: {error}") from None
     except KeyboardInterrupt:
         logger.close()
         if main_process:
@@ -325,7 +341,7 @@ def _eval(args) -> int:
     if config.backend not in PIPELINES:
         raise UsageError(f"RUN: expected a config.json with backend one of {sorted(PIPELINES)}, "
                          f"received {config.backend!r}")
-    _check_backend(config.backend)
+    _check_installed(config.backend)
     pipeline = _load_pipeline(config.backend)
     try:
         mean_return = float(pipeline.evaluate(run_dir, episodes=args.episodes, seed=args.seed))
