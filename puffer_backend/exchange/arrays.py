@@ -141,17 +141,21 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
                                 f"a {tensor.dtype} tensor that needs a copy because {reason}")
             tensor = _fresh_dense(tensor)
     try:
-        if tensor.device.type == "cpu":
-            if _IMPORT is not None:
-                return _IMPORT(tensor.__dlpack__(), device, None, _DL_CPU)
-            return jax.dlpack.from_dlpack(tensor, copy=False)
-        # CUDA: let JAX name the stream it will read on; torch then orders its pending work
-        # before that stream (the DLPack `stream=` protocol).
-        return jax.dlpack.from_dlpack(tensor, copy=False)
+        if tensor.device.type == "cpu" and _IMPORT is not None:
+            array = _IMPORT(tensor.__dlpack__(), device, None, _DL_CPU)
+        else:
+            # CUDA: JAX names the stream it will read on and torch orders its pending work
+            # before it (the DLPack `stream=` protocol).
+            array = jax.dlpack.from_dlpack(tensor, copy=False)
     except (TypeError, ValueError, RuntimeError, BufferError) as error:
         raise bad_value(where, "a tensor JAX can import through DLPack",
                         f"a {tensor.dtype} tensor on {tensor.device} "
                         f"({type(error).__name__}: {error})") from None
+    if copy is False and tensor.numel() > 0 and array.unsafe_buffer_pointer() != tensor.data_ptr():
+        # Guard against an XLA rule this module does not know about (it would copy silently).
+        raise bad_value(where, "a tensor JAX can alias without a copy (copy=False)",
+                        f"a {tensor.dtype} tensor that XLA copied on import")
+    return array
 
 
 # ---------------------------------------------------------------------------------- JAX -> torch
