@@ -77,7 +77,8 @@ def _leaf(observation, sample: np.dtype, leaf: Leaf):
             # Through bytes: bitcast adds (or removes) a trailing axis of the itemsize ratio.
             if sample.itemsize > 1:
                 part = lax.bitcast_convert_type(part, jnp.uint8)
-            part = part.reshape(batch, -1, dtype.itemsize) if dtype.itemsize > 1 else part.reshape(batch, -1)
+            count = leaf.delta * sample.itemsize // dtype.itemsize
+            part = part.reshape(batch, count, dtype.itemsize) if dtype.itemsize > 1 else part.reshape(batch, count)
             part = lax.bitcast_convert_type(part, dtype)
     return part.reshape(batch, *leaf.shape)
 

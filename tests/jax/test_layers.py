@@ -1,0 +1,52 @@
+"""layer_init and orthogonal: orthogonality (W W^T = std^2 I), layouts, flax, bias, errors."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from puffer_backend import jax_impl as J
+
+
+def _semi_orthogonal(matrix, std):
+    m = np.asarray(matrix, np.float64)
+    gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+    np.testing.assert_allclose(gram, std ** 2 * np.eye(gram.shape[0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("out_in", [(3, 8), (8, 3), (5, 5)])
+def test_torch_layout_linear(out_in):
+    params = {"weight": jnp.zeros(out_in), "bias": jnp.ones(out_in[0])}
+    new = J.layer_init(params, jax.random.key(0), std=0.5, bias_const=0.25)
+    assert set(new) == {"weight", "bias"} and new["weight"].shape == out_in
+    _semi_orthogonal(new["weight"], 0.5)
+    np.testing.assert_array_equal(new["bias"], np.full(out_in[0], 0.25, np.float32))
+    np.testing.assert_array_equal(params["bias"], np.ones(out_in[0]))  # input left untouched
+
+
+def test_flax_layout_kernel_and_conv_kernels():
+    new = J.layer_init({"kernel": jnp.zeros((8, 3))}, jax.random.key(1))
+    _semi_orthogonal(new["kernel"], math.sqrt(2))
+    # conv: torch (out, in, kh, kw) is orthogonal over `out` against (in*kh*kw)
+    torch_conv = J.layer_init({"weight": jnp.zeros((4, 2, 3, 3)), "bias": jnp.zeros(4)}, jax.random.key(2), std=1.0)
+    _semi_orthogonal(np.asarray(torch_conv["weight"]).reshape(4, -1), 1.0)
+    flax_conv = J.layer_init({"kernel": jnp.zeros((3, 3, 2, 4))}, jax.random.key(3), std=1.0)
+    _semi_orthogonal(np.asarray(flax_conv["kernel"]).reshape(-1, 4), 1.0)
+
+
+def test_orthogonal_from_flax_dense():
+    flax = pytest.importorskip("flax.linen")
+    layer = flax.Dense(6, kernel_init=J.orthogonal(0.01))
+    params = layer.init(jax.random.key(0), jnp.zeros((1, 10)))["params"]
+    _semi_orthogonal(params["kernel"], 0.01)
+    _semi_orthogonal(J.orthogonal(2.0, column_axis=0)(jax.random.key(1), (6, 10)), 2.0)
+
+
+def test_layer_init_errors():
+    with pytest.raises(ValueError, match="layer"):
+        J.layer_init({"bias": jnp.zeros(3)}, jax.random.key(0))
+    with pytest.raises(TypeError, match="layer"):
+        J.layer_init(jnp.zeros((3, 3)), jax.random.key(0))
+    with pytest.raises(ValueError, match="shape"):
+        J.orthogonal(1.0)(jax.random.key(0), (5,))
