@@ -53,7 +53,7 @@ def _check_top(x, expected: str):
 
 
 def _check_copy(copy):
-    if copy not in (None, True, False):
+    if not (copy is None or copy is True or copy is False):  # identity: 0 == False
         raise bad_value("copy", "None, True or False", copy)
 
 
