@@ -5,7 +5,7 @@ uniform per head per row, so the JAX backend returns the same actions for the sa
 Everything is computed in float32 (float64 stays float64) from shifted logits
 `z = logits - max`, clamped at the exponent where float exp leaves the normal range:
 below it `exp` takes a slow path on CPU and `0 * -inf` would poison the gradients. The
-clamped entries get weight exactly 0 (`exp(z) - exp(clamp)`), so masked and `-inf` actions
+clamped entries get weight exactly 0 (a threshold just above `exp(clamp)`), so masked and `-inf` actions
 are never drawn; the probability mass lost this way is below 1e-37 (1e-307 in float64).
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ from . import _validate as v
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs"]
 
 _CLAMP = {torch.float32: -87.0, torch.float64: -708.0}
-_FLOOR = {dt: math.exp(c) for dt, c in _CLAMP.items()}
+# exp(clamp) is ~e^-87; zeroing everything up to twice that leaves no ulp-dependent residue
+_CUTOFF = {dt: 2.0 * math.exp(c) for dt, c in _CLAMP.items()}
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -37,10 +38,10 @@ def _weights(x: torch.Tensor, inplace: bool):
     if inplace:
         z.clamp_(min=clamp)
         w = z.exp()
-        w.sub_(_FLOOR[x.dtype])
+        torch.nn.functional.threshold_(w, _CUTOFF[x.dtype], 0.0)
     else:
         z = z.clamp(min=clamp)
-        w = z.exp() - _FLOOR[x.dtype]
+        w = torch.nn.functional.threshold(z.exp(), _CUTOFF[x.dtype], 0.0)
     return m, z, w
 
 
@@ -106,8 +107,8 @@ def _normal_parts(dist):
     loc, scale = dist.loc, dist.scale
     if loc.dim() == 0:
         raise bad_value("logits", "a Normal with a batch dimension", f"loc shape {tuple(loc.shape)}")
-    batch = loc.shape[0]
-    return loc.reshape(batch, -1), scale.reshape(batch, -1)
+    shape = (loc.shape[0], math.prod(loc.shape[1:]))  # reshape(batch, -1) fails for batch 0
+    return loc.reshape(shape), scale.reshape(shape)
 
 
 def _normal(dist, action, deterministic, generator, uniform=None):

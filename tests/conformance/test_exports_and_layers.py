@@ -1,0 +1,57 @@
+"""Exported names, the dtype table and layer_init, on every backend."""
+import numpy as np
+import pytest
+
+from puffer_backend import spec
+from puffer_backend.spec import names
+
+
+def _only(adapter):
+    return names.TORCH_ONLY if adapter.name == "torch" else names.JAX_ONLY
+
+
+def test_exports_are_the_spec_names(backend):
+    assert sorted(backend.api.__all__) == sorted(names.BACKEND_NAMES + _only(backend))
+    for name in backend.api.__all__:
+        assert hasattr(backend.api, name), name
+
+
+def test_dtype_dict_follows_the_spec_table(backend):
+    table = backend.dtype_dict
+    assert list(table) == list(spec.SUPPORTED_DTYPES)
+    for key, value in table.items():
+        assert isinstance(key, np.dtype)
+        assert backend.dtype_name(type("Holder", (), {"dtype": value})()) == key.name
+    # PufferLib users index with either spelling
+    assert table[np.dtype("float32")] is table[np.dtype(np.float32)]
+
+
+@pytest.mark.parametrize("std", [np.sqrt(2), 1.0, 0.01])
+@pytest.mark.parametrize("shape", [(16, 64), (64, 64)])  # (out, in), out <= in: rows orthonormal
+def test_layer_init_orthogonal_rows(backend, std, shape):
+    out_features, in_features = shape
+    params = backend.init_linear(in_features, out_features, std=std, bias_const=0.25, seed=3)
+    w = params["weight"].astype(np.float64)
+    assert w.shape == (out_features, in_features)
+    np.testing.assert_allclose(w @ w.T, std ** 2 * np.eye(out_features), atol=1e-5 * max(1.0, std ** 2))
+    np.testing.assert_array_equal(params["bias"], np.full(out_features, 0.25, np.float32))
+
+
+def test_layer_init_orthogonal_columns_when_tall(backend):
+    params = backend.init_linear(8, 32, std=2.0, seed=1)
+    w = params["weight"].astype(np.float64)
+    np.testing.assert_allclose(w.T @ w, 4.0 * np.eye(8), atol=1e-5)
+    np.testing.assert_array_equal(params["bias"], np.zeros(32, np.float32))
+
+
+def test_layer_init_without_bias(backend):
+    params = backend.init_linear(12, 6, bias=False, std=1.0, seed=0)
+    assert set(params) == {"weight"}
+    w = params["weight"].astype(np.float64)
+    np.testing.assert_allclose(w @ w.T, np.eye(6), atol=1e-5)
+
+
+def test_layer_init_seeds_differ(backend):
+    a = backend.init_linear(8, 8, seed=0)["weight"]
+    b = backend.init_linear(8, 8, seed=1)["weight"]
+    assert not np.allclose(a, b)
