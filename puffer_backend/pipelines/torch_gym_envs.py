@@ -24,6 +24,16 @@ def make_gym_vec_env(env_id: str, num_envs: int):
                         vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
 
 
+def _packing_is_reshape(space, num_envs: int) -> bool:
+    """True when packed rows are the observations themselves, reshaped (a Box of the sample dtype)."""
+    import gymnasium as gym
+    if not isinstance(space, gym.spaces.Box) or space.dtype != sample_dtype(space):
+        return False
+    probe = np.stack([space.sample() for _ in range(num_envs)])
+    packed = pack_batch(space, probe)
+    return packed.dtype == probe.dtype and np.array_equal(packed, probe.reshape(num_envs, -1))
+
+
 class GymVecEnv:
     """Steps a gymnasium vector env on torch actions; returns packed observations as tensors.
 
@@ -41,8 +51,13 @@ class GymVecEnv:
         self.obs_width = row_elements(self.observation_space)
         space = self.env.single_action_space
         self._clip = (space.low, space.high) if isinstance(self.action_spec, Continuous) else None
+        self._identity_pack = _packing_is_reshape(self.observation_space, num_envs)
 
     def _pack(self, obs) -> torch.Tensor:
+        if self._identity_pack:
+            # Checked once in __init__: for a flat Box pack_batch returns exactly this view,
+            # and skipping its per-call dtype bookkeeping saves ~30 us per step.
+            return torch.from_numpy(np.ascontiguousarray(obs).reshape(self.num_envs, -1))
         return torch.from_numpy(pack_batch(self.observation_space, obs))
 
     def reset(self, seed: int) -> torch.Tensor:

@@ -1,0 +1,102 @@
+"""A gymnax vector env driven from torch: one jitted JAX call per step, zero-copy both ways.
+
+The env state, the PRNG key, the episode-return bookkeeping and the rollout's rewards and
+dones all stay in JAX. Each `step` is a single jitted dispatch that steps every env
+(auto-reset included), writes reward and done into the rollout slot `t`, and folds finished
+episodes into the recent-returns ring buffer. Torch sees observations through
+`exchange.to_torch` (a DLPack view, no copy) and sends actions with `exchange.to_jax`
+(a view of the torch tensor); rewards and dones cross once per rollout.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from puffer_backend import exchange
+
+from . import RETURN_WINDOW
+from .gymnax_envs import (VecEnv, episode_stats_init, episode_stats_mean, episode_stats_update, make_env)
+
+__all__ = ["GymnaxTorchEnv", "Carry"]
+
+
+class Carry(NamedTuple):
+    """Everything the jitted step threads through (all JAX arrays)."""
+    key: jax.Array
+    state: Any
+    stats: Any             # gymnax_envs.EpisodeStats
+    next_done: jax.Array   # (num_envs,) bool: the current observation starts an episode
+    rewards: jax.Array     # (num_steps, num_envs) float32
+    dones: jax.Array       # (num_steps, num_envs) bool, CleanRL's convention (done before obs t)
+
+
+class GymnaxTorchEnv:
+    """`num_envs` gymnax envs stepped on torch actions.
+
+    reset(seed) -> obs tensor `(num_envs, obs_dim)` float32 (a zero-copy view of a JAX array:
+        read it, do not write to it).
+    step(t, action) -> next obs tensor; `action` is int32 `(num_envs,)` (discrete) or float32
+        `(num_envs, action_dim)` (continuous; clipped to the bounds inside the jitted step).
+    rollout_tensors() -> (rewards, dones, next_done) as float32 torch tensors, after a rollout.
+    mean_return() / episodes(): recent-episode statistics (one small transfer each).
+    """
+
+    def __init__(self, env_id: str, num_envs: int, num_steps: int):
+        self.spec = make_env(env_id)
+        self.vec = VecEnv(self.spec, num_envs)
+        self.num_envs, self.num_steps = num_envs, num_steps
+        self._step = jax.jit(self._step_impl)
+        self._reset = jax.jit(self._reset_impl)
+        self.carry: Carry | None = None
+
+    @property
+    def discrete(self) -> bool:
+        return self.spec.discrete
+
+    def _reset_impl(self, key):
+        key, sub = jax.random.split(key)
+        obs, state = self.vec.reset(sub)
+        n, t = self.num_envs, self.num_steps
+        carry = Carry(key, state, episode_stats_init(n, RETURN_WINDOW), jnp.zeros(n, bool),
+                      jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), bool))
+        return carry, obs
+
+    def _step_impl(self, carry: Carry, t, action):
+        key, sub = jax.random.split(carry.key)
+        if not self.spec.discrete:
+            action = jnp.clip(action, self.spec.action_low, self.spec.action_high)
+        out = self.vec.step(sub, carry.state, action)
+        done = out.done
+        stats = episode_stats_update(carry.stats, out.reward[None], done[None])
+        carry = Carry(key, out.state, stats, done,
+                      carry.rewards.at[t].set(out.reward), carry.dones.at[t].set(carry.next_done))
+        return carry, out.obs
+
+    def reset(self, seed: int) -> torch.Tensor:
+        self.carry, obs = self._reset(jax.random.PRNGKey(seed))
+        return exchange.to_torch(obs)
+
+    def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
+        self.carry, obs = self._step(self.carry, t, exchange.to_jax(action))
+        return exchange.to_torch(obs)
+
+    def rollout_tensors(self):
+        carry = self.carry
+        rewards, dones, next_done = exchange.to_torch((carry.rewards, carry.dones, carry.next_done))
+        return rewards, dones.float(), next_done.float()
+
+    def mean_return(self) -> float:
+        return float(episode_stats_mean(self.carry.stats))
+
+    def episodes(self) -> int:
+        return int(self.carry.stats.count)
+
+    def observation_native_dtype(self, pp):
+        """The policy's observation layout: one float32 leaf of width obs_dim."""
+        width = self.spec.obs_dim
+        return pp.nativize_dtype({"observation_dtype": np.dtype(np.float32),
+                                  "emulated_observation_dtype": np.dtype((np.float32, (width,)))})
