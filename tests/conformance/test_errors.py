@@ -1,0 +1,109 @@
+"""Bad input: TypeError/ValueError whose message names the argument, expected and received."""
+import numpy as np
+import pytest
+
+LAYOUT = np.dtype([("a", np.float32, (2,)), ("b", np.int16)], align=True)  # 12 bytes
+
+
+def _native(backend, sample=np.uint8, dtype=LAYOUT):
+    return backend.api.nativize_dtype({"observation_dtype": sample, "emulated_observation_dtype": dtype})
+
+
+def _raises(kind, argument, fn, *args, **kwargs):
+    with pytest.raises(kind) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert argument in message and "expected" in message and "received" in message, message
+    return message
+
+
+def test_observation_wrong_dtype(backend):
+    obs = backend.array(np.zeros((2, 3), np.int32))  # 12 bytes per row, but int32 elements
+    _raises(ValueError, "observation", backend.api.nativize_tensor, obs, _native(backend))
+
+
+def test_observation_cast_to_float(backend):
+    obs = backend.array(np.zeros((2, 12), np.float32))
+    message = _raises(ValueError, "observation", backend.api.nativize_tensor, obs, _native(backend))
+    assert "float" in message and "uint8" in message
+
+
+def test_observation_too_narrow_or_wrong_rank(backend):
+    _raises(ValueError, "observation", backend.api.nativize_tensor,
+            backend.array(np.zeros((2, 8), np.uint8)), _native(backend))
+    _raises(ValueError, "observation", backend.api.nativize_tensor,
+            backend.array(np.zeros(12, np.uint8)), _native(backend))
+
+
+def test_observation_not_an_array(backend):
+    _raises(TypeError, "observation", backend.api.nativize_tensor, [[0] * 12], _native(backend))
+
+
+@pytest.mark.parametrize("field", [np.complex64, np.bool_, ">f4"], ids=["complex", "bool", "big-endian"])
+def test_unsupported_field_dtypes(backend, field):
+    dtype = np.dtype([("x", field), ("y", np.uint8)])
+    with pytest.raises((TypeError, ValueError)) as info:
+        _native(backend, dtype=dtype)
+    assert "emulated" in str(info.value)
+
+
+def test_big_endian_sample_dtype(backend):
+    with pytest.raises(ValueError, match="emulated.observation_dtype"):
+        _native(backend, sample=np.dtype(">f4"), dtype=np.dtype((np.float32, (2,))))
+
+
+def test_emulated_not_a_mapping(backend):
+    _raises(TypeError, "emulated", backend.api.nativize_dtype, 42)
+    _raises(ValueError, "emulated", backend.api.nativize_dtype, {"observation_dtype": np.uint8})
+
+
+def test_native_dtype_wrong_type(backend):
+    _raises(TypeError, "native_dtype", backend.api.nativize_tensor, backend.array(np.zeros((2, 12), np.uint8)), 3)
+
+
+def _logits(backend, batch=4, n=3):
+    return backend.array(np.zeros((batch, n), np.float32))
+
+
+def test_action_out_of_range(backend):
+    for bad in ([0, 1, 3, 0], [0, -1, 0, 0]):
+        _raises(ValueError, "action", backend.sample_logits, _logits(backend), backend.array(np.array(bad, np.int32)))
+    heads = (_logits(backend, 4, 2), _logits(backend, 4, 5))
+    bad = np.array([[0, 4], [1, 0], [2, 0], [0, 0]], np.int32)  # 2 is out of range for the first head
+    _raises(ValueError, "action", backend.sample_logits, heads, backend.array(bad))
+
+
+def test_action_wrong_shape(backend):
+    _raises(ValueError, "action", backend.sample_logits, _logits(backend), backend.array(np.zeros(5, np.int32)))
+    heads = (_logits(backend, 4, 2), _logits(backend, 4, 5))
+    _raises(ValueError, "action", backend.sample_logits, heads, backend.array(np.zeros((4, 3), np.int32)))
+
+
+def test_action_float_dtype(backend):
+    _raises(TypeError, "action", backend.sample_logits, _logits(backend), backend.array(np.zeros(4, np.float32)))
+
+
+def test_log_prob_bad_values(backend):
+    _raises(ValueError, "value", backend.api.log_prob, _logits(backend), backend.array(np.array([0, 1, 2, 3], np.int32)))
+    _raises(ValueError, "value", backend.api.log_prob, _logits(backend), backend.array(np.zeros(3, np.int32)))
+
+
+def test_mask_mismatch(backend):
+    _raises(ValueError, "mask", backend.sample_logits, _logits(backend), mask=backend.array(np.ones((4, 4), bool)))
+    _raises(TypeError, "mask", backend.sample_logits, _logits(backend), mask=backend.array(np.ones((4, 3), np.int32)))
+    heads = (_logits(backend, 4, 2), _logits(backend, 4, 5))
+    masks = (backend.array(np.ones((4, 2), bool)), backend.array(np.ones((4, 4), bool)))
+    _raises(ValueError, "mask[1]", backend.sample_logits, heads, mask=masks)
+
+
+def test_logits_bad(backend):
+    _raises(ValueError, "logits", backend.sample_logits, backend.array(np.zeros(4, np.float32)))
+    _raises(TypeError, "logits", backend.sample_logits, backend.array(np.zeros((4, 3), np.int32)))
+    _raises(TypeError, "logits", backend.sample_logits, "logits")
+    heads = (_logits(backend, 4, 2), _logits(backend, 3, 5))
+    _raises(ValueError, "logits", backend.sample_logits, heads)
+
+
+def test_uniforms_wrong_shape(backend):
+    _raises(ValueError, "uniforms", backend.sample_from_uniforms, _logits(backend),
+            backend.array(np.zeros(3, np.float32)))
