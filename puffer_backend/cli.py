@@ -261,15 +261,18 @@ def _train(args) -> int:
             raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
         config = dataclasses.replace(config, run_name=run_dir.name)
         write_config(run_dir, config)
-        progress = Progress(config.total_steps, mode="off" if args.quiet else args.progress)
     else:  # other torchrun ranks: no files, no display; a private folder in case the pipeline writes
         scratch = run_dir = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
-        progress = None
+    planned = config.num_updates * config.batch_size  # pipelines run whole updates only
     if main_process and not args.quiet:
-        print(f"{PROG}: training {config.backend} on {config.env_id} for {config.total_steps} steps, "
+        rounded = f" ({config.total_steps} rounded to whole updates of {config.batch_size})" \
+            if planned != config.total_steps else ""
+        print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
               f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+    progress = Progress(planned, mode="off" if args.quiet else args.progress) if main_process else None
 
-    logger = RunLogger(run_dir, progress=progress, write=main_process, target=config.target_return)
+    title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
+    logger = RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return)
     summary = None
     try:
         summary = pipeline.train(config, logger)

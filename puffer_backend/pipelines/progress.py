@@ -5,6 +5,7 @@ log file, CI or `nohup` capture wants (no carriage returns, no escape codes).
 """
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -116,5 +117,21 @@ def _make_bar(total_steps, stream):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total_steps, unit="step", unit_scale=True, dynamic_ncols=True, file=stream,
-                leave=True, desc="train")
+    # A pseudo-terminal without a window size (CI, `script`) reports 0x0, and tqdm then draws
+    # nothing at all: fall back to a fixed size there.
+    columns, lines = _terminal_size(stream)
+    sized = columns > 0 and lines > 0
+    # No tqdm rate: it would count compile and set-up time; the pipeline's own sps is shown instead.
+    return tqdm(total=total_steps, unit="step", unit_scale=True, dynamic_ncols=sized,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+                ncols=None if sized else 100, nrows=None if sized else 24, file=stream, leave=True, desc="train")
+
+
+def _terminal_size(stream) -> tuple[int, int]:
+    import os
+
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return 0, 0
+    return size.columns, size.lines

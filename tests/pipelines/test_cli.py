@@ -159,7 +159,8 @@ def test_train_writes_a_run_folder(fake, capsys):
     out_lines = captured.out.strip().splitlines()
     assert len(out_lines) == 1 and out_lines[0].startswith("done: steps 48  sps 3000  mean_return 32.0")
     assert out_lines[0].endswith(f"run {Path('out') / 'r1'}")
-    assert "step 16/2000  sps 1000  mean_return 12.0" in captured.err.splitlines()
+    assert "step 16/1792  sps 1000  mean_return 12.0" in captured.err.splitlines()  # 7 whole updates of 256
+    assert "(2000 rounded to whole updates of 256)" in captured.err
 
 
 def test_bare_command_trains_with_defaults(fake, capsys):
