@@ -147,8 +147,8 @@ def torch_fn_for_jax(fn):
     """Wrap a torch function so JAX code (outside `jax.jit`) can call it on JAX arrays.
 
     fn: a torch function taking tensors or pytrees of tensors and returning a tensor or a
-    pytree of tensors. The wrapper takes JAX arrays in their place (other leaves pass
-    through) and returns JAX arrays with the same structure, zero-copy where possible.
+    pytree of tensors. The wrapper takes JAX (or numpy) arrays in their place (other leaves
+    pass through) and returns JAX arrays with the same structure, zero-copy where possible.
     `jax.grad`, `jax.vjp` and `jax.value_and_grad` work: the forward pass records torch's
     graph and the backward pass calls `torch.autograd.grad` on it.
     Errors: TypeError when called on traced values (inside jit/vmap/scan), when fn is not
@@ -160,6 +160,8 @@ def torch_fn_for_jax(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         leaves, treedef = _tree_flatten((args, kwargs))
+        # numpy leaves are arrays too (JAX functions accept them; jax.test_util sends them)
+        leaves = [jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf for leaf in leaves]
         positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array)]
 
         def run(arrays, record: bool):
@@ -196,6 +198,7 @@ def torch_fn_for_jax(fn):
             outputs, grad_outputs = [], []
             for i, (out, ct) in enumerate(zip(graph.outputs, ct_leaves)):
                 if out.requires_grad and ct.dtype != jax.dtypes.float0:
+                    ct = jnp.asarray(ct)  # callers such as jax.test_util send numpy
                     outputs.append(out)
                     grad_outputs.append(array_to_torch(ct, None, f"cotangent {i}"))
             diff = [t for t in graph.inputs if t.requires_grad]

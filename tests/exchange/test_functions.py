@@ -1,0 +1,161 @@
+"""Wrapped functions: values and gradients against the same function written natively."""
+import numpy as np
+import pytest
+
+from tests.exchange.cases import torch
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from puffer_backend.exchange import jax_fn_for_torch, torch_fn_for_jax  # noqa: E402
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def jax_policy(params, obs, scale):
+    """A small MLP head in JAX: logits, value and the greedy action."""
+    hidden = jnp.tanh(obs @ params["w1"] + params["b1"])
+    logits = hidden @ params["w2"]
+    value = (hidden * scale).sum(-1)
+    return {"logits": logits, "value": value, "action": jnp.argmax(logits, -1).astype(jnp.int32)}
+
+
+def torch_policy(params, obs, scale):
+    hidden = torch.tanh(obs @ params["w1"] + params["b1"])
+    logits = hidden @ params["w2"]
+    value = (hidden * scale).sum(-1)
+    return {"logits": logits, "value": value, "action": torch.argmax(logits, -1).int()}
+
+
+def make_params(seed=0, requires_grad=False):
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"w1": (5, 8), "b1": (8,), "w2": (8, 3)}
+    return {k: torch.randn(s, generator=gen).requires_grad_(requires_grad) for k, s in shapes.items()}
+
+
+def loss_of(out):
+    return (out["logits"].log_softmax(-1)[:, 0]).sum() + (out["value"] ** 2).mean()
+
+
+def test_jax_fn_for_torch_values_and_gradients_match_torch():
+    wrapped = jax_fn_for_torch(jax.jit(jax_policy))
+    obs = torch.randn(16, 5, generator=torch.Generator().manual_seed(1))
+    params, reference = make_params(requires_grad=True), make_params(requires_grad=True)
+    obs_a, obs_b = obs.clone().requires_grad_(), obs.clone().requires_grad_()
+
+    out = wrapped(params, obs_a, 0.5)
+    want = torch_policy(reference, obs_b, 0.5)
+    assert set(out) == {"logits", "value", "action"}
+    for key in ("logits", "value"):
+        torch.testing.assert_close(out[key], want[key], rtol=RTOL, atol=ATOL)
+    assert out["action"].dtype == torch.int32 and not out["action"].requires_grad
+    torch.testing.assert_close(out["action"], want["action"])
+
+    loss_of(out).backward()
+    loss_of(want).backward()
+    for key in params:
+        torch.testing.assert_close(params[key].grad, reference[key].grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(obs_a.grad, obs_b.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_jax_fn_for_torch_partial_grads_and_unused_outputs():
+    wrapped = jax_fn_for_torch(jax.jit(lambda x, y: (jnp.sin(x) * y, jnp.cos(y))))
+    x = torch.linspace(-2, 2, 7, requires_grad=True)
+    y = torch.linspace(0.5, 1.5, 7)  # no grad wanted for y
+    first, _ = wrapped(x, y)  # the second output takes no part in the loss
+    first.sum().backward()
+    torch.testing.assert_close(x.grad, torch.cos(x.detach()) * y, rtol=RTOL, atol=ATOL)
+    assert y.grad is None
+
+
+def test_jax_fn_for_torch_without_grad_records_nothing():
+    wrapped = jax_fn_for_torch(jax.jit(lambda x: x * 2))
+    x = torch.ones(3, requires_grad=True)
+    with torch.no_grad():
+        out = wrapped(x)
+    assert out.grad_fn is None
+    out = wrapped(torch.arange(4, dtype=torch.float32))
+    assert out.grad_fn is None
+    np.testing.assert_array_equal(out.numpy(), np.arange(4) * 2)
+
+
+def test_jax_fn_for_torch_composes_with_torch_layers():
+    # torch layer -> JAX function -> torch loss: gradients reach the torch layer.
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 4)
+    jax_square = jax_fn_for_torch(jax.jit(lambda h: jnp.square(h)))
+    x = torch.randn(8, 4)
+    jax_square(layer(x)).sum().backward()
+    got = layer.weight.grad.clone()
+    layer.zero_grad()
+    layer(x).square().sum().backward()
+    torch.testing.assert_close(got, layer.weight.grad, rtol=RTOL, atol=1e-5)
+
+
+def jax_loss(params, obs):
+    out = jax_policy(params, obs, 0.5)
+    return jax.nn.log_softmax(out["logits"])[:, 0].sum() + (out["value"] ** 2).mean()
+
+
+def test_torch_fn_for_jax_values_and_gradients_match_jax():
+    params = {k: jnp.asarray(v.numpy()) for k, v in make_params(seed=2).items()}
+    obs = jax.random.normal(jax.random.key(3), (16, 5))
+    wrapped = torch_fn_for_jax(torch_policy)
+
+    out, want = wrapped(params, obs, 0.5), jax_policy(params, obs, 0.5)
+    for key in ("logits", "value"):
+        np.testing.assert_allclose(out[key], want[key], rtol=RTOL, atol=ATOL)
+    assert out["action"].dtype == jnp.int32
+    np.testing.assert_array_equal(out["action"], want["action"])
+
+    def wrapped_loss(params, obs):
+        out = wrapped(params, obs, 0.5)
+        return jax.nn.log_softmax(out["logits"])[:, 0].sum() + (out["value"] ** 2).mean()
+
+    value, grads = jax.value_and_grad(wrapped_loss, argnums=(0, 1))(params, obs)
+    want_value, want_grads = jax.value_and_grad(jax_loss, argnums=(0, 1))(params, obs)
+    np.testing.assert_allclose(value, want_value, rtol=1e-5)
+    for got, expected in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(want_grads)):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_fn_for_jax_integer_inputs_and_unused_inputs():
+    wrapped = torch_fn_for_jax(lambda x, index, unused: x[index] * 3)
+    x, index, unused = jnp.arange(5.0), jnp.array([4, 0], jnp.int32), jnp.ones(2)
+    gx, gu = jax.grad(lambda x, u: wrapped(x, index, u).sum(), argnums=(0, 1))(x, unused)
+    np.testing.assert_allclose(gx, [3, 0, 0, 0, 3])
+    np.testing.assert_allclose(gu, [0, 0])
+
+
+def test_torch_fn_for_jax_vjp_with_two_outputs():
+    wrapped = torch_fn_for_jax(lambda x: (x.exp(), x.sum()))
+    x = jnp.linspace(-1, 1, 4)
+    (a, b), vjp = jax.vjp(wrapped, x)
+    (grad,) = vjp((jnp.ones(4), jnp.float32(2.0)))
+    np.testing.assert_allclose(grad, np.exp(np.asarray(x)) + 2.0, rtol=1e-6)
+
+
+def test_torch_fn_for_jax_inside_jit_is_a_clear_type_error():
+    wrapped = torch_fn_for_jax(lambda x: x * 2)
+    with pytest.raises(TypeError, match="not inside jax.jit"):
+        jax.jit(wrapped)(jnp.ones(3))
+    with pytest.raises(TypeError, match="not inside jax.jit"):
+        jax.vmap(wrapped)(jnp.ones((2, 3)))
+
+
+@pytest.mark.parametrize("wrap", [jax_fn_for_torch, torch_fn_for_jax])
+def test_non_callable_is_a_type_error(wrap):
+    with pytest.raises(TypeError, match="fn: expected a callable"):
+        wrap(3)
+
+
+def test_non_array_outputs_are_type_errors():
+    with pytest.raises(TypeError, match="output leaf 0 of fn: expected a jax.Array"):
+        jax_fn_for_torch(lambda x: "text")(torch.ones(1))
+    with pytest.raises(TypeError, match="output leaf 0 of fn: expected a torch.Tensor"):
+        torch_fn_for_jax(lambda x: 3.0)(jnp.ones(1))
+
+
+def test_torch_fn_for_jax_64_bit_output_names_x64():
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        torch_fn_for_jax(lambda x: x.argmax())(jnp.ones(3))
