@@ -72,7 +72,8 @@ def _categorical(x, mask, action, deterministic, generator, uniform=None):
                 action = _inverse_cdf(w.detach(), uniform)
     total = w.sum(-1)
     log_total = total.log()
-    chosen = x.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
+    chosen = x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
     logprob = chosen - m.squeeze(-1) - log_total
     ent = log_total - (w * z).sum(-1) / total
     return action, logprob, ent
@@ -121,10 +122,13 @@ def _normal(dist, action, deterministic, generator, uniform=None):
                 if uniform is None:
                     # torch.rand returns multiples of 2**-mantissa in [0, 1); shifting by half a
                     # step makes the draws symmetric in (0, 1), so ndtri never sees 0.
-                    half_step = torch.finfo(loc.dtype).eps / 4  # the rand step is eps / 2
-                    uniform = torch.rand(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device)
+                    draw = v.compute_dtype(loc.dtype)  # ndtri has no half kernels; draw in float32
+                    half_step = torch.finfo(draw).eps / 4  # the rand step is eps / 2
+                    uniform = torch.rand(loc.shape, generator=generator, dtype=draw, device=loc.device)
                     uniform = uniform + half_step
-                action = loc + scale * torch.special.ndtri(uniform.to(loc.dtype))
+                cd = v.compute_dtype(loc.dtype)
+                noise = torch.special.ndtri(uniform.to(torch.promote_types(uniform.dtype, cd)))
+                action = (loc.to(cd) + scale.to(cd) * noise.to(cd)).to(loc.dtype)
     else:
         if not isinstance(action, torch.Tensor) or not action.is_floating_point():
             raise bad_type("action", "a floating-point tensor of continuous actions", action)

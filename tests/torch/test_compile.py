@@ -1,0 +1,42 @@
+"""No graph breaks under torch.compile(fullgraph=True): a break raises, so these tests fail on one.
+The 'eager' compile backend runs dynamo's tracing (where breaks happen) without codegen, to stay fast."""
+import numpy as np
+import torch
+
+from puffer_backend import torch_impl as T
+
+LAYOUT = np.dtype([("pos", np.float32, (3,)), ("flag", np.uint8),
+                   ("inner", np.dtype([("id", np.int64), ("hp", np.int16, (2,))], align=True))], align=True)
+
+
+def _compile(fn):
+    torch._dynamo.reset()
+    return torch.compile(fn, fullgraph=True, backend="eager")
+
+
+def test_nativize_tensor_compiles_without_graph_break():
+    native = T.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": LAYOUT})
+    rows = np.random.default_rng(0).integers(0, 256, (4, LAYOUT.itemsize), dtype=np.uint8)
+    obs = torch.from_numpy(rows)
+    compiled = _compile(lambda o: T.nativize_tensor(o, native))(obs)
+    eager = T.nativize_tensor(obs, native)
+    for key in ("pos", "flag"):
+        assert torch.equal(compiled[key], eager[key])
+    assert torch.equal(compiled["inner"]["id"], eager["inner"]["id"])
+
+
+def test_sample_logits_compiles_without_graph_break():
+    fn = _compile(lambda logits, mask, heads, action: (
+        T.sample_logits(logits, mask=mask),
+        T.sample_logits(heads),
+        T.sample_logits(heads, action),
+        T.sample_logits(torch.distributions.Normal(logits, torch.ones_like(logits)))))
+    logits = torch.randn(8, 4)
+    mask = torch.ones(8, 4, dtype=torch.bool)
+    mask[:, 0] = False
+    heads = (torch.randn(8, 3), torch.randn(8, 5))
+    action = torch.zeros(8, 2, dtype=torch.long)
+    (a, lp, ent), _, (_, lp_heads, _), (cont, _, _) = fn(logits, mask, heads, action)
+    assert (a != 0).all() and cont.shape == (8, 4)
+    torch.testing.assert_close(lp, T.log_prob(logits.masked_fill(~mask, -torch.inf), a))
+    torch.testing.assert_close(lp_heads, T.sample_logits(heads, action)[1])

@@ -1,0 +1,69 @@
+"""Torch-only arguments: generator, is_continuous, actions' dtypes, the range-check switch."""
+import pytest
+import torch
+
+from puffer_backend import torch_impl as T
+
+
+def test_generator_draws_follow_the_rule_with_torch_rand():
+    logits = torch.randn(100, 5)
+    action = T.sample_logits(logits, generator=torch.Generator().manual_seed(7))[0]
+    u = torch.rand((100, 1), generator=torch.Generator().manual_seed(7)).reshape(-1)
+    assert torch.equal(action, T.sample_from_uniforms(logits, u))
+    again = T.sample_logits(logits, generator=torch.Generator().manual_seed(7))[0]
+    assert torch.equal(action, again)
+
+
+def test_global_rng_reproducible_with_manual_seed():
+    logits = torch.zeros(500, 10)
+    torch.manual_seed(3)
+    a = T.sample_logits(logits)[0]
+    torch.manual_seed(3)
+    assert torch.equal(a, T.sample_logits(logits)[0])
+
+
+def test_is_continuous_flag():
+    normal = torch.distributions.Normal(torch.zeros(3, 2), torch.ones(3, 2))
+    assert T.sample_logits(normal, is_continuous=True)[0].shape == (3, 2)
+    assert T.sample_logits(torch.zeros(3, 4), is_continuous=False)[0].shape == (3,)
+    with pytest.raises(ValueError, match="is_continuous"):
+        T.sample_logits(torch.zeros(3, 4), is_continuous=True)
+    with pytest.raises(ValueError, match="is_continuous"):
+        T.sample_logits(normal, is_continuous=False)
+    with pytest.raises(TypeError, match="is_continuous"):
+        T.sample_logits(torch.zeros(3, 4), is_continuous=1)
+
+
+def test_bad_keyword_types():
+    with pytest.raises(TypeError, match="deterministic"):
+        T.sample_logits(torch.zeros(3, 4), deterministic=1)
+    with pytest.raises(TypeError, match="generator"):
+        T.sample_logits(torch.zeros(3, 4), generator=0)
+    with pytest.raises(ValueError, match="mask"):
+        T.sample_logits(torch.distributions.Normal(torch.zeros(3, 2), torch.ones(3, 2)),
+                        mask=torch.ones(3, 2, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int32, torch.int64, torch.uint8])
+def test_any_integer_action_dtype_is_scored(dtype):
+    logits = torch.randn(4, 3)
+    a = torch.tensor([0, 1, 2, 1], dtype=dtype)
+    torch.testing.assert_close(T.sample_logits(logits, a)[1], T.log_prob(logits, a.long()))
+
+
+def test_device_check_switch_is_off_by_default():
+    from puffer_backend.torch_impl import _validate
+    assert _validate.CHECK_DEVICE_ACTIONS is False  # documented: CUDA range checks would sync
+
+
+def test_layer_init_conv_and_no_bias():
+    for layer in (torch.nn.Conv1d(4, 8, 3), torch.nn.Conv2d(3, 6, 3), torch.nn.Conv3d(2, 4, 2, bias=False)):
+        assert T.layer_init(layer, std=1.5, bias_const=0.1) is layer
+        w = layer.weight.detach().reshape(layer.weight.shape[0], -1).double()
+        torch.testing.assert_close(w @ w.T, 2.25 * torch.eye(w.shape[0], dtype=torch.float64), atol=1e-5, rtol=0)
+        if layer.bias is not None:
+            assert torch.all(layer.bias == 0.1)
+    with pytest.raises(TypeError, match="layer"):
+        T.layer_init(torch.nn.ReLU())
+    with pytest.raises(TypeError, match="std"):
+        T.layer_init(torch.nn.Linear(2, 2), std="big")
