@@ -263,9 +263,12 @@ def _train(args) -> int:
         write_config(run_dir, config)
     else:  # other torchrun ranks: no files, no display; a private folder in case the pipeline writes
         scratch = run_dir = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
-    planned = config.num_updates * config.batch_size  # pipelines run whole updates only
+    # Pipelines run whole updates only; under torchrun one update is a batch on every rank.
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1) if config.backend == "torch" else 1
+    per_update = config.batch_size * max(1, world)
+    planned = max(1, config.total_steps // per_update) * per_update
     if main_process and not args.quiet:
-        rounded = f" ({config.total_steps} rounded to whole updates of {config.batch_size})" \
+        rounded = f" ({config.total_steps} rounded to whole updates of {per_update})" \
             if planned != config.total_steps else ""
         print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
               f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
