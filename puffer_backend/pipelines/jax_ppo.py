@@ -32,7 +32,7 @@ from .gymnax_envs import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, epi
                           episode_stats_update, make_env)
 from .jax_policy import apply_policy, init_params, load_checkpoint, policy_dist, save_checkpoint
 
-__all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "make_program", "make_train", "train", "evaluate"]
+__all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "compute_gae", "ppo_loss", "minibatch_step", "make_optimizer", "make_program", "make_train", "train", "evaluate"]
 
 AXIS = "data"  # the mesh axis that envs and the batch are split over
 
@@ -87,14 +87,15 @@ def _check_config(config):
                         repr(config.num_minibatches))
 
 
-def _state_specs(spec_tree_state):
+def _state_specs():
     """PartitionSpecs: env data split over `data`, everything else replicated."""
     split, rep = P(AXIS), P()
     stats = EpisodeStats(running=split, recent=rep, count=rep)
     return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep)
 
 
-def _optimizer(config, num_updates):
+def make_optimizer(config: TrainConfig, num_updates: int):
+    """optax: clip_by_global_norm then Adam (eps 1e-5), lr linearly annealed per update to 0."""
     steps_per_update = config.update_epochs * config.num_minibatches
     if config.anneal_lr:
         def lr(count):  # linear to 0 over the run, stepped once per update (as CleanRL)
@@ -102,6 +103,69 @@ def _optimizer(config, num_updates):
     else:
         lr = config.learning_rate
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+
+
+def compute_gae(rewards, values, dones, last_value, gamma: float, gae_lambda: float):
+    """Generalized advantage estimation over a rollout, `(time, envs)` arrays in time order.
+
+    dones[t] says the episode ended at step t (no bootstrap across it; a time-limit end is
+    expected to have its bootstrap folded into rewards[t] already). last_value `(envs,)` is
+    V of the observation after the last step. Returns (advantages, returns), both `(time, envs)`.
+    """
+    def back(carry, t):
+        next_adv, next_value = carry
+        reward, value, done = t
+        nonterminal = 1.0 - done.astype(jnp.float32)
+        delta = reward + gamma * next_value * nonterminal - value
+        adv = delta + gamma * gae_lambda * nonterminal * next_adv
+        return (adv, value), adv
+
+    _, adv = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), (rewards, values, dones), reverse=True)
+    return adv, adv + values
+
+
+def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None):
+    """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl)).
+
+    minibatch: (obs, action, old_logprob, old_value, advantage, return), leading axis batch.
+    axis_name: inside `shard_map`, the mesh axis over which the advantages are normalized
+    (the statistics of the global minibatch); None normalizes over this minibatch alone.
+    """
+    obs, action, old_logprob, old_value, adv, ret = minibatch
+    out, value = apply_policy(params, obs)
+    _, logprob, entropy = jax_impl.sample_logits(key, policy_dist(params, out), action)
+    logratio = logprob - old_logprob
+    ratio = jnp.exp(logratio)
+    if config.norm_adv:
+        mean_fn = (lambda x: x) if axis_name is None else (lambda x: jax.lax.pmean(x, axis_name))
+        mean = mean_fn(adv.mean())
+        var = mean_fn(((adv - mean) ** 2).mean())
+        adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
+    pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
+    if config.clip_vloss:
+        clipped = old_value + jnp.clip(value - old_value, -config.clip_coef, config.clip_coef)
+        v_loss = 0.5 * jnp.maximum((value - ret) ** 2, (clipped - ret) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((value - ret) ** 2).mean()
+    ent = entropy.mean()
+    loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
+    approx_kl = ((ratio - 1.0) - logratio).mean()
+    return loss, (pg_loss, v_loss, ent, approx_kl)
+
+
+def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, axis_name: str | None = None):
+    """One optimizer step on one minibatch -> (params, opt_state, stacked loss terms `(4,)`).
+
+    Inside `shard_map` with `axis_name`, each device holds its slice of the minibatch and the
+    gradient is averaged over devices (`pmean`): the gradient of the whole minibatch's loss.
+    """
+    (_, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, minibatch, key, config, axis_name)
+    aux = jnp.stack(aux)
+    if axis_name is not None:
+        grads = jax.lax.pmean(grads, axis_name)
+        aux = jax.lax.pmean(aux, axis_name)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, aux
 
 
 def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates: int | None = None) -> PPOProgram:
@@ -125,7 +189,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     if chunk_updates is None:
         chunk_updates = int(config.extra.get("chunk_updates", 0)) or max(1, min(64, math.ceil(num_updates / 25)))
     chunk_updates = min(int(chunk_updates), num_updates)
-    tx = _optimizer(config, num_updates)
+    tx = make_optimizer(config, num_updates)
     venv_local = VecEnv(spec, local_envs)
 
     def env_action(action):
@@ -150,40 +214,6 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         (env_state, obs, key), (traj, raw_reward) = jax.lax.scan(step, (env_state, obs, key), None, config.num_steps)
         return env_state, obs, key, traj, raw_reward
 
-    def gae(traj, last_value):
-        def back(carry, t):
-            next_adv, next_value = carry
-            nonterminal = 1.0 - t.done.astype(jnp.float32)
-            delta = t.reward + config.gamma * next_value * nonterminal - t.value
-            adv = delta + config.gamma * config.gae_lambda * nonterminal * next_adv
-            return (adv, t.value), adv
-
-        _, adv = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), traj, reverse=True)
-        return adv, adv + traj.value
-
-    def loss_fn(params, mb, key):
-        obs, action, old_logprob, old_value, adv, ret = mb
-        out, value = apply_policy(params, obs)
-        _, logprob, entropy = jax_impl.sample_logits(key, policy_dist(params, out), action)
-        logratio = logprob - old_logprob
-        ratio = jnp.exp(logratio)
-        if config.norm_adv:  # statistics of the global minibatch (all devices)
-            mean = jax.lax.pmean(adv.mean(), AXIS)
-            var = jax.lax.pmean(((adv - mean) ** 2).mean(), AXIS)
-            adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
-        pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
-        if config.clip_vloss:
-            clipped = old_value + jnp.clip(value - old_value, -config.clip_coef, config.clip_coef)
-            v_loss = 0.5 * jnp.maximum((value - ret) ** 2, (clipped - ret) ** 2).mean()
-        else:
-            v_loss = 0.5 * ((value - ret) ** 2).mean()
-        ent = entropy.mean()
-        loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
-        approx_kl = ((ratio - 1.0) - logratio).mean()
-        return loss, (pg_loss, v_loss, ent, approx_kl)
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
     def learn(params, opt_state, batch, key):
         def epoch(carry, _):
             params, opt_state, key = carry
@@ -192,11 +222,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
 
             def minibatch(carry, mb):
-                params, opt_state = carry
-                (_, aux), grads = grad_fn(params, mb, k_loss)
-                grads = jax.lax.pmean(grads, AXIS)  # data parallel: the global minibatch's gradient
-                updates, opt_state = tx.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), jax.lax.pmean(jnp.stack(aux), AXIS)
+                params, opt_state, aux = minibatch_step(carry[0], carry[1], mb, k_loss, config, tx, AXIS)
+                return (params, opt_state), aux
 
             (params, opt_state), aux = jax.lax.scan(minibatch, (params, opt_state), mbs)
             return (params, opt_state, key), aux
@@ -208,7 +235,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         key = state.keys[0]
         env_state, obs, key, traj, raw_reward = rollout(state.params, state.env_state, state.obs, key)
         _, last_value = apply_policy(state.params, obs)
-        adv, ret = gae(traj, last_value)
+        adv, ret = compute_gae(traj.reward, traj.value, traj.done, last_value, config.gamma, config.gae_lambda)
         # Episode bookkeeping sees every device's envs, in global env order.
         gather = lambda x: jax.lax.all_gather(x, AXIS, axis=1, tiled=True)  # noqa: E731
         stats = episode_stats_update(state.stats, raw_reward, traj.done, gather=gather)
@@ -229,7 +256,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
 
         return jax.lax.scan(body, state, None, chunk_updates)
 
-    specs = _state_specs(None)
+    specs = _state_specs()
     run_chunk = jax.jit(
         jax.shard_map(local_chunk, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=False),
         donate_argnums=0,
