@@ -52,6 +52,7 @@ class GymnaxTorchEnv:
         self._step = jax.jit(self._step_impl)
         self._reset = jax.jit(self._reset_impl)
         self.carry: Carry | None = None
+        self.last_obs = None  # the JAX array behind the last observation tensor
 
     @property
     def discrete(self) -> bool:
@@ -77,12 +78,12 @@ class GymnaxTorchEnv:
         return carry, out.obs
 
     def reset(self, seed: int) -> torch.Tensor:
-        self.carry, obs = self._reset(jax.random.PRNGKey(seed))
-        return exchange.to_torch(obs)
+        self.carry, self.last_obs = self._reset(jax.random.PRNGKey(seed))
+        return exchange.to_torch(self.last_obs)
 
     def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
-        self.carry, obs = self._step(self.carry, t, exchange.to_jax(action))
-        return exchange.to_torch(obs)
+        self.carry, self.last_obs = self._step(self.carry, t, exchange.to_jax(action))
+        return exchange.to_torch(self.last_obs)
 
     def rollout_tensors(self):
         carry = self.carry
