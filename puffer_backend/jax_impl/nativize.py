@@ -21,13 +21,27 @@ from .dtypes import numpy_to_jax_dtype_dict, require_dtype
 __all__ = ["nativize_dtype", "nativize_tensor", "flattened_tensor_size", "NativeDType", "Leaf"]
 
 
+class _NativeLeaf(Leaf):
+    """A Leaf that also remembers the observation's sample dtype (for the dtype check)."""
+
+
+class _NativeDict(dict):
+    """A dict of leaves that also remembers the observation's sample dtype."""
+
+
 def nativize_dtype(emulated) -> NativeDType:
     """Layout of a structured observation in flat rows: a `Leaf(dtype, shape, offset, delta)` or a
     nested dict of them, with JAX dtypes. `emulated` is a mapping or object with
-    `observation_dtype` and `emulated_observation_dtype`, or a gymnasium space.
+    `observation_dtype` and `emulated_observation_dtype`, or a gymnasium space. The result
+    compares equal to plain Leafs/dicts and also records the sample dtype, so that
+    `nativize_tensor` can name it when an observation arrives in another dtype.
     Raises TypeError/ValueError for unsupported, big-endian or misaligned dtypes."""
-    return _map_leaves(layout.nativize_dtype(emulated),
-                       lambda leaf: leaf._replace(dtype=numpy_to_jax_dtype_dict[np.dtype(leaf.dtype)]))
+    native = _map_leaves(layout.nativize_dtype(emulated),
+                         lambda leaf: leaf._replace(dtype=numpy_to_jax_dtype_dict[np.dtype(leaf.dtype)]))
+    result = _NativeDict(native) if isinstance(native, dict) else _NativeLeaf(*native)
+    sample = np.dtype(layout._emulated_dtypes(emulated)[0])  # already validated by the spec
+    result.sample_dtype = (sample.subdtype[0] if sample.subdtype is not None else sample).name
+    return result
 
 
 def _map_leaves(native, fn):
@@ -51,7 +65,7 @@ def _check(observation, native_dtype):
         raise bad_type("observation", "a jax or numpy array of shape (batch, elements)", observation)
     sample = check_element_dtype(observation.dtype, "observation")
     require_dtype(sample, "observation")
-    checks.check_observation(observation.shape, sample.name, native_dtype, None)
+    checks.check_observation(observation.shape, sample.name, native_dtype, getattr(native_dtype, "sample_dtype", None))
     implied = _sample_itemsize(native_dtype)
     if implied is not None and implied != sample.itemsize:
         hint = ""

@@ -188,8 +188,8 @@ def _sample_continuous(key, dist, action, mask, deterministic):
         checks.check_action_shape(action.shape, (batch, dim), "action")
     value = action.reshape(loc.shape).astype(out)
     loc32, scale32 = loc.astype(out), scale.astype(out)
-    logprob = Normal(loc32, scale32).log_prob(value).reshape(batch, -1).sum(-1)
-    ent = Normal(loc32, scale32).entropy().reshape(batch, -1).sum(-1)
+    logprob = Normal(loc32, scale32).log_prob(value).reshape(batch, dim).sum(-1)
+    ent = Normal(loc32, scale32).entropy().reshape(batch, dim).sum(-1)
     return action.reshape(batch, dim), logprob, ent
 
 

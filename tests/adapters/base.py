@@ -27,6 +27,11 @@ class Adapter:
         """True when two backend arrays view the same buffer (None when the backend cannot tell)."""
         raise NotImplementedError
 
+    def can_hold(self, dtype: np.dtype) -> bool:
+        """Whether the backend holds arrays of `dtype` in its current configuration (JAX with x64 off
+        does not hold 64-bit dtypes: such input must raise a ValueError naming jax_enable_x64)."""
+        raise NotImplementedError
+
     # -- sampling ---------------------------------------------------------------
     def normal(self, loc, scale):
         """The backend's Normal distribution object from backend arrays."""

@@ -35,11 +35,18 @@ class JaxAdapter(Adapter):
     def dtype_name(self, value):
         return np.dtype(value.dtype).name
 
+    def can_hold(self, dtype):
+        return np.dtype(dtype).itemsize < 8 or bool(jax.config.jax_enable_x64)
+
     def shares_memory(self, a, b):
+        # JAX arrays are immutable and never views of one another: outside jit a slice is a new
+        # buffer, inside jit XLA fuses it away. Only "the very same buffer" is observable.
         try:
-            return a.unsafe_buffer_pointer() == b.unsafe_buffer_pointer()
+            if a.unsafe_buffer_pointer() == b.unsafe_buffer_pointer():
+                return True
         except Exception:
-            return None
+            pass
+        return None
 
     def normal(self, loc, scale):
         return jax_impl.Normal(loc, scale)
