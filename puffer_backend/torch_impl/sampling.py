@@ -53,6 +53,33 @@ def _inverse_cdf(w: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cdf, threshold, right=True).squeeze(-1)
 
 
+def _draw_no_grad(x, generator, uniform):
+    """Sampling without autograd: the arithmetic of `_categorical`, fused into fewer passes.
+
+    Buffers are reused in place (z becomes w*z, w becomes the CDF): at 64 actions fresh
+    temporaries cost more in page faults than the arithmetic. torch.rand returns u <= 1 - eps/2,
+    and rounding is monotone, so u * total <= nextafter(total, 0) already: the spec's clamp
+    is needed only for caller-given uniforms.
+    """
+    m = x.amax(-1, keepdim=True)
+    z = x - m
+    z.clamp_(min=_CLAMP[x.dtype])
+    w = z.exp()
+    torch.nn.functional.threshold_(w, _CUTOFF[x.dtype], 0.0)
+    weighted = z.mul_(w).sum(-1)
+    cdf = w.cumsum_(-1)
+    total = cdf[..., -1:]
+    if uniform is None:
+        threshold = torch.rand(total.shape, generator=generator, dtype=x.dtype, device=x.device).mul_(total)
+    else:
+        threshold = torch.minimum(uniform * total, torch.nextafter(total, total.new_zeros(())))
+    action = torch.searchsorted(cdf, threshold, right=True)
+    log_total = total.log()
+    logprob = x.gather(-1, action).sub_(m).sub_(log_total).squeeze(-1)
+    total, log_total = total.squeeze(-1), log_total.squeeze(-1)
+    return action.squeeze(-1), logprob, torch.addcdiv(log_total, weighted, total, value=-1.0)
+
+
 def _categorical(x, mask, action, deterministic, generator, uniform=None):
     """Core for a (..., n) float logits tensor (heads stacked on a middle axis, padded with -inf).
 
@@ -61,6 +88,8 @@ def _categorical(x, mask, action, deterministic, generator, uniform=None):
     if mask is not None:
         x = torch.where(mask, x, float("-inf"))
     grad = torch.is_grad_enabled() and x.requires_grad
+    if action is None and not deterministic and not grad:
+        return _draw_no_grad(x, generator, uniform)
     m, z, w = _weights(x, inplace=not grad)
     if action is None:
         with torch.no_grad():
