@@ -17,7 +17,7 @@ from puffer_backend.spec import Continuous, Discrete, bad_value
 
 from .torch_common import load_checkpoint, save_checkpoint, seed_everything, torch_threads, validate_config
 from .torch_learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
-from .torch_policy import Agent, pufferlib_pytorch
+from .torch_policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
 
 __all__ = ["train", "evaluate"]
 
@@ -60,7 +60,7 @@ def _train(config, logger) -> dict:
     action_dtype = torch.int64 if env.discrete else torch.float32
     buf = RolloutBuffer(steps, envs, env.spec.obs_dim, torch.float32, agent.action_spec.action_shape, action_dtype)
     num_updates = max(1, config.total_steps // config.batch_size)
-    sample_kwargs = {} if config.compile else {"generator": generator}
+    act = _rollout_fn(agent, policy, config.compile, generator)
     discrete = env.discrete
 
     obs = env.reset(config.seed)
@@ -72,13 +72,13 @@ def _train(config, logger) -> dict:
         with torch.inference_mode():
             for t in range(steps):
                 buf.obs[t] = obs
-                action, logprob, _, value = policy(obs, **sample_kwargs)
+                action, logprob, value = act(obs)
                 buf.actions[t] = action
                 buf.logprobs[t] = logprob
                 buf.values[t] = value
                 obs = env.step(t, _env_action(action, discrete))
             next_value = agent.get_value(obs)
-            rewards, dones, next_done = env.rollout_tensors()
+            rewards, dones, next_done = env.end_rollout()
             buf.rewards.copy_(rewards)
             buf.dones.copy_(dones)
         buf.finish(next_value, next_done, config.gamma, config.gae_lambda)
@@ -114,7 +114,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
             while not finished.all():
                 action, _, _, _ = agent(obs, deterministic=True)
                 obs = env.step(0, _env_action(action, env.discrete))
-                rewards, _, done = env.rollout_tensors()
+                rewards, _, done = env.end_rollout()
                 returns += np.where(finished, 0.0, rewards[0].numpy())
                 finished |= done.numpy().astype(bool)
     return float(returns.mean())

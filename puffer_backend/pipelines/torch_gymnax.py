@@ -28,10 +28,8 @@ class Carry(NamedTuple):
     """Everything the jitted step threads through (all JAX arrays)."""
     key: jax.Array
     state: Any
-    stats: Any             # gymnax_envs.EpisodeStats
-    next_done: jax.Array   # (num_envs,) bool: the current observation starts an episode
     rewards: jax.Array     # (num_steps, num_envs) float32
-    dones: jax.Array       # (num_steps, num_envs) bool, CleanRL's convention (done before obs t)
+    dones: jax.Array       # (num_steps, num_envs) bool: the episode ended at step t
 
 
 class GymnaxTorchEnv:
@@ -41,7 +39,9 @@ class GymnaxTorchEnv:
         read it, do not write to it).
     step(t, action) -> next obs tensor; `action` is int32 `(num_envs,)` (discrete) or float32
         `(num_envs, action_dim)` (continuous; clipped to the bounds inside the jitted step).
-    rollout_tensors() -> (rewards, dones, next_done) as float32 torch tensors, after a rollout.
+    end_rollout() -> (rewards, dones, next_done) as float32 torch tensors for the `num_steps`
+        steps just taken, dones in CleanRL's convention (dones[t]: obs t starts an episode);
+        also updates the recent-return statistics.
     mean_return() / episodes(): recent-episode statistics (one small transfer each).
     """
 
@@ -49,9 +49,12 @@ class GymnaxTorchEnv:
         self.spec = make_env(env_id)
         self.vec = VecEnv(self.spec, num_envs)
         self.num_envs, self.num_steps = num_envs, num_steps
-        self._step = jax.jit(self._step_impl)
+        self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
+        self._stats_update = jax.jit(episode_stats_update)
         self.carry: Carry | None = None
+        self.stats = None
+        self._next_done = None  # torch (num_envs,) float32: done at the last step of the previous rollout
         self.last_obs = None  # the JAX array behind the last observation tensor
 
     @property
@@ -62,8 +65,7 @@ class GymnaxTorchEnv:
         key, sub = jax.random.split(key)
         obs, state = self.vec.reset(sub)
         n, t = self.num_envs, self.num_steps
-        carry = Carry(key, state, episode_stats_init(n, RETURN_WINDOW), jnp.zeros(n, bool),
-                      jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), bool))
+        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), bool))
         return carry, obs
 
     def _step_impl(self, carry: Carry, t, action):
@@ -71,30 +73,36 @@ class GymnaxTorchEnv:
         if not self.spec.discrete:
             action = jnp.clip(action, self.spec.action_low, self.spec.action_high)
         out = self.vec.step(sub, carry.state, action)
-        done = out.done
-        stats = episode_stats_update(carry.stats, out.reward[None], done[None])
-        carry = Carry(key, out.state, stats, done,
-                      carry.rewards.at[t].set(out.reward), carry.dones.at[t].set(carry.next_done))
+        carry = Carry(key, out.state, carry.rewards.at[t].set(out.reward), carry.dones.at[t].set(out.done))
         return carry, out.obs
 
     def reset(self, seed: int) -> torch.Tensor:
         self.carry, self.last_obs = self._reset(jax.random.PRNGKey(seed))
+        self.stats = episode_stats_init(self.num_envs, RETURN_WINDOW)
+        self._next_done = torch.zeros(self.num_envs)
         return exchange.to_torch(self.last_obs)
 
     def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
         self.carry, self.last_obs = self._step(self.carry, t, exchange.to_jax(action))
         return exchange.to_torch(self.last_obs)
 
-    def rollout_tensors(self):
+    def end_rollout(self, steps: int | None = None):
+        steps = self.num_steps if steps is None else steps
         carry = self.carry
-        rewards, dones, next_done = exchange.to_torch((carry.rewards, carry.dones, carry.next_done))
-        return rewards, dones.float(), next_done.float()
+        rewards, step_dones = carry.rewards[:steps], carry.dones[:steps]
+        self.stats = self._stats_update(self.stats, rewards, step_dones)
+        # Copies: the carry's buffers are donated to (overwritten by) the next rollout.
+        rewards, step_dones = exchange.to_torch((rewards, step_dones), copy=True)
+        step_dones = step_dones.float()
+        dones = torch.cat([self._next_done[None], step_dones[:-1]])
+        self._next_done = step_dones[-1].clone()
+        return rewards, dones, self._next_done
 
     def mean_return(self) -> float:
-        return float(episode_stats_mean(self.carry.stats))
+        return float(episode_stats_mean(self.stats))
 
     def episodes(self) -> int:
-        return int(self.carry.stats.count)
+        return int(self.stats.count)
 
     def observation_native_dtype(self, pp):
         """The policy's observation layout: one float32 leaf of width obs_dim."""

@@ -18,7 +18,7 @@ from .torch_common import (DistInfo, init_distributed, load_checkpoint, save_che
                            torch_threads, validate_config)
 from .torch_gym_envs import GymVecEnv
 from .torch_learner import EpisodeStats, RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
-from .torch_policy import Agent, pufferlib_pytorch
+from .torch_policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
 
 __all__ = ["train", "evaluate"]
 
@@ -65,7 +65,7 @@ def _train(config, logger, dist: DistInfo) -> dict:
     stats = EpisodeStats(envs, RETURN_WINDOW)
     step_per_update = config.batch_size * dist.world_size
     num_updates = max(1, config.total_steps // step_per_update)
-    sample_kwargs = {} if config.compile else {"generator": generator}
+    act = _rollout_fn(agent, policy, config.compile, generator)
 
     obs = env.reset(seed=seed)
     next_done = np.zeros(envs, dtype=bool)
@@ -78,7 +78,7 @@ def _train(config, logger, dist: DistInfo) -> dict:
             for t in range(steps):
                 buf.obs[t] = obs
                 dones_np[t] = next_done
-                action, logprob, _, value = policy(obs, **sample_kwargs)
+                action, logprob, value = act(obs)
                 buf.actions[t] = action
                 buf.logprobs[t] = logprob
                 buf.values[t] = value

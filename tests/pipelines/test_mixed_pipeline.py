@@ -34,7 +34,7 @@ def test_rollout_bookkeeping_matches_a_numpy_recount():
     for _ in range(4):
         for t in range(steps):
             env.step(t, torch.randint(0, 2, (envs,), generator=gen, dtype=torch.int32))
-        rewards, dones, next_done = (x.numpy() for x in env.rollout_tensors())
+        rewards, dones, next_done = (x.numpy() for x in env.end_rollout())
         np.testing.assert_array_equal(dones[0], previous_done)
         step_done = np.concatenate([dones[1:], next_done[None]]).astype(bool)  # done after step t
         for t in range(steps):

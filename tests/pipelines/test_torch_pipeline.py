@@ -178,3 +178,22 @@ def test_bad_config_names_the_field(tmp_path, change, argument):
 def test_evaluate_without_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="run_dir"):
         torch_ppo.evaluate(tmp_path)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_fused_rollout_step_matches_forward(env_id):
+    env = GymVecEnv(env_id, 16)
+    agent = torch_ppo.build_agent(env, 64)
+    obs = env.reset(seed=4)
+    optimizer = torch.optim.SGD(agent.parameters(), lr=0.1)
+    for round_ in range(2):
+        with torch.inference_mode():
+            a1, lp1, v1 = agent.rollout_step(obs, torch.Generator().manual_seed(round_))
+            a2, lp2, _, v2 = agent(obs, generator=torch.Generator().manual_seed(round_))
+        torch.testing.assert_close(a1, a2)
+        torch.testing.assert_close(lp1, lp2, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-6)
+        # A training step changes the weights; the fused copy must follow.
+        optimizer.zero_grad()
+        agent(obs)[3].sum().backward()
+        optimizer.step()
