@@ -15,7 +15,7 @@ __all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "jax_x64_enabled
 # XLA's CPU client aliases a foreign buffer only when it is 64-byte aligned (else it copies).
 CPU_ALIGNMENT = 64
 _WIDE_TORCH_DTYPES = frozenset({torch.int64, torch.uint64, torch.float64, torch.complex128})
-_DL_CPU, _DL_CUDA = 1, 2
+_DL_CPU = 1  # DLPack device type of host memory
 
 
 def jax_x64_enabled() -> bool:
@@ -23,46 +23,71 @@ def jax_x64_enabled() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-# ---------------------------------------------------------------------------------- torch -> JAX
+# ------------------------------------------------------------------------------ fast entry points
+# The public entry points (`jax.dlpack.from_dlpack`, `Array.__dlpack__`, `Tensor.__dlpack__`,
+# `torch.from_dlpack`) spend 2-25 us per array in Python: device lookups, stream queries, a
+# re-dispatching `jnp.asarray`, a throwaway `addressable_data` Array. On CPU, where no stream
+# is involved, the C entry points underneath do the same work in about 1 us. They are
+# private, so each is probed once (aliasing and values checked) and the public one is used
+# whenever a probe fails.
 
-def _fast_importer():
-    """Return jaxlib's DLPack import entry point if it behaves as measured, else None.
-
-    `jax.dlpack.from_dlpack` spends ~25 us per call in Python (device lookup, then a
-    `jnp.asarray` that re-dispatches). The entry point it wraps is private, so it is probed
-    once on a tiny tensor and the public function is used whenever the probe fails.
-    """
+def _probe_cpu_import():
     try:
         from jax._src.lib import _jax as lib
+
+        def importer(tensor, device):
+            return lib.dlpack_managed_tensor_to_buffer(
+                torch.utils.dlpack.to_dlpack(tensor), device, None, None, _DL_CPU)
+
         probe = torch.arange(16, dtype=torch.float32)
-        device = jax.devices("cpu")[0]
-        out = lib.dlpack_managed_tensor_to_buffer(probe.__dlpack__(), device, None, None, _DL_CPU)
-        if (isinstance(out, jax.Array) and out.dtype == np.float32
-                and out.unsafe_buffer_pointer() == probe.data_ptr()):
-            return lambda capsule, dev, stream, dl_type: lib.dlpack_managed_tensor_to_buffer(
-                capsule, dev, stream, None, dl_type)
+        out = importer(probe, jax.devices("cpu")[0])
+        if (isinstance(out, jax.Array) and out.dtype == np.float32 and out.shape == (16,)
+                and out.unsafe_buffer_pointer() == probe.data_ptr() and float(out[15]) == 15.0):
+            return importer
     except Exception:  # noqa: BLE001 - any surprise means: use the public API
         pass
-    return None
+    return lambda tensor, device: jax.dlpack.from_dlpack(tensor, copy=False)
 
 
-_IMPORT = _fast_importer()
+def _probe_cpu_export():
+    try:
+        from jax._src.lib import _jax as lib
+        to_tensor = getattr(torch._C, "_from_dlpack", torch.utils.dlpack.from_dlpack)
+
+        def exporter(array):
+            return to_tensor(lib.buffer_to_dlpack_managed_tensor(array, stream=None))
+
+        probe = jax.numpy.arange(16, dtype=np.float32)
+        out = exporter(probe)
+        if (isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (16,)
+                and out.data_ptr() == probe.unsafe_buffer_pointer() and float(out[15]) == 15.0):
+            return exporter
+    except Exception:  # noqa: BLE001 - any surprise means: use the public API
+        pass
+    return lambda array: torch.utils.dlpack.from_dlpack(array.__dlpack__())
+
+
+_cpu_import = _probe_cpu_import()
+_cpu_export = _probe_cpu_export()
+
+
+# ---------------------------------------------------------------------------------- torch -> JAX
+
+_CPU_JAX_DEVICE = jax.devices("cpu")[0]
 _JAX_DEVICES: dict = {}
 
 
 def _jax_device_for(tensor: "torch.Tensor", where: str):
-    """The JAX device that sees the same memory as `tensor` (cached per torch device)."""
+    """The JAX device that sees the same memory as a non-CPU `tensor` (cached per device)."""
     key = (tensor.device.type, tensor.device.index)
     device = _JAX_DEVICES.get(key)
     if device is not None:
         return device
-    kind = tensor.device.type
-    if kind not in ("cpu", "cuda"):
+    if tensor.device.type != "cuda":
         raise bad_value(where, "a CPU or CUDA tensor", f"a tensor on {tensor.device}")
-    platform = "cpu" if kind == "cpu" else "cuda"
     try:
         import jax.extend.backend
-        backend = jax.extend.backend.get_backend(platform)
+        backend = jax.extend.backend.get_backend("cuda")
         device = backend.device_from_local_hardware_id(tensor.device.index or 0)
     except Exception as error:  # noqa: BLE001 - JAX raises RuntimeError/KeyError variants
         raise bad_value(where, f"a tensor on a device JAX can see (JAX devices: {jax.devices()})",
@@ -73,8 +98,6 @@ def _jax_device_for(tensor: "torch.Tensor", where: str):
 
 def _compact_strides(tensor: "torch.Tensor") -> bool:
     """True when the strides are a permutation of a dense row-major layout (what XLA accepts)."""
-    if tensor.is_contiguous():
-        return True
     dims = sorted((s, n) for s, n in zip(tensor.stride(), tensor.shape) if n != 1)
     expected = 1
     for stride, size in dims:
@@ -90,17 +113,17 @@ def _why_not_zero_copy(tensor: "torch.Tensor") -> str | None:
     """Why XLA cannot alias this tensor's buffer, or None when it can."""
     if tensor.is_conj() or tensor.is_neg():
         return "it has a lazy conjugate/negative bit (call .resolve_conj()/.resolve_neg())"
-    if not _compact_strides(tensor):
+    if not (tensor.is_contiguous() or _compact_strides(tensor)):
         return (f"its strides {tuple(tensor.stride())} for shape {tuple(tensor.shape)} are not a "
                 "dense layout (a slice, narrow or expand); XLA only aliases dense buffers")
-    if (tensor.device.type == "cpu" and tensor.numel() > 0
-            and tensor.data_ptr() % CPU_ALIGNMENT != 0):
+    if tensor.is_cpu and tensor.data_ptr() % CPU_ALIGNMENT != 0 and tensor.numel() > 0:
         return (f"its data pointer is not {CPU_ALIGNMENT}-byte aligned (an offset view); "
                 "XLA's CPU client only aliases aligned buffers")
     return None
 
 
-def _check_tensor_for_jax(tensor: "torch.Tensor", where: str) -> None:
+def _refuse(tensor: "torch.Tensor", where: str) -> None:
+    """Raise for what JAX must not receive: autograd history, sparse layouts, narrowed 64 bits."""
     if tensor.requires_grad:
         raise bad_value(where, "a tensor without requires_grad (DLPack cannot carry autograd "
                         "history; call .detach() if you mean to drop it, or wrap the JAX function "
@@ -126,11 +149,12 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
     `copy=None` aliases the buffer when XLA can (dense strides, 64-byte aligned on CPU) and
     otherwise makes one copy; `copy=False` aliases or raises ValueError saying why;
     `copy=True` always returns an independent buffer. The JAX array keeps the tensor's
-    storage alive. Raises ValueError for `requires_grad` tensors and for 64-bit dtypes while
-    `jax_enable_x64` is off.
+    storage alive. Raises ValueError for `requires_grad` tensors, for 64-bit dtypes while
+    `jax_enable_x64` is off and for devices JAX cannot see.
     """
-    _check_tensor_for_jax(tensor, where)
-    device = _jax_device_for(tensor, where)
+    if (tensor.requires_grad or tensor.dtype in _WIDE_TORCH_DTYPES
+            or tensor.layout != torch.strided):
+        _refuse(tensor, where)  # returns only for 64-bit data with x64 on
     if copy is True:
         tensor = _fresh_dense(tensor)
     else:
@@ -141,11 +165,12 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
                                 f"a {tensor.dtype} tensor that needs a copy because {reason}")
             tensor = _fresh_dense(tensor)
     try:
-        if tensor.device.type == "cpu" and _IMPORT is not None:
-            array = _IMPORT(tensor.__dlpack__(), device, None, _DL_CPU)
+        if tensor.is_cpu:
+            array = _cpu_import(tensor, _CPU_JAX_DEVICE)
         else:
+            _jax_device_for(tensor, where)
             # CUDA: JAX names the stream it will read on and torch orders its pending work
-            # before it (the DLPack `stream=` protocol).
+            # before it (the DLPack `stream=` protocol), inside jax.dlpack.from_dlpack.
             array = jax.dlpack.from_dlpack(tensor, copy=False)
     except (TypeError, ValueError, RuntimeError, BufferError) as error:
         raise bad_value(where, "a tensor JAX can import through DLPack",
@@ -187,15 +212,16 @@ def array_to_torch(array, copy: bool | None = None, where: str = "x") -> "torch.
 
     JAX buffers are always dense and aligned, so `copy=None`/`False` always alias; the
     tensor keeps the JAX buffer alive and must not be written to (JAX assumes its arrays are
-    immutable: pass `copy=True` for a tensor you will modify in place).
+    immutable: pass `copy=True` for a tensor you will modify in place). Waits until a
+    pending computation has produced the array.
     """
     device = _check_array_for_torch(array, where)
     try:
         if device.platform == "cpu":
-            tensor = torch.utils.dlpack.from_dlpack(array.__dlpack__())
+            tensor = _cpu_export(array)
         else:
             tensor = torch.from_dlpack(array)  # passes torch's current stream to JAX
-    except (TypeError, ValueError, RuntimeError, BufferError) as error:
+    except Exception as error:  # noqa: BLE001 - jaxlib raises its own JaxRuntimeError
         raise bad_value(where, "a jax.Array torch can import through DLPack",
                         f"{array.dtype} array on {device} ({type(error).__name__}: {error})") from None
     if copy is True:

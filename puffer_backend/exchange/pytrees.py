@@ -92,6 +92,8 @@ def to_jax(x, *, copy: bool | None = None):
     dtypes while `jax_enable_x64` is off, and for devices JAX cannot see; TypeError when x
     is neither an array nor a container.
     """
+    if type(x) is torch.Tensor and copy is None:  # the per-step hot path: one plain tensor
+        return tensor_to_jax(x, None, "x")
     _check_copy(copy)
     _check_top(x, "a torch.Tensor or a dict/list/tuple/namedtuple of tensors")
     return map_arrays(_leaf_to_jax(copy), x, "x")
@@ -110,6 +112,8 @@ def to_torch(x, *, copy: bool | None = None):
     container; ValueError for arrays sharded over several devices, deleted arrays and
     devices torch cannot see.
     """
+    if copy is None and isinstance(x, jax.Array):  # the per-step hot path: one array
+        return array_to_torch(x, None, "x")
     _check_copy(copy)
     _check_top(x, "a jax.Array or a dict/list/tuple/namedtuple of arrays")
     return map_arrays(_leaf_to_torch(copy), x, "x")
