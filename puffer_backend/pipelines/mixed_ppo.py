@@ -114,7 +114,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
             while not finished.all():
                 action, _, _, _ = agent(obs, deterministic=True)
                 obs = env.step(0, _env_action(action, env.discrete))
-                rewards, _, done = env.end_rollout()
-                returns += np.where(finished, 0.0, rewards[0].numpy())
-                finished |= done.numpy().astype(bool)
+                reward, done = env.last_reward_done()
+                returns += np.where(finished, 0.0, reward)
+                finished |= done
     return float(returns.mean())

@@ -98,6 +98,10 @@ class GymnaxTorchEnv:
         self._next_done = step_dones[-1].clone()
         return rewards, dones, self._next_done
 
+    def last_reward_done(self, t: int = 0):
+        """Numpy copies of slot t's reward and done (for evaluation loops, one step at a time)."""
+        return np.asarray(self.carry.rewards[t]), np.asarray(self.carry.dones[t])
+
     def mean_return(self) -> float:
         return float(episode_stats_mean(self.stats))
 
