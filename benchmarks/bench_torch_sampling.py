@@ -44,15 +44,19 @@ def reference_sample_logits(logits, action=None):
 
 
 # -- timing -----------------------------------------------------------------------------------
-def median_us(fn, repeats: int, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def medians_us(fns: dict, repeats: int, warmup: int = 10) -> dict:
+    """Median microseconds per call of each function, timed round-robin (one call of each per
+    repetition), so that load from other processes hits every column alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1e6 for name, t in times.items()}
 
 
 def main():
@@ -77,16 +81,20 @@ def main():
     print("-" * len(header))
     with torch.no_grad():
         for name, logits in cases:
-            ref = median_us(lambda: reference_sample_logits(logits), args.repeats)
-            ours = median_us(lambda: torch_impl.sample_logits(logits), args.repeats)
             heads = [logits] if isinstance(logits, torch.Tensor) else list(logits)
-            floor = median_us(lambda: [torch.log_softmax(h, -1) for h in heads], args.repeats)
+            fns = {"ref": lambda: reference_sample_logits(logits),
+                   "ours": lambda: torch_impl.sample_logits(logits),
+                   "floor": lambda: [torch.log_softmax(h, -1) for h in heads]}
             if compiled is not None:
-                comp = median_us(lambda: compiled(logits), args.repeats, warmup=20)
-                comp_text = f"{comp:>10.0f}{ref / comp:>8.1f}x"
-            else:
-                comp_text = f"{'-':>10}{'-':>9}"
-            print(f"{name:<20}{ref:>12.0f}{ours:>10.0f}{ref / ours:>8.1f}x{comp_text}{floor:>9.0f}")
+                for _ in range(3):
+                    compiled(logits)  # compile outside the timed loop
+                fns["compiled"] = lambda: compiled(logits)
+            t = medians_us(fns, args.repeats)
+            comp_text = f"{'-':>10}{'-':>9}"
+            if compiled is not None:
+                comp_text = f"{t['compiled']:>10.0f}{t['ref'] / t['compiled']:>8.1f}x"
+            print(f"{name:<20}{t['ref']:>12.0f}{t['ours']:>10.0f}{t['ref'] / t['ours']:>8.1f}x{comp_text}"
+                  f"{t['floor']:>9.0f}")
 
 
 if __name__ == "__main__":

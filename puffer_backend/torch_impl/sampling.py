@@ -115,15 +115,12 @@ def _stack_heads(heads, masks):
         dtype = torch.promote_types(dtype, h.dtype)
     dtype = v.compute_dtype(dtype)
     width = max(h.shape[1] for h in heads)
-    padded = []
+    stacked = heads[0].new_full((heads[0].shape[0], len(heads), width), float("-inf"), dtype=dtype)
     for i, h in enumerate(heads):
-        h = h.to(dtype)
         if masks is not None:
             h = torch.where(masks[i], h, float("-inf"))
-        if h.shape[1] < width:
-            h = torch.nn.functional.pad(h, (0, width - h.shape[1]), value=float("-inf"))
-        padded.append(h)
-    return torch.stack(padded, dim=1)
+        stacked[:, i, :h.shape[1]] = h  # copy_ converts the dtype; autograd tracks the slices
+    return stacked
 
 
 def _check_head_masks(mask, heads):
