@@ -99,7 +99,9 @@ class Agent(nn.Module):
     def _fused_layers(self):
         """Actor and critic as one MLP of width 2 * hidden: first layers stacked, the others
         block-diagonal. Rebuilt whenever a parameter changed (the optimizer bumps versions)."""
-        stamp = tuple(p._version for p in self.parameters())
+        if self._fused is None:
+            self._param_list = list(self.parameters())  # walking the modules costs ~10 us
+        stamp = [p._version for p in self._param_list]
         if self._fused is None or self._fused[0] != stamp:
             a, c = self.actor, self.critic
             layers = [(torch.cat([a[0].weight, c[0].weight]), torch.cat([a[0].bias, c[0].bias])),
