@@ -123,10 +123,31 @@ def _log_prob(shifted, total, action):
     return picked - jnp.log(total)
 
 
-def _inverse_cdf(weights, total, uniform):
-    cdf = jnp.cumsum(weights, axis=-1)
-    threshold = jnp.minimum(uniform.astype(weights.dtype) * total, jnp.nextafter(total, jnp.zeros_like(total)))
+_UNROLL_MAX = 8  # up to this many actions a running sum over columns beats any scan on CPU
+
+
+def _inverse_cdf(weights, uniform):
+    """The spec's rule. The total is the CDF's own last entry, so the clamped threshold is always
+    below it and the action always lands on an entry of positive weight."""
+    n = weights.shape[-1]
+    if n <= _UNROLL_MAX:
+        cdf = [weights[..., 0]]
+        for i in range(1, n):
+            cdf.append(cdf[-1] + weights[..., i])
+        threshold = _threshold(uniform, cdf[-1])
+        return sum((c <= threshold).astype(int_dtype()) for c in cdf)
+    # cumsum as a product with an upper-triangular matrix of ones: XLA's cumsum (reduce-window)
+    # is several times slower on CPU. Every column sums the same terms in the same order (zeros
+    # elsewhere), so the CDF is monotone and flat exactly over zero weights. HIGHEST keeps it
+    # float32-exact where matmuls default to TF32.
+    upper = jnp.triu(jnp.ones((n, n), weights.dtype))
+    cdf = jnp.matmul(weights, upper, precision=lax.Precision.HIGHEST)
+    threshold = _threshold(uniform, cdf[..., -1])
     return (cdf <= threshold[..., None]).sum(-1, dtype=int_dtype())
+
+
+def _threshold(uniform, total):
+    return jnp.minimum(uniform.astype(total.dtype) * total, jnp.nextafter(total, jnp.zeros_like(total)))
 
 
 def uniforms(key, shape, dtype=jnp.float32):
@@ -237,7 +258,7 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
         elif deterministic:
             a = jnp.argmax(shifted, axis=-1).astype(int_dtype())
         else:
-            a = _inverse_cdf(weights, total, u[:, i])
+            a = _inverse_cdf(weights, u[:, i])
         actions.append(a)
         logprob = logprob + _log_prob(shifted, total, a)
         ent = ent + _entropy(shifted, weights, total)
@@ -265,12 +286,12 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
         heads, masks, batch = _split_heads(logits, mask)
         if tuple(u.shape) != (batch, len(heads)):
             raise bad_value("uniforms", f"shape {(batch, len(heads))}", f"shape {tuple(u.shape)}")
-        return jnp.stack([_inverse_cdf(*_weights(h, m)[1:], u[:, i])
+        return jnp.stack([_inverse_cdf(_weights(h, m)[1], u[:, i])
                           for i, (h, m) in enumerate(zip(heads, masks))], axis=-1)
     logits = _logits(logits)
     if tuple(u.shape) != (logits.shape[0],):
         raise bad_value("uniforms", f"shape {(logits.shape[0],)}", f"shape {tuple(u.shape)}")
-    return _inverse_cdf(*_weights(logits, _mask(mask, logits.shape))[1:], u)
+    return _inverse_cdf(_weights(logits, _mask(mask, logits.shape))[1], u)
 
 
 def log_prob(logits, value):

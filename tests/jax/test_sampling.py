@@ -191,3 +191,29 @@ def test_entropy_probs_formula_and_zero_probability_entries():
     logp, ent = _reference(logp)
     got = J.entropy_probs(logp.astype(np.float32), np.exp(logp).astype(np.float32))
     np.testing.assert_allclose(got, ent, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [4, 20])  # the unrolled path and the matmul path
+def test_largest_uniform_never_passes_the_last_allowed_entry(n):
+    rng = np.random.default_rng(n)
+    logits = rng.normal(size=(500, n)).astype(np.float32) * 5
+    mask = rng.random((500, n)) < 0.5
+    mask[:, 0] = True
+    mask[:, -3:] = False  # trailing masked entries: the clamp must stop before them
+    top = np.full(500, np.nextafter(np.float32(1), np.float32(0)), np.float32)
+    action = np.asarray(jax.jit(J.sample_from_uniforms)(jnp.asarray(logits), jnp.asarray(top), mask=jnp.asarray(mask)))
+    last_allowed = n - 1 - np.argmax(mask[:, ::-1], axis=1)
+    np.testing.assert_array_equal(action, last_allowed)
+    np.testing.assert_array_equal(action, categorical_from_uniform(logits, top, mask))
+
+
+def test_masked_frequencies_chi_square_matmul_path():
+    n, draws = 24, 20000
+    logits = np.random.default_rng(7).normal(size=(n,)).astype(np.float32)
+    mask = np.arange(n) % 3 != 1
+    action = np.asarray(jax.jit(J.sample_logits)(jax.random.key(9), np.broadcast_to(logits, (draws, n)),
+                                                  mask=jnp.asarray(np.broadcast_to(mask, (draws, n))))[0])
+    counts = np.bincount(action, minlength=n)
+    assert counts[~mask].sum() == 0
+    p = np.exp(logits[mask] - np.logaddexp.reduce(logits[mask].astype(np.float64)))
+    assert stats.chisquare(counts[mask], p * draws).pvalue > 1e-4
