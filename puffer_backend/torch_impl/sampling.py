@@ -16,7 +16,7 @@ import torch
 
 from ..spec import bad_type, bad_value
 from ..spec.checks import check_action_shape
-from . import _validate as v
+from . import validation as v
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs"]
 
@@ -206,7 +206,9 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     for `torch.rand`. is_continuous: PufferLib 2's flag; a bool contradicting the input is an error.
     logprob and entropy are `(batch,)`, float32 for float16/bfloat16 inputs.
     Raises TypeError/ValueError naming the argument for bad input; integer actions are
-    range-checked on CPU (on CUDA only with `_validate.CHECK_DEVICE_ACTIONS = True`).
+    range-checked on CPU in eager mode (on CUDA only with
+    `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`, since it syncs).
+    `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
     kind = _classify(logits, is_continuous)
     if not isinstance(deterministic, bool):

@@ -52,7 +52,7 @@ def test_any_integer_action_dtype_is_scored(dtype):
 
 
 def test_device_check_switch_is_off_by_default():
-    from puffer_backend.torch_impl import _validate
+    from puffer_backend.torch_impl import validation as _validate
     assert _validate.CHECK_DEVICE_ACTIONS is False  # documented: CUDA range checks would sync
 
 
