@@ -58,9 +58,9 @@ def _train(config, logger, dist: DistInfo) -> dict:
     optimizer = make_optimizer(agent, config.learning_rate)
 
     steps, envs = config.num_steps, config.num_envs
-    buf = RolloutBuffer(steps, envs, env.obs_width, torch.from_numpy(np.zeros(0, env.obs_dtype)).dtype,
-                        env.action_spec.action_shape, torch.float32 if env.action_spec.action_dtype == np.float32
-                        else torch.int64)
+    to_torch_dtype = pufferlib_pytorch().numpy_to_torch_dtype_dict
+    buf = RolloutBuffer(steps, envs, env.obs_width, to_torch_dtype[np.dtype(env.obs_dtype)],
+                        env.action_spec.action_shape, to_torch_dtype[np.dtype(env.action_spec.action_dtype)])
     rewards_np, dones_np = buf.rewards.numpy(), buf.dones.numpy()
     stats = EpisodeStats(envs, RETURN_WINDOW)
     step_per_update = config.batch_size * dist.world_size
