@@ -40,3 +40,13 @@ def test_sample_logits_compiles_without_graph_break():
     assert (a != 0).all() and cont.shape == (8, 4)
     torch.testing.assert_close(lp, T.log_prob(logits.masked_fill(~mask, -torch.inf), a))
     torch.testing.assert_close(lp_heads, T.sample_logits(heads, action)[1])
+
+
+def test_nativize_copy_path_compiles_without_graph_break():
+    packed = np.dtype([("flag", np.uint8), ("value", np.float32, (2,)), ("big", np.int64)], align=False)
+    native = T.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": packed})
+    rows = np.random.default_rng(1).integers(0, 256, (5, packed.itemsize), dtype=np.uint8)
+    out = _compile(lambda o: T.nativize_tensor(o, native))(torch.from_numpy(rows))
+    truth = rows.view(packed)[:, 0]
+    np.testing.assert_array_equal(out["big"].numpy()[:, 0], truth["big"])
+    np.testing.assert_array_equal(out["value"].numpy().view(np.uint32), truth["value"].view(np.uint32))
