@@ -3,6 +3,7 @@ pipeline module (fast, framework-free), and a short real run per pipeline that e
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -309,3 +310,31 @@ def test_real_pipeline_train_then_eval(backend, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     mean_return = float(result.stdout.split()[1])
     assert 1.0 <= mean_return <= 500.0  # CartPole: every episode lasts 1..500 steps
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_one_run_folder(tmp_path):
+    if not _pipeline_ready("torch"):
+        pytest.skip("the torch pipeline or its framework is not installed")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # --standalone: c10d rendezvous on a free port (`--master_port 0` would hand workers port 0).
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "puffer_backend", "train", "--backend", "torch", "--steps", "2048", "--out", str(tmp_path),
+               "--progress", "plain"]
+    # Own process group, so a hang kills the workers too instead of leaving them behind.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env=env, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = tmp_path.iterdir()  # only rank 0 created a folder (default names carry a timestamp)
+    summaries = [line for line in result.stdout.splitlines() if line.startswith("done:")]
+    assert len(summaries) == 1 and summaries[0].startswith("done: steps 2048 ")
+    assert sum(line.startswith("puffer-backend: training") for line in result.stderr.splitlines()) == 1
+    assert runs.read_metrics(run)["step"] == [1024.0, 2048.0]  # one update = a batch on each of 2 ranks
+    assert (run / runs.CURVE_FILE).exists() and runs.load_config(run).total_steps == 2048
