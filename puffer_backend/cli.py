@@ -267,6 +267,9 @@ def _train(args) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1") or 1) if config.backend == "torch" else 1
     per_update = config.batch_size * max(1, world)
     planned = max(1, config.total_steps // per_update) * per_update
+    if main_process and config.compile and config.backend == "jax":
+        print(f"{PROG}: note: --compile applies to the torch policy (torch, mixed); the jax pipeline is "
+              "always jitted", file=sys.stderr)
     if main_process and not args.quiet:
         rounded = f" ({config.total_steps} rounded to whole updates of {per_update})" \
             if planned != config.total_steps else ""

@@ -213,6 +213,20 @@ def test_eval_without_checkpoint_or_with_bad_config(fake, capsys):
     assert "'tf'" in capsys.readouterr().err
 
 
+def test_eval_with_the_framework_missing(fake, capsys, monkeypatch):
+    assert cli.main(["--quiet", "--name", "r"]) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(envs.REQUIRED_MODULES, "mixed", ("no_such_framework_xyz",))
+    assert cli.main(["eval", "runs/r"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not installed: no_such_framework_xyz" in err
+
+
+def test_compile_with_jax_is_noted(fake, capsys):
+    assert cli.main(["--backend", "jax", "--compile", "--quiet"]) == 0
+    assert "--compile applies to the torch policy" in capsys.readouterr().err
+
+
 def test_compare_overlays_runs(fake, capsys):
     mpimg = pytest.importorskip("matplotlib.image")
     for seed in (0, 1):
