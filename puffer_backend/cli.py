@@ -241,8 +241,7 @@ def _config_from_args(args) -> TrainConfig:
 def _train(args) -> int:
     _check_env(args.backend, args.env)
     config = _config_from_args(args)
-    if args.name is not None:
-        _check_name(args.name)
+    _check_out(config.out_dir, args.name)
     _check_installed(config.backend)
     pipeline = _load_pipeline(config.backend)  # imports torch/JAX: after every cheap check
 
@@ -311,9 +310,17 @@ def _train(args) -> int:
     return 0
 
 
-def _check_name(name: str) -> None:
+def _check_out(out_dir: str, name: str | None) -> None:
+    """Cheap early checks of --out and --name (the atomic check is create_run_dir's mkdir)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
+    if name is None:
+        return
     if name in ("", ".", "..") or "/" in name or os.sep in name or (os.altsep and os.altsep in name):
         raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
+    if (out / name).exists():
+        raise UsageError(f"--name: run folder {out / name} already exists; choose another --name")
 
 
 def _summary_line(summary: dict, logger, run_dir) -> str:

@@ -86,6 +86,8 @@ ERROR_CASES = [
     (["train", "--backend", "jax", "--env", "Blackjack-v1"], ["--env", "backend jax", "--backend torch"]),
     (["train", "--backend", "tensorflow"], ["--backend", "'tensorflow'"]),
     (["train", "--name", "a/b"], ["--name", "'a/b'"]),
+    (["train", "--out", "tests", "--name", "pipelines"], ["--name", "already exists"]),
+    (["train", "--out", "pyproject.toml"], ["--out", "'pyproject.toml'", "file"]),
     (["train", "--set", "learning_rate"], ["--set", "KEY=VALUE"]),
     (["train", "--set", "lr=0.1"], ["--set", "learning_rate", "'lr'"]),
     (["train", "--set", "seed=3"], ["--set", "--seed"]),
