@@ -69,6 +69,7 @@ def _train(config, logger) -> dict:
     for update in range(1, num_updates + 1):
         if config.anneal_lr:
             anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
+        agent.refresh_rollout_weights()  # the last update changed the weights
         with torch.inference_mode():
             for t in range(steps):
                 buf.obs[t] = obs

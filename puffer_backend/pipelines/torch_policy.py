@@ -58,7 +58,7 @@ class Agent(nn.Module):
         if isinstance(action, Continuous):
             self.actor_logstd = nn.Parameter(torch.zeros(1, action.logits_width))
         self._splits = action.head_sizes if isinstance(action, MultiDiscrete) else None
-        self._fused = None  # (version stamp, [(weight, bias)] x 3) for rollout_step
+        self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """Flat float32 features `(batch, flattened_tensor_size)` from packed rows."""
@@ -96,26 +96,25 @@ class Agent(nn.Module):
 
 
     @torch.no_grad()
-    def _fused_layers(self):
-        """Actor and critic as one MLP of width 2 * hidden: first layers stacked, the others
-        block-diagonal. Rebuilt whenever a parameter changed (the optimizer bumps versions)."""
-        if self._fused is None:
-            self._param_list = list(self.parameters())  # walking the modules costs ~10 us
-        stamp = [p._version for p in self._param_list]
-        if self._fused is None or self._fused[0] != stamp:
-            a, c = self.actor, self.critic
-            layers = [(torch.cat([a[0].weight, c[0].weight]), torch.cat([a[0].bias, c[0].bias])),
-                      (torch.block_diag(a[2].weight, c[2].weight), torch.cat([a[2].bias, c[2].bias])),
-                      (torch.block_diag(a[4].weight, c[4].weight), torch.cat([a[4].bias, c[4].bias]))]
-            self._fused = (stamp, layers)
-        return self._fused[1]
+    def refresh_rollout_weights(self) -> None:
+        """Rebuild the fused copy that `rollout_step` uses from the current weights. Call it
+        after every optimizer step that precedes a rollout (the pipelines do, once per
+        update): in-place optimizer kernels do not reliably bump version counters, so
+        staleness cannot be detected automatically."""
+        a, c = self.actor, self.critic
+        self._fused = [(torch.cat([a[0].weight, c[0].weight]), torch.cat([a[0].bias, c[0].bias])),
+                       (torch.block_diag(a[2].weight, c[2].weight), torch.cat([a[2].bias, c[2].bias])),
+                       (torch.block_diag(a[4].weight, c[4].weight), torch.cat([a[4].bias, c[4].bias]))]
 
     def rollout_step(self, obs: torch.Tensor, generator: torch.Generator | None = None):
         """Inference fast path for rollouts: `(action, logprob, value)` as `forward` computes
         them, with actor and critic run as one block-diagonal MLP (3 matmuls instead of 6).
-        The zero blocks add exact zeros, so results match `forward` to float rounding. Call
-        under `torch.no_grad()` or `torch.inference_mode()`."""
-        (w1, b1), (w2, b2), (w3, b3) = self._fused_layers()
+        The zero blocks add exact zeros, so results match `forward` to float rounding. Uses
+        the weights as of the last `refresh_rollout_weights()`. Call under `torch.no_grad()`
+        or `torch.inference_mode()`."""
+        if self._fused is None:
+            self.refresh_rollout_weights()
+        (w1, b1), (w2, b2), (w3, b3) = self._fused
         x = self.features(obs)
         h = torch.tanh(F.linear(x, w1, b1))
         h = torch.tanh(F.linear(h, w2, b2))
@@ -133,7 +132,7 @@ def rollout_fn(agent: Agent, policy, compiled: bool, generator: torch.Generator)
     """`obs -> (action, logprob, value)` for rollouts: the fused fast path, or the compiled
     module's forward (torch.compile traces `forward`; it draws from the global RNG)."""
     if not compiled:
-        return lambda obs: agent.rollout_step(obs, generator)
+        return lambda obs: agent.rollout_step(obs, generator)  # refresh_rollout_weights per update
 
     def act(obs):
         action, logprob, _, value = policy(obs)

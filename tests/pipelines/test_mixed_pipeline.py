@@ -61,6 +61,13 @@ def test_cartpole_smoke_and_evaluate(tmp_path):
     assert 8 <= score <= 500
 
 
+def test_cartpole_learns_something(tmp_path):
+    """Regression guard: a random policy averages ~22; 20k steps of PPO give well above 45."""
+    logger = MemoryLogger(tmp_path)
+    mixed_ppo.train(TrainConfig(backend="mixed", total_steps=20_480, seed=0), logger)
+    assert logger.records[-1]["mean_return"] > 45
+
+
 def test_pendulum_smoke(tmp_path):
     config = TrainConfig(backend="mixed", env_id="Pendulum-v1", total_steps=1024)
     logger = MemoryLogger(tmp_path)
