@@ -92,9 +92,27 @@ def _leaf(observation, sample: np.dtype, leaf: Leaf):
             if sample.itemsize > 1:
                 part = lax.bitcast_convert_type(part, jnp.uint8)
             count = leaf.delta * sample.itemsize // dtype.itemsize
-            part = part.reshape(batch, count, dtype.itemsize) if dtype.itemsize > 1 else part.reshape(batch, count)
-            part = lax.bitcast_convert_type(part, dtype)
+            part = _from_bytes(part.reshape(batch, count, dtype.itemsize), dtype)
     return part.reshape(batch, *leaf.shape)
+
+
+_UINT = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
+
+
+def _from_bytes(parts, dtype: np.dtype):
+    """`(..., itemsize)` little-endian bytes -> `(...)` of `dtype`, bit-exact.
+
+    Assembling the word with shifts and ors is what `bitcast_convert_type` does too, but XLA's
+    CPU lowering of that bitcast (a reduce over the byte axis) is about 1.5x slower than this.
+    """
+    unsigned = _UINT[dtype.itemsize]
+    if dtype.itemsize == 1:
+        return lax.bitcast_convert_type(parts[..., 0], dtype)
+    wide = parts.astype(unsigned)
+    word = wide[..., 0]
+    for i in range(1, dtype.itemsize):
+        word = word | (wide[..., i] << jnp.asarray(8 * i, unsigned))
+    return word if np.dtype(unsigned) == dtype else lax.bitcast_convert_type(word, dtype)
 
 
 def nativize_tensor(observation, native_dtype: NativeDType):
