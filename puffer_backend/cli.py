@@ -246,25 +246,17 @@ def _train(args) -> int:
     pipeline = _load_pipeline(config.backend)  # imports torch/JAX: after every cheap check
 
     from .pipelines.progress import Progress
-    from .pipelines.runs import RunLogger, create_run_dir, default_run_name, is_main_process, write_config
+    from .pipelines.runs import RunLogger, is_main_process, write_config
 
     main_process = is_main_process()
     scratch = None
     if main_process:
-        try:
-            run_dir = create_run_dir(config.out_dir, args.name or default_run_name(config), unique=args.name is None)
-        except FileExistsError as error:
-            raise UsageError(f"--name: {error}") from None
-        except OSError as error:
-            raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
+        run_dir = _new_run_dir(config, args.name)
         config = dataclasses.replace(config, run_name=run_dir.name)
         write_config(run_dir, config)
     else:  # other torchrun ranks: no files, no display; a private folder in case the pipeline writes
         scratch = run_dir = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
-    # Pipelines run whole updates only; under torchrun one update is a batch on every rank.
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1) if config.backend == "torch" else 1
-    per_update = config.batch_size * max(1, world)
-    planned = max(1, config.total_steps // per_update) * per_update
+    planned, per_update = _planned_steps(config)
     if main_process and config.compile and config.backend == "jax":
         print(f"{PROG}: note: --compile applies to the torch policy (torch, mixed); the jax pipeline is "
               "always jitted", file=sys.stderr)
@@ -277,9 +269,10 @@ def _train(args) -> int:
 
     title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
     logger = RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return)
-    summary = None
+    finished = False
     try:
         summary = pipeline.train(config, logger)
+        finished = True
     except (ValueError, TypeError) as error:
         # A pipeline rejecting its config before any update (e.g. num_envs not a multiple of
         # the device count) is a bad argument; anything later, or worded otherwise, is a bug.
@@ -296,7 +289,7 @@ def _train(args) -> int:
             print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if summary is None:
+        if not finished:
             logger.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -308,6 +301,25 @@ def _train(args) -> int:
             print(f"{PROG}: note: {logger.plot_error}", file=sys.stderr)
         print(_summary_line(summary, logger, run_dir), flush=True)
     return 0
+
+
+def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
+    from .pipelines.runs import create_run_dir, default_run_name
+
+    try:
+        return create_run_dir(config.out_dir, name or default_run_name(config), unique=name is None)
+    except FileExistsError as error:
+        raise UsageError(f"--name: {error}") from None
+    except OSError as error:
+        raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
+
+
+def _planned_steps(config: TrainConfig) -> tuple[int, int]:
+    """(steps the pipeline will run, steps per update): whole updates only, and under torchrun
+    one update is a batch on every rank."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1) if config.backend == "torch" else 1
+    per_update = config.batch_size * max(1, world)
+    return max(1, config.total_steps // per_update) * per_update, per_update
 
 
 def _check_out(out_dir: str, name: str | None) -> None:
