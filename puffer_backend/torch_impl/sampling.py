@@ -5,12 +5,14 @@ uniform per head per row, so the JAX backend returns the same actions for the sa
 Everything is computed in float32 (float64 stays float64) from shifted logits
 `z = logits - max`, clamped at the exponent where float exp leaves the normal range:
 below it `exp` takes a slow path on CPU and `0 * -inf` would poison the gradients. The
-clamped entries get weight exactly 0 (a threshold just above `exp(clamp)`), so masked and `-inf` actions
-are never drawn; the probability mass lost this way is below 1e-37 (1e-307 in float64).
+clamped entries get weight exactly 0 (a threshold just above `exp(clamp)`), so masked and
+`-inf` actions are never drawn; the probability mass lost this way is below 1e-37 of the
+total (1e-307 in float64).
 """
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 
@@ -53,18 +55,48 @@ def _inverse_cdf(w: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cdf, threshold, right=True).squeeze(-1)
 
 
+class _Workspace(threading.local):
+    """Per-thread scratch buffers for the no-grad CPU draw, reused across calls.
+
+    Fresh 1 MB temporaries are served by mmap and page-faulted in on every call; at batch
+    4096 x 64 actions that costs more than the arithmetic. Buffers are keyed by
+    (role, shape, dtype); the cache is dropped when it grows past a few shapes.
+    """
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, role, shape, dtype):
+        key = (role, tuple(shape), dtype)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            if len(self.buffers) >= 24:
+                self.buffers.clear()
+            buffer = self.buffers[key] = torch.empty(shape, dtype=dtype)
+        return buffer
+
+
+_WORKSPACE = _Workspace()
+
+
+def _scratch(role, shape, dtype, device):
+    """A reusable CPU buffer, or None where reuse is not worth it (small, not CPU) or unsafe
+    (under torch.compile, where inductor plans memory itself)."""
+    if device.type != "cpu" or torch.compiler.is_compiling() or math.prod(shape) < 16384:
+        return None
+    return _WORKSPACE.get(role, shape, dtype)
+
+
 def _draw_no_grad(x, generator, uniform):
     """Sampling without autograd: the arithmetic of `_categorical`, fused into fewer passes.
 
-    Buffers are reused in place (z becomes w*z, w becomes the CDF): at 64 actions fresh
-    temporaries cost more in page faults than the arithmetic. torch.rand returns u <= 1 - eps/2,
-    and rounding is monotone, so u * total <= nextafter(total, 0) already: the spec's clamp
-    is needed only for caller-given uniforms.
+    Buffers are reused in place (z becomes w*z, w becomes the CDF) and, on CPU, across calls.
+    torch.rand returns u <= 1 - eps/2 and rounding is monotone, so u * total <=
+    nextafter(total, 0) already: the spec's clamp is needed only for caller-given uniforms.
     """
     m = x.amax(-1, keepdim=True)
-    z = x - m
+    z = torch.sub(x, m, out=_scratch("z", x.shape, x.dtype, x.device))
     z.clamp_(min=_CLAMP[x.dtype])
-    w = z.exp()
+    w = torch.exp(z, out=_scratch("w", x.shape, x.dtype, x.device))
     torch.nn.functional.threshold_(w, _CUTOFF[x.dtype], 0.0)
     weighted = z.mul_(w).sum(-1)
     cdf = w.cumsum_(-1)
@@ -115,7 +147,13 @@ def _stack_heads(heads, masks):
         dtype = torch.promote_types(dtype, h.dtype)
     dtype = v.compute_dtype(dtype)
     width = max(h.shape[1] for h in heads)
-    stacked = heads[0].new_full((heads[0].shape[0], len(heads), width), float("-inf"), dtype=dtype)
+    shape = (heads[0].shape[0], len(heads), width)
+    stacked = None
+    if not (torch.is_grad_enabled() and any(h.requires_grad for h in heads)):
+        stacked = _scratch("stack", shape, dtype, heads[0].device)
+    if stacked is None:
+        stacked = heads[0].new_empty(shape, dtype=dtype)
+    stacked.fill_(float("-inf"))
     for i, h in enumerate(heads):
         if masks is not None:
             h = torch.where(masks[i], h, float("-inf"))
