@@ -295,6 +295,8 @@ def _train(args) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     summary = dict(summary or {})
     summary.setdefault("wall_time", logger.elapsed)
+    if config.target_return is not None:
+        summary.setdefault("steps_to_target", _steps_to(logger.records, config.target_return))
     logger.close(summary)
     if main_process:
         if logger.plot_error:
@@ -342,8 +344,20 @@ def _summary_line(summary: dict, logger, run_dir) -> str:
     steps = summary.get("steps", last.get("step", 0))
     sps = summary.get("sps", last.get("sps"))
     mean_return = summary.get("mean_return", last.get("mean_return"))
+    reached = ""
+    if "steps_to_target" in summary:
+        first = summary["steps_to_target"]
+        reached = f"  target reached at step {int(first)}" if first is not None else "  target not reached"
     return (f"done: steps {int(steps)}  sps {format_number(sps, 0)}  mean_return {format_number(mean_return)}  "
-            f"time {float(summary['wall_time']):.1f}s  run {run_dir}")
+            f"time {float(summary['wall_time']):.1f}s{reached}  run {run_dir}")
+
+
+def _steps_to(records: list[dict], target: float) -> int | None:
+    """The first recorded step whose mean return reached `target` (None if none did)."""
+    for row in records:
+        if row.get("mean_return", float("nan")) >= target:
+            return row["step"]
+    return None
 
 
 # --- eval ----------------------------------------------------------------------------------------

@@ -166,6 +166,14 @@ def test_train_writes_a_run_folder(fake, capsys):
     assert "(2000 rounded to whole updates of 256)" in captured.err
 
 
+@pytest.mark.parametrize("target, expected", [(20.0, "target reached at step 64"), (1000.0, "target not reached")])
+def test_target_return_is_reported(fake, capsys, target, expected):
+    assert cli.main(["--quiet", "--name", "t", "--target-return", str(target)]) == 0
+    assert expected in capsys.readouterr().out  # fake mean returns: 10, 20, 30 at steps 32, 64, 96
+    summary = json.loads((fake / "runs" / "t" / runs.SUMMARY_FILE).read_text())
+    assert summary["steps_to_target"] == (64 if target == 20.0 else None)
+
+
 def test_bare_command_trains_with_defaults(fake, capsys):
     assert cli.main(["--quiet"]) == 0
     captured = capsys.readouterr()
