@@ -67,3 +67,19 @@ def test_layer_init_conv_and_no_bias():
         T.layer_init(torch.nn.ReLU())
     with pytest.raises(TypeError, match="std"):
         T.layer_init(torch.nn.Linear(2, 2), std="big")
+
+
+def test_scratch_buffers_never_alias_results():
+    # batches this large take the reused-buffer path; a second call must not change the first results
+    logits = torch.randn(4096, 16)
+    heads = (torch.randn(4096, 3), torch.randn(4096, 9))
+    first = T.sample_logits(logits, generator=torch.Generator().manual_seed(0))
+    first_heads = T.sample_logits(heads, generator=torch.Generator().manual_seed(0))
+    kept = [t.clone() for t in (*first, *first_heads)]
+    T.sample_logits(logits * 3)
+    T.sample_logits(tuple(h * 3 for h in heads))
+    for before, after in zip(kept, (*first, *first_heads)):
+        assert torch.equal(before, after)
+    again = T.sample_logits(logits, generator=torch.Generator().manual_seed(0))
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
