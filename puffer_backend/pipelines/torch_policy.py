@@ -94,7 +94,6 @@ class Agent(nn.Module):
             sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action)
         return sampled, logprob, ent, self.critic(x).squeeze(1)
 
-
     @torch.no_grad()
     def refresh_rollout_weights(self) -> None:
         """Rebuild the fused copy that `rollout_step` uses from the current weights. Call it
