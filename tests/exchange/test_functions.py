@@ -159,3 +159,30 @@ def test_non_array_outputs_are_type_errors():
 def test_torch_fn_for_jax_64_bit_output_names_x64():
     with pytest.raises(ValueError, match="jax_enable_x64"):
         torch_fn_for_jax(lambda x: x.argmax())(jnp.ones(3))
+
+
+def test_jax_fn_for_torch_gradient_path_traces_once_per_structure():
+    traces = []
+
+    def scaled(x, scale, name):
+        traces.append(name)
+        return jnp.sin(x) * scale
+
+    wrapped = jax_fn_for_torch(scaled)
+    for step, scale in enumerate([0.5, 2.0, -1.0]):  # Python numbers stay dynamic
+        x = torch.linspace(-1, 1, 5, requires_grad=True)
+        wrapped(x, scale, "policy").sum().backward()
+        torch.testing.assert_close(x.grad, torch.cos(x.detach()) * scale, rtol=RTOL, atol=ATOL)
+    assert len(traces) == 1
+    x = torch.linspace(-1, 1, 5, requires_grad=True)
+    wrapped(x, 1.0, "other").sum().backward()  # a different static leaf: a new structure
+    assert traces == ["policy", "other"]
+
+
+def test_jax_fn_for_torch_backward_twice_with_retain_graph():
+    wrapped = jax_fn_for_torch(jax.jit(lambda x: jnp.exp(x)))
+    x = torch.zeros(3, requires_grad=True)
+    y = wrapped(x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), 2.0))
