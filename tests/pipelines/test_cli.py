@@ -331,9 +331,10 @@ def _pipeline_ready(backend):
 def test_real_pipeline_train_then_eval(backend, tmp_path):
     if not _pipeline_ready(backend):
         pytest.skip(f"the {backend} pipeline or its framework is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device: 4 envs always divide
     result = subprocess.run([sys.executable, "-m", "puffer_backend", "train", "--backend", backend, "--steps", "2048",
                              "--out", str(tmp_path), "--name", "smoke"], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300)
+                            cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     run = tmp_path / "smoke"
@@ -344,7 +345,7 @@ def test_real_pipeline_train_then_eval(backend, tmp_path):
     assert (run / runs.CURVE_FILE).exists() and runs.load_config(run).backend == backend
     assert result.stdout.startswith("done: steps ")
     result = subprocess.run([sys.executable, "-m", "puffer_backend", "eval", str(run), "--episodes", "2"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     mean_return = float(result.stdout.split()[1])
     assert 1.0 <= mean_return <= 500.0  # CartPole: every episode lasts 1..500 steps
