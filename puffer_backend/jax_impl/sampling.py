@@ -231,7 +231,8 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     trace time under jit) for wrong types, shapes and masks; see the module doc for ranges.
     """
     if not isinstance(deterministic, (bool, np.bool_)):
-        raise bad_type("deterministic", "a Python bool", deterministic)
+        raise bad_type("deterministic", "a Python bool (under jax.jit mark it static: "
+                                        "static_argnames=('deterministic',))", deterministic)
     if isinstance(logits, Normal):
         if action is None and not deterministic:
             key = _key(key)
@@ -294,21 +295,34 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
     return _inverse_cdf(_weights(logits, _mask(mask, logits.shape))[1], u)
 
 
+def _any_logits(value, argument: str = "logits"):
+    """`(..., n)` logits, n >= 1: log_prob and entropy work on any leading axes, as torch's."""
+    value = _as_float_array(value, argument)
+    if value.ndim < 1 or value.shape[-1] < 1:
+        raise bad_value(argument, "shape (..., num_actions) with num_actions >= 1", f"shape {tuple(value.shape)}")
+    return value
+
+
 def log_prob(logits, value):
-    """Log-probability of `value` `(batch,)` under the categorical of `logits` `(batch, n)`.
+    """Log-probability of integer actions `value` `(batch,)` under the categorical of `logits`
+    `(batch, n)` (any leading axes: `(...,)` and `(..., n)`).
 
     Exact for unnormalized logits; masked entries (-inf or the dtype's minimum) keep the
     others finite, values and gradients. float32 result for 16/32-bit logits.
     """
-    logits = _logits(logits)
+    logits = _any_logits(logits)
     shifted, _, total = _weights(logits, None)
-    return _log_prob(shifted, total, _action(value, (logits.shape[0],), [logits.shape[1]], "value"))
+    if hasattr(value, "shape") and tuple(value.shape) != tuple(logits.shape[:-1]):
+        raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
+                        f"shape {tuple(value.shape)}")
+    return _log_prob(shifted, total, _action(value, logits.shape[:-1], [logits.shape[-1]], "value"))
 
 
 def entropy(logits):
-    """Entropy `(batch,)` of the categorical of `logits` `(batch, n)`; finite (values and
-    gradients) with masked entries at -inf or the dtype's minimum; float32 for 16/32-bit logits."""
-    logits = _logits(logits)
+    """Entropy `(batch,)` of the categorical of `logits` `(batch, n)` (any leading axes); finite
+    (values and gradients) with masked entries at -inf or the dtype's minimum; float32 for
+    16/32-bit logits."""
+    logits = _any_logits(logits)
     return _entropy(*_weights(logits, None))
 
 
@@ -318,7 +332,7 @@ def entropy_probs(logits, probs):
     Entries with probability 0 contribute 0 even where the logit is -inf (no NaN). Shapes
     `(batch, n)` both; result `(batch,)` float32 for 16/32-bit inputs.
     """
-    logits = _logits(logits)
+    logits = _any_logits(logits)
     probs = _as_float_array(probs, "probs")
     if probs.shape != logits.shape:
         raise bad_value("probs", f"the logits' shape {tuple(logits.shape)}", f"shape {tuple(probs.shape)}")

@@ -218,3 +218,22 @@ def test_masked_frequencies_chi_square_matmul_path():
     assert counts[~mask].sum() == 0
     p = np.exp(logits[mask] - np.logaddexp.reduce(logits[mask].astype(np.float64)))
     assert stats.chisquare(counts[mask], p * draws).pvalue > 1e-4
+
+
+def test_log_prob_and_entropy_on_leading_axes_like_torch():
+    logits = np.random.default_rng(8).normal(size=(3, 5, 4)).astype(np.float32)
+    value = np.random.default_rng(9).integers(0, 4, size=(3, 5))
+    logp, ent = _reference(logits.reshape(15, 4))
+    np.testing.assert_allclose(J.log_prob(logits, value), logp[np.arange(15), value.reshape(-1)].reshape(3, 5),
+                               atol=1e-5)
+    np.testing.assert_allclose(J.entropy(logits), ent.reshape(3, 5), atol=1e-5)
+    with pytest.raises(ValueError, match="value"):
+        J.log_prob(logits, value[:, :4])
+
+
+def test_deterministic_under_jit_needs_static_argnames():
+    logits = jnp.asarray(_logits())
+    with pytest.raises(TypeError, match="static_argnames"):
+        jax.jit(J.sample_logits)(None, logits, deterministic=True)
+    action = jax.jit(J.sample_logits, static_argnames="deterministic")(None, logits, deterministic=True)[0]
+    np.testing.assert_array_equal(action, np.asarray(logits).argmax(-1))
