@@ -9,6 +9,7 @@ load from other processes hits both sides alike.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -133,7 +134,9 @@ def main() -> None:
     rows += bench_tree(rounds=25 * scale)
     rows += bench_step(rounds=25 * scale)
     width = max(len(name) for name, _ in rows)
-    print(f"jax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"jax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f} at the end")
     print(f"{'case'.ljust(width)} | median")
     print(f"{'-' * width}-|-------")
     for name, value in rows:

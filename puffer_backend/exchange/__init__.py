@@ -4,7 +4,8 @@
 buffer allows it; `jax_fn_for_torch` / `torch_fn_for_jax` wrap whole functions, gradients
 included. Importing this module needs both torch and jax.
 """
-from .functions import jax_fn_for_torch, torch_fn_for_jax
+from .jax_for_torch import jax_fn_for_torch
 from .pytrees import to_jax, to_torch
+from .torch_for_jax import torch_fn_for_jax
 
 __all__ = ["to_jax", "to_torch", "jax_fn_for_torch", "torch_fn_for_jax"]

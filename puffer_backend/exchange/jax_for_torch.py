@@ -1,10 +1,8 @@
-"""Call JAX functions from torch and torch functions from JAX, gradients included.
+"""`jax_fn_for_torch`: call a JAX function on torch tensors, with torch autograd through it.
 
-`jax_fn_for_torch(fn)`: torch tensors in, torch tensors out, backward through `jax.vjp`.
-`torch_fn_for_jax(fn)`: JAX arrays in, JAX arrays out, `jax.grad` through
-`torch.autograd.grad`; eager only (outside `jax.jit`/`vmap`), because torch runs in Python.
-Arguments may be pytrees (dicts, lists, tuples, namedtuples); array leaves cross the border
-zero-copy where the buffer allows it.
+The forward pass converts tensors zero-copy, runs the function (jitted together with its
+vjp when a gradient is wanted) and hands the outputs back as tensors; a
+`torch.autograd.Function` runs the vjp in backward.
 """
 from __future__ import annotations
 
@@ -14,27 +12,10 @@ import numpy as np
 
 from ..spec.errors import bad_type
 from ._frameworks import jax, jnp, torch
+from ._wrapping import check_callable, is_float_jax, tree_flatten
 from .arrays import array_to_torch, tensor_to_jax
 
-__all__ = ["jax_fn_for_torch", "torch_fn_for_jax"]
-
-_tree_flatten = jax.tree_util.tree_flatten
-
-
-def _is_float_torch(t: "torch.Tensor") -> bool:
-    return t.is_floating_point() or t.is_complex()
-
-
-def _is_float_jax(a) -> bool:
-    return jnp.issubdtype(a.dtype, jnp.inexact)
-
-
-def _check_callable(fn, argument: str = "fn"):
-    if not callable(fn):
-        raise bad_type(argument, "a callable", fn)
-
-
-# ------------------------------------------------------------------------------- JAX for torch
+__all__ = ["jax_fn_for_torch"]
 
 _SCALARS = (bool, int, float, complex)
 _MAX_PLANS = 64  # call structures remembered per wrapped function
@@ -135,11 +116,11 @@ class _JaxFunction(torch.autograd.Function):
             out, call.vjp = call.forward_with_vjp(arrays, wanted)
         else:
             out = call.call(arrays)
-        out_leaves, call.out_treedef = _tree_flatten(out)
+        out_leaves, call.out_treedef = tree_flatten(out)
         for i, leaf in enumerate(out_leaves):
             if not isinstance(leaf, jax.Array):
                 raise bad_type(f"output leaf {i} of fn", "a jax.Array", leaf)
-        call.out_meta = [(a.shape, a.dtype, _is_float_jax(a)) for a in out_leaves]
+        call.out_meta = [(a.shape, a.dtype, is_float_jax(a)) for a in out_leaves]
         results = tuple(array_to_torch(a, None, f"output leaf {i} of fn")
                         for i, a in enumerate(out_leaves))
         ctx.call, ctx.wanted, ctx.n_inputs = call, wanted, len(tensors)
@@ -177,117 +158,15 @@ def jax_fn_for_torch(fn):
     Errors: TypeError when fn is not callable or returns a non-array leaf; ValueError for
     tensors JAX cannot take (64-bit with `jax_enable_x64` off, devices JAX cannot see).
     """
-    _check_callable(fn)
+    check_callable(fn)
     plans: dict = {}
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        leaves, treedef = _tree_flatten((args, kwargs))
+        leaves, treedef = tree_flatten((args, kwargs))
         positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
         call = _JaxCall(fn, leaves, treedef, positions, plans)
         results = _JaxFunction.apply(call, *(leaves[i] for i in positions))
         return jax.tree_util.tree_unflatten(call.out_treedef, list(results))
 
     return wrapper
-
-
-# ------------------------------------------------------------------------------- torch for JAX
-
-@jax.tree_util.register_static
-class _TorchGraph:
-    """Residual of one forward pass: keeps torch's graph alive until JAX asks for the vjp.
-
-    Registered as a static pytree node so JAX carries it without looking inside.
-    """
-
-    def __init__(self, inputs, outputs):
-        self.inputs, self.outputs = inputs, outputs
-
-
-def _refuse_tracers(arrays):
-    for i, array in enumerate(arrays):
-        if isinstance(array, jax.core.Tracer):
-            raise bad_type(f"argument {i}", "a concrete jax.Array: torch_fn_for_jax runs torch "
-                           "eagerly, so it works under jax.grad/vjp but not inside jax.jit, vmap "
-                           "or scan (call it outside the transformation)", array)
-
-
-def torch_fn_for_jax(fn):
-    """Wrap a torch function so JAX code (outside `jax.jit`) can call it on JAX arrays.
-
-    fn: a torch function taking tensors or pytrees of tensors and returning a tensor or a
-    pytree of tensors. The wrapper takes JAX (or numpy) arrays in their place (other leaves
-    pass through) and returns JAX arrays with the same structure, zero-copy where possible.
-    `jax.grad`, `jax.vjp` and `jax.value_and_grad` work: the forward pass records torch's
-    graph and the backward pass calls `torch.autograd.grad` on it.
-    Errors: TypeError when called on traced values (inside jit/vmap/scan), when fn is not
-    callable or returns a non-tensor leaf; ValueError for outputs JAX cannot hold
-    (64-bit with `jax_enable_x64` off).
-    """
-    _check_callable(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        leaves, treedef = _tree_flatten((args, kwargs))
-        # numpy leaves are arrays too (JAX functions accept them; jax.test_util sends them)
-        leaves = [jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf for leaf in leaves]
-        positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array)]
-
-        def run(arrays, record: bool):
-            _refuse_tracers(arrays)
-            full = list(leaves)
-            tensors = []
-            for i, (position, array) in enumerate(zip(positions, arrays)):
-                tensor = array_to_torch(array, None, f"argument {i}")
-                if record and _is_float_torch(tensor):
-                    tensor = tensor.detach().requires_grad_(True)
-                full[position] = tensor
-                tensors.append(tensor)
-            call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, full)
-            with torch.enable_grad() if record else torch.no_grad():
-                out = fn(*call_args, **call_kwargs)
-            out_leaves, out_treedef = _tree_flatten(out)
-            for i, leaf in enumerate(out_leaves):
-                if not isinstance(leaf, torch.Tensor):
-                    raise bad_type(f"output leaf {i} of fn", "a torch.Tensor", leaf)
-            result = jax.tree_util.tree_unflatten(out_treedef, [
-                tensor_to_jax(t.detach(), None, f"output leaf {i} of fn")
-                for i, t in enumerate(out_leaves)])
-            return result, _TorchGraph(tensors, out_leaves)
-
-        @jax.custom_vjp
-        def call(*arrays):
-            return run(arrays, record=False)[0]
-
-        def call_fwd(*arrays):
-            return run(arrays, record=True)
-
-        def call_bwd(graph, cotangent):
-            ct_leaves = jax.tree_util.tree_leaves(cotangent)
-            outputs, grad_outputs = [], []
-            for i, (out, ct) in enumerate(zip(graph.outputs, ct_leaves)):
-                if out.requires_grad and ct.dtype != jax.dtypes.float0:
-                    ct = jnp.asarray(ct)  # callers such as jax.test_util send numpy
-                    outputs.append(out)
-                    grad_outputs.append(array_to_torch(ct, None, f"cotangent {i}"))
-            diff = [t for t in graph.inputs if t.requires_grad]
-            grads = iter(torch.autograd.grad(outputs, diff, grad_outputs, allow_unused=True)
-                         if outputs and diff else [None] * len(diff))
-            result = []
-            for i, tensor in enumerate(graph.inputs):
-                if not tensor.requires_grad:
-                    result.append(None)
-                    continue
-                grad = next(grads)
-                result.append(jnp.zeros(tensor.shape, _jax_dtype(tensor)) if grad is None
-                              else tensor_to_jax(grad.detach(), None, f"gradient of argument {i}"))
-            return tuple(result)
-
-        call.defvjp(call_fwd, call_bwd)
-        return call(*(leaves[i] for i in positions))
-
-    return wrapper
-
-
-def _jax_dtype(tensor: "torch.Tensor"):
-    return jnp.dtype(str(tensor.dtype).removeprefix("torch."))
