@@ -144,3 +144,18 @@ def test_x64_on_in_subprocess_keeps_64_bit_leaves():
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     result = subprocess.run([sys.executable, "-c", X64_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_grad_and_vmap_through_float_leaves():
+    # float32 rows with float32 leaves: nativize is pure slicing, so gradients flow to the rows
+    structured = np.dtype([("a", np.float32, (2,)), ("b", np.float32, (3,))])
+    native = J.nativize_dtype({"observation_dtype": np.float32, "emulated_observation_dtype": structured})
+    rows = jnp.asarray(np.random.default_rng(2).normal(size=(4, 5)), jnp.float32)
+
+    def loss(o):
+        out = J.nativize_tensor(o, native)
+        return (2.0 * out["a"]).sum() + (out["b"] ** 2).sum()
+
+    grad = np.asarray(jax.jit(jax.grad(loss))(rows))
+    np.testing.assert_allclose(grad[:, :2], 2.0)
+    np.testing.assert_allclose(grad[:, 2:], 2.0 * np.asarray(rows)[:, 2:], rtol=1e-6)

@@ -39,6 +39,10 @@ SCRIPT = textwrap.dedent("""
     check("log_prob", J.log_prob, logits, action)
     check("entropy", J.entropy, logits)
     check("nativize_tensor", lambda o: J.nativize_tensor(o, native), obs)
+    heads = (logits, jax.device_put(logits[:, :3], cols))
+    check("sample_logits(heads)", lambda k, h: J.sample_logits(k, h), key, heads)
+    # per-row scale: with a constant scale the entropy is a constant, and XLA rightly replicates it
+    check("sample_logits(Normal)", lambda k, m: J.sample_logits(k, J.Normal(m, jnp.exp(0.1 * m))), key, logits)
     sharded = jax.jit(J.sample_logits)(key, logits)
     single = jax.jit(J.sample_logits)(key, np.asarray(logits))
     assert np.array_equal(np.asarray(sharded[0]), np.asarray(single[0])), "sharding changed the draw"
