@@ -68,10 +68,6 @@ def flattened_tensor_size(native_dtype: NativeDType) -> int:
     return spec.flattened_tensor_size(native_dtype)
 
 
-def _element_size(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size() if dtype not in _SIZES else _SIZES[dtype]
-
-
 _SIZES = {t: np.dtype(n).itemsize for n, t in numpy_to_torch_dtype_dict.items()}
 
 
@@ -82,7 +78,7 @@ def _leaf_view(observation: torch.Tensor, leaf, sample_size: int, check_offset: 
     size = _SIZES[dtype]
     if size > sample_size:
         row_bytes = observation.stride(0) * sample_size
-        aligned = (offset * sample_size) % size == 0 and row_bytes % size == 0 and observation.stride(1) == 1
+        aligned = (offset * sample_size) % size == 0 and row_bytes % size == 0
         if aligned and check_offset:
             aligned = (observation.storage_offset() * sample_size) % size == 0
         if not aligned:
@@ -102,7 +98,8 @@ def nativize_tensor(observation, native_dtype: NativeDType):
 
     native_dtype: from `nativize_dtype`, or PufferLib-style `(torch.dtype, shape, offset,
     delta)` tuples / nested dicts of them. Returns a tensor or a nested dict mirroring it.
-    Views share the observation's memory; see the module docstring for the one copy case.
+    Views share the observation's memory; see the module docstring for the one copy case
+    (and an observation whose rows are not contiguous is copied once, whole).
     Raises TypeError/ValueError for a non-tensor, a wrong dtype (with a hint when the
     observation was cast to float), a wrong rank or rows too narrow for the layout.
     """
@@ -120,6 +117,13 @@ def nativize_tensor(observation, native_dtype: NativeDType):
         check_observation(tuple(observation.shape), dtype_name, native_dtype, sample)
     if observation.dtype not in _SIZES:
         raise bad_value("observation", "a dtype from numpy_to_torch_dtype_dict", f"dtype {observation.dtype}")
+    if observation.shape[0] == 0:
+        # an empty tensor may carry any strides (numpy gives 0); dtype views need real ones
+        observation = observation.new_empty(observation.shape)
+    elif observation.shape[1] > 1 and observation.stride(1) != 1:
+        # Rows whose elements are not adjacent (a transposed buffer) cannot be reinterpreted
+        # as another dtype: one contiguous copy, then views of it.
+        observation = observation.contiguous()
     check_offset = not torch.compiler.is_compiling()
     return _walk(observation, native_dtype, _SIZES[observation.dtype], check_offset)
 

@@ -106,3 +106,14 @@ def test_wrong_sample_dtype_message_names_the_expected_one():
     native = T.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": LAYOUT})
     with pytest.raises(ValueError, match=r"observation: expected dtype uint8.*float32.*torch.from_numpy"):
         T.nativize_tensor(torch.zeros(2, LAYOUT.itemsize), native)
+
+
+def test_non_contiguous_observation_is_read_correctly():
+    rows = np.random.default_rng(2).integers(0, 256, (4, LAYOUT.itemsize), dtype=np.uint8)
+    transposed = torch.from_numpy(np.ascontiguousarray(rows.T)).T  # same values, column-major
+    assert transposed.stride(1) != 1
+    native = T.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": LAYOUT})
+    out = T.nativize_tensor(transposed, native)
+    truth = rows.view(LAYOUT)[:, 0]
+    np.testing.assert_array_equal(out["inner"]["id"].numpy()[:, 0], truth["inner"]["id"])
+    np.testing.assert_array_equal(out["pos"].numpy().view(np.uint32), truth["pos"].view(np.uint32))
