@@ -55,3 +55,12 @@ def test_donating_an_imported_array_leaves_the_tensor_intact():
     out = donate(to_jax(source))
     np.testing.assert_array_equal(source.numpy(), np.ones((64, 4)))
     np.testing.assert_array_equal(np.asarray(out), np.full((64, 4), 1.5))
+
+
+def test_donating_an_exported_array_leaves_the_tensor_intact():
+    donate = jax.jit(lambda a: a * 0 - 7.0, donate_argnums=0)
+    array = jnp.arange(1024.0) + 1
+    view = to_torch(array)
+    out = donate(array)  # XLA must not reuse a buffer torch still reads
+    np.testing.assert_array_equal(view.numpy(), np.arange(1024.0) + 1)
+    np.testing.assert_array_equal(np.asarray(out), np.full(1024, -7.0))
