@@ -192,14 +192,30 @@ def test_bad_configs_name_the_field():
         jax_ppo.make_program(TrainConfig(env_id="LunarLander-v3"))
 
 
+def test_chunk_plan_covers_the_run_exactly():
+    # Building a program traces nothing: these cost no compile.
+    plan = lambda **kw: jax_ppo.make_program(TrainConfig(num_envs=4, num_steps=8, num_minibatches=2, **kw)).chunk_plan  # noqa: E731
+    assert plan(total_steps=32 * 6, extra={"chunk_updates": 4}) == (4, 2)
+    assert plan(total_steps=32 * 6, extra={"chunk_updates": 6}) == (6,)
+    assert plan(total_steps=32 * 6, extra={"chunk_updates": 50}) == (6,)
+    for n in (1, 7, 97, 976, 1000, 4096):
+        chunks = plan(total_steps=32 * n)
+        assert sum(chunks) == n and len(set(chunks[:-1])) <= 1 and chunks[-1] <= chunks[0]
+        # Progress shows (about 25 chunks, at most 64 updates each), but not one call per update.
+        assert chunks[0] <= 128 and chunks[0] >= min(64, math.ceil(n / 25)) // 2
+    # Default: a divisor of num_updates close to ~1/25 of the run, so a single program compiles.
+    assert plan(total_steps=32 * 976) == (61,) * 16  # the default run: 500k steps / 512
+    assert plan(total_steps=32 * 1000) == (40,) * 25
+
+
 # -- smoke runs ------------------------------------------------------------------------
 
 def test_cartpole_train_records_checkpoint_and_evaluate(tmp_path):
     cfg = TrainConfig(backend="jax", total_steps=4 * 32 * 6, num_envs=4, num_steps=32, update_epochs=2,
-                      num_minibatches=2, seed=1, extra={"chunk_updates": 4})
+                      num_minibatches=2, seed=1, extra={"chunk_updates": 3})
     logger = MemoryLogger(tmp_path / "run")
     summary = jax_ppo.train(cfg, logger)
-    assert [r["step"] for r in logger.records] == [128 * (i + 1) for i in range(6)]  # 2 chunks, 2 skipped
+    assert [r["step"] for r in logger.records] == [128 * (i + 1) for i in range(6)]  # 2 chunks of 3
     for r in logger.records:
         assert set(METRIC_KEYS) <= set(r)
         for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "sps"):
