@@ -42,7 +42,8 @@ def torch_fn_for_jax(fn):
     pytree of tensors. The wrapper takes JAX (or numpy) arrays in their place (other leaves
     pass through) and returns JAX arrays with the same structure, zero-copy where possible.
     `jax.grad`, `jax.vjp` and `jax.value_and_grad` work: the forward pass records torch's
-    graph and the backward pass calls `torch.autograd.grad` on it.
+    graph and the backward pass calls `torch.autograd.grad` on it. fn must not modify its
+    inputs in place: they are views of JAX's (immutable) buffers.
     Errors: TypeError when called on traced values (inside jit/vmap/scan), when fn is not
     callable or returns a non-tensor leaf; ValueError for outputs JAX cannot hold
     (64-bit with `jax_enable_x64` off).
@@ -94,7 +95,9 @@ def torch_fn_for_jax(fn):
                     outputs.append(out)
                     grad_outputs.append(array_to_torch(ct, None, f"cotangent {i}"))
             diff = [t for t in graph.inputs if t.requires_grad]
-            grads = iter(torch.autograd.grad(outputs, diff, grad_outputs, allow_unused=True)
+            # retain_graph: JAX may call one vjp several times; the graph goes with `graph`.
+            grads = iter(torch.autograd.grad(outputs, diff, grad_outputs, allow_unused=True,
+                                             retain_graph=True)
                          if outputs and diff else [None] * len(diff))
             result = []
             for i, tensor in enumerate(graph.inputs):

@@ -186,3 +186,12 @@ def test_jax_fn_for_torch_backward_twice_with_retain_graph():
     y.backward(retain_graph=True)
     y.backward()
     torch.testing.assert_close(x.grad, torch.full((3,), 2.0))
+
+
+def test_torch_fn_for_jax_vjp_called_twice():
+    wrapped = torch_fn_for_jax(lambda x: x ** 3)
+    x = jnp.array([1.0, 2.0])
+    _, vjp = jax.vjp(wrapped, x)
+    first, second = vjp(jnp.ones(2))[0], vjp(jnp.full(2, 2.0))[0]
+    np.testing.assert_allclose(first, [3.0, 12.0])
+    np.testing.assert_allclose(second, [6.0, 24.0])
