@@ -9,7 +9,9 @@ mean of the 20 most recent episodic returns reaches 475, then pass/fail against 
     mixed >= 30k steps/s (3x CleanRL's ppo.py)
     every seed reaches 475 within the step budget.
 Speed is the median over seeds. The machine's load average is printed before and after:
-figures taken while other work shares the cores are not comparable to the anchors.
+figures taken while other work shares the cores are not comparable to the anchors. Each
+row also gives the process CPU time of the run (all threads, compile and start-up
+included), which other load disturbs much less than wall time.
 
     python benchmarks/acceptance_train.py                      # all backends, seeds 0 1 2
     python benchmarks/acceptance_train.py --backends jax --seeds 0 1 2
@@ -47,9 +49,9 @@ def run_one(backend, seed, steps, env_id, workdir):
     config = TrainConfig(backend=backend, env_id=env_id, total_steps=steps, seed=seed,
                          out_dir=workdir, run_name=f"{backend}-{seed}")
     logger = MemoryLogger(os.path.join(workdir, f"{backend}-{seed}"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = pipeline.train(config, logger)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     done = int(summary.get("steps", logger.records[-1]["step"] if logger.records else 0))
     return {
         "backend": backend, "seed": seed, "steps": done,
@@ -57,6 +59,7 @@ def run_one(backend, seed, steps, env_id, workdir):
         "sps_with_compile": done / wall,
         "compile_s": summary.get("compile_s"),
         "wall_s": wall,
+        "cpu_s": cpu,
         "final_mean_return": float(summary.get("mean_return", float("nan"))),
         "steps_to_target": first_step_at(logger.records, TARGET),
     }
@@ -93,7 +96,7 @@ def main(argv=None) -> int:
                 rows.append(row)
                 compile_s = "" if row["compile_s"] is None else f"  compile {row['compile_s']:.1f}s"
                 print(f"{backend:6s} seed {seed}  steps/s {row['sps']:9.0f}  with start-up {row['sps_with_compile']:9.0f}"
-                      f"{compile_s}  wall {row['wall_s']:6.1f}s  final {row['final_mean_return']:6.1f}"
+                      f"{compile_s}  wall {row['wall_s']:6.1f}s  cpu {row['cpu_s']:6.1f}s  final {row['final_mean_return']:6.1f}"
                       f"  steps to {TARGET:.0f}: {row['steps_to_target']}", flush=True)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
