@@ -26,11 +26,11 @@ from jax.sharding import PartitionSpec as P
 
 from .. import jax_impl
 from ..spec.errors import bad_type, bad_value
-from . import METRIC_KEYS, RETURN_WINDOW
+from . import RETURN_WINDOW
 from .config import TrainConfig
 from .gymnax_envs import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, episode_stats_mean,
                           episode_stats_update, make_env)
-from .jax_policy import apply_policy, init_params, load_checkpoint, policy_dist, save_checkpoint
+from .jax_policy import CHECKPOINT_NPZ, apply_policy, init_params, load_checkpoint, policy_dist, save_checkpoint
 
 __all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "compute_gae", "ppo_loss", "minibatch_step", "make_optimizer", "make_program", "make_train", "train", "evaluate"]
 
@@ -347,10 +347,13 @@ def train(config: TrainConfig, logger) -> dict:
         if reached:
             break
     steps = updates_done * steps_per_update
-    path = save_checkpoint(logger.run_dir, state.params, {
-        "env_id": config.env_id, "hidden_size": config.hidden_size, "seed": config.seed,
-        "steps": steps, "config": config.to_dict(),
-    })
+    # Multi-host: params are replicated, so one process writes the checkpoint.
+    path = logger.run_dir / CHECKPOINT_NPZ
+    if jax.process_index() == 0:
+        path = save_checkpoint(logger.run_dir, state.params, {
+            "env_id": config.env_id, "hidden_size": config.hidden_size, "seed": config.seed,
+            "steps": steps, "config": config.to_dict(),
+        })
     return {
         "steps": steps,
         "sps": steps / max(run_s, 1e-9),
