@@ -44,11 +44,29 @@ def map_arrays(convert, x, where: str):
         return kind(*(map_arrays(convert, v, f"{where}.{name}") for name, v in zip(x._fields, x)))
     if isinstance(x, (list, tuple)):  # subclasses that take one iterable
         return kind(map_arrays(convert, v, f"{where}[{i}]") for i, v in enumerate(x))
-    return x
+    return _map_registered_pytree(convert, x, where)
+
+
+def _map_registered_pytree(convert, x, where: str):
+    """Containers registered with `jax.tree_util` (flax/chex dataclasses, gymnax states)."""
+    if isinstance(x, (str, bytes, int, float, complex, type(None))):
+        return x
+    flat, treedef = jax.tree_util.tree_flatten_with_path(x)
+    if len(flat) == 1 and flat[0][1] is x:  # not a container: a leaf of some other kind
+        return x
+    return jax.tree_util.tree_unflatten(treedef, [
+        map_arrays(convert, leaf, where + jax.tree_util.keystr(path)) for path, leaf in flat])
+
+
+def _is_registered_pytree(x) -> bool:
+    if isinstance(x, (str, bytes, int, float, complex, type(None))):
+        return False
+    leaves = jax.tree_util.tree_leaves(x)
+    return not (len(leaves) == 1 and leaves[0] is x)
 
 
 def _check_top(x, expected: str):
-    if not isinstance(x, (*_ARRAY_TYPES, Mapping, list, tuple)):
+    if not (isinstance(x, (*_ARRAY_TYPES, Mapping, list, tuple)) or _is_registered_pytree(x)):
         raise bad_type("x", expected, x)
 
 
@@ -82,9 +100,10 @@ def _leaf_to_torch(copy):
 def to_jax(x, *, copy: bool | None = None):
     """torch tensors (or a pytree of them) as `jax.Array`s on the same device.
 
-    x: a torch.Tensor, or any nesting of dict/list/tuple/namedtuple holding tensors; numpy
-    arrays are converted too, jax.Arrays pass through (copied when `copy=True`), other
-    leaves come back unchanged and containers keep their type.
+    x: a torch.Tensor, or any nesting of dict/list/tuple/namedtuple (or other container
+    registered with `jax.tree_util`) holding tensors; numpy arrays are converted too,
+    jax.Arrays pass through (copied when `copy=True`), other leaves come back unchanged
+    and containers keep their type.
     copy: None = alias the buffer where XLA can, else copy; False = alias or ValueError
     saying why; True = always an independent copy.
     Dtypes and shapes are kept exactly (bool, bf16, fp16 and every integer width).
@@ -102,7 +121,8 @@ def to_jax(x, *, copy: bool | None = None):
 def to_torch(x, *, copy: bool | None = None):
     """`jax.Array`s (or a pytree of them) as torch tensors on the same device.
 
-    x: a jax.Array, or any nesting of dict/list/tuple/namedtuple holding them; numpy
+    x: a jax.Array, or any nesting of dict/list/tuple/namedtuple (or other container
+    registered with `jax.tree_util`, such as a gymnax env state) holding them; numpy
     arrays are converted too, torch tensors pass through (cloned when `copy=True`), other
     leaves come back unchanged and containers keep their type.
     copy: None/False = alias the JAX buffer (always possible: JAX buffers are dense);

@@ -95,3 +95,21 @@ def test_top_level_non_array_is_a_type_error(bad):
 def test_copy_must_be_none_or_bool(bad):
     with pytest.raises(ValueError, match="copy: expected None, True or False"):
         to_jax(torch.ones(1), copy=bad)
+
+
+def test_containers_registered_with_jax_tree_util():
+    gymnax = pytest.importorskip("gymnax")
+    env, params = gymnax.make("CartPole-v1")
+    _, state = env.reset(jax.random.key(0), params)
+    as_torch = to_torch({"state": state, "step": 3})
+    assert type(as_torch["state"]) is type(state) and as_torch["step"] == 3
+    for name in ("x", "theta", "time"):
+        got, want = getattr(as_torch["state"], name), getattr(state, name)
+        assert isinstance(got, torch.Tensor)
+        np.testing.assert_array_equal(got.numpy(), np.asarray(want))
+    back = to_jax(as_torch)
+    assert type(back["state"]) is type(state)
+    np.testing.assert_array_equal(np.asarray(back["state"].theta), np.asarray(state.theta))
+    bad = as_torch["state"].replace(theta=as_torch["state"].theta.clone().requires_grad_())
+    with pytest.raises(ValueError, match=r"x\['state'\]\.theta: expected a tensor without"):
+        to_jax({"state": bad})
