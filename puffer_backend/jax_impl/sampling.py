@@ -118,9 +118,12 @@ def _entropy(shifted, weights, total):
 
 
 def _log_prob(shifted, total, action):
-    picked = jnp.take_along_axis(shifted, action[..., None].astype(jnp.int32), axis=-1, mode="fill",
-                                 fill_value=jnp.nan)[..., 0]
-    return picked - jnp.log(total)
+    index = action[..., None].astype(jnp.int32)
+    picked = jnp.take_along_axis(shifted, jnp.clip(index, 0, shifted.shape[-1] - 1), axis=-1)[..., 0]
+    # Out-of-range actions (only possible under jit, where values are not checked) give NaN,
+    # never another action's log-probability (take_along_axis would wrap -1 to the last one).
+    valid = (action >= 0) & (action < shifted.shape[-1])
+    return jnp.where(valid, picked, jnp.nan) - jnp.log(total)
 
 
 _UNROLL_MAX = 8  # up to this many actions a running sum over columns beats any scan on CPU

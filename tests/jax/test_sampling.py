@@ -174,8 +174,8 @@ def test_action_range_checked_outside_jit_nan_inside():
         J.sample_logits(None, jnp.zeros((4, 3)), jnp.asarray([0, 1, 3, 2]))
     with pytest.raises(ValueError, match="value"):
         J.log_prob(jnp.zeros((4, 3)), np.asarray([0, -1, 1, 2]))
-    logp = jax.jit(J.log_prob)(jnp.zeros((2, 3)), jnp.asarray([0, 3]))
-    assert np.isfinite(logp[0]) and np.isnan(logp[1])
+    logp = jax.jit(J.log_prob)(jnp.zeros((3, 3)), jnp.asarray([0, 3, -1]))
+    assert np.isfinite(logp[0]) and np.isnan(logp[1]) and np.isnan(logp[2])
 
 
 def test_empty_batch():
