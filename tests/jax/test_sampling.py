@@ -28,7 +28,7 @@ def test_jit_matches_eager_and_reference():
         np.testing.assert_allclose(np.asarray(e), np.asarray(j), rtol=1e-6)
     logp, ent = _reference(logits)
     action = np.asarray(eager[0])
-    assert action.dtype == np.int32 and action.shape == (64,)
+    assert action.dtype == (np.int64 if jax.config.jax_enable_x64 else np.int32) and action.shape == (64,)
     np.testing.assert_allclose(eager[1], logp[np.arange(64), action], atol=1e-5)
     np.testing.assert_allclose(eager[2], ent, atol=1e-5)
 
