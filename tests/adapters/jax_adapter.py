@@ -55,15 +55,18 @@ class JaxAdapter(Adapter):
         return jax_impl.sample_logits(jax.random.key(seed), logits, action, **kwargs)
 
     def grad(self, fn, *args):
-        floats = [i for i, a in enumerate(args) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)]
+        # Every float array among the args, also inside tuples of heads or a Normal, in order.
+        flat, tree = jax.tree_util.tree_flatten(args)
+        floats = [i for i, leaf in enumerate(flat)
+                  if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating)]
 
-        def total(*float_args):
-            full = list(args)
-            for i, value in zip(floats, float_args):
+        def total(float_leaves):
+            full = list(flat)
+            for i, value in zip(floats, float_leaves):
                 full[i] = value
-            return jnp.sum(fn(*full))
+            return jnp.sum(fn(*jax.tree_util.tree_unflatten(tree, full)))
 
-        grads = jax.grad(total, argnums=tuple(range(len(floats))))(*[args[i] for i in floats])
+        grads = jax.grad(total)([flat[i] for i in floats])
         return [self.numpy(g) for g in grads]
 
     def compiled(self, fn):
