@@ -31,22 +31,23 @@ def jax_x64_enabled() -> bool:
 # private, so each is probed once (aliasing and values checked) and the public one is used
 # whenever a probe fails.
 
-def _probe_cpu_import():
+def _probe_cpu_import(device):
     try:
         from jax._src.lib import _jax as lib
 
-        def importer(tensor, device):
+        def importer(tensor):
             return lib.dlpack_managed_tensor_to_buffer(
                 torch.utils.dlpack.to_dlpack(tensor), device, None, None, _DL_CPU)
 
         probe = torch.arange(16, dtype=torch.float32)
-        out = importer(probe, jax.devices("cpu")[0])
+        out = importer(probe)
         if (isinstance(out, jax.Array) and out.dtype == np.float32 and out.shape == (16,)
-                and out.unsafe_buffer_pointer() == probe.data_ptr() and float(out[15]) == 15.0):
+                and out.unsafe_buffer_pointer() == probe.data_ptr()
+                and np.asarray(out)[15] == 15.0):
             return importer
     except Exception:  # noqa: BLE001 - any surprise means: use the public API
         pass
-    return lambda tensor, device: jax.dlpack.from_dlpack(tensor, copy=False)
+    return lambda tensor: jax.dlpack.from_dlpack(tensor, copy=False)
 
 
 def _probe_cpu_export():
@@ -57,7 +58,7 @@ def _probe_cpu_export():
         def exporter(array):
             return to_tensor(lib.buffer_to_dlpack_managed_tensor(array, stream=None))
 
-        probe = jax.numpy.arange(16, dtype=np.float32)
+        probe = jax.device_put(np.arange(16, dtype=np.float32))
         out = exporter(probe)
         if (isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (16,)
                 and out.data_ptr() == probe.unsafe_buffer_pointer() and float(out[15]) == 15.0):
@@ -67,13 +68,24 @@ def _probe_cpu_export():
     return lambda array: torch.utils.dlpack.from_dlpack(array.__dlpack__())
 
 
-_cpu_import = _probe_cpu_import()
-_cpu_export = _probe_cpu_export()
+# Chosen on first use, not at import: probing starts JAX's backend, and a library import must
+# not do that (XLA_FLAGS, jax.distributed.initialize and platform choices come first). Each
+# stub replaces itself with the probed function, so later calls pay no extra layer.
+
+def _cpu_import(tensor: "torch.Tensor"):
+    global _cpu_import
+    _cpu_import = _probe_cpu_import(jax.devices("cpu")[0])
+    return _cpu_import(tensor)
+
+
+def _cpu_export(array) -> "torch.Tensor":
+    global _cpu_export
+    _cpu_export = _probe_cpu_export()
+    return _cpu_export(array)
 
 
 # ---------------------------------------------------------------------------------- torch -> JAX
 
-_CPU_JAX_DEVICE = jax.devices("cpu")[0]
 _JAX_DEVICES: dict = {}
 
 
@@ -166,7 +178,7 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
             tensor = _fresh_dense(tensor)
     try:
         if tensor.is_cpu:
-            array = _cpu_import(tensor, _CPU_JAX_DEVICE)
+            array = _cpu_import(tensor)
         else:
             _jax_device_for(tensor, where)
             # CUDA: JAX names the stream it will read on and torch orders its pending work

@@ -108,3 +108,13 @@ def test_import_message_without_jax():
     """)], capture_output=True, text=True, timeout=120, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT})
     assert "OK" in result.stdout, result.stderr[-2000:]
+
+
+def test_import_does_not_start_jax_backends():
+    # XLA_FLAGS, platform choices and jax.distributed.initialize must still be possible.
+    run("""
+        import puffer_backend.exchange
+        from jax._src import xla_bridge
+        assert not xla_bridge._backends, xla_bridge._backends
+        print("OK")
+    """)
