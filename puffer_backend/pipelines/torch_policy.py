@@ -47,12 +47,14 @@ class Agent(nn.Module):
         super().__init__()
         if not isinstance(action, (Discrete, MultiDiscrete, Continuous)):
             raise bad_type("action", "a puffer_backend.spec Discrete, MultiDiscrete or Continuous", action)
-        self.pp = pufferlib_pytorch()
+        pp = pufferlib_pytorch()
+        # Functions, not the module: a module attribute would make the agent unpicklable.
+        self._nativize_tensor, self._sample_logits = pp.nativize_tensor, pp.sample_logits
         self.native_dtype = native_dtype
         self.action_spec = action
         self._single_leaf = isinstance(native_dtype, tuple) and not isinstance(native_dtype, dict)
         in_size = flattened_tensor_size(native_dtype)
-        init = self.pp.layer_init
+        init = pp.layer_init
         self.critic = _mlp(in_size, hidden_size, 1, 1.0, init)
         self.actor = _mlp(in_size, hidden_size, action.logits_width, 0.01, init)
         if isinstance(action, Continuous):
@@ -62,7 +64,7 @@ class Agent(nn.Module):
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """Flat float32 features `(batch, flattened_tensor_size)` from packed rows."""
-        native = self.pp.nativize_tensor(obs, self.native_dtype)
+        native = self._nativize_tensor(obs, self.native_dtype)
         if self._single_leaf:
             return native.reshape(native.shape[0], -1).float()
         parts = [_get(native, path) for path, _ in leaves(self.native_dtype)]
@@ -87,11 +89,11 @@ class Agent(nn.Module):
                 deterministic: bool = False, generator: torch.Generator | None = None):
         x = self.features(obs)
         if deterministic:
-            sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action, deterministic=True)
+            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, deterministic=True)
         elif generator is not None:
-            sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action, generator=generator)
+            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, generator=generator)
         else:
-            sampled, logprob, ent = self.pp.sample_logits(self.distribution(x), action)
+            sampled, logprob, ent = self._sample_logits(self.distribution(x), action)
         return sampled, logprob, ent, self.critic(x).squeeze(1)
 
     @torch.no_grad()
@@ -121,9 +123,9 @@ class Agent(nn.Module):
         width = self.action_spec.logits_width
         dist = self._head(out[:, :width])
         if generator is not None:
-            action, logprob, _ = self.pp.sample_logits(dist, generator=generator)
+            action, logprob, _ = self._sample_logits(dist, generator=generator)
         else:
-            action, logprob, _ = self.pp.sample_logits(dist)
+            action, logprob, _ = self._sample_logits(dist)
         return action, logprob, out[:, width]
 
 

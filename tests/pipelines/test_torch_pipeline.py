@@ -206,3 +206,15 @@ def test_fused_rollout_step_matches_forward(env_id):
         optimizer.zero_grad()
         agent(obs)[3].sum().backward()
         optimizer.step()
+
+
+def test_agent_deepcopies_and_pickles():
+    import copy
+    import io
+    env = GymVecEnv("CartPole-v1", 2)
+    agent = torch_ppo.build_agent(env, 8)
+    clone = copy.deepcopy(agent)
+    obs = env.reset(seed=0)
+    with torch.no_grad():
+        torch.testing.assert_close(clone.get_value(obs), agent.get_value(obs))
+    torch.save(agent, io.BytesIO())
