@@ -83,3 +83,13 @@ def test_scratch_buffers_never_alias_results():
     again = T.sample_logits(logits, generator=torch.Generator().manual_seed(0))
     for a, b in zip(first, again):
         assert torch.equal(a, b)
+
+
+def test_dtype_dict_accepts_scalar_types_and_names():
+    import numpy as np
+    table = T.numpy_to_torch_dtype_dict
+    assert table[np.dtype("float32")] is torch.float32
+    assert table[np.float32] is torch.float32 and table["uint16"] is torch.uint16
+    for missing in (np.complex64, "bogus", np.dtype(bool)):
+        with pytest.raises(KeyError):
+            table[missing]
