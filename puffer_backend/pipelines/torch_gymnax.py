@@ -2,10 +2,11 @@
 
 The env state, the PRNG key, the episode-return bookkeeping and the rollout's rewards and
 dones all stay in JAX. Each `step` is a single jitted dispatch that steps every env
-(auto-reset included), writes reward and done into the rollout slot `t`, and folds finished
-episodes into the recent-returns ring buffer. Torch sees observations through
-`exchange.to_torch` (a DLPack view, no copy) and sends actions with `exchange.to_jax`
-(a view of the torch tensor); rewards and dones cross once per rollout.
+(auto-reset included) and writes reward and done into the rollout slot `t`; the carry is
+donated, so those buffers are updated in place. `end_rollout` folds the rollout into the
+recent-returns ring buffer (one more dispatch per rollout) and hands rewards and dones to
+torch. Torch sees observations through `exchange.to_torch` (a DLPack view, no copy) and
+sends actions with `exchange.to_jax` (a view of the torch tensor).
 """
 from __future__ import annotations
 
