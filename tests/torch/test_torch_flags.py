@@ -93,3 +93,15 @@ def test_dtype_dict_accepts_scalar_types_and_names():
     for missing in (np.complex64, "bogus", np.dtype(bool)):
         with pytest.raises(KeyError):
             table[missing]
+
+
+def test_same_draws_with_and_without_autograd():
+    # the fused no-grad path and the autograd path implement one rule: same seed, same actions
+    for logits in (torch.randn(5000, 6) * 3, (torch.randn(5000, 3), torch.randn(5000, 8))):
+        plain = T.sample_logits(logits, generator=torch.Generator().manual_seed(4))
+        tracked = logits.clone().requires_grad_(True) if isinstance(logits, torch.Tensor) else \
+            tuple(h.clone().requires_grad_(True) for h in logits)
+        graded = T.sample_logits(tracked, generator=torch.Generator().manual_seed(4))
+        assert torch.equal(plain[0], graded[0])
+        torch.testing.assert_close(plain[1], graded[1].detach())
+        torch.testing.assert_close(plain[2], graded[2].detach())
