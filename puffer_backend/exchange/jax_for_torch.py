@@ -31,6 +31,19 @@ class _JaxCall:
         self.out_meta = None  # (shape, dtype, differentiable) per output leaf
         self.vjp = None
 
+    def to_jax(self, tensors):
+        return [tensor_to_jax(t.detach(), None, f"argument {i}") for i, t in enumerate(tensors)]
+
+    def to_torch(self, out):
+        """Outputs as torch tensors; records their structure, dtypes and differentiability."""
+        out_leaves, self.out_treedef = tree_flatten(out)
+        for i, leaf in enumerate(out_leaves):
+            if not isinstance(leaf, jax.Array):
+                raise bad_type(f"output leaf {i} of fn", "a jax.Array", leaf)
+        self.out_meta = [(a.shape, a.dtype, is_float_jax(a)) for a in out_leaves]
+        return tuple(array_to_torch(a, None, f"output leaf {i} of fn")
+                     for i, a in enumerate(out_leaves))
+
     def call(self, jax_arrays):
         leaves = list(self.leaves)
         for position, array in zip(self.positions, jax_arrays):
@@ -110,19 +123,13 @@ def _call_vjp(vjp, cotangents):
 class _JaxFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, call: _JaxCall, *tensors):
-        arrays = [tensor_to_jax(t.detach(), None, f"argument {i}") for i, t in enumerate(tensors)]
+        arrays = call.to_jax(tensors)
         wanted = [i for i, need in enumerate(ctx.needs_input_grad[1:]) if need]
         if wanted:
             out, call.vjp = call.forward_with_vjp(arrays, wanted)
         else:
             out = call.call(arrays)
-        out_leaves, call.out_treedef = tree_flatten(out)
-        for i, leaf in enumerate(out_leaves):
-            if not isinstance(leaf, jax.Array):
-                raise bad_type(f"output leaf {i} of fn", "a jax.Array", leaf)
-        call.out_meta = [(a.shape, a.dtype, is_float_jax(a)) for a in out_leaves]
-        results = tuple(array_to_torch(a, None, f"output leaf {i} of fn")
-                        for i, a in enumerate(out_leaves))
+        results = call.to_torch(out)
         ctx.call, ctx.wanted, ctx.n_inputs = call, wanted, len(tensors)
         ctx.mark_non_differentiable(*(r for r, m in zip(results, call.out_meta) if not m[2]))
         return results
@@ -166,7 +173,11 @@ def jax_fn_for_torch(fn):
         leaves, treedef = tree_flatten((args, kwargs))
         positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
         call = _JaxCall(fn, leaves, treedef, positions, plans)
-        results = _JaxFunction.apply(call, *(leaves[i] for i in positions))
+        tensors = [leaves[i] for i in positions]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            results = _JaxFunction.apply(call, *tensors)
+        else:  # nothing to record: skip autograd's bookkeeping (rollouts under no_grad)
+            results = call.to_torch(call.call(call.to_jax(tensors)))
         return jax.tree_util.tree_unflatten(call.out_treedef, list(results))
 
     return wrapper
