@@ -92,12 +92,11 @@ def _train(config, logger, dist: DistInfo) -> dict:
         global_step += step_per_update
         sps = global_step / (time.perf_counter() - start)
         reached = config.target_return is not None and stats.full and stats.mean_return >= config.target_return
-        if reached and steps_to_target is None:
-            steps_to_target = global_step
         if dist.is_main:
             logger.record(global_step, mean_return=stats.mean_return, sps=sps, policy_loss=losses["policy_loss"],
                           value_loss=losses["value_loss"], entropy=losses["entropy"], approx_kl=losses["approx_kl"])
         if config.target_return is not None and _agree(reached, dist):
+            steps_to_target = global_step  # rank 0's statistics decide, on every rank
             break
     wall = time.perf_counter() - start
     env.close()
