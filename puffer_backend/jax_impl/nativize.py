@@ -39,8 +39,7 @@ def nativize_dtype(emulated) -> NativeDType:
     native = _map_leaves(layout.nativize_dtype(emulated),
                          lambda leaf: leaf._replace(dtype=numpy_to_jax_dtype_dict[np.dtype(leaf.dtype)]))
     result = _NativeDict(native) if isinstance(native, dict) else _NativeLeaf(*native)
-    sample = np.dtype(layout._emulated_dtypes(emulated)[0])  # already validated by the spec
-    result.sample_dtype = (sample.subdtype[0] if sample.subdtype is not None else sample).name
+    result.sample_dtype = layout.emulated_sample_dtype(emulated).name
     return result
 
 

@@ -103,4 +103,20 @@ def flattened_tensor_size(native_dtype: NativeDType) -> int:
 
 def row_width(native_dtype: NativeDType) -> int:
     """Smallest row width (in sample elements) that holds every leaf."""
-    return max((leaf.offset + leaf.delta for _, leaf in leaves(native_dtype)), default=0)
+    # Plain recursion, no generator: torch.compile traces this without a graph break.
+    if isinstance(native_dtype, dict):
+        width = 0
+        for sub in native_dtype.values():
+            width = max(width, row_width(sub))
+        return width
+    if isinstance(native_dtype, tuple) and len(native_dtype) == 4:
+        return int(native_dtype[2]) + int(native_dtype[3])
+    raise bad_type("native_dtype", "a Leaf/(dtype, shape, offset, delta) tuple or a dict of them", native_dtype)
+
+
+def emulated_sample_dtype(emulated) -> np.dtype:
+    """The flat rows' element dtype (`observation_dtype`) of `emulated`, validated."""
+    sample = np.dtype(_emulated_dtypes(emulated)[0])
+    if sample.subdtype is not None:
+        sample = sample.subdtype[0]
+    return check_element_dtype(sample, "emulated.observation_dtype")

@@ -33,12 +33,7 @@ class _NativeDict(dict):
 
 
 def _sample_dtype_of(emulated) -> np.dtype | None:
-    try:
-        from ..spec.layout import _emulated_dtypes
-        sample = np.dtype(_emulated_dtypes(emulated)[0])
-        return sample.subdtype[0] if sample.subdtype is not None else sample
-    except Exception:  # spec.nativize_dtype has already validated; this is only a hint
-        return None
+    return spec.emulated_sample_dtype(emulated)
 
 
 def _to_torch(native):
@@ -111,10 +106,7 @@ def nativize_tensor(observation, native_dtype: NativeDType):
     sample = getattr(native_dtype, "sample_dtype", None)
     if sample is None:
         sample = _guess_sample(dtype_name, native_dtype)
-    if torch.compiler.is_compiling():
-        _check_observation_traceable(tuple(observation.shape), dtype_name, native_dtype, sample)
-    else:
-        check_observation(tuple(observation.shape), dtype_name, native_dtype, sample)
+    check_observation(tuple(observation.shape), dtype_name, native_dtype, sample)
     if observation.dtype not in _SIZES:
         raise bad_value("observation", "a dtype from numpy_to_torch_dtype_dict", f"dtype {observation.dtype}")
     if observation.shape[0] == 0:
@@ -126,24 +118,6 @@ def nativize_tensor(observation, native_dtype: NativeDType):
         observation = observation.contiguous()
     check_offset = not torch.compiler.is_compiling()
     return _walk(observation, native_dtype, _SIZES[observation.dtype], check_offset)
-
-
-def _check_observation_traceable(shape, dtype_name, native_dtype, sample) -> None:
-    """spec.checks.check_observation, same messages, in a form dynamo traces: the spec's
-    `row_width` uses `max(<generator>, default=0)`, a graph break under torch.compile."""
-    if len(shape) != 2:
-        raise bad_value("observation", "shape (batch, elements)", f"shape {tuple(shape)}")
-    if sample is not None and dtype_name != sample:
-        hint = ""
-        if dtype_name.startswith(("float", "bfloat")) and not sample.startswith("float"):
-            hint = " (was the observation cast to float, e.g. torch.Tensor(data) instead of torch.from_numpy(data)?)"
-        raise bad_value("observation", f"dtype {sample}", f"dtype {dtype_name}{hint}")
-    width = 0
-    for _, leaf in leaves(native_dtype):
-        width = max(width, leaf.offset + leaf.delta)
-    if shape[1] < width:
-        raise bad_value("observation", f"at least {width} elements per row for this native_dtype",
-                        f"shape {tuple(shape)}")
 
 
 def _guess_sample(dtype_name: str, native_dtype) -> str | None:
