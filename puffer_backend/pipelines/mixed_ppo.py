@@ -74,10 +74,12 @@ def _train(config, logger) -> dict:
             for t in range(steps):
                 buf.obs[t] = obs
                 action, logprob, value = act(obs)
+                # JAX steps the envs (async dispatch) while torch stores this step.
+                env.step_async(t, _env_action(action, discrete))
                 buf.actions[t] = action
                 buf.logprobs[t] = logprob
                 buf.values[t] = value
-                obs = env.step(t, _env_action(action, discrete))
+                obs = env.observation()
             next_value = agent.get_value(obs)
             rewards, dones, next_done = env.end_rollout()
             buf.rewards.copy_(rewards)

@@ -40,6 +40,7 @@ class GymnaxTorchEnv:
         read it, do not write to it).
     step(t, action) -> next obs tensor; `action` is int32 `(num_envs,)` (discrete) or float32
         `(num_envs, action_dim)` (continuous; clipped to the bounds inside the jitted step).
+        `step_async(t, action)` then `observation()` is the same in two halves.
     end_rollout() -> (rewards, dones, next_done) as float32 torch tensors for the `num_steps`
         steps just taken, dones in CleanRL's convention (dones[t]: obs t starts an episode);
         also updates the recent-return statistics.
@@ -84,7 +85,15 @@ class GymnaxTorchEnv:
         return exchange.to_torch(self.last_obs)
 
     def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
+        self.step_async(t, action)
+        return self.observation()
+
+    def step_async(self, t: int, action: torch.Tensor) -> None:
+        """Dispatch the step and return at once: JAX computes while the caller does torch work."""
         self.carry, self.last_obs = self._step(self.carry, t, exchange.to_jax(action))
+
+    def observation(self) -> torch.Tensor:
+        """The latest observation as a torch view (waits for a dispatched step to finish)."""
         return exchange.to_torch(self.last_obs)
 
     def end_rollout(self, steps: int | None = None):
