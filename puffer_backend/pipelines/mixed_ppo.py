@@ -39,7 +39,8 @@ def _env_action(action: torch.Tensor, discrete: bool) -> torch.Tensor:
 
 
 def train(config, logger) -> dict:
-    """Train PPO; returns {"steps", "sps", "mean_return", "episodes", "wall_s", "steps_to_target"}.
+    """Train PPO; returns {"steps", "sps", "mean_return", "episodes", "wall_s"}, plus
+    "steps_to_target" (None if never reached) when `config.target_return` is set.
 
     Raises ValueError for an env id gymnax does not provide here or non-positive sizes.
     """
@@ -97,8 +98,11 @@ def _train(config, logger) -> dict:
             break
     wall = time.perf_counter() - start
     save_checkpoint(logger.run_dir, agent, config, pipeline="mixed")
-    return {"steps": global_step, "sps": global_step / wall, "mean_return": mean_return,
-            "episodes": env.episodes(), "wall_s": wall, "steps_to_target": steps_to_target}
+    summary = {"steps": global_step, "sps": global_step / wall, "mean_return": mean_return,
+               "episodes": env.episodes(), "wall_s": wall}
+    if config.target_return is not None:
+        summary["steps_to_target"] = steps_to_target
+    return summary
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:

@@ -24,7 +24,8 @@ __all__ = ["train", "evaluate"]
 
 
 def train(config, logger) -> dict:
-    """Train PPO; returns {"steps", "sps", "mean_return", "episodes", "wall_s", "steps_to_target"}.
+    """Train PPO; returns {"steps", "sps", "mean_return", "episodes", "wall_s"}, plus
+    "steps_to_target" (None if never reached) when `config.target_return` is set.
 
     Raises ValueError for an unknown env id or non-positive sizes (before any work starts).
     """
@@ -102,8 +103,11 @@ def _train(config, logger, dist: DistInfo) -> dict:
     env.close()
     if dist.is_main:
         save_checkpoint(logger.run_dir, agent, config, pipeline="torch")
-    return {"steps": global_step, "sps": global_step / wall, "mean_return": stats.mean_return,
-            "episodes": stats.episodes, "wall_s": wall, "steps_to_target": steps_to_target}
+    summary = {"steps": global_step, "sps": global_step / wall, "mean_return": stats.mean_return,
+               "episodes": stats.episodes, "wall_s": wall}
+    if config.target_return is not None:
+        summary["steps_to_target"] = steps_to_target
+    return summary
 
 
 def _agree(flag: bool, dist: DistInfo) -> bool:
