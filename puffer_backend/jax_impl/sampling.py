@@ -131,14 +131,16 @@ _UNROLL_MAX = 8  # up to this many actions a running sum over columns beats any 
 
 def _inverse_cdf(weights, uniform):
     """The spec's rule. The total is the CDF's own last entry, so the clamped threshold is always
-    below it and the action always lands on an entry of positive weight."""
+    below it and the action always lands on an entry of positive weight. A row with nothing
+    allowed (total 0) gets action 0 (as torch_impl) instead of the out-of-range n."""
     n = weights.shape[-1]
     if n <= _UNROLL_MAX:
         cdf = [weights[..., 0]]
         for i in range(1, n):
             cdf.append(cdf[-1] + weights[..., i])
         threshold = _threshold(uniform, cdf[-1])
-        return sum((c <= threshold).astype(int_dtype()) for c in cdf)
+        action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
+        return jnp.where(cdf[-1] > 0, action, 0)
     # cumsum as a product with an upper-triangular matrix of ones: XLA's cumsum (reduce-window)
     # is several times slower on CPU. Every column sums the same terms in the same order (zeros
     # elsewhere), so the CDF is monotone and flat exactly over zero weights. HIGHEST keeps it
@@ -146,7 +148,8 @@ def _inverse_cdf(weights, uniform):
     upper = jnp.triu(jnp.ones((n, n), weights.dtype))
     cdf = jnp.matmul(weights, upper, precision=lax.Precision.HIGHEST)
     threshold = _threshold(uniform, cdf[..., -1])
-    return (cdf <= threshold[..., None]).sum(-1, dtype=int_dtype())
+    action = (cdf <= threshold[..., None]).sum(-1, dtype=int_dtype())
+    return jnp.where(cdf[..., -1] > 0, action, 0)
 
 
 def _threshold(uniform, total):

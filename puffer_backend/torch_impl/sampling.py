@@ -52,7 +52,8 @@ def _inverse_cdf(w: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     cdf = w.cumsum(-1)
     total = cdf[..., -1:]
     threshold = torch.minimum(uniform * total, torch.nextafter(total, total.new_zeros(())))
-    return torch.searchsorted(cdf, threshold, right=True).squeeze(-1)
+    action = torch.searchsorted(cdf, threshold, right=True)
+    return action.masked_fill_(~(total > 0), 0).squeeze(-1)
 
 
 class _Workspace(threading.local):
@@ -105,7 +106,9 @@ def _draw_no_grad(x, generator, uniform):
         threshold = torch.rand(total.shape, generator=generator, dtype=x.dtype, device=x.device).mul_(total)
     else:
         threshold = torch.minimum(uniform * total, torch.nextafter(total, total.new_zeros(())))
-    action = torch.searchsorted(cdf, threshold, right=True)
+    # a row with nothing allowed (total 0, or NaN from -inf - -inf) would index past the end:
+    # action 0 instead, with NaN scores (as jax_impl)
+    action = torch.searchsorted(cdf, threshold, right=True).masked_fill_(~(total > 0), 0)
     log_total = total.log()
     logprob = x.gather(-1, action).sub_(m).sub_(log_total).squeeze(-1)
     total, log_total = total.squeeze(-1), log_total.squeeze(-1)
@@ -262,7 +265,8 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
             v.check_mask(mask, logits.shape)
         if action is not None:
             action = _check_given_action(action, logits.shape[0], int(logits.shape[1]))
-        return _categorical(_as_compute(logits), mask, action, deterministic, generator)
+        # contiguous: searchsorted copies a strided CDF (a transposed logits tensor) with a warning
+        return _categorical(_as_compute(logits).contiguous(), mask, action, deterministic, generator)
     heads = tuple(logits)
     if mask is not None:
         _check_head_masks(mask, heads)
@@ -295,7 +299,7 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
             if mask is not None:
                 v.check_mask(mask, logits.shape)
             check_action_shape(uniforms.shape, (logits.shape[0],), "uniforms")
-            x = _as_compute(logits)
+            x = _as_compute(logits).contiguous()
             return _categorical(x, mask, None, False, None, uniforms.reshape(-1, 1).to(x.dtype))[0]
         heads = tuple(logits)
         if mask is not None:
@@ -337,14 +341,20 @@ def entropy(logits):
 
 
 def entropy_probs(logits, probs):
-    """The documented formula `-(logits * probs).sum(-1)`: `logits` must be normalized
-    log-probabilities (finite: a -inf entry times probability 0 is NaN) and `probs` their exp."""
+    """The documented formula `-(logits * probs).sum(-1)` for normalized log-probabilities
+    `logits (..., n)` and their probabilities `probs` (same shape); result `(...)`.
+
+    Entries with probability 0 contribute 0 even where the logit is -inf (0 log 0 = 0, not
+    NaN), as in jax_impl. float32 for float16/bfloat16 inputs.
+    """
     _check_any_logits(logits)
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
         raise bad_type("probs", "a floating-point tensor", probs)
     if probs.shape != logits.shape:
         raise bad_value("probs", f"shape {tuple(logits.shape)} (the logits' shape)", f"shape {tuple(probs.shape)}")
-    return -(logits * probs).sum(-1)
+    out = v.compute_dtype(torch.promote_types(logits.dtype, probs.dtype))
+    logits, probs = logits.to(out), probs.to(out)
+    return -(torch.where(probs == 0, 0.0, logits) * probs).sum(-1)
 
 
 def _check_any_logits(logits):

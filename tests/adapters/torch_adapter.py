@@ -31,6 +31,9 @@ class TorchAdapter(Adapter):
     def dtype_name(self, value):
         return str(value.dtype).replace("torch.", "")
 
+    def can_hold(self, dtype):
+        return True  # every dtype of the table
+
     def shares_memory(self, a, b):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
