@@ -20,7 +20,8 @@ class TorchAdapter(Adapter):
             return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)).to(torch.bfloat16)
         if dtype is not None:
             value = value.astype(np.dtype(dtype))
-        return torch.from_numpy(np.ascontiguousarray(value))
+        # copy(order="C"), not ascontiguousarray: that one turns a 0-d array into shape (1,)
+        return torch.from_numpy(value if value.flags.c_contiguous else value.copy(order="C"))
 
     def numpy(self, value):
         value = value.detach().cpu()

@@ -107,3 +107,36 @@ def test_logits_bad(backend):
 def test_uniforms_wrong_shape(backend):
     _raises(ValueError, "uniforms", backend.sample_from_uniforms, _logits(backend),
             backend.array(np.zeros(3, np.float32)))
+
+
+def test_deterministic_not_a_bool(backend):
+    _raises(TypeError, "deterministic", backend.sample_logits, _logits(backend), deterministic=1)
+
+
+def test_normal_bad_actions_and_mask(backend):
+    dist = backend.normal(_logits(backend, 4, 2), backend.array(np.ones((4, 2), np.float32)))
+    _raises(TypeError, "action", backend.sample_logits, dist, backend.array(np.zeros((4, 2), np.int32)))
+    _raises(ValueError, "action", backend.sample_logits, dist, backend.array(np.zeros((4, 3), np.float32)))
+    _raises(ValueError, "mask", backend.sample_logits, dist, mask=backend.array(np.ones((4, 2), bool)))
+
+
+def test_head_masks_bad(backend):
+    heads = (_logits(backend, 4, 2), _logits(backend, 4, 5))
+    _raises(TypeError, "mask", backend.sample_logits, heads, mask=backend.array(np.ones((4, 2), bool)))
+    masks = (backend.array(np.ones((4, 2), bool)), backend.array(np.ones((4, 5), np.uint8)))
+    _raises(TypeError, "mask[1]", backend.sample_logits, heads, mask=masks)
+    _raises(ValueError, "logits", backend.sample_logits, ())
+
+
+def test_uniforms_not_float(backend):
+    _raises(TypeError, "uniforms", backend.sample_from_uniforms, _logits(backend),
+            backend.array(np.zeros(4, np.int32)))
+
+
+def test_log_prob_entropy_bad_types(backend):
+    _raises(TypeError, "value", backend.api.log_prob, _logits(backend), [0, 1, 2, 0])
+    _raises(TypeError, "value", backend.api.log_prob, _logits(backend), backend.array(np.zeros(4, np.float32)))
+    _raises(TypeError, "logits", backend.api.entropy, backend.array(np.zeros((4, 3), np.int32)))
+    _raises(ValueError, "logits", backend.api.entropy, backend.array(np.zeros((), np.float32)))
+    _raises(ValueError, "probs", backend.api.entropy_probs, _logits(backend), _logits(backend, 4, 4))
+    _raises(TypeError, "probs", backend.api.entropy_probs, _logits(backend), backend.array(np.zeros((4, 3), np.int32)))
