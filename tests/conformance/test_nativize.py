@@ -43,8 +43,10 @@ def _get(tree, path):
 
 
 def _can_hold(backend, dtypes) -> bool:
+    """dtypes: numpy dtypes or the backend's own (leaf dtypes), mapped back through the dtype dict."""
+    to_numpy = {value: key for key, value in backend.dtype_dict.items()}
     try:
-        return all(backend.can_hold(np.dtype(d)) for d in dtypes)
+        return all(backend.can_hold(np.dtype(to_numpy.get(d, d))) for d in dtypes)
     except NotImplementedError:  # adapters without the capability hold every dtype
         return True
 
