@@ -122,6 +122,7 @@ def _categorical(x, mask, action, deterministic, generator, uniform=None):
     """
     if mask is not None:
         x = torch.where(mask, x, float("-inf"))
+    given = action is not None
     grad = torch.is_grad_enabled() and x.requires_grad
     if action is None and not deterministic and not grad:
         return _draw_no_grad(x, generator, uniform)
@@ -136,11 +137,24 @@ def _categorical(x, mask, action, deterministic, generator, uniform=None):
                 action = _inverse_cdf(w.detach(), uniform)
     total = w.sum(-1)
     log_total = total.log()
-    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
-    chosen = x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
-    logprob = chosen - m.squeeze(-1) - log_total
+    logprob = _gather_or_nan(x, action, given) - m.squeeze(-1) - log_total
     ent = log_total - (w * z).sum(-1) / total
     return action, logprob, ent
+
+
+def _gather_or_nan(x, action, given):
+    """x[..., action]; for given actions, NaN where out of range instead of an index error.
+
+    Ranges are checked eagerly on CPU only (validation.py); under torch.compile or on CUDA an
+    out-of-range index would crash the process (a CUDA device-side assert), so it is clamped
+    and its result replaced by NaN, as jax_impl does under jit.
+    """
+    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
+    if not given:
+        return x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    n = x.shape[-1]
+    chosen = x.gather(-1, index.clamp(0, n - 1).unsqueeze(-1)).squeeze(-1)
+    return torch.where((index >= 0) & (index < n), chosen, float("nan"))
 
 
 def _stack_heads(heads, masks):
@@ -323,8 +337,7 @@ def log_prob(logits, value):
     v.check_action_range(value, int(logits.shape[-1]), "value")
     x = _as_compute(logits)
     m, _, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
-    chosen = x.gather(-1, value.long().unsqueeze(-1)).squeeze(-1)
-    return chosen - m.squeeze(-1) - w.sum(-1).log()
+    return _gather_or_nan(x, value, True) - m.squeeze(-1) - w.sum(-1).log()
 
 
 def entropy(logits):

@@ -42,7 +42,8 @@ class TorchAdapter(Adapter):
         return torch.distributions.Normal(loc, scale)
 
     def sample_logits(self, logits, action=None, *, seed=0, **kwargs):
-        generator = torch.Generator().manual_seed(seed)
+        # no generator when nothing is drawn: it is not traceable, and scoring works under compile
+        generator = None if action is not None else torch.Generator().manual_seed(seed)
         return torch_impl.sample_logits(logits, action, generator=generator, **kwargs)
 
     def grad(self, fn, *args):

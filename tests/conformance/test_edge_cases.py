@@ -210,3 +210,16 @@ def test_float64_logits(backend):
     np.testing.assert_allclose(backend.numpy(ent), _truth.categorical_entropy(x), rtol=tol, atol=tol)
     drawn = backend.numpy(backend.sample_logits(backend.array(x), seed=7)[0])
     assert (drawn != 2).all()
+
+
+def test_out_of_range_action_under_the_compiler_is_nan(backend):
+    # values are not checked under jit/compile (that would sync); the score is NaN, never
+    # another action's log-probability and never an index error
+    x = _x(15, batch=4, n=3)
+    a = np.array([0, 3, -1, 2], np.int32)
+    scores = backend.compiled(lambda l, v: backend.sample_logits(l, v)[1])
+    lp = backend.numpy(scores(backend.array(x), backend.array(a)))
+    assert np.isnan(lp[[1, 2]]).all()
+    np.testing.assert_allclose(lp[[0, 3]], _truth.categorical_log_prob(x[[0, 3]], a[[0, 3]]), atol=1e-5)
+    lp = backend.numpy(backend.compiled(backend.api.log_prob)(backend.array(x), backend.array(a)))
+    assert np.isnan(lp[[1, 2]]).all() and np.isfinite(lp[[0, 3]]).all()
