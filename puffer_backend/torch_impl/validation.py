@@ -9,7 +9,7 @@ from ..spec import bad_type, bad_value
 from ..spec.checks import check_heads_batch, check_logits_shape, check_mask_shape
 
 __all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_logits", "check_heads", "check_mask",
-           "check_integer_action", "check_action_range", "check_is_continuous"]
+           "check_integer_action", "check_action_range", "check_is_continuous", "values_checked"]
 
 # Range-checking actions on CUDA costs a device->host sync per call; off by default.
 CHECK_DEVICE_ACTIONS = False
@@ -52,7 +52,8 @@ def check_integer_action(action, argument: str = "action") -> None:
         raise bad_type(argument, "an integer tensor", action)
 
 
-def _should_check_values(tensor: torch.Tensor) -> bool:
+def values_checked(tensor: torch.Tensor) -> bool:
+    """Whether `check_action_range` reads this tensor's values (eager, and CPU or the switch on)."""
     if torch.compiler.is_compiling():
         return False  # .item() would break the graph
     return tensor.device.type == "cpu" or CHECK_DEVICE_ACTIONS
@@ -60,7 +61,7 @@ def _should_check_values(tensor: torch.Tensor) -> bool:
 
 def check_action_range(action: torch.Tensor, sizes, argument: str = "action") -> None:
     """`action[..., i]` in [0, sizes[i]) (sizes: one int for every column, or one per column)."""
-    if action.numel() == 0 or not _should_check_values(action):
+    if action.numel() == 0 or not values_checked(action):
         return
     if isinstance(sizes, int):
         low, high = torch.aminmax(action)
