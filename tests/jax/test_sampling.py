@@ -183,16 +183,6 @@ def test_empty_batch():
     assert action.shape == (0,) and logp.shape == (0,) and ent.shape == (0,)
 
 
-def test_entropy_probs_formula_and_zero_probability_entries():
-    logits = _logits(batch=8, n=4)
-    logp, ent = _reference(logits)
-    np.testing.assert_allclose(J.entropy_probs(logp, np.exp(logp)), ent, atol=1e-5)
-    logp[:, 0] = -np.inf
-    logp, ent = _reference(logp)
-    got = J.entropy_probs(logp.astype(np.float32), np.exp(logp).astype(np.float32))
-    np.testing.assert_allclose(got, ent, atol=1e-5)
-
-
 @pytest.mark.parametrize("n", [4, 20])  # the unrolled path and the matmul path
 def test_largest_uniform_never_passes_the_last_allowed_entry(n):
     rng = np.random.default_rng(n)
@@ -218,17 +208,6 @@ def test_masked_frequencies_chi_square_matmul_path():
     assert counts[~mask].sum() == 0
     p = np.exp(logits[mask] - np.logaddexp.reduce(logits[mask].astype(np.float64)))
     assert stats.chisquare(counts[mask], p * draws).pvalue > 1e-4
-
-
-def test_log_prob_and_entropy_on_leading_axes_like_torch():
-    logits = np.random.default_rng(8).normal(size=(3, 5, 4)).astype(np.float32)
-    value = np.random.default_rng(9).integers(0, 4, size=(3, 5))
-    logp, ent = _reference(logits.reshape(15, 4))
-    np.testing.assert_allclose(J.log_prob(logits, value), logp[np.arange(15), value.reshape(-1)].reshape(3, 5),
-                               atol=1e-5)
-    np.testing.assert_allclose(J.entropy(logits), ent.reshape(3, 5), atol=1e-5)
-    with pytest.raises(ValueError, match="value"):
-        J.log_prob(logits, value[:, :4])
 
 
 def test_deterministic_under_jit_needs_static_argnames():
