@@ -209,14 +209,18 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             out, value = apply_policy(params, obs)
             action, logprob, _ = jax_impl.sample_logits(k_act, policy_dist(params, out))
             res = venv_local.step(k_env, env_state, env_action(action))
-            # A time-limit end is not a terminal state: bootstrap it with V(final_obs),
-            # folded into the reward so that GAE can treat every end as terminal.
-            _, final_value = apply_policy(params, res.final_obs)
-            reward = res.reward + config.gamma * final_value * res.truncated
-            step_out = Transition(obs, action, logprob, value, reward, res.done)
-            return (res.state, res.obs, key), (step_out, res.reward)
+            step_out = Transition(obs, action, logprob, value, res.reward, res.done)
+            return (res.state, res.obs, key), (step_out, res.final_obs, res.truncated)
 
-        (env_state, obs, key), (traj, raw_reward) = jax.lax.scan(step, (env_state, obs, key), None, config.num_steps)
+        (env_state, obs, key), (traj, final_obs, truncated) = jax.lax.scan(
+            step, (env_state, obs, key), None, config.num_steps)
+        # A time-limit end is not a terminal state: bootstrap it with V(final_obs), folded into
+        # the reward so that GAE can treat every end as terminal. One batched critic pass after
+        # the scan: per step, XLA:CPU's per-op overhead costs more than the arithmetic.
+        _, final_value = apply_policy(params, final_obs.reshape((-1,) + final_obs.shape[2:]))
+        bootstrap = config.gamma * final_value.reshape(truncated.shape) * truncated
+        raw_reward = traj.reward
+        traj = traj._replace(reward=raw_reward + bootstrap)
         return env_state, obs, key, traj, raw_reward
 
     def learn(params, opt_state, batch, key):
