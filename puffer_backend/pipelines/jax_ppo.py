@@ -203,17 +203,22 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         return jnp.clip(action, spec.action_low, spec.action_high)  # the loss sees the raw sample
 
     def rollout(params, env_state, obs, key):
-        def step(carry, _):
+        # Every env random draw and reset state of the rollout in one batched call (see
+        # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
+        key, k_pool = jax.random.split(key)
+        pool = venv_local.draw_pool(k_pool, config.num_steps)
+
+        def step(carry, t):
             env_state, obs, key = carry
-            key, k_act, k_env = jax.random.split(key, 3)
+            key, k_act = jax.random.split(key)
             out, value = apply_policy(params, obs)
             action, logprob, _ = jax_impl.sample_logits(k_act, policy_dist(params, out))
-            res = venv_local.step(k_env, env_state, env_action(action))
+            res = venv_local.step_from_pool(pool, t, env_state, env_action(action))
             step_out = Transition(obs, action, logprob, value, res.reward, res.done)
             return (res.state, res.obs, key), (step_out, res.final_obs, res.truncated)
 
         (env_state, obs, key), (traj, final_obs, truncated) = jax.lax.scan(
-            step, (env_state, obs, key), None, config.num_steps)
+            step, (env_state, obs, key), jnp.arange(config.num_steps))
         # A time-limit end is not a terminal state: bootstrap it with V(final_obs), folded into
         # the reward so that GAE can treat every end as terminal. One batched critic pass after
         # the scan: per step, XLA:CPU's per-op overhead costs more than the arithmetic.

@@ -31,6 +31,7 @@ class Carry(NamedTuple):
     state: Any
     rewards: jax.Array     # (num_steps, num_envs) float32
     dones: jax.Array       # (num_steps, num_envs) bool: the episode ended at step t
+    pool: Any              # ResetPool: the rollout's step keys and reset states, drawn at t == 0
 
 
 class GymnaxTorchEnv:
@@ -53,6 +54,7 @@ class GymnaxTorchEnv:
         self.num_envs, self.num_steps = num_envs, num_steps
         self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
+        self._refill = jax.jit(self._refill_impl, donate_argnums=0)
         self._stats_update = jax.jit(episode_stats_update)
         self.carry: Carry | None = None
         self.stats = None
@@ -67,15 +69,21 @@ class GymnaxTorchEnv:
         key, sub = jax.random.split(key)
         obs, state = self.vec.reset(sub)
         n, t = self.num_envs, self.num_steps
-        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), bool))
+        key, sub = jax.random.split(key)
+        pool = self.vec.draw_pool(sub, t)
+        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), bool), pool)
         return carry, obs
 
-    def _step_impl(self, carry: Carry, t, action):
+    def _refill_impl(self, carry: Carry):
         key, sub = jax.random.split(carry.key)
+        return carry._replace(key=key, pool=self.vec.draw_pool(sub, self.num_steps))
+
+    def _step_impl(self, carry: Carry, t, action):
         if not self.spec.discrete:
             action = jnp.clip(action, self.spec.action_low, self.spec.action_high)
-        out = self.vec.step(sub, carry.state, action)
-        carry = Carry(key, out.state, carry.rewards.at[t].set(out.reward), carry.dones.at[t].set(out.done))
+        out = self.vec.step_from_pool(carry.pool, t, carry.state, action)
+        carry = carry._replace(state=out.state, rewards=carry.rewards.at[t].set(out.reward),
+                               dones=carry.dones.at[t].set(out.done))
         return carry, out.obs
 
     def reset(self, seed: int) -> torch.Tensor:
@@ -90,6 +98,8 @@ class GymnaxTorchEnv:
 
     def step_async(self, t: int, action: torch.Tensor) -> None:
         """Dispatch the step and return at once: JAX computes while the caller does torch work."""
+        if t == 0:  # a new rollout: fresh step keys and reset states, one batched draw
+            self.carry = self._refill(self.carry)
         self.carry, self.last_obs = self._step(self.carry, t, exchange.to_jax(action))
 
     def observation(self) -> torch.Tensor:

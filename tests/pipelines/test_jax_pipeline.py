@@ -63,6 +63,38 @@ def test_pendulum_truncates_at_200_and_reports_final_obs():
     np.testing.assert_allclose(np.hypot(final_obs[..., 0], final_obs[..., 1]), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_step_from_pool_is_gymnax_autoreset(env_id):
+    """The pooled step equals gymnax's own transition (step_env, is_truncated) and, where an
+    episode ends, continues from the pool's fresh state: gymnax's auto-reset with the reset
+    drawn up front."""
+    spec = gymnax_envs.make_env(env_id)
+    envs, steps = 5, 210
+    venv = gymnax_envs.VecEnv(spec, envs)
+    obs, state = venv.reset(jax.random.PRNGKey(0))
+    pool = venv.draw_pool(jax.random.PRNGKey(1), steps)
+    env, params = spec.env, spec.params
+    action_shape = (envs,) if spec.discrete else (envs, 1)
+    ends = 0
+    for t in range(steps):
+        action = (jnp.asarray(np.arange(envs) % 2, jnp.int32) if spec.discrete
+                  else jnp.full(action_shape, 0.5, jnp.float32))
+        res = venv.step_from_pool(pool, t, state, action)
+        want_obs, want_state, want_reward, want_term, _ = jax.vmap(
+            lambda k, s, a: env.step_env(k, s, a, params))(pool.step_keys[t], state, action)
+        want_trunc = np.asarray(jax.vmap(lambda s: env.is_truncated(s, params))(want_state)) & ~np.asarray(want_term)
+        np.testing.assert_array_equal(res.final_obs, np.asarray(want_obs).reshape(envs, -1))
+        np.testing.assert_array_equal(res.reward, want_reward)
+        np.testing.assert_array_equal(res.terminated, want_term)
+        np.testing.assert_array_equal(res.truncated, want_trunc)
+        done = np.asarray(res.done)
+        np.testing.assert_array_equal(np.asarray(res.obs)[done], np.asarray(pool.obs[t])[done])
+        np.testing.assert_array_equal(np.asarray(res.obs)[~done], np.asarray(want_obs).reshape(envs, -1)[~done])
+        ends += int(done.sum())
+        state = res.state
+    assert ends >= envs  # both kinds of end (CartPole falls, Pendulum hits its 200-step limit) were exercised
+
+
 # -- episode bookkeeping -----------------------------------------------------------------
 
 def _reference_recent(reward_chunks, done_chunks, num_envs, window):

@@ -31,7 +31,7 @@ def test_rollout_bookkeeping_matches_a_numpy_recount():
     gen = torch.Generator().manual_seed(0)
     running, finished = np.zeros(envs), []
     previous_done = np.zeros(envs, bool)
-    for _ in range(4):
+    for _ in range(6):  # enough rollouts for more than 20 finished episodes under random actions
         for t in range(steps):
             env.step(t, torch.randint(0, 2, (envs,), generator=gen, dtype=torch.int32))
         rewards, dones, next_done = (x.numpy() for x in env.end_rollout())
