@@ -9,11 +9,11 @@ unaligned views, so that row compares a copy with a view.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
+
+from timing import medians_us  # benchmarks/timing.py (scripts run from this folder's path)
 
 from puffer_backend import torch_impl
 
@@ -41,19 +41,6 @@ def numpy_fields(rows: np.ndarray, dtype: np.dtype):
             return value
         return {name: walk(value[name], dt.fields[name][0]) for name in dt.names}
     return walk(view, dtype)
-
-
-def medians_us(fns: dict, repeats: int, warmup: int = 20) -> dict:
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e6 for name, t in times.items()}
 
 
 def main():

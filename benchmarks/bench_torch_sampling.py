@@ -8,10 +8,10 @@ fewer times than that.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+
+from timing import medians_us  # benchmarks/timing.py (scripts run from this folder's path)
 
 from puffer_backend import torch_impl
 
@@ -41,22 +41,6 @@ def reference_sample_logits(logits, action=None):
     if discrete:
         return action.squeeze(0), logprob, entropy
     return action.T, logprob, entropy
-
-
-# -- timing -----------------------------------------------------------------------------------
-def medians_us(fns: dict, repeats: int, warmup: int = 10) -> dict:
-    """Median microseconds per call of each function, timed round-robin (one call of each per
-    repetition), so that load from other processes hits every column alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e6 for name, t in times.items()}
 
 
 def main():
