@@ -175,8 +175,7 @@ def _split_heads(logits, mask, argument="logits"):
     if mask is None:
         masks = [None] * len(heads)
     else:
-        if not isinstance(mask, (tuple, list)) or len(mask) != len(heads):
-            raise bad_type("mask", f"a tuple of {len(heads)} boolean masks, one per head", mask)
+        checks.check_head_masks_container(mask, len(heads))
         masks = [_mask(m, h.shape, f"mask[{i}]") for i, (m, h) in enumerate(zip(mask, heads))]
     return heads, masks, batch
 
@@ -304,8 +303,7 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
 def _any_logits(value, argument: str = "logits"):
     """`(..., n)` logits, n >= 1: log_prob and entropy work on any leading axes, as torch's."""
     value = _as_float_array(value, argument)
-    if value.ndim < 1 or value.shape[-1] < 1:
-        raise bad_value(argument, "shape (..., num_actions) with num_actions >= 1", f"shape {tuple(value.shape)}")
+    checks.check_any_logits_shape(value.shape, argument)
     return value
 
 

@@ -2,13 +2,25 @@
 dtype), so they run at trace time under jit/compile and never force a device sync."""
 from __future__ import annotations
 
-from .errors import bad_value
+from .errors import bad_type, bad_value
 from .layout import row_width
 
 
 def check_logits_shape(shape, argument: str = "logits") -> None:
     if len(shape) != 2 or shape[1] < 1:
         raise bad_value(argument, "shape (batch, num_actions) with num_actions >= 1", f"shape {tuple(shape)}")
+
+
+def check_any_logits_shape(shape, argument: str = "logits") -> None:
+    """log_prob/entropy take any leading axes: `(..., num_actions)`."""
+    if len(shape) < 1 or shape[-1] < 1:
+        raise bad_value(argument, "shape (..., num_actions) with num_actions >= 1", f"shape {tuple(shape)}")
+
+
+def check_head_masks_container(mask, num_heads: int, argument: str = "mask") -> None:
+    """Heads take one mask per head, in a tuple or list (each then checked by the backend)."""
+    if not isinstance(mask, (tuple, list)) or len(mask) != num_heads:
+        raise bad_type(argument, f"a tuple of {num_heads} boolean masks, one per head", mask)
 
 
 def check_heads_batch(shapes, argument: str = "logits") -> int:

@@ -6,7 +6,8 @@ Discrete heads use the inverse CDF with one uniform `u` in [0, 1) per head per r
     threshold = min(u * cdf[-1], the largest float below cdf[-1])
     action    = first index i with cdf[i] > threshold
 The clamp keeps the action on an entry of positive weight even when `u * cdf[-1]` rounds up
-to the total, so a masked (zero-weight) action is never returned. Continuous (Normal) heads
+to the total, so a masked (zero-weight) action is never returned. A row with nothing
+allowed has no distribution: its action is 0 (and both backends score it NaN). Continuous (Normal) heads
 use the normal inverse CDF per dimension: `loc + scale * ndtri(u)`.
 Given the same logits and uniforms, torch_impl and jax_impl return the same actions; this
 numpy version is the reference they are both tested against.
@@ -23,11 +24,13 @@ def categorical_from_uniform(logits: np.ndarray, uniform: np.ndarray, mask: np.n
     logits = np.asarray(logits, dtype=np.float64)
     if mask is not None:
         logits = np.where(mask, logits, -np.inf)
-    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    top = logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits - np.where(np.isfinite(top), top, 0.0))
     cdf = np.cumsum(weights, axis=-1)
     total = cdf[..., -1]
     threshold = np.minimum(np.asarray(uniform, np.float64) * total, np.nextafter(total, 0.0))
-    return (cdf <= threshold[..., None]).sum(axis=-1).astype(np.int64)
+    action = (cdf <= threshold[..., None]).sum(axis=-1)
+    return np.where(total > 0, action, 0).astype(np.int64)
 
 
 def normal_from_uniform(loc: np.ndarray, scale: np.ndarray, uniform: np.ndarray) -> np.ndarray:

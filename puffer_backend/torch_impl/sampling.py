@@ -17,6 +17,7 @@ import threading
 import torch
 
 from ..spec import bad_type, bad_value
+from ..spec import checks
 from ..spec.checks import check_action_shape
 from . import validation as v
 
@@ -181,8 +182,7 @@ def _stack_heads(heads, masks):
 
 
 def _check_head_masks(mask, heads):
-    if not isinstance(mask, (tuple, list)) or len(mask) != len(heads):
-        raise bad_type("mask", f"a tuple of {len(heads)} boolean masks, one per head", mask)
+    checks.check_head_masks_container(mask, len(heads))
     for i, (m, h) in enumerate(zip(mask, heads)):
         v.check_mask(m, h.shape, f"mask[{i}]")
 
@@ -377,5 +377,4 @@ def _check_any_logits(logits):
         raise bad_type("logits", "a torch.Tensor", logits)
     if not logits.is_floating_point():
         raise bad_type("logits", "a floating-point tensor", logits)
-    if logits.dim() < 1 or logits.shape[-1] < 1:
-        raise bad_value("logits", "shape (..., num_actions) with num_actions >= 1", f"shape {tuple(logits.shape)}")
+    checks.check_any_logits_shape(logits.shape)

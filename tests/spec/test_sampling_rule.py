@@ -37,6 +37,12 @@ def test_masked_entries_are_never_returned_even_at_u_near_one():
     assert set(np.unique(many)) <= {1, 2}
 
 
+def test_row_with_nothing_allowed_gives_action_zero():
+    logits = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    mask = np.array([[False, False, False], [False, True, False]])
+    assert list(spec.categorical_from_uniform(logits, np.array([0.7, 0.7]), mask)) == [0, 1]
+
+
 def test_normal_inverse_cdf():
     u = np.array([0.5, 0.975, 0.025, 0.8413447460685429])
     np.testing.assert_allclose(spec.normal_from_uniform(1.0, 2.0, u), 1.0 + 2.0 * stats.norm.ppf(u), rtol=1e-9)
