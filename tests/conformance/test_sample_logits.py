@@ -127,7 +127,7 @@ def test_masked_heads_never_sampled(backend):
     assert (a[:, 0] != 0).all() and np.isin(a[:, 1], [0, 3]).all()
 
 
-@pytest.mark.parametrize("n", [4, 16])
+@pytest.mark.parametrize("n", [4, 16, 48])
 def test_chi_square_matches_softmax(backend, n):
     rng = np.random.default_rng(n)
     row = (rng.normal(size=n) * 1.5).astype(np.float32)
@@ -161,10 +161,11 @@ def test_seeds_reproduce_and_differ(backend):
     assert (a1 != a3).any()
 
 
-def test_sample_from_uniforms_is_the_spec_rule(backend):
-    rng = np.random.default_rng(30)
-    x = (rng.normal(size=(300, 7)) * 3).astype(np.float32)
-    mask = rng.random((300, 7)) < 0.7
+@pytest.mark.parametrize("n", [7, 40])  # both sides of each backend's short/long-row CDF paths
+def test_sample_from_uniforms_is_the_spec_rule(backend, n):
+    rng = np.random.default_rng(30 + n)
+    x = (rng.normal(size=(300, n)) * 3).astype(np.float32)
+    mask = rng.random((300, n)) < 0.7
     mask[:, 0] = True
     for m in (None, mask):
         u = _truth.uniforms_off_boundaries(x, rng, m)
