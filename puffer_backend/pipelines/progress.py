@@ -1,6 +1,6 @@
 """Training progress display: a tqdm bar on a terminal, plain periodic lines otherwise.
 
-Plain lines look like `step 12288/500000  sps 31012  mean_return 87.3`; they are what a
+Plain lines look like `step 38400/499712  sps 6021  mean_return 227.8`; they are what a
 log file, CI or `nohup` capture wants (no carriage returns, no escape codes).
 """
 from __future__ import annotations
