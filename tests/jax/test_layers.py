@@ -43,6 +43,19 @@ def test_orthogonal_from_flax_dense():
     _semi_orthogonal(J.orthogonal(2.0, column_axis=0)(jax.random.key(1), (6, 10)), 2.0)
 
 
+def test_orthogonal_and_layer_init_on_equinox_linear():
+    eqx = pytest.importorskip("equinox")
+    linear = eqx.nn.Linear(10, 6, key=jax.random.key(0))  # weight (out, in), torch's layout
+    weight = J.orthogonal(0.5, column_axis=0)(jax.random.key(1), linear.weight.shape, linear.weight.dtype)
+    linear = eqx.tree_at(lambda layer: layer.weight, linear, weight)
+    _semi_orthogonal(linear.weight, 0.5)
+    fresh = J.layer_init({"weight": linear.weight, "bias": linear.bias}, jax.random.key(2), std=2.0, bias_const=0.1)
+    linear = eqx.tree_at(lambda layer: (layer.weight, layer.bias), linear, (fresh["weight"], fresh["bias"]))
+    _semi_orthogonal(linear.weight, 2.0)
+    np.testing.assert_array_equal(np.asarray(linear.bias), np.full(6, 0.1, np.float32))
+    assert linear(jnp.ones(10)).shape == (6,)
+
+
 def test_layer_init_errors():
     with pytest.raises(ValueError, match="layer"):
         J.layer_init({"bias": jnp.zeros(3)}, jax.random.key(0))
