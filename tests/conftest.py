@@ -9,6 +9,14 @@ if ROOT not in sys.path:
 
 from tests import adapters  # noqa: E402
 
+# CI runs the same examples every time (a failure there must reproduce); locally hypothesis
+# keeps exploring new layouts on each run.
+if os.environ.get("CI"):
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None)
+    settings.load_profile("ci")
+
 
 @pytest.fixture(params=adapters.selected_backends())
 def backend(request):
