@@ -7,7 +7,6 @@ cannot alias a slice of another buffer).
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax

@@ -82,15 +82,21 @@ def _nativize(sample: np.dtype, field: np.dtype, byte_offset: int, path: str) ->
                 nbytes // sample.itemsize)
 
 
+_NATIVE_DTYPE = "a Leaf/(dtype, shape, offset, delta) tuple or a dict of them"
+
+
+def _is_leaf(native_dtype) -> bool:
+    """A Leaf, or PufferLib's plain `(dtype, shape, offset, delta)` tuple."""
+    return isinstance(native_dtype, tuple) and len(native_dtype) == 4
+
+
 def leaves(native_dtype: NativeDType):
     """Yield (path, Leaf) pairs in field order; path is a tuple of keys."""
-    if isinstance(native_dtype, Leaf) or (isinstance(native_dtype, tuple) and len(native_dtype) == 4
-                                           and not isinstance(native_dtype, dict)):
+    if _is_leaf(native_dtype):
         yield (), Leaf(*native_dtype)
         return
     if not isinstance(native_dtype, dict):
-        raise bad_type("native_dtype", "a Leaf/(dtype, shape, offset, delta) tuple or a dict of them",
-                       native_dtype)
+        raise bad_type("native_dtype", _NATIVE_DTYPE, native_dtype)
     for name, sub in native_dtype.items():
         for path, leaf in leaves(sub):
             yield (name, *path), leaf
@@ -109,9 +115,9 @@ def row_width(native_dtype: NativeDType) -> int:
         for sub in native_dtype.values():
             width = max(width, row_width(sub))
         return width
-    if isinstance(native_dtype, tuple) and len(native_dtype) == 4:
+    if _is_leaf(native_dtype):
         return int(native_dtype[2]) + int(native_dtype[3])
-    raise bad_type("native_dtype", "a Leaf/(dtype, shape, offset, delta) tuple or a dict of them", native_dtype)
+    raise bad_type("native_dtype", _NATIVE_DTYPE, native_dtype)
 
 
 def emulated_sample_dtype(emulated) -> np.dtype:

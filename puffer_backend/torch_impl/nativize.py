@@ -123,8 +123,7 @@ def nativize_tensor(observation, native_dtype: NativeDType):
 def _guess_sample(dtype_name: str, native_dtype) -> str | None:
     """Without a recorded sample dtype: a float observation for all-integer leaves is a cast."""
     if dtype_name.startswith(("float", "bfloat")):
-        names = {_TORCH_TO_NAME.get(leaf.dtype, str(np.dtype(leaf.dtype)) if not isinstance(leaf.dtype, torch.dtype)
-                                    else str(leaf.dtype)) for _, leaf in leaves(native_dtype)}
+        names = {_TORCH_TO_NAME[to_torch_dtype(leaf.dtype, "native_dtype")] for _, leaf in leaves(native_dtype)}
         if names and not any(n.startswith("float") for n in names):
             return "uint8" if len(names) > 1 else names.pop()
     return None
