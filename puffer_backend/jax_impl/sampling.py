@@ -135,12 +135,7 @@ def _inverse_cdf(weights, uniform):
     allowed (total 0) gets action 0 (as torch_impl) instead of the out-of-range n."""
     n = weights.shape[-1]
     if n <= _UNROLL_MAX:
-        cdf = [weights[..., 0]]
-        for i in range(1, n):
-            cdf.append(cdf[-1] + weights[..., i])
-        threshold = _threshold(uniform, cdf[-1])
-        action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
-        return jnp.where(cdf[-1] > 0, action, 0)
+        return _action_from_columns([weights[..., i] for i in range(n)], uniform)
     # cumsum as a product with an upper-triangular matrix of ones: XLA's cumsum (reduce-window)
     # is several times slower on CPU. Every column sums the same terms in the same order (zeros
     # elsewhere), so the CDF is monotone and flat exactly over zero weights. HIGHEST keeps it
@@ -169,14 +164,9 @@ def _head_by_columns(logits, mask, uniform=None, action=None):
     top = lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))
     shifted = [column - top for column in columns]
     weights = [jnp.exp(column) for column in shifted]
-    cdf = [weights[0]]
-    for weight in weights[1:]:
-        cdf.append(cdf[-1] + weight)
-    total = cdf[-1]
+    total = sum(weights[1:], weights[0])  # the same running sum as the CDF's last entry
     if action is None:
-        threshold = _threshold(uniform, total)
-        action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
-        action = jnp.where(total > 0, action, 0)  # nothing allowed: action 0, as _inverse_cdf
+        action = _action_from_columns(weights, uniform)
     picked = shifted[0]
     for i in range(1, n):
         picked = jnp.where(action == i, shifted[i], picked)
@@ -185,6 +175,16 @@ def _head_by_columns(logits, mask, uniform=None, action=None):
     # where before the product, as _entropy: -inf * 0 would give NaN values and gradients
     weighted = sum(w * jnp.where(w > 0, z, 0.0) for w, z in zip(weights, shifted))
     return action, jnp.where(valid, picked, jnp.nan) - log_total, log_total - weighted / total
+
+
+def _action_from_columns(weights, uniform):
+    """The rule on a list of weight columns `(batch,)`: a running sum, then a count."""
+    cdf = [weights[0]]
+    for weight in weights[1:]:
+        cdf.append(cdf[-1] + weight)
+    threshold = _threshold(uniform, cdf[-1])
+    action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
+    return jnp.where(cdf[-1] > 0, action, 0)  # nothing allowed: action 0, not the out-of-range n
 
 
 def _threshold(uniform, total):

@@ -359,7 +359,7 @@ def log_prob(logits, value):
     Exact for unnormalized logits; entries at -inf or the dtype's minimum (masks) give
     finite results and finite gradients for allowed actions. float32 for half inputs.
     """
-    _check_any_logits(logits)
+    v.check_logits(logits, leading_axes=True)
     v.check_integer_action(value, "value")
     if tuple(value.shape) != tuple(logits.shape[:-1]):
         raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
@@ -376,7 +376,7 @@ def entropy(logits):
     Masked entries (-inf or the dtype's minimum) count as probability 0: finite values and
     gradients. float32 for half inputs.
     """
-    _check_any_logits(logits)
+    v.check_logits(logits, leading_axes=True)
     x = _as_compute(logits)
     _, z, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     total = w.sum(-1)
@@ -390,7 +390,7 @@ def entropy_probs(logits, probs):
     Entries with probability 0 contribute 0 even where the logit is -inf (0 log 0 = 0, not
     NaN), as in jax_impl. float32 for float16/bfloat16 inputs.
     """
-    _check_any_logits(logits)
+    v.check_logits(logits, leading_axes=True)
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
         raise bad_type("probs", "a floating-point tensor", probs)
     if probs.shape != logits.shape:
@@ -399,10 +399,3 @@ def entropy_probs(logits, probs):
     logits, probs = logits.to(out), probs.to(out)
     return -(torch.where(probs == 0, 0.0, logits) * probs).sum(-1)
 
-
-def _check_any_logits(logits):
-    if not isinstance(logits, torch.Tensor):
-        raise bad_type("logits", "a torch.Tensor", logits)
-    if not logits.is_floating_point():
-        raise bad_type("logits", "a floating-point tensor", logits)
-    checks.check_any_logits_shape(logits.shape)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..spec import bad_type, bad_value
-from ..spec.checks import check_heads_batch, check_logits_shape, check_mask_shape
+from ..spec.checks import check_any_logits_shape, check_heads_batch, check_logits_shape, check_mask_shape
 
 __all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_logits", "check_heads", "check_mask",
            "check_integer_action", "check_action_range", "check_is_continuous", "values_checked"]
@@ -22,12 +22,13 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
 
 
-def check_logits(logits, argument: str = "logits") -> None:
+def check_logits(logits, argument: str = "logits", *, leading_axes: bool = False) -> None:
+    """A float tensor `(batch, n)`; `(..., n)` with `leading_axes` (log_prob, entropy)."""
     if not isinstance(logits, torch.Tensor):
         raise bad_type(argument, "a torch.Tensor", logits)
     if not logits.is_floating_point():
         raise bad_type(argument, "a floating-point tensor", logits)
-    check_logits_shape(logits.shape, argument)
+    (check_any_logits_shape if leading_axes else check_logits_shape)(logits.shape, argument)
 
 
 def check_heads(heads, argument: str = "logits") -> int:
