@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 
+import numpy as np
 import torch
 
 from ..spec import bad_type, bad_value
@@ -296,8 +297,9 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
     kind = _classify(logits, is_continuous)
-    if not isinstance(deterministic, bool):
+    if not isinstance(deterministic, (bool, np.bool_)):
         raise bad_type("deterministic", "a bool", deterministic)
+    deterministic = bool(deterministic)  # numpy's bool too, as jax_impl
     if generator is not None and not isinstance(generator, torch.Generator):
         raise bad_type("generator", "None or a torch.Generator", generator)
     if kind == "normal":

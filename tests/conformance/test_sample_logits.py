@@ -96,6 +96,9 @@ def test_deterministic(backend):
     loc = np.random.default_rng(8).normal(size=(10, 2)).astype(np.float32)
     dist = backend.normal(backend.array(loc), backend.array(np.ones((10, 2), np.float32)))
     np.testing.assert_array_equal(backend.numpy(backend.sample_logits(dist, deterministic=True)[0]), loc)
+    # numpy's bool is a bool (a flag read from a config array, say)
+    action, _, _ = backend.sample_logits(backend.array(x), deterministic=np.bool_(True), seed=0)
+    np.testing.assert_array_equal(backend.numpy(action), x.argmax(-1))
 
 
 def test_masked_actions_never_sampled(backend):
