@@ -12,12 +12,12 @@ feature matrix), against numpy doing the same. Medians over many calls; the rati
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from timing import medians_us  # benchmarks/timing.py: round-robin medians
 
 from puffer_backend import jax_impl, spec
 
@@ -57,16 +57,6 @@ def jax_features(rows, native):
     return jnp.concatenate([v.reshape(rows.shape[0], -1).astype(jnp.float32) for v in leaves], axis=1)
 
 
-def median_us(fn, reps: int) -> float:
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4096)
@@ -88,14 +78,12 @@ def main() -> None:
             assert np.array_equal(np.asarray(value).view(np.uint8), want["/".join(path)].view(np.uint8))
         features = jax.jit(lambda o, native=native: jax_features(o, native))
         np.testing.assert_array_equal(np.asarray(features(device_rows)), numpy_features(rows, native))
-        times = {k: [] for k in ("copy", "jax", "view", "np_feat", "jax_feat")}
-        for _ in range(5):  # interleaved, so machine noise hits all alike
-            times["copy"].append(median_us(lambda: numpy_nativize(rows, native, True), args.reps // 5))
-            times["jax"].append(median_us(lambda: jitted(device_rows), args.reps // 5))
-            times["view"].append(median_us(lambda: numpy_nativize(rows, native, False), args.reps // 5))
-            times["np_feat"].append(median_us(lambda: numpy_features(rows, native), args.reps // 5))
-            times["jax_feat"].append(median_us(lambda: features(device_rows), args.reps // 5))
-        c, j, v, nf, jf = (statistics.median(times[k]) for k in times)
+        t = medians_us({"copy": lambda: numpy_nativize(rows, native, True),
+                        "jax": lambda: jax.block_until_ready(jitted(device_rows)),
+                        "view": lambda: numpy_nativize(rows, native, False),
+                        "np_feat": lambda: numpy_features(rows, native),
+                        "jax_feat": lambda: jax.block_until_ready(features(device_rows))}, args.reps)
+        c, j, v, nf, jf = (t[k] for k in ("copy", "jax", "view", "np_feat", "jax_feat"))
         print(f"{name:<30} {c:>14.1f} {j:>11.1f} {c / j:>9.2f}x {v:>15.1f} {nf:>18.1f} {jf:>16.1f} {nf / jf:>9.2f}x")
 
 

@@ -10,12 +10,12 @@ jitted `log_softmax` pass. Prints medians over many repetitions (each call ends 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from timing import medians_us  # benchmarks/timing.py: round-robin medians
 
 from puffer_backend import jax_impl
 
@@ -32,17 +32,6 @@ ours = jax.jit(jax_impl.sample_logits)
 floor = jax.jit(jax.nn.log_softmax)
 
 
-def median_us(fn, args, reps: int) -> float:
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4096)
@@ -55,13 +44,12 @@ def main() -> None:
     key = jax.random.key(0)
     for n in args.actions:
         logits = jnp.asarray(np.random.default_rng(n).normal(size=(args.batch, n)), jnp.float32)
-        # Interleave the three so machine noise hits them alike; take each one's median.
-        ref_t, our_t, floor_t = [], [], []
-        for _ in range(5):
-            ref_t.append(median_us(reference, (key, logits), args.reps // 5))
-            our_t.append(median_us(ours, (key, logits), args.reps // 5))
-            floor_t.append(median_us(floor, (logits,), args.reps // 5))
-        ref, our, flo = statistics.median(ref_t), statistics.median(our_t), statistics.median(floor_t)
+        for fn, fn_args in ((reference, (key, logits)), (ours, (key, logits)), (floor, (logits,))):
+            jax.block_until_ready(fn(*fn_args))  # compile outside the timing
+        t = medians_us({"ref": lambda: jax.block_until_ready(reference(key, logits)),
+                        "ours": lambda: jax.block_until_ready(ours(key, logits)),
+                        "floor": lambda: jax.block_until_ready(floor(logits))}, args.reps)
+        ref, our, flo = t["ref"], t["ours"], t["floor"]
         print(f"{n:>7} {ref:>13.1f} {our:>17.1f} {ref / our:>8.2f}x {flo:>15.1f}")
 
 
