@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .pipelines import PIPELINES, TrainConfig
+from .pipelines import PIPELINES, TrainConfig, load_pipeline
 from .pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -174,10 +174,8 @@ def _extras(backend: str) -> str:
 
 def _load_pipeline(backend: str):
     """The pipeline module; a module that cannot be imported is a UsageError (installation problem)."""
-    import importlib
-
     try:
-        return importlib.import_module(PIPELINES[backend])
+        return load_pipeline(backend)
     except ModuleNotFoundError as error:
         if error.name and error.name.split(".")[0] == __package__:
             raise UsageError(f"backend {backend}: module {error.name} is not available in this "
@@ -331,7 +329,9 @@ def _check_out(out_dir: str, name: str | None) -> None:
         raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
     if name is None:
         return
-    if name in ("", ".", "..") or "/" in name or os.sep in name or (os.altsep and os.altsep in name):
+    from .pipelines.runs import is_folder_name
+
+    if not is_folder_name(name):
         raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
     if (out / name).exists():
         raise UsageError(f"--name: run folder {out / name} already exists; choose another --name")

@@ -20,7 +20,7 @@ from .config import TrainConfig
 
 __all__ = [
     "CONFIG_FILE", "METRICS_FILE", "CURVE_FILE", "SUMMARY_FILE", "RunLogger", "default_run_name",
-    "create_run_dir", "write_config", "load_config", "read_metrics", "is_main_process",
+    "create_run_dir", "is_folder_name", "write_config", "load_config", "read_metrics", "is_main_process",
 ]
 
 CONFIG_FILE = "config.json"
@@ -43,6 +43,12 @@ def default_run_name(config: TrainConfig, now: datetime | None = None) -> str:
     return f"{config.backend}-{config.env_id}-s{config.seed}-{now:%Y%m%d-%H%M%S}"
 
 
+def is_folder_name(name: str) -> bool:
+    """True when `name` is a single path component (not empty, `.` or `..`, no separator)."""
+    return bool(name) and name not in (".", "..") and not any(
+        sep and sep in name for sep in ("/", os.sep, os.altsep))
+
+
 def create_run_dir(out_dir, name: str, *, unique: bool = False) -> Path:
     """Create and return `out_dir/name`, never reusing an existing folder.
 
@@ -51,7 +57,7 @@ def create_run_dir(out_dir, name: str, *, unique: bool = False) -> Path:
     names that collide within one second).
     Raises ValueError when `name` is empty or not a single path component.
     """
-    if not name or name in (".", "..") or "/" in name or (os.sep in name) or (os.altsep and os.altsep in name):
+    if not is_folder_name(name):
         raise ValueError(f"name: expected a folder name without path separators, received {name!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +196,7 @@ class RunLogger:
             return
         if summary is not None:
             (self.run_dir / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
-        if self.records and "mean_return" in self.columns():
+        if any("mean_return" in row for row in self.records):
             self._plot()
 
     def _plot(self) -> None:
