@@ -80,7 +80,9 @@ def _leaf_to_jax(copy):
         if isinstance(leaf, torch.Tensor):
             return tensor_to_jax(leaf, copy, where)
         if isinstance(leaf, np.ndarray):
-            return tensor_to_jax(numpy_to_torch(leaf, copy, where), False if copy else copy, where)
+            # copy=True: numpy's fresh copy is the independent buffer; numpy aligns it only to
+            # 16 bytes, so JAX may still need to copy it once more (copy=None, never False).
+            return tensor_to_jax(numpy_to_torch(leaf, copy, where), None if copy else copy, where)
         if isinstance(leaf, jax.core.Tracer):
             return leaf
         return leaf.copy() if copy is True else leaf  # already a jax.Array
