@@ -13,6 +13,8 @@ import time
 import numpy as np
 import torch
 
+from puffer_backend.spec import bad_value
+
 from . import RETURN_WINDOW
 from .torch_common import (DistInfo, init_distributed, load_checkpoint, save_checkpoint, seed_everything,
                            torch_threads, validate_config)
@@ -121,8 +123,7 @@ def _agree(flag: bool, dist: DistInfo) -> bool:
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
     """Mean return of the greedy policy over `episodes` episodes (one per parallel env)."""
-    if not isinstance(episodes, int) or episodes <= 0:
-        from puffer_backend.spec import bad_value
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes <= 0:
         raise bad_value("episodes", "a positive int", repr(episodes))
     ckpt, config = load_checkpoint(run_dir)
     with torch_threads(1):

@@ -176,7 +176,8 @@ def test_training_is_reproducible(tmp_path):
 
 @pytest.mark.parametrize("change, argument", [({"env_id": "NoSuchEnv-v9"}, "env_id"),
                                               ({"total_steps": 0}, "total_steps"),
-                                              ({"num_envs": -1}, "num_envs")])
+                                              ({"num_envs": -1}, "num_envs"),
+                                              ({"num_envs": True}, "num_envs")])
 def test_bad_config_names_the_field(tmp_path, change, argument):
     config = TrainConfig(backend="torch", **change)
     with pytest.raises(ValueError, match=argument):
@@ -186,6 +187,12 @@ def test_bad_config_names_the_field(tmp_path, change, argument):
 def test_evaluate_without_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="run_dir"):
         torch_ppo.evaluate(tmp_path)
+
+
+@pytest.mark.parametrize("episodes", [0, True, 2.0])
+def test_evaluate_rejects_bad_episodes(tmp_path, episodes):
+    with pytest.raises(ValueError, match="episodes: expected a positive int"):
+        torch_ppo.evaluate(tmp_path, episodes=episodes)
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
