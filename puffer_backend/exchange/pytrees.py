@@ -13,6 +13,7 @@ from .arrays import array_to_torch, numpy_to_torch, tensor_to_jax
 __all__ = ["to_jax", "to_torch", "map_arrays"]
 
 _ARRAY_TYPES = (torch.Tensor, jax.Array, np.ndarray)
+_PLAIN_LEAVES = (str, bytes, int, float, complex, type(None))  # never containers
 
 
 def _rebuild_mapping(x: Mapping, items: list):
@@ -49,7 +50,7 @@ def map_arrays(convert, x, where: str):
 
 def _map_registered_pytree(convert, x, where: str):
     """Containers registered with `jax.tree_util` (flax/chex dataclasses, gymnax states)."""
-    if isinstance(x, (str, bytes, int, float, complex, type(None))):
+    if isinstance(x, _PLAIN_LEAVES):
         return x
     flat, treedef = jax.tree_util.tree_flatten_with_path(x)
     if len(flat) == 1 and flat[0][1] is x:  # not a container: a leaf of some other kind
@@ -59,7 +60,7 @@ def _map_registered_pytree(convert, x, where: str):
 
 
 def _is_registered_pytree(x) -> bool:
-    if isinstance(x, (str, bytes, int, float, complex, type(None))):
+    if isinstance(x, _PLAIN_LEAVES):
         return False
     leaves = jax.tree_util.tree_leaves(x)
     return not (len(leaves) == 1 and leaves[0] is x)
