@@ -106,10 +106,8 @@ class GymnaxTorchEnv:
         """The latest observation as a torch view (waits for a dispatched step to finish)."""
         return exchange.to_torch(self.last_obs)
 
-    def end_rollout(self, steps: int | None = None):
-        steps = self.num_steps if steps is None else steps
-        carry = self.carry
-        rewards, step_dones = carry.rewards[:steps], carry.dones[:steps]
+    def end_rollout(self):
+        rewards, step_dones = self.carry.rewards, self.carry.dones
         self.stats = self._stats_update(self.stats, rewards, step_dones)
         # Copies: the carry's buffers are donated to (overwritten by) the next rollout.
         rewards, step_dones = exchange.to_torch((rewards, step_dones), copy=True)
@@ -118,9 +116,9 @@ class GymnaxTorchEnv:
         self._next_done = step_dones[-1].clone()
         return rewards, dones, self._next_done
 
-    def last_reward_done(self, t: int = 0):
-        """Numpy copies of slot t's reward and done (for evaluation loops, one step at a time)."""
-        return np.asarray(self.carry.rewards[t]), np.asarray(self.carry.dones[t])
+    def last_reward_done(self):
+        """Numpy copies of slot 0's reward and done (for evaluation loops: `step(0, action)`)."""
+        return np.asarray(self.carry.rewards[0]), np.asarray(self.carry.dones[0])
 
     def mean_return(self) -> float:
         return float(episode_stats_mean(self.stats))

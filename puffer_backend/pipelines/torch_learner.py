@@ -155,13 +155,6 @@ class EpisodeStats:
             self.episodes += len(finished)
             self.running[dones] = 0.0
 
-    def extend(self, returns) -> None:
-        """Add completed episodic returns gathered elsewhere (e.g. inside a jitted env step)."""
-        returns = list(returns)
-        self.recent.extend(returns)
-        del self.recent[:-self.window]
-        self.episodes += len(returns)
-
     @property
     def mean_return(self) -> float:
         return float(np.mean(self.recent)) if self.recent else math.nan
