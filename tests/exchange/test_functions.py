@@ -161,6 +161,13 @@ def test_torch_fn_for_jax_64_bit_output_names_x64():
         torch_fn_for_jax(lambda x: x.argmax())(jnp.ones(3))
 
 
+def test_torch_fn_for_jax_numpy_inputs_are_never_narrowed():
+    wrapped = torch_fn_for_jax(lambda x: x * 2)
+    np.testing.assert_array_equal(wrapped(np.arange(3, dtype=np.float32)), [0.0, 2.0, 4.0])
+    with pytest.raises(ValueError, match="argument leaf 0.*jax_enable_x64"):
+        wrapped(np.array([2**40 + 5]))  # int64 with x64 off: refused, not wrapped to 5
+
+
 def test_jax_fn_for_torch_gradient_path_traces_once_per_structure():
     traces = []
 
