@@ -149,6 +149,14 @@ def test_numpy_leaves_are_accepted_both_ways():
         to_jax(readonly, copy=False)
 
 
+@pytest.mark.parametrize("convert", [to_jax, to_torch])
+def test_bad_numpy_leaves_are_named_errors(convert):
+    with pytest.raises(ValueError, match=r"x\['obs'\]: expected a little-endian array"):
+        convert({"obs": np.arange(3, dtype=">i4")})
+    with pytest.raises(TypeError, match="x: expected a numpy array of a dtype torch supports"):
+        convert(np.array(["a", "b"]))
+
+
 def test_numpy_copy_true_works_whatever_numpy_alignment():
     # numpy aligns fresh buffers to 16 bytes, XLA's CPU client aliases only 64-byte ones.
     for n in range(1, 40):
