@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 
 @dataclass
 class TrainConfig:
@@ -47,6 +49,18 @@ class TrainConfig:
     @property
     def num_updates(self) -> int:
         return max(1, self.total_steps // self.batch_size)
+
+    def validate(self) -> None:
+        """ValueError naming the field (`config.<field>`) for settings no pipeline can run."""
+        from ..spec.errors import bad_value  # the spec layer imports no framework
+        for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise bad_value(f"config.{name}", "a positive int", repr(value))
+        if self.batch_size % self.num_minibatches:
+            raise bad_value("config.num_minibatches",
+                            f"a divisor of the batch size {self.batch_size} (num_envs x num_steps)",
+                            repr(self.num_minibatches))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -81,13 +81,7 @@ def make_mesh(devices=None) -> Mesh:
 def _check_config(config):
     if not isinstance(config, TrainConfig):
         raise bad_type("config", "a TrainConfig", config)
-    for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size"):
-        value = getattr(config, name)
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise bad_value(f"config.{name}", "a positive int", repr(value))
-    if config.batch_size % config.num_minibatches:
-        raise bad_value("config.num_minibatches", f"a divisor of the batch size {config.batch_size} (num_envs x num_steps)",
-                        repr(config.num_minibatches))
+    config.validate()
 
 
 def _state_specs():

@@ -42,14 +42,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def validate_config(config: TrainConfig) -> None:
-    """ValueError naming the field for settings no pipeline can run."""
-    for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size"):
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise bad_value(name, "a positive int", repr(value))
-    if config.batch_size % config.num_minibatches:
-        raise bad_value("num_minibatches", f"a divisor of num_envs * num_steps ({config.batch_size})",
-                        repr(config.num_minibatches))
+    """ValueError naming the field for settings no pipeline can run (`TrainConfig.validate`)."""
+    config.validate()
 
 
 def config_from_dict(data: dict) -> TrainConfig:
