@@ -9,7 +9,8 @@ accelerator. Under `jit` an out-of-range action yields a NaN log-probability.
 
 Discrete draws follow the spec's rule (`puffer_backend.spec.sampling`): inverse CDF with one
 uniform per head per row, so the same uniforms give the same actions as torch_impl. The
-uniforms are 23-bit floats `(k + 0.5) / 2**23` built from `jax.random.bits`: one 32-bit draw
+uniforms are 23-bit floats `(k + 0.5) / 2**23` built from `jax.random.bits` (computed as fusible
+ops, `threefry.random_bits`): one 32-bit draw
 per head per row (Gumbel-max `jax.random.categorical` needs one per logit), and never exactly
 0 or 1, so the Normal's inverse CDF stays finite.
 """
@@ -25,6 +26,7 @@ from ..spec import checks
 from ..spec.errors import bad_type, bad_value
 from .distributions import Normal
 from .dtypes import int_dtype
+from .threefry import random_bits
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs", "uniforms"]
 
@@ -196,7 +198,7 @@ def uniforms(key, shape, dtype=jnp.float32):
 
     Never exactly 0 or 1; resolution 2**-23 (as float32's own uniforms).
     """
-    bits = jax.random.bits(_key(key), shape, jnp.uint32)
+    bits = random_bits(_key(key), shape)
     return ((bits >> 9).astype(dtype) + 0.5) * (2.0 ** -23)
 
 
