@@ -115,7 +115,8 @@ def _weights(logits, mask):
 
 def _entropy(shifted, weights, total):
     # where before the product (the double-where trick): -inf * 0 would give NaN values and grads.
-    safe = jnp.where(weights > 0, shifted, 0.0)
+    # Tested on `shifted`, not `weights > 0`: XLA would recompute the exp inside the select.
+    safe = jnp.where(shifted > -jnp.inf, shifted, 0.0)
     return jnp.log(total) - (weights * safe).sum(-1) / total
 
 
@@ -138,15 +139,24 @@ def _inverse_cdf(weights, uniform):
     n = weights.shape[-1]
     if n <= _UNROLL_MAX:
         return _action_from_columns([weights[..., i] for i in range(n)], uniform)
-    # cumsum as a product with an upper-triangular matrix of ones: XLA's cumsum (reduce-window)
-    # is several times slower on CPU. Every column sums the same terms in the same order (zeros
-    # elsewhere), so the CDF is monotone and flat exactly over zero weights. HIGHEST keeps it
-    # float32-exact where matmuls default to TF32.
-    upper = jnp.triu(jnp.ones((n, n), weights.dtype))
-    cdf = jnp.matmul(weights, upper, precision=lax.Precision.HIGHEST)
-    threshold = _threshold(uniform, cdf[..., -1])
+    return _action_from_cdf(_cdf(weights), uniform)
+
+
+def _cdf(weights):
+    """Running sums along the last axis, as a product with an upper-triangular matrix of ones:
+    XLA's cumsum (reduce-window) is several times slower on CPU. Every column sums the same
+    terms in the same order (zeros elsewhere), so the CDF is monotone and flat exactly over
+    zero weights. HIGHEST keeps it float32-exact where matmuls default to TF32."""
+    n = weights.shape[-1]
+    upper = np.triu(np.ones((n, n), dtype=np.dtype(weights.dtype)))  # a literal, not a kernel
+    return jnp.matmul(weights, upper, precision=lax.Precision.HIGHEST)
+
+
+def _action_from_cdf(cdf, uniform):
+    total = cdf[..., -1]
+    threshold = _threshold(uniform, total)
     action = (cdf <= threshold[..., None]).sum(-1, dtype=int_dtype())
-    return jnp.where(cdf[..., -1] > 0, action, 0)
+    return jnp.where(total > 0, action, 0)
 
 
 def _head_by_columns(logits, mask, uniform=None, action=None):
@@ -175,7 +185,7 @@ def _head_by_columns(logits, mask, uniform=None, action=None):
     valid = (action >= 0) & (action < n)  # out of range (unchecked under jit): NaN, as _log_prob
     log_total = jnp.log(total)
     # where before the product, as _entropy: -inf * 0 would give NaN values and gradients
-    weighted = sum(w * jnp.where(w > 0, z, 0.0) for w, z in zip(weights, shifted))
+    weighted = sum(w * jnp.where(z > -jnp.inf, z, 0.0) for w, z in zip(weights, shifted))
     return action, jnp.where(valid, picked, jnp.nan) - log_total, log_total - weighted / total
 
 
@@ -190,6 +200,8 @@ def _action_from_columns(weights, uniform):
 
 
 def _threshold(uniform, total):
+    # The draw is discrete: no gradient flows through it (nor could: nextafter has no JVP rule).
+    total = lax.stop_gradient(total)
     return jnp.minimum(uniform.astype(total.dtype) * total, jnp.nextafter(total, jnp.zeros_like(total)))
 
 
@@ -306,7 +318,9 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
             elif deterministic:
                 a = jnp.argmax(shifted, axis=-1).astype(int_dtype())
             else:
-                a = _inverse_cdf(weights, u[:, i])
+                cdf = _cdf(weights)
+                total = cdf[..., -1]  # one reduction fewer than a separate sum
+                a = _action_from_cdf(cdf, u[:, i])
             head_logprob, head_entropy = _log_prob(shifted, total, a), _entropy(shifted, weights, total)
         actions.append(a)
         logprob = logprob + head_logprob

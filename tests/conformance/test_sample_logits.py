@@ -101,13 +101,14 @@ def test_deterministic(backend):
     np.testing.assert_array_equal(backend.numpy(action), x.argmax(-1))
 
 
-def test_masked_actions_never_sampled(backend):
+@pytest.mark.parametrize("n", [6, 20], ids=["columns", "matrix-cdf"])  # both JAX code paths
+def test_masked_actions_never_sampled(backend, n):
     rng = np.random.default_rng(9)
-    x = rng.normal(size=(2000, 6)).astype(np.float32)
+    x = rng.normal(size=(2000, n)).astype(np.float32)
     x[:, 2] += 8.0  # the most likely action is masked out
-    mask = rng.random((2000, 6)) < 0.5
+    mask = rng.random((2000, n)) < 0.5
     mask[:, 2] = False
-    mask[np.arange(2000), rng.choice([0, 1, 3, 4, 5], 2000)] = True  # every row keeps an action
+    mask[np.arange(2000), rng.choice([i for i in range(n) if i != 2], 2000)] = True  # every row keeps an action
     action, lp, ent = backend.sample_logits(backend.array(x), mask=backend.array(mask), seed=12)
     a = backend.numpy(action)
     assert mask[np.arange(2000), a].all()
@@ -117,6 +118,24 @@ def test_masked_actions_never_sampled(backend):
     deterministic = backend.numpy(backend.sample_logits(backend.array(x), mask=backend.array(mask),
                                                         deterministic=True)[0])
     np.testing.assert_array_equal(deterministic, masked_x.argmax(-1))
+
+
+@pytest.mark.parametrize("n", [6, 20], ids=["columns", "matrix-cdf"])
+@pytest.mark.parametrize("fill", [-np.inf, np.finfo(np.float32).min], ids=["-inf", "finfo.min"])
+def test_drawn_scores_have_closed_form_gradients_with_masked_logits(backend, n, fill):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(64, n)).astype(np.float32)
+    x[:, 1] = fill
+    x[3, 2:] = fill  # a row with one allowed action: entropy 0
+    a = backend.numpy(backend.sample_logits(backend.array(x), seed=5)[0])
+    assert (a != 1).all()
+    (g,) = backend.grad(lambda l: sum(backend.sample_logits(l, seed=5)[1:]), backend.array(x))
+    p = _truth.softmax(np.where(x == fill, -np.inf, x))
+    h = _truth.categorical_entropy(np.where(x == fill, -np.inf, x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_entropy = np.where(p > 0, -p * (np.log(p) + h[:, None]), 0.0)
+    # d log p_a / dx = onehot(a) - p ; dH / dx_i = -p_i (log p_i + H)
+    np.testing.assert_allclose(g, np.eye(n)[a] - p + d_entropy, atol=1e-5)
 
 
 def test_masked_heads_never_sampled(backend):
