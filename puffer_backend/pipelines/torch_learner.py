@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["RolloutBuffer", "compute_gae", "ppo_update", "make_optimizer", "anneal_learning_rate",
-           "EpisodeStats"]
+__all__ = ["RolloutBuffer", "compute_gae", "ppo_update", "make_optimizer", "flatten_parameters", "clip_flat_grad_norm_",
+           "anneal_learning_rate", "EpisodeStats"]
 
 
 class RolloutBuffer:
@@ -71,10 +71,48 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next
     return adv
 
 
+def flatten_parameters(model: nn.Module) -> nn.Parameter:
+    """Make every parameter of `model` a view of one flat Parameter, and every gradient a view of
+    that Parameter's gradient; returns the flat Parameter.
+
+    An optimizer over the flat Parameter alone does the same arithmetic as over the model's
+    tensors, but as one tensor: Adam's step, the gradient norm and the clip are a few ops
+    instead of a few per tensor (per-op overhead, not arithmetic, is the cost for these
+    small networks). Backward accumulates in place into the gradient views; reset them with
+    `zero_grad(set_to_none=False)` (set_to_none would detach the views).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model: expected a module with trainable parameters, received one with none")
+    dtypes = {(p.dtype, p.device) for p in params}
+    if len(dtypes) != 1:
+        raise ValueError(f"model: expected parameters of one dtype and device, received {sorted(map(str, dtypes))}")
+    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            n = p.numel()
+            p.data = flat.data[offset:offset + n].view_as(p)
+            p.grad = flat.grad[offset:offset + n].view_as(p)
+            offset += n
+    return flat
+
+
+def clip_flat_grad_norm_(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """`nn.utils.clip_grad_norm_` for one flat gradient, same formula (scale by
+    max_norm / (norm + 1e-6) where that is below 1), in 4 ops instead of its ~45 us of
+    Python per call. Returns the norm before clipping."""
+    norm = torch.linalg.vector_norm(grad)
+    grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+    return norm
+
+
 def make_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
-    """CleanRL's Adam (eps=1e-5). The fused CPU kernel is the same algorithm in one call per
-    step, about 2.5x faster than `foreach` for these small networks."""
-    return torch.optim.Adam(model.parameters(), lr=learning_rate, eps=1e-5, fused=True)
+    """CleanRL's Adam (eps=1e-5) over the model's parameters flattened into one tensor
+    (`flatten_parameters`), with the fused CPU kernel: the same algorithm in a few calls per
+    step."""
+    return torch.optim.Adam([flatten_parameters(model)], lr=learning_rate, eps=1e-5, fused=True)
 
 
 def anneal_learning_rate(optimizer, update: int, num_updates: int, learning_rate: float) -> float:
@@ -97,7 +135,9 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
     b_actions = buf.actions.reshape(batch, *buf.actions.shape[2:])
     flat = torch.stack([buf.logprobs.reshape(-1), buf.advantages.reshape(-1),
                         buf.returns.reshape(-1), buf.values.reshape(-1)])
-    params = [p for p in model.parameters()]
+    # What the optimizer steps: the flat Parameter of `make_optimizer`, or any other list.
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    flat_param = params[0] if len(params) == 1 and params[0].grad is not None else None
     clip = config.clip_coef
     clipfracs = []
     for _ in range(config.update_epochs):
@@ -124,9 +164,14 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
                 v_loss = 0.5 * ((newvalue - ret) ** 2).mean()
             entropy_loss = entropy.mean()
             loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
+            if flat_param is not None:
+                flat_param.grad.zero_()  # in place: the model's gradients are views of it
+                loss.backward()
+                clip_flat_grad_norm_(flat_param.grad, config.max_grad_norm)
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
             optimizer.step()
     return {
         "policy_loss": pg_loss.item(),
