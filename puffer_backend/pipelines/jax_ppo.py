@@ -199,20 +199,22 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     def rollout(params, env_state, obs, key):
         # Every env random draw and reset state of the rollout in one batched call (see
         # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
-        key, k_pool = jax.random.split(key)
+        key, k_pool, k_act = jax.random.split(key, 3)
         pool = venv_local.draw_pool(k_pool, config.num_steps)
+        # One batched split for the rollout's action keys: a split per step would run
+        # threefry (a rolled loop on CPU) inside every step.
+        act_keys = jax.random.split(k_act, config.num_steps)
 
         def step(carry, t):
-            env_state, obs, key = carry
-            key, k_act = jax.random.split(key)
+            env_state, obs = carry
             out, value = apply_policy(params, obs)
-            action, logprob, _ = jax_impl.sample_logits(k_act, policy_dist(params, out))
+            action, logprob, _ = jax_impl.sample_logits(act_keys[t], policy_dist(params, out))
             res = venv_local.step_from_pool(pool, t, env_state, env_action(action))
             step_out = Transition(obs, action, logprob, value, res.reward, res.done)
-            return (res.state, res.obs, key), (step_out, res.final_obs, res.truncated)
+            return (res.state, res.obs), (step_out, res.final_obs, res.truncated)
 
-        (env_state, obs, key), (traj, final_obs, truncated) = jax.lax.scan(
-            step, (env_state, obs, key), jnp.arange(config.num_steps))
+        (env_state, obs), (traj, final_obs, truncated) = jax.lax.scan(
+            step, (env_state, obs), jnp.arange(config.num_steps))
         # A time-limit end is not a terminal state: bootstrap it with V(final_obs), folded into
         # the reward so that GAE can treat every end as terminal. One batched critic pass after
         # the scan: per step, XLA:CPU's per-op overhead costs more than the arithmetic.
