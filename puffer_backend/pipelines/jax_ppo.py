@@ -30,9 +30,10 @@ from . import RETURN_WINDOW
 from .config import TrainConfig
 from .gymnax_envs import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, episode_stats_mean,
                           episode_stats_update, make_env)
-from .jax_policy import CHECKPOINT_NPZ, apply_policy, init_params, load_checkpoint, policy_dist, save_checkpoint
+from .jax_policy import (CHECKPOINT_NPZ, apply_fused, apply_policy, fuse_policy, init_params, load_checkpoint,
+                         policy_dist, save_checkpoint)
 
-__all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "compute_gae", "ppo_loss", "minibatch_step", "make_optimizer", "make_program", "make_train", "train", "evaluate"]
+__all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "compute_gae", "truncated_values", "ppo_loss", "minibatch_step", "make_optimizer", "make_program", "make_train", "train", "evaluate"]
 
 AXIS = "data"  # the mesh axis that envs and the batch are split over
 
@@ -121,6 +122,22 @@ def compute_gae(rewards, values, dones, last_value, gamma: float, gae_lambda: fl
     return adv, adv + values
 
 
+def truncated_values(value_fn, final_obs, truncated, max_rows: int):
+    """`value_fn(final_obs)` where `truncated`, 0 elsewhere: `(time, envs)`.
+
+    value_fn maps `(rows, obs_dim)` to `(rows,)`; it runs on `max_rows` gathered rows, not
+    on all of them, so `max_rows` must bound the number of truncated entries (an env
+    truncates at most once per episode-length limit).
+    """
+    flat = truncated.reshape(-1)
+    rows = min(flat.shape[0], max_rows)
+    index = jnp.nonzero(flat, size=rows, fill_value=0)[0]
+    values = value_fn(final_obs.reshape((-1,) + final_obs.shape[2:])[index])
+    used = jnp.arange(rows) < flat.sum()  # the padding repeats index 0: add nothing there
+    out = jnp.zeros(flat.shape, values.dtype).at[index].add(jnp.where(used, values, 0.0))
+    return out.reshape(truncated.shape)
+
+
 def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None):
     """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl)).
 
@@ -196,6 +213,11 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             return action
         return jnp.clip(action, spec.action_low, spec.action_high)  # the loss sees the raw sample
 
+    # An env is truncated at most once per max_episode_steps steps: at most this many
+    # truncated rows per rollout (all rows when the env has no known limit).
+    truncation_slots = local_envs * (math.ceil(config.num_steps / spec.max_episode_steps)
+                                     if spec.max_episode_steps else config.num_steps)
+
     def rollout(params, env_state, obs, key):
         # Every env random draw and reset state of the rollout in one batched call (see
         # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
@@ -204,10 +226,11 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         # One batched split for the rollout's action keys: a split per step would run
         # threefry (a rolled loop on CPU) inside every step.
         act_keys = jax.random.split(k_act, config.num_steps)
+        fused = fuse_policy(params)  # half the matmuls per step
 
         def step(carry, t):
             env_state, obs = carry
-            out, value = apply_policy(params, obs)
+            out, value = apply_fused(fused, obs, spec.policy_width)
             action, logprob, _ = jax_impl.sample_logits(act_keys[t], policy_dist(params, out))
             res = venv_local.step_from_pool(pool, t, env_state, env_action(action))
             step_out = Transition(obs, action, logprob, value, res.reward, res.done)
@@ -217,9 +240,11 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             step, (env_state, obs), jnp.arange(config.num_steps))
         # A time-limit end is not a terminal state: bootstrap it with V(final_obs), folded into
         # the reward so that GAE can treat every end as terminal. One batched critic pass after
-        # the scan: per step, XLA:CPU's per-op overhead costs more than the arithmetic.
-        _, final_value = apply_policy(params, final_obs.reshape((-1,) + final_obs.shape[2:]))
-        bootstrap = config.gamma * final_value.reshape(truncated.shape) * truncated
+        # the scan (per step, XLA:CPU's per-op overhead costs more than the arithmetic), on the
+        # truncated rows only, gathered to a fixed size that no rollout can exceed.
+        final_value = truncated_values(lambda o: apply_fused(fused, o, spec.policy_width)[1],
+                                       final_obs, truncated, truncation_slots)
+        bootstrap = config.gamma * final_value
         raw_reward = traj.reward
         traj = traj._replace(reward=raw_reward + bootstrap)
         return env_state, obs, key, traj, raw_reward

@@ -165,6 +165,32 @@ def _np_forward(layers, x):
     return x
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_fused_policy_is_the_policy(env_id):
+    """The rollout's block-diagonal MLP computes apply_policy's outputs."""
+    spec = gymnax_envs.make_env(env_id)
+    params = jax_policy.init_params(jax.random.PRNGKey(3), spec, 32)
+    obs = jax.random.normal(jax.random.PRNGKey(4), (9, spec.obs_dim)) * 3
+    want_out, want_value = jax_policy.apply_policy(params, obs)
+    got_out, got_value = jax_policy.apply_fused(jax_policy.fuse_policy(params), obs, spec.policy_width)
+    np.testing.assert_allclose(got_out, want_out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_value, want_value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 6])
+def test_truncated_values_equal_dense_evaluation(count):
+    """V(final_obs) on the gathered truncated rows equals V on every row, masked."""
+    rng = np.random.default_rng(count)
+    final_obs = jnp.asarray(rng.normal(size=(10, 3, 4)), jnp.float32)
+    truncated = np.zeros((10, 3), bool)
+    truncated.reshape(-1)[rng.choice(30, count, replace=False)] = True
+    truncated[0, 0] = count > 0 or truncated[0, 0]  # index 0, which the padding repeats, is a real row
+    value_fn = lambda o: jnp.tanh(o).sum(-1) + 1.0  # noqa: E731
+    want = np.where(truncated, np.asarray(value_fn(final_obs)), 0.0)
+    got = jax.jit(lambda o, t: jax_ppo.truncated_values(value_fn, o, t, 7))(final_obs, jnp.asarray(truncated))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+
+
 def test_ppo_loss_matches_numpy_cleanrl_formula():
     cfg = TrainConfig()
     spec = gymnax_envs.make_env("CartPole-v1")
