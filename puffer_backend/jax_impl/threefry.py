@@ -30,7 +30,7 @@ def random_bits(key, shape: tuple) -> jax.Array:
     if size >= 2 ** 32:  # JAX's counters then need the high word too
         return jax.random.bits(key, shape, jnp.uint32)
     typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if not typed and tuple(key.shape) != (2,):  # not a raw threefry key: let JAX say so
+    if tuple(key.shape) != (() if typed else (2,)):  # not one key (a batch of keys?): let JAX say so
         return jax.random.bits(key, shape, jnp.uint32)
     data = jax.random.key_data(key) if typed else key
     k0, k1 = data[0], data[1]

@@ -34,3 +34,12 @@ def test_unrolled_so_xla_can_fuse_it():
     # JAX's own CPU lowering of threefry is a rolled while loop; ours must not be one.
     hlo = jax.jit(lambda k: random_bits(k, (64,))).lower(jax.random.key(0)).as_text()
     assert "while" not in hlo
+
+
+@pytest.mark.parametrize("keys", [jax.random.split(jax.random.key(1), 3), jnp.zeros((3, 2), jnp.uint32)],
+                         ids=["typed", "raw"])
+def test_a_batch_of_keys_is_refused_as_jax_random_bits_refuses_it(keys):
+    with pytest.raises((TypeError, ValueError)):
+        jax.random.bits(keys, (4,), jnp.uint32)
+    with pytest.raises((TypeError, ValueError)):
+        random_bits(keys, (4,))
