@@ -63,7 +63,10 @@ def _check(observation, native_dtype):
         raise bad_type("observation", "a jax or numpy array of shape (batch, elements)", observation)
     sample = check_element_dtype(observation.dtype, "observation")
     require_dtype(sample, "observation")
-    checks.check_observation(observation.shape, sample.name, native_dtype, getattr(native_dtype, "sample_dtype", None))
+    expected = getattr(native_dtype, "sample_dtype", None)
+    if expected is None:  # hand-built tuples: the same guess as torch_impl
+        expected = checks.guess_sample_dtype(sample.name, [np.dtype(leaf.dtype).name for _, leaf in layout.leaves(native_dtype)])
+    checks.check_observation(observation.shape, sample.name, native_dtype, expected)
     implied = _sample_itemsize(native_dtype)
     if implied is not None and implied != sample.itemsize:
         hint = ""

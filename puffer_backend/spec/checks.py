@@ -48,6 +48,21 @@ def check_mask_shape(shape, logits_shape, argument: str = "mask") -> None:
         raise bad_value(argument, f"a boolean mask of the logits' shape {tuple(logits_shape)}", f"shape {tuple(shape)}")
 
 
+def guess_sample_dtype(dtype_name: str, leaf_dtype_names) -> str | None:
+    """The sample dtype to expect when the layout recorded none (hand-built PufferLib tuples).
+
+    A float observation for leaves that are all integers is the `torch.Tensor(data)` cast
+    (the rows were raw bytes or integers): expect the leaves' dtype, or bytes when they
+    differ, so that `check_observation` refuses it with its hint instead of reinterpreting
+    float bits. Anything else: None (no expectation).
+    """
+    if dtype_name.startswith(("float", "bfloat")):
+        names = set(leaf_dtype_names)
+        if names and not any(n.startswith(("float", "bfloat")) for n in names):
+            return "uint8" if len(names) > 1 else names.pop()
+    return None
+
+
 def check_observation(shape, dtype_name: str, native_dtype, sample_dtype_name: str | None,
                       argument: str = "observation") -> None:
     """Observation must be `(batch, width)` of the sample dtype, wide enough for every leaf.

@@ -15,7 +15,7 @@ import torch
 
 from .. import spec
 from ..spec import bad_type, bad_value
-from ..spec.checks import check_observation
+from ..spec.checks import check_observation, guess_sample_dtype
 from ..spec.layout import Leaf, NativeDType, leaves
 from .dtypes import numpy_to_torch_dtype_dict, to_torch_dtype
 
@@ -104,8 +104,9 @@ def nativize_tensor(observation, native_dtype: NativeDType):
         raise bad_type("native_dtype", "the result of nativize_dtype (a Leaf or a dict of Leafs)", native_dtype)
     dtype_name = _TORCH_TO_NAME.get(observation.dtype, str(observation.dtype).replace("torch.", ""))
     sample = getattr(native_dtype, "sample_dtype", None)
-    if sample is None:
-        sample = _guess_sample(dtype_name, native_dtype)
+    if sample is None and dtype_name.startswith(("float", "bfloat")):  # only a float can be a cast
+        leaf_names = [_TORCH_TO_NAME[to_torch_dtype(leaf.dtype, "native_dtype")] for _, leaf in leaves(native_dtype)]
+        sample = guess_sample_dtype(dtype_name, leaf_names)
     check_observation(tuple(observation.shape), dtype_name, native_dtype, sample)
     if observation.dtype not in _SIZES:
         raise bad_value("observation", "a dtype from numpy_to_torch_dtype_dict", f"dtype {observation.dtype}")
@@ -118,12 +119,3 @@ def nativize_tensor(observation, native_dtype: NativeDType):
         observation = observation.contiguous()
     check_offset = not torch.compiler.is_compiling()
     return _walk(observation, native_dtype, _SIZES[observation.dtype], check_offset)
-
-
-def _guess_sample(dtype_name: str, native_dtype) -> str | None:
-    """Without a recorded sample dtype: a float observation for all-integer leaves is a cast."""
-    if dtype_name.startswith(("float", "bfloat")):
-        names = {_TORCH_TO_NAME[to_torch_dtype(leaf.dtype, "native_dtype")] for _, leaf in leaves(native_dtype)}
-        if names and not any(n.startswith("float") for n in names):
-            return "uint8" if len(names) > 1 else names.pop()
-    return None

@@ -28,6 +28,26 @@ def test_observation_cast_to_float(backend):
     assert "float" in message and "cast" in message
 
 
+def _hand_built(backend, layout):
+    """PufferLib-style tuples `(dtype, shape, offset, delta)` with no recorded sample dtype."""
+    return {name: (backend.dtype_dict[np.dtype(dtype)], shape, offset, delta)
+            for name, (dtype, shape, offset, delta) in layout.items()}
+
+
+def test_hand_built_layout_cast_to_float(backend):
+    # Without a recorded sample dtype, a float observation for integer leaves is the cast,
+    # also when its itemsize matches theirs (float bits must not be read as int32).
+    mixed = _hand_built(backend, {"a": (np.uint8, (4,), 0, 4), "b": (np.int16, (2,), 4, 4)})
+    int32s = _hand_built(backend, {"a": (np.int32, (2,), 0, 2)})
+    for obs, native in ((np.zeros((2, 8), np.float32), mixed), (np.zeros((2, 2), np.float32), int32s)):
+        message = _raises(ValueError, "observation", backend.api.nativize_tensor, backend.array(obs), native)
+        assert "float" in message and "cast" in message
+    _raises(ValueError, "observation", backend.api.nativize_tensor, backend.array(np.zeros((2, 4), np.int16)), mixed)
+    raw = np.arange(16, dtype=np.uint8).reshape(2, 8)
+    out = backend.api.nativize_tensor(backend.array(raw), mixed)
+    np.testing.assert_array_equal(backend.numpy(out["b"]), raw[:, 4:8].copy().view(np.int16))
+
+
 def test_observation_too_narrow_or_wrong_rank(backend):
     _raises(ValueError, "observation", backend.api.nativize_tensor,
             backend.array(np.zeros((2, 8), np.uint8)), _native(backend))
