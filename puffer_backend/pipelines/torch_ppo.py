@@ -8,6 +8,7 @@ and writes the checkpoint. `config.total_steps` counts steps over all ranks.
 """
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -37,6 +38,10 @@ def train(config, logger) -> dict:
         with torch_threads(1):
             return _train(config, logger, dist)
     finally:
+        # Free DistributedDataParallel (its reducer keeps gloo work and tensors alive, in
+        # reference cycles) while the interpreter and the process group are both still up:
+        # torn down at interpreter exit instead, gloo can abort the process (SIGABRT).
+        gc.collect()
         dist.close()
 
 
