@@ -60,7 +60,7 @@ def _train(config, logger) -> dict:
     optimizer = make_optimizer(agent, config.learning_rate)
     action_dtype = torch.int64 if env.discrete else torch.float32
     buf = RolloutBuffer(steps, envs, env.spec.obs_dim, torch.float32, agent.action_spec.action_shape, action_dtype)
-    num_updates = max(1, config.total_steps // config.batch_size)
+    num_updates = config.num_updates
     act = _rollout_fn(agent, policy, config.compile, generator)
     discrete = env.discrete
 

@@ -3,7 +3,8 @@
 The math is CleanRL's ppo.py line for line (advantage normalization per minibatch, clipped
 value loss, one Adam optimizer over actor and critic, global gradient-norm clipping);
 the speed comes from preallocated buffers, one shuffle per epoch instead of one gather per
-minibatch, and GAE on numpy views of the torch buffers (no autograd, no per-step tensors).
+minibatch, GAE on numpy views of the torch buffers (no autograd, no per-step tensors), and
+parameters and gradients kept as views of one flat tensor for the optimizer and the clip.
 """
 from __future__ import annotations
 

@@ -157,10 +157,12 @@ def test_clip_flat_grad_norm_matches_torch():
         torch.testing.assert_close(flat, torch.cat([p.grad.reshape(-1) for p in params]))
 
 
-def test_flatten_parameters_refuses_mixed_dtypes():
+def test_flatten_parameters_refuses_mixed_dtypes_and_no_parameters():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2).double())
-    with pytest.raises(ValueError, match="one dtype"):
+    with pytest.raises(ValueError, match=r"model: expected parameters of one dtype and device, received"):
         flatten_parameters(model)
+    with pytest.raises(ValueError, match=r"model: expected a module with trainable parameters, received"):
+        flatten_parameters(torch.nn.Tanh())
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Blackjack-v1"])
