@@ -236,6 +236,20 @@ def test_half_logits_sample_to_float32(backend, dtype):
     assert backend.dtype_name(lp) == "float32" and backend.dtype_name(ent) == "float32"
 
 
+def test_heads_of_different_dtypes_promote_together(backend):
+    # bfloat16 and float16 promote to float32 in both frameworks; each head keeps its own rounding.
+    heads = _heads(35, 16, (3, 4, 5))
+    arrays = tuple(backend.array(h, d) for h, d in zip(heads, ("bfloat16", "float16", "float32")))
+    rounded = [backend.numpy(a).astype(np.float64) for a in arrays]
+    action, lp, ent = backend.sample_logits(arrays, seed=4)
+    assert backend.dtype_name(lp) == "float32" and backend.dtype_name(ent) == "float32"
+    a = backend.numpy(action)
+    lp_true = sum(_truth.categorical_log_prob(h, a[:, i]) for i, h in enumerate(rounded))
+    ent_true = sum(_truth.categorical_entropy(h) for h in rounded)
+    np.testing.assert_allclose(backend.numpy(lp), lp_true, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(backend.numpy(ent), ent_true, rtol=1e-5, atol=1e-5)
+
+
 def test_empty_batch_sampling(backend):
     action, lp, ent = backend.sample_logits(backend.array(np.zeros((0, 4), np.float32)), seed=0)
     assert backend.numpy(action).shape == (0,) and backend.numpy(lp).shape == (0,)
