@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import decimal
 import os
 import re
 import shutil
@@ -46,16 +47,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
-    """A positive int; `_` separators and k/M suffixes are accepted (500_000, 500k, 1M)."""
+    """A positive whole number; `_` separators, exponents and k/M suffixes are accepted
+    (500_000, 5e5, 500k, 0.5M), as long as the value is whole."""
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
     digits = text[:-1] if scale > 1 else text
     try:
-        value = int(digits.replace("_", "")) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value <= 0:
+        value = decimal.Decimal(digits) * scale
+    except decimal.InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value <= 0 or value != value.to_integral_value():
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
+    return int(value)
 
 
 def _seed(text: str) -> int:
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "mixed: gymnax env under jit + torch policy (default: mixed)")
     train.add_argument("--env", default="CartPole-v1", metavar="ID", help="environment id (default: CartPole-v1)")
     train.add_argument("--steps", type=_positive_int, default=TrainConfig.total_steps, metavar="N",
-                       help=f"environment steps over all envs (default: {TrainConfig.total_steps})")
+                       help=f"environment steps over all envs; 500k, 1M and 5e5 work too (default: {TrainConfig.total_steps})")
     train.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default: 0)")
     train.add_argument("--num-envs", type=_positive_int, default=TrainConfig.num_envs, metavar="E",
                        help=f"parallel environments (default: {TrainConfig.num_envs})")

@@ -1,5 +1,6 @@
 """The `puffer-backend` command: every error path in a subprocess, train/eval/compare with a fake
 pipeline module (fast, framework-free), and a short real run per pipeline that exists."""
+import argparse
 import importlib.util
 import json
 import os
@@ -80,6 +81,8 @@ ERROR_CASES = [
     (["train", "--steps", "0"], ["--steps", "positive integer", "'0'"]),
     (["train", "--steps", "-5"], ["--steps", "'-5'"]),
     (["train", "--steps", "lots"], ["--steps", "'lots'"]),
+    (["train", "--steps", "1.5k5"], ["--steps", "'1.5k5'"]),
+    (["train", "--steps", "2.5"], ["--steps", "'2.5'"]),
     (["--num-envs", "0"], ["--num-envs", "positive integer"]),
     (["train", "--seed", "-1"], ["--seed", "'-1'"]),
     (["train", "--env", "Nope-v0"], ["--env", "CartPole-v1", "'Nope-v0'"]),
@@ -111,6 +114,19 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, fragments):
     # Blocking torch and jax proves the checks run before any framework import.
     result = _run_cli(*argv, prelude="import sys; sys.modules['torch'] = None; sys.modules['jax'] = None")
     _assert_usage_error(result, *fragments)
+
+
+@pytest.mark.parametrize("text, expected", [("500000", 500_000), ("500_000", 500_000), ("5e5", 500_000),
+                                           ("2.5e5", 250_000), ("500k", 500_000), ("0.5M", 500_000),
+                                           ("1M", 1_000_000), ("1536", 1536)])
+def test_step_counts_in_the_forms_users_type(text, expected):
+    assert cli._positive_int(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "2.5", "1e-3", "0.0001k", "nan", "inf", "k", "", "5 e5"])
+def test_step_counts_that_are_not_positive_whole_numbers(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+        cli._positive_int(text)
 
 
 @pytest.mark.parametrize("backend, module", [("torch", "torch"), ("jax", "jax"), ("mixed", "jax")])
