@@ -15,7 +15,7 @@ import torch
 
 from puffer_backend.spec import Continuous, Discrete, bad_value
 
-from .torch_common import load_checkpoint, save_checkpoint, seed_everything, torch_threads, validate_config
+from .torch_common import load_checkpoint, save_checkpoint, seed_everything, torch_threads
 from .torch_learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
 from .torch_policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
 
@@ -44,7 +44,7 @@ def train(config, logger) -> dict:
 
     Raises ValueError for an env id gymnax does not provide here or non-positive sizes.
     """
-    validate_config(config)
+    config.validate()
     with torch_threads(1):
         return _train(config, logger)
 

@@ -16,7 +16,7 @@ from puffer_backend.spec import bad_value
 from .config import TrainConfig
 
 __all__ = ["CHECKPOINT", "torch_threads", "seed_everything", "save_checkpoint", "load_checkpoint",
-           "config_from_dict", "DistInfo", "init_distributed", "validate_config"]
+           "config_from_dict", "DistInfo", "init_distributed"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -39,11 +39,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def validate_config(config: TrainConfig) -> None:
-    """ValueError naming the field for settings no pipeline can run (`TrainConfig.validate`)."""
-    config.validate()
 
 
 def config_from_dict(data: dict) -> TrainConfig:

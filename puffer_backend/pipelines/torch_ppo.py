@@ -18,7 +18,7 @@ from puffer_backend.spec import bad_value
 
 from . import RETURN_WINDOW
 from .torch_common import (DistInfo, init_distributed, load_checkpoint, save_checkpoint, seed_everything,
-                           torch_threads, validate_config)
+                           torch_threads)
 from .torch_gym_envs import GymVecEnv
 from .torch_learner import EpisodeStats, RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
 from .torch_policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
@@ -32,7 +32,7 @@ def train(config, logger) -> dict:
 
     Raises ValueError for an unknown env id or non-positive sizes (before any work starts).
     """
-    validate_config(config)
+    config.validate()
     dist = init_distributed()
     try:
         with torch_threads(1):

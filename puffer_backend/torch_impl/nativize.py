@@ -32,10 +32,6 @@ class _NativeDict(dict):
     """A dict of leaves that also remembers the observation's sample dtype."""
 
 
-def _sample_dtype_of(emulated) -> np.dtype | None:
-    return spec.emulated_sample_dtype(emulated)
-
-
 def _to_torch(native):
     if isinstance(native, dict):
         return {k: _to_torch(sub) for k, sub in native.items()}
@@ -52,9 +48,8 @@ def nativize_dtype(emulated) -> NativeDType:
     Raises TypeError/ValueError for unknown, big-endian or misaligned dtypes.
     """
     native = _to_torch(spec.nativize_dtype(emulated))
-    sample = _sample_dtype_of(emulated)
     result = _NativeDict(native) if isinstance(native, dict) else _NativeLeaf(*native)
-    result.sample_dtype = None if sample is None else sample.name
+    result.sample_dtype = spec.emulated_sample_dtype(emulated).name
     return result
 
 
