@@ -15,6 +15,7 @@ from ..spec.errors import bad_value
 
 __all__ = ["numpy_to_jax_dtype_dict", "x64_enabled", "require_dtype", "int_dtype"]
 
+# Keyed by np.dtype; `[np.float32]` and `["float32"]` work too (spec.dtypes.DtypeDict), as in torch_impl.
 numpy_to_jax_dtype_dict: dict = derive_dtype_dict(lambda name: jnp.dtype(name))
 
 

@@ -8,22 +8,8 @@ from ..spec import check_element_dtype, derive_dtype_dict
 
 __all__ = ["numpy_to_torch_dtype_dict", "to_torch_dtype"]
 
-class _DtypeDict(dict):
-    """A plain dict keyed by np.dtype, as PufferLib's; a miss retries with `np.dtype(key)` so
-    `table[np.float32]` and `table['float32']` work too (np.float32 does not hash like its dtype)."""
-
-    def __missing__(self, key):
-        try:
-            normalized = np.dtype(key)
-        except TypeError:
-            raise KeyError(key) from None
-        if normalized == key and type(normalized) is type(key):
-            raise KeyError(key)
-        return self[normalized]
-
-
-numpy_to_torch_dtype_dict: dict[np.dtype, torch.dtype] = _DtypeDict(
-    derive_dtype_dict(lambda name: getattr(torch, name)))
+# Keyed by np.dtype; `[np.float32]` and `["float32"]` work too (spec.dtypes.DtypeDict).
+numpy_to_torch_dtype_dict: dict[np.dtype, torch.dtype] = derive_dtype_dict(lambda name: getattr(torch, name))
 
 _TORCH_DTYPES = frozenset(numpy_to_torch_dtype_dict.values())
 

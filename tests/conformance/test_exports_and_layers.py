@@ -16,14 +16,34 @@ def test_exports_are_the_spec_names(backend):
         assert hasattr(backend.api, name), name
 
 
+def _backend_dtype_name(backend, dtype) -> str:
+    return backend.dtype_name(type("Holder", (), {"dtype": dtype})())
+
+
 def test_dtype_dict_follows_the_spec_table(backend):
     table = backend.dtype_dict
     assert list(table) == list(spec.SUPPORTED_DTYPES)
     for key, value in table.items():
         assert isinstance(key, np.dtype)
-        assert backend.dtype_name(type("Holder", (), {"dtype": value})()) == key.name
-    # PufferLib users index with either spelling
-    assert table[np.dtype("float32")] is table[np.dtype(np.float32)]
+        assert _backend_dtype_name(backend, value) == key.name
+
+
+@pytest.mark.parametrize("name", spec.SUPPORTED_DTYPE_NAMES)
+def test_dtype_dict_answers_every_spelling_of_a_dtype(backend, name):
+    # PufferLib users index with np.dtype(...), the scalar type (np.float32) or the name
+    table = backend.dtype_dict
+    for key in (np.dtype(name), getattr(np, name), name, np.dtype(name).str):
+        assert key in table, key
+        assert _backend_dtype_name(backend, table[key]) == name, key
+        assert _backend_dtype_name(backend, table.get(key)) == name, key
+
+
+@pytest.mark.parametrize("key", [np.bool_, "complex64", np.dtype(">f4"), "not-a-dtype", None, np.dtype([("a", np.uint8)])])
+def test_dtype_dict_refuses_dtypes_outside_the_table(backend, key):
+    table = backend.dtype_dict
+    assert key not in table and table.get(key) is None
+    with pytest.raises(KeyError):
+        table[key]
 
 
 @pytest.mark.parametrize("std", [np.sqrt(2), 1.0, 0.01])
