@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ..spec.errors import bad_type, bad_value
+from .inputs import check_key, is_torch_object, real_scalar_or_traced, refuse_torch_tensor
 
 __all__ = ["layer_init", "orthogonal"]
 
@@ -24,13 +25,14 @@ def orthogonal(std: float = math.sqrt(2.0), *, column_axis: int = -1):
     `column_axis` is the output axis: -1 for flax kernels `(*k, in, out)` (the default, so
     `nn.Dense(kernel_init=orthogonal(0.01))` works), 0 for torch/equinox weights `(out, in, *k)`.
     For a 2-D shape both choices give the same guarantee (W W^T or W^T W = std^2 I).
-    Raises ValueError for shapes with fewer than 2 axes.
+    `std` is a real scalar: a Python or numpy number, or a 0-d integer/float array (numpy,
+    JAX, torch; a traced one inside `jit` too). Raises TypeError for anything else (bools,
+    complex, arrays with axes), and ValueError for shapes with fewer than 2 axes.
     """
-    if not isinstance(std, (int, float)) or isinstance(std, bool):
-        raise bad_type("std", "a float", std)
-    base = jax.nn.initializers.orthogonal(scale=float(std), column_axis=column_axis)
+    base = jax.nn.initializers.orthogonal(scale=real_scalar_or_traced(std, "std"), column_axis=column_axis)
 
     def init(key, shape, dtype=jnp.float32):
+        check_key(key)
         if len(shape) < 2:
             raise bad_value("shape", "at least 2 axes for an orthogonal init", f"shape {tuple(shape)}")
         return base(key, tuple(shape), dtype)
@@ -44,23 +46,30 @@ def layer_init(layer, key, std: float = math.sqrt(2.0), bias_const: float = 0.0)
     layer: a mapping with `weight` (torch layout `(out, in, *k)`) or `kernel` (flax layout
     `(*k, in, out)`), optional `bias`; other entries are kept. key: a JAX PRNG key. Shapes
     and dtypes are kept, and the result has the input's mapping type when it can be built
-    from a dict. Raises TypeError/ValueError for anything else.
+    from a dict. `std` and `bias_const` are real scalars, as for `orthogonal`. Raises
+    TypeError/ValueError for anything else: a torch module or tensors (with where to go
+    instead), a batch of keys, a mapping without exactly one weight.
     """
     if not isinstance(layer, Mapping):
+        if is_torch_object(layer):
+            raise bad_type("layer", "a params mapping (for a torch module, use puffer_backend.torch_impl.layer_init)",
+                           layer)
         raise bad_type("layer", "a params mapping with 'weight' (torch layout) or 'kernel' (flax layout)", layer)
     if ("weight" in layer) == ("kernel" in layer):
         raise bad_value("layer", "exactly one of 'weight' (torch layout) or 'kernel' (flax layout)",
                         f"keys {sorted(layer)}")
-    if not isinstance(bias_const, (int, float)) or isinstance(bias_const, bool):
-        raise bad_type("bias_const", "a float", bias_const)
+    check_key(key)
+    bias_const = real_scalar_or_traced(bias_const, "bias_const")
     name, axis = ("weight", 0) if "weight" in layer else ("kernel", -1)
     weight = layer[name]
+    refuse_torch_tensor(weight, f"layer[{name!r}]", "a float array")
     if not hasattr(weight, "shape") or not jnp.issubdtype(weight.dtype, jnp.floating):
         raise bad_type(f"layer[{name!r}]", "a float array", weight)
     new = dict(layer)
     new[name] = orthogonal(std, column_axis=axis)(key, weight.shape, weight.dtype)
     if layer.get("bias") is not None:
         bias = layer["bias"]
+        refuse_torch_tensor(bias, "layer['bias']", "an array")
         new["bias"] = jnp.full(bias.shape, bias_const, dtype=bias.dtype)
     try:
         return type(layer)(new)

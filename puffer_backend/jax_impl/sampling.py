@@ -2,10 +2,12 @@
 `entropy_probs`.
 
 Functional and explicit about randomness: `sample_logits(key, logits, ...)`. Every function
-works under `jit`, `vmap` and `grad`. Shape and dtype checks are static, so under `jit` they
-raise at trace time; the action-range check needs values and runs only on concrete host
-arrays (numpy inputs, or JAX arrays on a CPU device outside `jit`): it never syncs an
-accelerator. Under `jit` an out-of-range action yields a NaN log-probability.
+works under `jit`, `vmap` and `grad`, on batched or unbatched (one row, distrax style)
+input. Shape and dtype checks are static, so under `jit` they raise at trace time; the
+action-range and Normal-scale checks need values and run only on concrete host arrays
+(numpy inputs, or JAX arrays on a CPU device outside `jit`/`vmap`): they never sync an
+accelerator. Where they do not run, an out-of-range action yields a NaN log-probability,
+and a scale that is not positive and finite NaN or infinite log-probabilities and entropies.
 
 Discrete draws follow the spec's rule (`puffer_backend.spec.sampling`): inverse CDF with one
 uniform per head per row, so the same uniforms give the same actions as torch_impl. The
@@ -26,6 +28,7 @@ from ..spec import checks
 from ..spec.errors import bad_type, bad_value
 from .distributions import Normal
 from .dtypes import int_dtype
+from .inputs import check_key, is_torch_object, refuse_torch_tensor
 from .threefry import random_bits
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs", "uniforms"]
@@ -34,6 +37,7 @@ __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entr
 # -- validation (static: shapes and dtypes only) ---------------------------------------------
 
 def _as_float_array(value, argument: str):
+    refuse_torch_tensor(value, argument, "a jax or numpy float array")
     if not hasattr(value, "shape") or not hasattr(value, "dtype"):
         raise bad_type(argument, "a jax or numpy float array", value)
     if not jnp.issubdtype(value.dtype, jnp.floating):
@@ -41,15 +45,10 @@ def _as_float_array(value, argument: str):
     return jnp.asarray(value)
 
 
-def _logits(value, argument: str = "logits"):
-    value = _as_float_array(value, argument)
-    checks.check_logits_shape(value.shape, argument)
-    return value
-
-
 def _mask(mask, logits_shape, argument: str = "mask"):
     if mask is None:
         return None
+    refuse_torch_tensor(mask, argument, "a boolean array (True = allowed)")
     if not hasattr(mask, "shape") or not hasattr(mask, "dtype") or mask.dtype != jnp.bool_:
         raise bad_type(argument, "a boolean array (True = allowed)", mask)
     checks.check_mask_shape(mask.shape, logits_shape, argument)
@@ -67,13 +66,15 @@ def _is_concrete_host(value) -> bool:
         return False
 
 
-def _action(action, shape, sizes, argument: str = "action"):
-    """Integer action reshaped to `shape` `(batch,)` or `(batch, heads)`; range-checked when concrete."""
+def _action(action, shape, sizes, argument: str = "action", unbatched: bool = False):
+    """Integer action reshaped to `shape` `(batch,)` or `(batch, heads)`; range-checked when
+    concrete. Batched: any shape of as many elements; unbatched (batch 1): exactly `shape[1:]`."""
+    refuse_torch_tensor(action, argument, "an integer array")
     if not hasattr(action, "shape") or not hasattr(action, "dtype"):
         raise bad_type(argument, "an integer array", action)
     if not jnp.issubdtype(action.dtype, jnp.integer):
         raise bad_type(argument, "an integer array of action indices", action)
-    checks.check_action_shape(action.shape, shape, argument)
+    checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, argument, batched=not unbatched)
     if _is_concrete_host(action) and np.size(action):
         values = np.asarray(action).reshape(shape)
         high = np.asarray(sizes).reshape((1,) * (len(shape) - 1) + (-1,)) if len(shape) > 1 else sizes[0]
@@ -81,14 +82,6 @@ def _action(action, shape, sizes, argument: str = "action"):
             raise bad_value(argument, f"indices in [0, n) for head sizes {tuple(sizes)}",
                             f"values from {values.min()} to {values.max()}")
     return jnp.asarray(action).reshape(shape)
-
-
-def _key(key):
-    if not hasattr(key, "dtype"):
-        raise bad_type("key", "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))", key)
-    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.dtype != jnp.uint32:
-        raise bad_type("key", "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))", key)
-    return key
 
 
 def _result_dtype(dtype):
@@ -210,45 +203,71 @@ def uniforms(key, shape, dtype=jnp.float32):
 
     Never exactly 0 or 1; resolution 2**-23 (as float32's own uniforms).
     """
-    bits = random_bits(_key(key), shape)
+    bits = random_bits(check_key(key), shape)
     return ((bits >> 9).astype(dtype) + 0.5) * (2.0 ** -23)
 
 
-# -- heads ------------------------------------------------------------------------------
+# -- inputs: heads, Normals, unbatched rows ------------------------------------------------
 
-def _split_heads(logits, mask, argument="logits"):
-    if len(logits) == 0:
-        raise bad_value(argument, "at least one head", "an empty sequence")
-    heads = [_logits(head, f"{argument}[{i}]") for i, head in enumerate(logits)]
-    batch = checks.check_heads_batch([h.shape for h in heads], argument)
-    if mask is None:
-        masks = [None] * len(heads)
+def _discrete_inputs(logits, mask):
+    """(heads, masks, multi, unbatched): heads as `(batch, n_i)` arrays (a batch of one row for
+    unbatched input), their masks, and whether the input was a tuple/list of heads."""
+    if isinstance(logits, (tuple, list)):
+        if len(logits) == 0:
+            raise bad_value("logits", "at least one head", "an empty sequence")
+        heads = [_as_float_array(head, f"logits[{i}]") for i, head in enumerate(logits)]
+        unbatched = checks.check_heads([h.shape for h in heads]) is None
+        if mask is None:
+            masks = [None] * len(heads)
+        else:
+            checks.check_head_masks_container(mask, len(heads))
+            masks = [_mask(m, h.shape, f"mask[{i}]") for i, (m, h) in enumerate(zip(mask, heads))]
+        multi = True
     else:
-        checks.check_head_masks_container(mask, len(heads))
-        masks = [_mask(m, h.shape, f"mask[{i}]") for i, (m, h) in enumerate(zip(mask, heads))]
-    return heads, masks, batch
+        if is_torch_object(logits) and not hasattr(logits, "shape"):  # a torch.distributions.Normal
+            raise bad_type("logits", "logits arrays or a jax_impl.Normal (convert a torch distribution's "
+                                     "parameters with puffer_backend.exchange.to_jax)", logits)
+        heads = [_as_float_array(logits, "logits")]
+        unbatched = checks.is_unbatched_logits(heads[0].shape)
+        masks = [_mask(mask, heads[0].shape)]
+        multi = False
+    if unbatched:
+        heads = [h[None] for h in heads]
+        masks = [None if m is None else m[None] for m in masks]
+    return heads, masks, multi, unbatched
 
 
 def _continuous_parts(dist):
+    """(loc, scale, unbatched): loc `(batch, *event)` (a batch of one for an unbatched `(d,)`
+    loc) and scale broadcast to it. The scale is checked positive and finite on concrete host
+    values (as action ranges); elsewhere a bad scale gives NaN or infinite scores."""
     loc = _as_float_array(dist.loc, "logits.loc")
     if loc.ndim < 1:
-        raise bad_value("logits.loc", "shape (batch, *event)", f"shape {loc.shape}")
+        raise bad_value("logits.loc", "shape (batch, *event) or unbatched (action_dim,)", f"shape {loc.shape}")
     scale = dist.scale
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = jnp.asarray(scale, loc.dtype)
     scale = _as_float_array(scale, "logits.scale")
+    if _is_concrete_host(scale) and np.size(scale):
+        values = np.asarray(scale).astype(np.float64)
+        if not np.all((values > 0) & (values < np.inf)):
+            raise bad_value("logits.scale", "positive, finite values (a standard deviation)",
+                            f"values from {np.min(values)} to {np.max(values)}")
     try:
         scale = jnp.broadcast_to(scale, loc.shape)
     except ValueError:
         raise bad_value("logits.scale", f"a shape broadcastable to loc's {loc.shape}",
                         f"shape {jnp.shape(scale)}") from None
-    return loc, scale
+    unbatched = loc.ndim == 1
+    if unbatched:
+        loc, scale = loc[None], scale[None]
+    return loc, scale, unbatched
 
 
 def _sample_continuous(key, dist, action, mask, deterministic):
     if mask is not None:
         raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-    loc, scale = _continuous_parts(dist)
+    loc, scale, unbatched = _continuous_parts(dist)
     batch = loc.shape[0]
     dim = int(np.prod(loc.shape[1:], dtype=np.int64))
     out = _result_dtype(loc.dtype)
@@ -260,49 +279,54 @@ def _sample_continuous(key, dist, action, mask, deterministic):
         action = lax.stop_gradient(action)
     else:
         action = _as_float_array(action, "action")
-        checks.check_action_shape(action.shape, (batch, dim), "action")
+        expected = (batch, dim)
+        checks.check_action_shape(action.shape, expected[1:] if unbatched else expected, "action",
+                                  batched=not unbatched)
     value = action.reshape(loc.shape).astype(out)
     loc32, scale32 = loc.astype(out), scale.astype(out)
     logprob = Normal(loc32, scale32).log_prob(value).reshape(batch, dim).sum(-1)
     ent = Normal(loc32, scale32).entropy().reshape(batch, dim).sum(-1)
-    return action.reshape(batch, dim), logprob, ent
+    results = action.reshape(batch, dim), logprob, ent
+    return tuple(r[0] for r in results) if unbatched else results
 
 
 def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = False):
     """Sample actions (or score given ones); returns `(action, logprob, entropy)`.
 
-    key: a JAX PRNG key (ignored when `action` is given or `deterministic`).
+    key: one JAX PRNG key (ignored when `action` is given or `deterministic`); for a batch
+    of keys, `jax.vmap` this function over unbatched logits.
     logits: `(batch, n)` float array (discrete); a tuple/list of `(batch, n_i)` heads
     (multi-discrete); or `Normal(loc, scale)` with loc `(batch, *event)` (continuous).
-    action: optional actions to score instead of sampling: `(batch,)`, `(batch, heads)` (or
-    flat `(batch * heads,)`), or `(batch, dim)` floats for a Normal.
+    Unbatched, distrax style: `(n,)`, heads `(n_i,)`, or a Normal with loc `(d,)` give action
+    `()`, `(heads,)` or `(d,)` and 0-d logprob and entropy, so that
+    `jax.vmap(sample_logits)(keys, logits)` works.
+    action: optional actions to score instead of sampling. Batched: any shape with `batch`
+    (discrete), `batch * heads` or `batch * dim` (floats, Normal) elements, read as
+    PufferLib's `action.view(batch, -1)`, and returned as `(batch,)`, `(batch, heads)` or
+    `(batch, dim)`. Unbatched: exactly `()`, `(heads,)` or `(d,)`.
     mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads).
     deterministic: argmax (discrete) or the mean (continuous) instead of a draw.
 
     Returns action `(batch,)` / `(batch, heads)` of JAX's default int (int32 with x64 off,
     int64 with x64 on) or `(batch, dim)` floats; logprob and entropy `(batch,)`, summed over
     heads or dims, float32 (float64 for float64 inputs). Raises TypeError/ValueError (at
-    trace time under jit) for wrong types, shapes and masks; see the module doc for ranges.
+    trace time under jit) for wrong types, shapes and masks; see the module doc for ranges
+    and for a Normal's scale.
     """
     if not isinstance(deterministic, (bool, np.bool_)):
         raise bad_type("deterministic", "a Python bool (under jax.jit mark it static: "
                                         "static_argnames=('deterministic',))", deterministic)
     if isinstance(logits, Normal):
         if action is None and not deterministic:
-            key = _key(key)
+            key = check_key(key)
         return _sample_continuous(key, logits, action, mask, deterministic)
-    if isinstance(logits, (tuple, list)):
-        heads, masks, batch = _split_heads(logits, mask)
-        shape = (batch, len(heads))
-    else:
-        heads = [_logits(logits)]
-        masks = [_mask(mask, heads[0].shape)]
-        batch = heads[0].shape[0]
-        shape = (batch,)
+    heads, masks, multi, unbatched = _discrete_inputs(logits, mask)
+    batch = heads[0].shape[0]
+    shape = (batch, len(heads)) if multi else (batch,)
     sizes = [h.shape[1] for h in heads]
     if action is not None:
-        given = _action(action, shape, sizes)
-        picks = [given] if len(shape) == 1 else [given[:, i] for i in range(len(heads))]
+        given = _action(action, shape, sizes, unbatched=unbatched)
+        picks = [given[:, i] for i in range(len(heads))] if multi else [given]
     elif not deterministic:
         u = uniforms(key, (batch, len(heads)), _result_dtype(heads[0].dtype))
     actions, logprob, ent = [], 0.0, 0.0
@@ -325,36 +349,35 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
         actions.append(a)
         logprob = logprob + head_logprob
         ent = ent + head_entropy
-    out = given if action is not None else (actions[0] if len(shape) == 1 else jnp.stack(actions, axis=-1))
-    return out, logprob, ent
+    out = given if action is not None else (jnp.stack(actions, axis=-1) if multi else actions[0])
+    return (out[0], logprob[0], ent[0]) if unbatched else (out, logprob, ent)
 
 
 def sample_from_uniforms(logits, uniforms, *, mask=None):
     """The spec's sampling rule with caller-given uniforms in [0, 1); returns actions only.
 
     logits `(batch, n)` with uniforms `(batch,)`; heads with uniforms `(batch, heads)`;
-    `Normal` with uniforms `(batch, dim)` (in (0, 1): `loc + scale * ndtri(u)`).
-    Same shapes, dtypes and errors as `sample_logits`.
+    `Normal` with uniforms `(batch, dim)` (in (0, 1): `loc + scale * ndtri(u)`); batched
+    uniforms may have any shape of as many elements, as given actions. Unbatched logits
+    take exactly `()`, `(heads,)` or `(d,)`. Same shapes, dtypes and errors as `sample_logits`.
     """
     u = _as_float_array(uniforms, "uniforms")
     if isinstance(logits, Normal):
         if mask is not None:
             raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-        loc, scale = _continuous_parts(logits)
-        dim = int(np.prod(loc.shape[1:], dtype=np.int64))
-        checks.check_action_shape(u.shape, (loc.shape[0], dim), "uniforms")
+        loc, scale, unbatched = _continuous_parts(logits)
+        expected = (loc.shape[0], int(np.prod(loc.shape[1:], dtype=np.int64)))
+        checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
         draw = ndtri(u.reshape(loc.shape).astype(_result_dtype(loc.dtype))).astype(loc.dtype)
-        return (loc + scale * draw).reshape(loc.shape[0], dim)
-    if isinstance(logits, (tuple, list)):
-        heads, masks, batch = _split_heads(logits, mask)
-        if tuple(u.shape) != (batch, len(heads)):
-            raise bad_value("uniforms", f"shape {(batch, len(heads))}", f"shape {tuple(u.shape)}")
-        return jnp.stack([_inverse_cdf(_weights(h, m)[1], u[:, i])
-                          for i, (h, m) in enumerate(zip(heads, masks))], axis=-1)
-    logits = _logits(logits)
-    if tuple(u.shape) != (logits.shape[0],):
-        raise bad_value("uniforms", f"shape {(logits.shape[0],)}", f"shape {tuple(u.shape)}")
-    return _inverse_cdf(_weights(logits, _mask(mask, logits.shape))[1], u)
+        action = (loc + scale * draw).reshape(expected)
+        return action[0] if unbatched else action
+    heads, masks, multi, unbatched = _discrete_inputs(logits, mask)
+    expected = (heads[0].shape[0], len(heads)) if multi else (heads[0].shape[0],)
+    checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
+    u = u.reshape(expected)
+    actions = [_inverse_cdf(_weights(h, m)[1], u[:, i] if multi else u) for i, (h, m) in enumerate(zip(heads, masks))]
+    action = jnp.stack(actions, axis=-1) if multi else actions[0]
+    return action[0] if unbatched else action
 
 
 def _any_logits(value, argument: str = "logits"):
@@ -372,6 +395,7 @@ def log_prob(logits, value):
     others finite, values and gradients. float32 result for 16/32-bit logits.
     """
     logits = _any_logits(logits)
+    refuse_torch_tensor(value, "value", "an integer array")
     shifted, _, total = _weights(logits, None)
     if hasattr(value, "shape") and tuple(value.shape) != tuple(logits.shape[:-1]):
         raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",

@@ -2,13 +2,44 @@
 dtype), so they run at trace time under jit/compile and never force a device sync."""
 from __future__ import annotations
 
+import math
+import numbers
+
+import numpy as np
+
 from .errors import bad_type, bad_value
 from .layout import row_width
+
+# How each framework's arrays convert, for a message when one reaches the other backend.
+_CONVERT = {"torch": "convert a torch tensor with puffer_backend.exchange.to_jax",
+            "jax": "convert a JAX array with puffer_backend.exchange.to_torch",
+            "jaxlib": "convert a JAX array with puffer_backend.exchange.to_torch"}
 
 
 def check_logits_shape(shape, argument: str = "logits") -> None:
     if len(shape) != 2 or shape[1] < 1:
         raise bad_value(argument, "shape (batch, num_actions) with num_actions >= 1", f"shape {tuple(shape)}")
+
+
+def is_unbatched_logits(shape, argument: str = "logits") -> bool:
+    """sample_logits takes `(batch, n)` or one unbatched row `(n,)` (distrax style, for vmap)."""
+    if len(shape) not in (1, 2) or shape[-1] < 1:
+        raise bad_value(argument, "shape (batch, num_actions) or unbatched (num_actions,), with num_actions >= 1",
+                        f"shape {tuple(shape)}")
+    return len(shape) == 1
+
+
+def check_heads(shapes, argument: str = "logits") -> int | None:
+    """Heads all `(batch, n_i)` with one batch size (returns it) or all unbatched `(n_i,)` (None)."""
+    ranks = {len(shape) for shape in shapes}
+    if ranks == {1}:
+        for i, shape in enumerate(shapes):
+            is_unbatched_logits(shape, f"{argument}[{i}]")
+        return None
+    if len(ranks) > 1:
+        raise bad_value(argument, "heads all batched (batch, n_i) or all unbatched (n_i,)",
+                        f"shapes {[tuple(s) for s in shapes]}")
+    return check_heads_batch(shapes, argument)
 
 
 def check_any_logits_shape(shape, argument: str = "logits") -> None:
@@ -33,14 +64,22 @@ def check_heads_batch(shapes, argument: str = "logits") -> int:
     return batches.pop()
 
 
-def check_action_shape(shape, expected, argument: str = "action") -> None:
-    """`expected` is a tuple; a flat `(batch * heads,)` action is accepted like PufferLib's view."""
+def check_action_shape(shape, expected, argument: str = "action", *, batched: bool = True) -> None:
+    """A given action (or uniforms) that reshapes to `expected`, `(batch,)` or `(batch, k)`.
+
+    Batched: any shape with `prod(expected)` elements, read row-major, as PufferLib 3's
+    `action.view(batch, -1)`: its trainer scores `(segments, horizon[, heads])` buffers
+    against `segments * horizon` rows of logits, and flat `(batch * heads,)` works too.
+    Unbatched (`batched=False`): exactly `expected`, there being no batch to view by.
+    """
     shape, expected = tuple(shape), tuple(expected)
-    flat = 1
-    for size in expected:
-        flat *= size
-    if shape != expected and shape != (flat,):
-        raise bad_value(argument, f"shape {expected}", f"shape {shape}")
+    if shape == expected:
+        return
+    if not batched:
+        raise bad_value(argument, f"shape {expected} (unbatched logits take unbatched actions)", f"shape {shape}")
+    if math.prod(shape) != math.prod(expected):
+        raise bad_value(argument, f"shape {expected}, or any shape of {math.prod(expected)} elements "
+                                  f"(read as view(batch, -1))", f"shape {shape}")
 
 
 def check_mask_shape(shape, logits_shape, argument: str = "mask") -> None:
@@ -81,3 +120,30 @@ def check_observation(shape, dtype_name: str, native_dtype, sample_dtype_name: s
     width = row_width(native_dtype)
     if shape[1] < width:
         raise bad_value(argument, f"at least {width} elements per row for this native_dtype", f"shape {tuple(shape)}")
+
+
+def real_scalar(value, argument: str) -> float:
+    """`float(value)` for one real number: a Python or numpy int/float, or a 0-d array of an
+    integer or float dtype from numpy, JAX or torch. Bools, complex numbers and arrays with
+    axes are refused (TypeError naming `argument`). Reads the value: not for hot paths."""
+    if isinstance(value, (bool, np.bool_)):
+        raise bad_type(argument, "a real number (not a bool)", value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is None or dtype is None or not hasattr(value, "__float__"):
+        raise bad_type(argument, "a real number (int, float, or a 0-d array)", value)
+    if tuple(shape) != ():
+        raise bad_type(argument, "a real number (a 0-d array, not one with axes)", value)
+    name = str(dtype).removeprefix("torch.")  # torch dtypes print as torch.float32
+    if not name.startswith(("float", "bfloat", "int", "uint")):
+        raise bad_type(argument, "a real number (an integer or float dtype)", value)
+    return float(value)
+
+
+def bad_array_type(argument: str, expected: str, value) -> TypeError:
+    """`bad_type`, saying how to convert when `value` is the other framework's array."""
+    convert = _CONVERT.get(type(value).__module__.partition(".")[0])
+    if convert is not None and hasattr(value, "shape"):
+        expected = f"{expected} ({convert})"
+    return bad_type(argument, expected, value)

@@ -19,7 +19,7 @@ import torch
 
 from ..spec import bad_type, bad_value
 from ..spec import checks
-from ..spec.checks import check_action_shape
+from ..spec.checks import bad_array_type, check_action_shape
 from . import validation as v
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs"]
@@ -217,15 +217,20 @@ def _check_head_masks(mask, heads):
 
 
 def _normal_parts(dist):
+    """loc and scale as `(batch, action_dim)`, and whether the Normal is unbatched (loc `(d,)`)."""
     loc, scale = dist.loc, dist.scale
     if loc.dim() == 0:
-        raise bad_value("logits", "a Normal with a batch dimension", f"loc shape {tuple(loc.shape)}")
-    shape = (loc.shape[0], math.prod(loc.shape[1:]))  # reshape(batch, -1) fails for batch 0
-    return loc.reshape(shape), scale.reshape(shape)
+        raise bad_value("logits", "a Normal with loc of shape (batch, ...) or unbatched (action_dim,)",
+                        f"loc shape {tuple(loc.shape)}")
+    v.check_normal_scale(scale)
+    unbatched = loc.dim() == 1
+    # math.prod, not reshape(batch, -1), which fails for batch 0
+    shape = (1, loc.shape[0]) if unbatched else (loc.shape[0], math.prod(loc.shape[1:]))
+    return loc.reshape(shape), scale.reshape(shape), unbatched
 
 
-def _normal(dist, action, deterministic, generator, uniform=None):
-    loc, scale = _normal_parts(dist)
+def _normal(loc, scale, action, deterministic, generator, uniform=None):
+    """Action, logprob and entropy of a Normal's `(batch, action_dim)` parts."""
     if action is None:
         with torch.no_grad():
             if deterministic:
@@ -241,11 +246,6 @@ def _normal(dist, action, deterministic, generator, uniform=None):
                 cd = v.compute_dtype(loc.dtype)
                 noise = torch.special.ndtri(uniform.to(torch.promote_types(uniform.dtype, cd)))
                 action = (loc.to(cd) + scale.to(cd) * noise.to(cd)).to(loc.dtype)
-    else:
-        if not isinstance(action, torch.Tensor) or not action.is_floating_point():
-            raise bad_type("action", "a floating-point tensor of continuous actions", action)
-        check_action_shape(action.shape, loc.shape)
-        action = action.reshape(loc.shape)
     cd = v.compute_dtype(loc.dtype)
     loc_c, scale_c = loc.to(cd), scale.to(cd)
     log_scale = scale_c.log()
@@ -254,28 +254,42 @@ def _normal(dist, action, deterministic, generator, uniform=None):
     return action, logprob, ent
 
 
+def _given_normal_action(action, shape, unbatched):
+    if not isinstance(action, torch.Tensor) or not action.is_floating_point():
+        raise bad_array_type("action", "a floating-point tensor of continuous actions", action)
+    check_action_shape(action.shape, shape[1:] if unbatched else shape, batched=not unbatched)
+    return action.reshape(shape)
+
+
 def _classify(logits, is_continuous):
-    """'normal', 'tensor' or 'heads', after checking the input."""
+    """('normal' | 'tensor' | 'heads', unbatched), after checking the input's types and shapes."""
     if isinstance(logits, torch.distributions.Normal):
         v.check_is_continuous(is_continuous, True)
-        return "normal"
+        return "normal", logits.loc.dim() == 1
     v.check_is_continuous(is_continuous, False)
     if isinstance(logits, torch.Tensor):
-        v.check_logits(logits)
-        return "tensor"
+        return "tensor", v.check_sample_logits(logits)
     if isinstance(logits, (tuple, list)):
-        v.check_heads(logits)
-        return "heads"
-    raise bad_type("logits", "a tensor, a tuple/list of tensors or a torch.distributions.Normal", logits)
+        return "heads", v.check_heads(logits) is None
+    raise bad_array_type("logits", "a tensor, a tuple/list of tensors or a torch.distributions.Normal", logits)
 
 
-def _check_given_action(action, batch, sizes):
+def _check_given_action(action, batch, sizes, unbatched):
     v.check_integer_action(action)
     expected = (batch,) if isinstance(sizes, int) else (batch, len(sizes))
-    check_action_shape(action.shape, expected)
+    check_action_shape(action.shape, expected[1:] if unbatched else expected, batched=not unbatched)
     action = action.reshape(expected)
     v.check_action_range(action, sizes)
     return action
+
+
+def _one_row(tensor):
+    return None if tensor is None else tensor.unsqueeze(0)
+
+
+def _first_row(results):
+    """Unbatched results from a batch of one."""
+    return tuple(r[0] for r in results)
 
 
 def sample_logits(logits, action=None, *, mask=None, deterministic=False, generator=None, is_continuous=None):
@@ -285,18 +299,23 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     list of such tensors of different widths (multi-discrete: action `(batch, heads)` int64,
     logprob and entropy summed over heads), or a `torch.distributions.Normal` with loc
     `(batch, ...)` (continuous: action `(batch, action_dim)`, summed over dims).
-    action: actions to score instead of sampling (flat `(batch * heads,)` is accepted too).
+    Unbatched input, distrax style: logits `(n,)`, heads `(n_i,)` or a Normal with loc `(d,)`
+    give action `()`, `(heads,)` or `(d,)` and 0-d logprob and entropy.
+    action: actions to score instead of sampling. Batched: any shape with `batch` (discrete),
+    `batch * heads` or `batch * action_dim` elements, read as PufferLib's
+    `action.view(batch, -1)` (a `(segments, horizon[, heads])` buffer, a flat one); it is
+    returned in the shape above, in its own dtype. Unbatched: exactly `()`, `(heads,)`, `(d,)`.
     mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads). A row
     with nothing allowed has no distribution (NaN); it is not checked, to avoid a sync.
     deterministic: argmax (mean for a Normal) instead of a draw. generator: a torch.Generator
     for `torch.rand`. is_continuous: PufferLib 2's flag; a bool contradicting the input is an error.
     logprob and entropy are `(batch,)`, float32 for float16/bfloat16 inputs.
     Raises TypeError/ValueError naming the argument for bad input; integer actions are
-    range-checked on CPU in eager mode (on CUDA only with
-    `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`, since it syncs).
-    `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
+    range-checked, and a Normal's scale checked positive and finite, on CPU in eager mode
+    (on CUDA only with `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`,
+    since it syncs). `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
-    kind = _classify(logits, is_continuous)
+    kind, unbatched = _classify(logits, is_continuous)
     if not isinstance(deterministic, (bool, np.bool_)):
         raise bad_type("deterministic", "a bool", deterministic)
     deterministic = bool(deterministic)  # numpy's bool too, as jax_impl
@@ -305,54 +324,79 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     if kind == "normal":
         if mask is not None:
             raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-        return _normal(logits, action, deterministic, generator)
+        loc, scale, unbatched = _normal_parts(logits)
+        if action is not None:
+            action = _given_normal_action(action, loc.shape, unbatched)
+        results = _normal(loc, scale, action, deterministic, generator)
+        return _first_row(results) if unbatched else results
     if kind == "tensor":
         if mask is not None:
             v.check_mask(mask, logits.shape)
+        if unbatched:
+            logits, mask = logits.unsqueeze(0), _one_row(mask)
         if action is not None:
-            action = _check_given_action(action, logits.shape[0], int(logits.shape[1]))
+            action = _check_given_action(action, logits.shape[0], int(logits.shape[1]), unbatched)
         # contiguous: searchsorted copies a strided CDF (a transposed logits tensor) with a warning
-        return _categorical(_as_compute(logits).contiguous(), mask, action, deterministic, generator)
+        results = _categorical(_as_compute(logits).contiguous(), mask, action, deterministic, generator)
+        return _first_row(results) if unbatched else results
     heads = tuple(logits)
     if mask is not None:
         _check_head_masks(mask, heads)
+    if unbatched:
+        heads = tuple(h.unsqueeze(0) for h in heads)
+        mask = None if mask is None else tuple(m.unsqueeze(0) for m in mask)
     sizes = tuple(int(h.shape[1]) for h in heads)
     if action is not None:
-        action = _check_given_action(action, heads[0].shape[0], sizes)
+        action = _check_given_action(action, heads[0].shape[0], sizes, unbatched)
     x = _stack_heads(heads, mask)
     act, logprob, ent = _categorical(x, None, action, deterministic, generator)
-    return act, logprob.sum(-1), ent.sum(-1)
+    results = act, logprob.sum(-1), ent.sum(-1)
+    return _first_row(results) if unbatched else results
 
 
 def sample_from_uniforms(logits, uniforms, *, mask=None):
     """The sampling rule itself: actions from given uniforms in [0, 1), no randomness.
 
     logits as in `sample_logits`; uniforms `(batch,)` for a tensor, `(batch, heads)` for a
-    tuple of heads, `(batch, action_dim)` for a Normal (`loc + scale * ndtri(u)`).
-    Returns the actions only (int64, or the Normal's dtype).
+    tuple of heads, `(batch, action_dim)` for a Normal (`loc + scale * ndtri(u)`), or any
+    shape of as many elements (as given actions); for unbatched logits exactly `()`,
+    `(heads,)` or `(action_dim,)`. Returns the actions only (int64, or the Normal's dtype),
+    shaped as `sample_logits`'s.
     """
-    kind = _classify(logits, None)
+    kind, unbatched = _classify(logits, None)
     if not isinstance(uniforms, torch.Tensor) or not uniforms.is_floating_point():
-        raise bad_type("uniforms", "a floating-point tensor of values in [0, 1)", uniforms)
+        raise bad_array_type("uniforms", "a floating-point tensor of values in [0, 1)", uniforms)
     with torch.no_grad():
         if kind == "normal":
             if mask is not None:
                 raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-            loc, _ = _normal_parts(logits)
-            check_action_shape(uniforms.shape, loc.shape, "uniforms")
-            return _normal(logits, None, False, None, uniforms.reshape(loc.shape))[0]
+            loc, scale, unbatched = _normal_parts(logits)
+            check_action_shape(uniforms.shape, loc.shape[1:] if unbatched else loc.shape, "uniforms",
+                               batched=not unbatched)
+            action = _normal(loc, scale, None, False, None, uniforms.reshape(loc.shape))[0]
+            return action[0] if unbatched else action
         if kind == "tensor":
             if mask is not None:
                 v.check_mask(mask, logits.shape)
-            check_action_shape(uniforms.shape, (logits.shape[0],), "uniforms")
+            if unbatched:
+                logits, mask = logits.unsqueeze(0), _one_row(mask)
+            expected = (logits.shape[0],)
+            check_action_shape(uniforms.shape, expected[1:] if unbatched else expected, "uniforms",
+                               batched=not unbatched)
             x = _as_compute(logits).contiguous()
-            return _categorical(x, mask, None, False, None, uniforms.reshape(-1, 1).to(x.dtype))[0]
+            action = _categorical(x, mask, None, False, None, uniforms.reshape(-1, 1).to(x.dtype))[0]
+            return action[0] if unbatched else action
         heads = tuple(logits)
         if mask is not None:
             _check_head_masks(mask, heads)
-        check_action_shape(uniforms.shape, (heads[0].shape[0], len(heads)), "uniforms")
+        if unbatched:
+            heads = tuple(h.unsqueeze(0) for h in heads)
+            mask = None if mask is None else tuple(m.unsqueeze(0) for m in mask)
+        expected = (heads[0].shape[0], len(heads))
+        check_action_shape(uniforms.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
         x = _stack_heads(heads, mask)
-        return _categorical(x, None, None, False, None, uniforms.reshape(*x.shape[:2], 1).to(x.dtype))[0]
+        action = _categorical(x, None, None, False, None, uniforms.reshape(*x.shape[:2], 1).to(x.dtype))[0]
+        return action[0] if unbatched else action
 
 
 def log_prob(logits, value):
@@ -394,7 +438,7 @@ def entropy_probs(logits, probs):
     """
     v.check_logits(logits, leading_axes=True)
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
-        raise bad_type("probs", "a floating-point tensor", probs)
+        raise bad_array_type("probs", "a floating-point tensor", probs)
     if probs.shape != logits.shape:
         raise bad_value("probs", f"shape {tuple(logits.shape)} (the logits' shape)", f"shape {tuple(probs.shape)}")
     out = v.compute_dtype(torch.promote_types(logits.dtype, probs.dtype))

@@ -1,17 +1,22 @@
 """Input checks for the sampling functions. They read only shapes and dtypes (static under
-torch.compile), except the action range check, which reads values and therefore runs only
-on CPU tensors outside compilation, or on any device when `CHECK_DEVICE_ACTIONS` is set."""
+torch.compile), except the action range and Normal scale checks, which read values and
+therefore run only on CPU tensors outside compilation, or on any device when
+`CHECK_DEVICE_ACTIONS` is set."""
 from __future__ import annotations
+
+import math
 
 import torch
 
 from ..spec import bad_type, bad_value
-from ..spec.checks import check_any_logits_shape, check_heads_batch, check_logits_shape, check_mask_shape
+from ..spec import checks
+from ..spec.checks import bad_array_type
 
-__all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_logits", "check_heads", "check_mask",
-           "check_integer_action", "check_action_range", "check_is_continuous", "values_checked"]
+__all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_logits", "check_sample_logits", "check_heads",
+           "check_mask", "check_integer_action", "check_action_range", "check_normal_scale",
+           "check_is_continuous", "values_checked"]
 
-# Range-checking actions on CUDA costs a device->host sync per call; off by default.
+# Range-checking actions (and a Normal's scale) on CUDA costs a device->host sync per call; off by default.
 CHECK_DEVICE_ACTIONS = False
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -22,33 +27,44 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
 
 
-def check_logits(logits, argument: str = "logits", *, leading_axes: bool = False) -> None:
-    """A float tensor `(batch, n)`; `(..., n)` with `leading_axes` (log_prob, entropy)."""
+def _check_float_tensor(logits, argument: str) -> None:
     if not isinstance(logits, torch.Tensor):
-        raise bad_type(argument, "a torch.Tensor", logits)
+        raise bad_array_type(argument, "a torch.Tensor", logits)
     if not logits.is_floating_point():
         raise bad_type(argument, "a floating-point tensor", logits)
-    (check_any_logits_shape if leading_axes else check_logits_shape)(logits.shape, argument)
 
 
-def check_heads(heads, argument: str = "logits") -> int:
-    """A non-empty tuple/list of 2-D float tensors with one batch size; returns the batch."""
+def check_logits(logits, argument: str = "logits", *, leading_axes: bool = False) -> None:
+    """A float tensor `(batch, n)`; `(..., n)` with `leading_axes` (log_prob, entropy)."""
+    _check_float_tensor(logits, argument)
+    (checks.check_any_logits_shape if leading_axes else checks.check_logits_shape)(logits.shape, argument)
+
+
+def check_sample_logits(logits, argument: str = "logits") -> bool:
+    """A float tensor `(batch, n)`, or unbatched `(n,)` (returns True for that)."""
+    _check_float_tensor(logits, argument)
+    return checks.is_unbatched_logits(logits.shape, argument)
+
+
+def check_heads(heads, argument: str = "logits") -> int | None:
+    """A non-empty tuple/list of float tensors, all `(batch, n_i)` with one batch size (returns
+    it) or all unbatched `(n_i,)` (returns None)."""
     if len(heads) == 0:
         raise bad_value(argument, "a non-empty tuple or list of logits tensors", "an empty sequence")
     for i, head in enumerate(heads):
-        check_logits(head, f"{argument}[{i}]")
-    return check_heads_batch([h.shape for h in heads], argument)
+        _check_float_tensor(head, f"{argument}[{i}]")
+    return checks.check_heads([h.shape for h in heads], argument)
 
 
 def check_mask(mask, logits_shape, argument: str = "mask") -> None:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise bad_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
-    check_mask_shape(mask.shape, logits_shape, argument)
+        raise bad_array_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
+    checks.check_mask_shape(mask.shape, logits_shape, argument)
 
 
 def check_integer_action(action, argument: str = "action") -> None:
     if not isinstance(action, torch.Tensor):
-        raise bad_type(argument, "a torch.Tensor of integer actions", action)
+        raise bad_array_type(argument, "a torch.Tensor of integer actions", action)
     if action.is_floating_point() or action.is_complex() or action.dtype == torch.bool:
         raise bad_type(argument, "an integer tensor", action)
 
@@ -75,6 +91,20 @@ def check_action_range(action: torch.Tensor, sizes, argument: str = "action") ->
     if bad:
         low, high = int(action.min()), int(action.max())
         raise bad_value(argument, expected, f"values from {low} to {high}")
+
+
+def check_normal_scale(scale: torch.Tensor, argument: str = "logits.scale") -> None:
+    """A Normal's scale must be positive and finite; checked where values are read (see
+    `values_checked`), whether or not torch.distributions validated its arguments (it lets
+    +inf through, and nothing at all with `validate_args=False`). Elsewhere a bad scale
+    gives NaN (or infinite) log-probabilities and entropies."""
+    if scale.numel() == 0 or not values_checked(scale):
+        return
+    with torch.no_grad():
+        low, high = torch.aminmax(scale)  # a NaN anywhere makes both NaN
+    low, high = float(low), float(high)
+    if not (low > 0 and high < math.inf):
+        raise bad_value(argument, "positive, finite values (a standard deviation)", f"values from {low} to {high}")
 
 
 def check_is_continuous(is_continuous, continuous_input: bool) -> None:
