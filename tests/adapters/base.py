@@ -27,6 +27,14 @@ class Adapter:
         """True when two backend arrays view the same buffer (None when the backend cannot tell)."""
         raise NotImplementedError
 
+    def foreign_array(self, value: np.ndarray):
+        """The same values as the *other* framework's array (a JAX array for torch, a torch
+        tensor for JAX); skips the test when that framework is not installed."""
+        raise NotImplementedError
+
+    # the exchange function that a foreign array must be converted with, named in the error
+    convert_with: str = ""
+
     def can_hold(self, dtype: np.dtype) -> bool:
         """Whether the backend holds arrays of `dtype` in its current configuration (JAX with x64 off
         does not hold 64-bit dtypes: such input must raise a ValueError naming jax_enable_x64)."""

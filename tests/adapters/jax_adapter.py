@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
+import pytest
 
 from puffer_backend import jax_impl
 
@@ -34,6 +35,12 @@ class JaxAdapter(Adapter):
 
     def dtype_name(self, value):
         return np.dtype(value.dtype).name
+
+    convert_with = "puffer_backend.exchange.to_jax"
+
+    def foreign_array(self, value):
+        torch = pytest.importorskip("torch")
+        return torch.from_numpy(np.array(value))
 
     def can_hold(self, dtype):
         return np.dtype(dtype).itemsize < 8 or bool(jax.config.jax_enable_x64)

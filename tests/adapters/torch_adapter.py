@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from puffer_backend import torch_impl
@@ -32,6 +33,12 @@ class TorchAdapter(Adapter):
     def dtype_name(self, value):
         return str(value.dtype).replace("torch.", "")
 
+    convert_with = "puffer_backend.exchange.to_torch"
+
+    def foreign_array(self, value):
+        jnp = pytest.importorskip("jax.numpy")
+        return jnp.asarray(value)
+
     def can_hold(self, dtype):
         return True  # every dtype of the table
 
@@ -39,7 +46,8 @@ class TorchAdapter(Adapter):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
     def normal(self, loc, scale):
-        return torch.distributions.Normal(loc, scale)
+        # torch's own argument validation off: the library's checks must hold without it
+        return torch.distributions.Normal(loc, scale, validate_args=False)
 
     def sample_logits(self, logits, action=None, *, seed=0, **kwargs):
         # no generator when nothing is drawn: it is not traceable, and scoring works under compile

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from . import _truth
+
 LAYOUT = np.dtype([("a", np.float32, (2,)), ("b", np.int16)], align=True)  # 12 bytes
 
 
@@ -117,7 +119,8 @@ def test_mask_mismatch(backend):
 
 
 def test_logits_bad(backend):
-    _raises(ValueError, "logits", backend.sample_logits, backend.array(np.zeros(4, np.float32)))
+    for shape in ((), (2, 4, 3), (4, 0), (0,)):  # (n,) is one unbatched row; these are not logits
+        _raises(ValueError, "logits", backend.sample_logits, backend.array(np.zeros(shape, np.float32)))
     _raises(TypeError, "logits", backend.sample_logits, backend.array(np.zeros((4, 3), np.int32)))
     _raises(TypeError, "logits", backend.sample_logits, "logits")
     heads = (_logits(backend, 4, 2), _logits(backend, 3, 5))
@@ -160,3 +163,53 @@ def test_log_prob_entropy_bad_types(backend):
     _raises(ValueError, "logits", backend.api.entropy, backend.array(np.zeros((), np.float32)))
     _raises(ValueError, "probs", backend.api.entropy_probs, _logits(backend), _logits(backend, 4, 4))
     _raises(TypeError, "probs", backend.api.entropy_probs, _logits(backend), backend.array(np.zeros((4, 3), np.int32)))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.inf, np.nan])
+def test_normal_scale_not_positive_and_finite(backend, bad):
+    loc = backend.array(np.zeros((4, 2), np.float32))
+    scale = np.ones((4, 2), np.float32)
+    scale[2, 1] = bad
+    dist = backend.normal(loc, backend.array(scale))
+    message = _raises(ValueError, "logits.scale", backend.sample_logits, dist, seed=0)
+    assert "positive, finite" in message
+    _raises(ValueError, "logits.scale", backend.sample_logits, dist, backend.array(np.zeros((4, 2), np.float32)))
+    _raises(ValueError, "logits.scale", backend.sample_from_uniforms, dist, backend.array(np.full((4, 2), 0.5, np.float32)))
+    unbatched = backend.normal(backend.array(np.zeros(2, np.float32)), backend.array(scale[2]))
+    _raises(ValueError, "logits.scale", backend.sample_logits, unbatched, seed=0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.inf, np.nan])
+def test_normal_bad_scale_under_the_compiler_is_not_finite(backend, bad):
+    # values are not read under jit/compile (no sync): the documented outcome is a NaN or
+    # infinite score for the rows with a bad scale, the others exact
+    loc = np.zeros((3, 2), np.float32)
+    scale = np.ones((3, 2), np.float32)
+    scale[1, 0] = bad
+    given = np.full((3, 2), 0.5, np.float32)
+    scores = backend.compiled(lambda l, s, a: backend.sample_logits(backend.normal(l, s), a)[1:])
+    lp, ent = (backend.numpy(r) for r in scores(backend.array(loc), backend.array(scale), backend.array(given)))
+    assert not np.isfinite(lp[1]) and not np.isfinite(ent[1])
+    keep = [0, 2]
+    np.testing.assert_allclose(lp[keep], _truth.normal_log_prob(loc[keep], scale[keep], given[keep]), rtol=1e-5)
+
+
+def test_foreign_arrays_name_the_exchange_function(backend):
+    # the other framework's array: a TypeError saying how to convert it, never a crash inside
+    x = np.zeros((4, 3), np.float32)
+    ours, foreign = backend.array(x), backend.foreign_array(x)
+    action = np.zeros(4, np.int32)
+    calls = {
+        "logits": [lambda: backend.sample_logits(foreign), lambda: backend.api.log_prob(foreign, backend.array(action)),
+                   lambda: backend.api.entropy(foreign), lambda: backend.api.entropy_probs(foreign, ours),
+                   lambda: backend.sample_logits((ours, foreign))],
+        "action": [lambda: backend.sample_logits(ours, backend.foreign_array(action))],
+        "value": [lambda: backend.api.log_prob(ours, backend.foreign_array(action))],
+        "mask": [lambda: backend.sample_logits(ours, mask=backend.foreign_array(np.ones((4, 3), bool)))],
+        "probs": [lambda: backend.api.entropy_probs(ours, foreign)],
+        "uniforms": [lambda: backend.sample_from_uniforms(ours, backend.foreign_array(np.zeros(4, np.float32)))],
+    }
+    for argument, fns in calls.items():
+        for fn in fns:
+            message = _raises(TypeError, argument, fn)
+            assert backend.convert_with in message, message

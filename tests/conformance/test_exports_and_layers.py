@@ -75,3 +75,64 @@ def test_layer_init_seeds_differ(backend):
     a = backend.init_linear(8, 8, seed=0)["weight"]
     b = backend.init_linear(8, 8, seed=1)["weight"]
     assert not np.allclose(a, b)
+
+
+def _jax_scalar(value, dtype):
+    jnp = pytest.importorskip("jax.numpy")
+    return jnp.asarray(value, dtype)
+
+
+def _torch_scalar(value, dtype):
+    torch = pytest.importorskip("torch")
+    return torch.tensor(value, dtype=getattr(torch, dtype))
+
+
+# every kind of real scalar a user may hold: (builder of a scalar of value v)
+REAL_SCALARS = {
+    "python int": lambda v: int(v),
+    "python float": lambda v: float(v),
+    "numpy float32": lambda v: np.float32(v),
+    "numpy int64": lambda v: np.int64(v),
+    "numpy 0-d float64": lambda v: np.array(v, np.float64),
+    "numpy 0-d int16": lambda v: np.array(v, np.int16),
+    "jax 0-d float32": lambda v: _jax_scalar(v, "float32"),
+    "jax 0-d int32": lambda v: _jax_scalar(v, "int32"),
+    "torch 0-d float32": lambda v: _torch_scalar(v, "float32"),
+    "torch 0-d int64": lambda v: _torch_scalar(v, "int64"),
+}
+
+
+@pytest.mark.parametrize("kind", list(REAL_SCALARS))
+def test_layer_init_takes_any_real_scalar(backend, kind):
+    make = REAL_SCALARS[kind]
+    std, bias = (2.0, 3.0) if "int" in kind else (np.float32(np.sqrt(2)), 0.25)
+    params = backend.init_linear(32, 16, std=make(std), bias_const=make(bias), seed=2)
+    w = params["weight"].astype(np.float64)
+    np.testing.assert_allclose(w @ w.T, float(std) ** 2 * np.eye(16), atol=1e-5 * float(std) ** 2)
+    np.testing.assert_array_equal(params["bias"], np.full(16, bias, np.float32))
+
+
+NOT_REAL_SCALARS = {
+    "bool": lambda: True,
+    "numpy bool": lambda: np.bool_(True),
+    "complex": lambda: 1 + 2j,
+    "numpy complex": lambda: np.complex64(1),
+    "string": lambda: "1.0",
+    "numpy array with axes": lambda: np.array([1.0, 2.0]),
+    "numpy (1,) array": lambda: np.array([1.0]),
+    "jax array with axes": lambda: _jax_scalar([1.0, 2.0], "float32"),
+    "jax 0-d bool": lambda: _jax_scalar(True, "bool"),
+    "torch tensor with axes": lambda: _torch_scalar([1.0, 2.0], "float32"),
+    "torch 0-d bool": lambda: _torch_scalar(True, "bool"),
+    "torch 0-d complex": lambda: _torch_scalar(1 + 1j, "complex64"),
+}
+
+
+@pytest.mark.parametrize("kind", list(NOT_REAL_SCALARS))
+@pytest.mark.parametrize("argument", ["std", "bias_const"])
+def test_layer_init_refuses_what_is_not_a_real_scalar(backend, kind, argument):
+    value = NOT_REAL_SCALARS[kind]()
+    with pytest.raises(TypeError) as info:
+        backend.init_linear(8, 4, **{argument: value})
+    message = str(info.value)
+    assert message.startswith(f"{argument}: expected a real number") and "received" in message, message

@@ -63,3 +63,52 @@ def test_layer_init_errors():
         J.layer_init(jnp.zeros((3, 3)), jax.random.key(0))
     with pytest.raises(ValueError, match="shape"):
         J.orthogonal(1.0)(jax.random.key(0), (5,))
+
+
+def test_orthogonal_takes_jnp_scalars_eager_and_traced():
+    _semi_orthogonal(J.orthogonal(jnp.sqrt(2))(jax.random.key(0), (4, 6)), math.sqrt(2))
+    traced = jax.jit(lambda k: J.orthogonal(jnp.sqrt(2.0))(k, (4, 6)))(jax.random.key(0))  # std is a tracer there
+    _semi_orthogonal(traced, math.sqrt(2))
+    fresh = jax.jit(lambda k, s, b: J.layer_init({"weight": jnp.zeros((3, 5)), "bias": jnp.zeros(3)}, k, std=s,
+                                                 bias_const=b))(jax.random.key(1), jnp.float32(0.5), jnp.float32(0.1))
+    _semi_orthogonal(fresh["weight"], 0.5)
+    np.testing.assert_allclose(fresh["bias"], np.full(3, 0.1, np.float32))
+    with pytest.raises(TypeError, match="std: expected a real number"):
+        jax.jit(lambda k, s: J.orthogonal(s)(k, (4, 6)))(jax.random.key(0), jnp.ones(2))
+
+
+def test_orthogonal_from_flax_under_a_jitted_init():
+    flax = pytest.importorskip("flax.linen")
+
+    class Model(flax.Module):
+        @flax.compact
+        def __call__(self, x):
+            return flax.Dense(6, kernel_init=J.orthogonal(jnp.sqrt(2)))(x)
+
+    params = jax.jit(Model().init)(jax.random.key(0), jnp.zeros((1, 10)))["params"]
+    _semi_orthogonal(params["Dense_0"]["kernel"], math.sqrt(2))
+
+
+@pytest.mark.parametrize("key", [0, None, "key", np.zeros(2, np.float32), jnp.zeros((2,)), np.zeros((), np.uint32)],
+                         ids=["int", "None", "str", "numpy float", "jax float", "0-d uint32"])
+def test_layer_init_refuses_what_is_not_a_key(key):
+    with pytest.raises((TypeError, ValueError), match=r"^key: expected a (jax PRNG key|single PRNG key).*received"):
+        J.layer_init({"weight": jnp.zeros((3, 3))}, key)
+
+
+def test_layer_init_batch_of_keys_and_torch_inputs():
+    with pytest.raises(ValueError, match=r"key: expected a single PRNG key.*use jax.vmap"):
+        J.layer_init({"weight": jnp.zeros((3, 3))}, jax.random.split(jax.random.key(0), 2))
+    stacked = jax.vmap(lambda k: J.layer_init({"weight": jnp.zeros((3, 3))}, k)["weight"])(
+        jax.random.split(jax.random.key(0), 2))
+    assert stacked.shape == (2, 3, 3)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"key: expected .*exchange.to_jax"):
+        J.layer_init({"weight": jnp.zeros((3, 3))}, torch.zeros(2, dtype=torch.int32))
+    with pytest.raises(TypeError, match=r"layer: expected a params mapping \(for a torch module, use "
+                                        r"puffer_backend.torch_impl.layer_init\)"):
+        J.layer_init(torch.nn.Linear(3, 3), jax.random.key(0))
+    with pytest.raises(TypeError, match=r"layer\['weight'\]: expected .*exchange.to_jax"):
+        J.layer_init(torch.nn.Linear(3, 3).state_dict(), jax.random.key(0))
+    with pytest.raises(TypeError, match=r"layer\['bias'\]: expected .*exchange.to_jax"):
+        J.layer_init({"weight": jnp.zeros((3, 3)), "bias": torch.zeros(3)}, jax.random.key(0))

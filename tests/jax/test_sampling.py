@@ -154,7 +154,7 @@ def test_heads_shapes_and_sums():
 def test_static_errors_raise_at_trace_time():
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="logits"):
-        jax.jit(J.sample_logits)(key, jnp.zeros((4,)))
+        jax.jit(J.sample_logits)(key, jnp.zeros((2, 4, 3)))  # (n,) is one unbatched row
     with pytest.raises(ValueError, match="mask"):
         jax.jit(lambda k, x, m: J.sample_logits(k, x, mask=m))(key, jnp.zeros((4, 3)), jnp.ones((4, 2), bool))
     with pytest.raises(TypeError, match="mask"):
@@ -216,3 +216,79 @@ def test_deterministic_under_jit_needs_static_argnames():
         jax.jit(J.sample_logits)(None, logits, deterministic=True)
     action = jax.jit(J.sample_logits, static_argnames="deterministic")(None, logits, deterministic=True)[0]
     np.testing.assert_array_equal(action, np.asarray(logits).argmax(-1))
+
+
+def test_vmap_over_keys_and_unbatched_rows_distrax_style():
+    # jax.vmap(sample_logits)(keys, logits): one key and one (n,) row per call, as with distrax
+    n, draws = 7, 20000
+    row = np.random.default_rng(40).normal(size=n).astype(np.float32)
+    logits = jnp.asarray(np.broadcast_to(row, (draws, n)))
+    keys = jax.random.split(jax.random.key(41), draws)
+    action, logp, ent = jax.jit(jax.vmap(J.sample_logits))(keys, logits)
+    assert action.shape == logp.shape == ent.shape == (draws,)
+    a = np.asarray(action)
+    probs = np.exp(row - np.logaddexp.reduce(row.astype(np.float64)))
+    assert stats.chisquare(np.bincount(a, minlength=n), probs * draws).pvalue > 1e-4
+    logp_true, ent_true = _reference(row)
+    np.testing.assert_allclose(logp, logp_true[a], atol=1e-5)
+    np.testing.assert_allclose(ent, np.full(draws, ent_true), atol=1e-5)
+    # each call drew the documented uniform of its key: the batched rule on those uniforms agrees
+    u = jax.vmap(lambda k: J.sampling.uniforms(k, (1, 1))[0, 0])(keys)
+    np.testing.assert_array_equal(a, J.sample_from_uniforms(logits, u))
+    np.testing.assert_array_equal(a, categorical_from_uniform(np.asarray(logits), np.asarray(u)))
+
+
+def test_vmap_of_sample_from_uniforms_equals_the_batched_call():
+    rng = np.random.default_rng(42)
+    logits = jnp.asarray(rng.normal(size=(300, 12)).astype(np.float32))
+    u = jnp.asarray(rng.random(300).astype(np.float32))
+    np.testing.assert_array_equal(jax.vmap(J.sample_from_uniforms)(logits, u), J.sample_from_uniforms(logits, u))
+    heads = (logits[:, :5], logits[:, 5:])
+    uh = jnp.asarray(rng.random((300, 2)).astype(np.float32))
+    np.testing.assert_array_equal(jax.vmap(J.sample_from_uniforms)(heads, uh), J.sample_from_uniforms(heads, uh))
+    dist = J.Normal(logits[:, :3], jnp.exp(logits[:, 3:6] * 0.1))
+    uu = jnp.asarray(rng.uniform(0.01, 0.99, (300, 3)).astype(np.float32))
+    np.testing.assert_allclose(jax.vmap(J.sample_from_uniforms)(dist, uu), J.sample_from_uniforms(dist, uu), rtol=1e-6)
+
+
+def test_vmap_heads_normals_legacy_keys_and_given_actions():
+    rng = np.random.default_rng(43)
+    heads = (jnp.asarray(rng.normal(size=(64, 3)).astype(np.float32)),
+             jnp.asarray(rng.normal(size=(64, 5)).astype(np.float32)))
+    legacy = jax.random.split(jax.random.PRNGKey(44), 64)  # (64, 2) uint32: one (2,) key per call
+    action, logp, _ = jax.vmap(J.sample_logits)(legacy, heads)
+    assert action.shape == (64, 2) and logp.shape == (64,)
+    scored = J.sample_logits(None, heads, action)  # the batched call scores the same actions alike
+    np.testing.assert_allclose(logp, scored[1], rtol=1e-6)
+    rescored = jax.vmap(J.sample_logits, in_axes=(None, 0, 0))(None, heads, action)
+    np.testing.assert_allclose(rescored[1], scored[1], rtol=1e-6)
+    dist = J.Normal(jnp.zeros((64, 2)), jnp.full((64, 2), 0.5))
+    action, logp, ent = jax.vmap(J.sample_logits)(jax.random.split(jax.random.key(45), 64), dist)
+    assert action.shape == (64, 2) and logp.shape == ent.shape == (64,)
+    ref = stats.norm(0.0, 0.5)
+    np.testing.assert_allclose(logp, ref.logpdf(np.asarray(action)).sum(-1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [lambda: jax.random.split(jax.random.key(0), 4),
+                                  lambda: jax.random.split(jax.random.PRNGKey(0), 4)], ids=["typed", "legacy"])
+def test_a_batch_of_keys_outside_vmap_says_use_vmap(make):
+    keys = make()
+    message = r"key: expected a single PRNG key.*\(for a batch of keys, use jax.vmap\), received .*shape \(4"
+    calls = [lambda k: J.sample_logits(k, jnp.zeros((4, 3))),
+             lambda k: J.sample_logits(k, (jnp.zeros((4, 3)), jnp.zeros((4, 2)))),
+             lambda k: J.sample_logits(k, J.Normal(jnp.zeros((4, 2)), 1.0)),
+             lambda k: J.sample_logits(k, jnp.zeros(3))]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call(keys)
+        with pytest.raises(ValueError, match=message):
+            jax.jit(call)(keys)
+
+
+def test_torch_distribution_names_jax_normal():
+    torch = pytest.importorskip("torch")
+    dist = torch.distributions.Normal(torch.zeros(4, 2), torch.ones(4, 2))
+    with pytest.raises(TypeError, match=r"logits: expected .*jax_impl.Normal.*exchange.to_jax"):
+        J.sample_logits(jax.random.key(0), dist)
+    with pytest.raises(TypeError, match=r"logits.loc: expected .*exchange.to_jax.*received Tensor"):
+        J.sample_logits(jax.random.key(0), J.Normal(torch.zeros(4, 2), 1.0))

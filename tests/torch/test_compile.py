@@ -42,6 +42,24 @@ def test_sample_logits_compiles_without_graph_break():
     torch.testing.assert_close(lp_heads, T.sample_logits(heads, action)[1])
 
 
+def test_buffer_shaped_actions_and_unbatched_input_compile_without_graph_break():
+    fn = _compile(lambda logits, stored, row, heads, loc: (
+        T.sample_logits(logits, stored),
+        T.sample_logits(row),
+        T.sample_logits(row, stored[0, 0]),
+        T.sample_logits(heads),
+        T.sample_logits(torch.distributions.Normal(loc, torch.ones_like(loc), validate_args=False))))
+    logits, row = torch.randn(8, 4), torch.randn(4)
+    stored = torch.randint(0, 4, (2, 4))  # PufferLib's (segments, horizon) buffer for 8 rows
+    heads, loc = (torch.randn(3), torch.randn(5)), torch.randn(3)
+    (a, lp, _), (one, one_lp, _), (_, given_lp, _), (head_actions, _, _), (cont, _, _) = fn(
+        logits, stored, row, heads, loc)
+    assert torch.equal(a, stored.reshape(-1))
+    torch.testing.assert_close(lp, T.log_prob(logits, stored.reshape(-1)))
+    assert one.shape == one_lp.shape == () and head_actions.shape == (2,) and cont.shape == (3,)
+    torch.testing.assert_close(given_lp, T.log_prob(row, stored[0, 0]))
+
+
 def test_nativize_copy_path_compiles_without_graph_break():
     packed = np.dtype([("flag", np.uint8), ("value", np.float32, (2,)), ("big", np.int64)], align=False)
     native = T.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": packed})

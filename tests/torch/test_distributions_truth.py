@@ -79,3 +79,33 @@ def test_bf16_normal_gives_float32_scores():
 def test_entropy_probs_documented_formula():
     x = torch.log_softmax(_logits(6), -1)
     torch.testing.assert_close(T.entropy_probs(x, x.exp()), Categorical(logits=x).entropy())
+
+
+def test_unbatched_and_buffer_shaped_normals_match_torch_normal():
+    g = torch.Generator().manual_seed(5)
+    loc, scale = torch.randn(3, generator=g), torch.rand(3, generator=g) + 0.2
+    dist = Normal(loc, scale)
+    action, lp, ent = T.sample_logits(dist, generator=g)
+    assert action.shape == (3,) and lp.shape == ent.shape == ()
+    torch.testing.assert_close(lp, dist.log_prob(action).sum())
+    torch.testing.assert_close(ent, dist.entropy().sum())
+    batch = Normal(torch.randn(32, 2, generator=g), torch.rand(32, 2, generator=g) + 0.2)
+    stored = torch.randn(4, 8, 2, generator=g)  # PufferLib's (segments, horizon, action_dim) buffer
+    action, lp, _ = T.sample_logits(batch, stored)
+    assert action.shape == (32, 2)
+    torch.testing.assert_close(lp, batch.log_prob(stored.view(32, -1)).sum(1))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_normal_scale_checked_with_torch_validation_on_or_off(bad):
+    scale = torch.ones(4, 2)
+    scale[1, 1] = bad
+    if bad != float("inf"):  # torch's own validation refuses these at construction
+        with pytest.raises(ValueError):
+            Normal(torch.zeros(4, 2), scale, validate_args=True)
+    # torch lets +inf through its `positive` constraint, and nothing with validate_args=False,
+    # which is also every Normal's default once torch.compile has run in the process
+    for validate in ((True,) if bad == float("inf") else ()) + (False,):
+        dist = Normal(torch.zeros(4, 2), scale, validate_args=validate)
+        with pytest.raises(ValueError, match=r"^logits.scale: expected positive, finite values"):
+            T.sample_logits(dist)
