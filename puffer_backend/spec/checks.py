@@ -1,5 +1,6 @@
 """Shape and dtype checks shared by both backends. They read only static metadata (shape,
-dtype), so they run at trace time under jit/compile and never force a device sync."""
+dtype), so they run at trace time under jit/compile and never force a device sync; the one
+exception, `real_scalar`, serves layer initialization, not a hot path."""
 from __future__ import annotations
 
 import math

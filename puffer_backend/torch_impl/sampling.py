@@ -405,7 +405,7 @@ def log_prob(logits, value):
     Exact for unnormalized logits; entries at -inf or the dtype's minimum (masks) give
     finite results and finite gradients for allowed actions. float32 for half inputs.
     """
-    v.check_logits(logits, leading_axes=True)
+    v.check_logits(logits)
     v.check_integer_action(value, "value")
     if tuple(value.shape) != tuple(logits.shape[:-1]):
         raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
@@ -422,7 +422,7 @@ def entropy(logits):
     Masked entries (-inf or the dtype's minimum) count as probability 0: finite values and
     gradients. float32 for half inputs.
     """
-    v.check_logits(logits, leading_axes=True)
+    v.check_logits(logits)
     x = _as_compute(logits)
     _, z, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     total = w.sum(-1)
@@ -436,7 +436,7 @@ def entropy_probs(logits, probs):
     Entries with probability 0 contribute 0 even where the logit is -inf (0 log 0 = 0, not
     NaN), as in jax_impl. float32 for float16/bfloat16 inputs.
     """
-    v.check_logits(logits, leading_axes=True)
+    v.check_logits(logits)
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
         raise bad_array_type("probs", "a floating-point tensor", probs)
     if probs.shape != logits.shape:

@@ -34,10 +34,10 @@ def _check_float_tensor(logits, argument: str) -> None:
         raise bad_type(argument, "a floating-point tensor", logits)
 
 
-def check_logits(logits, argument: str = "logits", *, leading_axes: bool = False) -> None:
-    """A float tensor `(batch, n)`; `(..., n)` with `leading_axes` (log_prob, entropy)."""
+def check_logits(logits, argument: str = "logits") -> None:
+    """A float tensor `(..., n)`, any leading axes (log_prob, entropy, entropy_probs)."""
     _check_float_tensor(logits, argument)
-    (checks.check_any_logits_shape if leading_axes else checks.check_logits_shape)(logits.shape, argument)
+    checks.check_any_logits_shape(logits.shape, argument)
 
 
 def check_sample_logits(logits, argument: str = "logits") -> bool:

@@ -65,6 +65,11 @@ def test_one_row_of_heads(backend):
     np.testing.assert_allclose(_scalar(backend, lp), lp_true, rtol=1e-5, atol=1e-5)
     batched = backend.sample_logits(tuple(backend.array(h[None]) for h in heads), seed=5)
     np.testing.assert_array_equal(backend.numpy(batched[0])[0], a)
+    masks = [np.arange(n) == n - 1 for n in SIZES]  # one allowed action per head: the last
+    action, lp, _ = backend.sample_logits(tuple(backend.array(h) for h in heads),
+                                          mask=tuple(backend.array(m) for m in masks), seed=6)
+    np.testing.assert_array_equal(backend.numpy(action), np.array(SIZES) - 1)
+    assert _scalar(backend, lp) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_one_normal_action(backend):
