@@ -85,5 +85,6 @@ def test_wrong_element_counts_are_refused(backend):
     _refused(backend, x, np.zeros((BATCH, 2), np.int32), f"({BATCH},)", (BATCH, 2))
     heads = tuple(backend.array(_logits(9, n=n)) for n in (3, 7, 4))
     _refused(backend, heads, np.zeros((2, 16, 2), np.int32), f"({BATCH}, 3)", (2, 16, 2))
-    dist = backend.normal(backend.array(np.zeros((BATCH, 3), np.float32)), backend.array(np.ones((BATCH, 3), np.float32)))
+    ones = np.ones((BATCH, 3), np.float32)
+    dist = backend.normal(backend.array(ones * 0), backend.array(ones))
     _refused(backend, dist, np.zeros((SEGMENTS, HORIZON, 4), np.float32), f"({BATCH}, 3)", (SEGMENTS, HORIZON, 4))

@@ -174,7 +174,8 @@ def test_normal_scale_not_positive_and_finite(backend, bad):
     message = _raises(ValueError, "logits.scale", backend.sample_logits, dist, seed=0)
     assert "positive, finite" in message
     _raises(ValueError, "logits.scale", backend.sample_logits, dist, backend.array(np.zeros((4, 2), np.float32)))
-    _raises(ValueError, "logits.scale", backend.sample_from_uniforms, dist, backend.array(np.full((4, 2), 0.5, np.float32)))
+    half = backend.array(np.full((4, 2), 0.5, np.float32))
+    _raises(ValueError, "logits.scale", backend.sample_from_uniforms, dist, half)
     unbatched = backend.normal(backend.array(np.zeros(2, np.float32)), backend.array(scale[2]))
     _raises(ValueError, "logits.scale", backend.sample_logits, unbatched, seed=0)
 

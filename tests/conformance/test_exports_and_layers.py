@@ -38,7 +38,8 @@ def test_dtype_dict_answers_every_spelling_of_a_dtype(backend, name):
         assert _backend_dtype_name(backend, table.get(key)) == name, key
 
 
-@pytest.mark.parametrize("key", [np.bool_, "complex64", np.dtype(">f4"), "not-a-dtype", None, np.dtype([("a", np.uint8)])])
+@pytest.mark.parametrize("key", [np.bool_, "complex64", np.dtype(">f4"), "not-a-dtype", None,
+                                 np.dtype([("a", np.uint8)])])
 def test_dtype_dict_refuses_dtypes_outside_the_table(backend, key):
     table = backend.dtype_dict
     assert key not in table and table.get(key) is None

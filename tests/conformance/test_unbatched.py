@@ -99,7 +99,8 @@ def test_one_row_from_uniforms(backend):
     heads = [_row(20 + i, n) for i, n in enumerate(SIZES)]
     u = np.array([_truth.uniforms_off_boundaries(h[None], rng)[0] for h in heads], np.float32)
     got = backend.numpy(backend.sample_from_uniforms(tuple(backend.array(h) for h in heads), backend.array(u)))
-    np.testing.assert_array_equal(got, [spec.categorical_from_uniform(h[None], u[i:i + 1])[0] for i, h in enumerate(heads)])
+    expected = [spec.categorical_from_uniform(h[None], u[i:i + 1])[0] for i, h in enumerate(heads)]
+    np.testing.assert_array_equal(got, expected)
     loc, scale = np.array([0.5, -1.0], np.float32), np.array([2.0, 0.25], np.float32)
     u = np.array([0.2, 0.9], np.float32)
     got = backend.numpy(backend.sample_from_uniforms(backend.normal(backend.array(loc), backend.array(scale)),
