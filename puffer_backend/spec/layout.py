@@ -198,10 +198,11 @@ def check_leaf_extents(native_dtype: NativeDType, itemsize_of, sample: np.dtype,
     for path, leaf, nbytes in extents:
         if nbytes != leaf.delta * sample.itemsize:
             name = "native_dtype" + "".join(f"[{key!r}]" for key in path)
+            dtype = leaf.dtype.__name__ if isinstance(leaf.dtype, type) else leaf.dtype  # jnp.float32 is a class
             if nbytes % sample.itemsize:
-                expected = (f"a leaf whose {nbytes} bytes (shape {tuple(leaf.shape)} of {leaf.dtype}) are a "
+                expected = (f"a leaf whose {nbytes} bytes (shape {tuple(leaf.shape)} of {dtype}) are a "
                             f"whole number of {sample} elements")
             else:
-                expected = (f"delta {nbytes // sample.itemsize}: shape {tuple(leaf.shape)} of {leaf.dtype} is "
+                expected = (f"delta {nbytes // sample.itemsize}: shape {tuple(leaf.shape)} of {dtype} is "
                             f"{nbytes} bytes, {nbytes // sample.itemsize} element(s) of the {sample} observation")
             raise bad_value(name, expected, f"delta {leaf.delta}")
