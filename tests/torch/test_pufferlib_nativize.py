@@ -215,3 +215,14 @@ def test_mixing_pufferlib_and_spec_rows_is_the_documented_error(space, packed_by
     assert str(info.value) == message
     with open(DOCS, encoding="utf-8") as docs:
         assert message in " ".join(docs.read().split()), "docs/torch.md must quote the real message"
+
+
+def test_wrong_width_under_fullgraph_compile_still_carries_the_message():
+    # Messages are built without string methods dynamo cannot trace, so a failed check
+    # inside a compiled policy reports its own text (inside dynamo's error).
+    native = T.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": LAYOUT})
+    compiled = torch.compile(lambda o: T.nativize_tensor(o, native), fullgraph=True, backend="eager")
+    assert compiled(_rows(LAYOUT))["pos"].shape == (3, 3)
+    with pytest.raises(Exception) as info:
+        compiled(torch.zeros(3, LAYOUT.itemsize + 4, dtype=torch.uint8))
+    assert f"observation: expected {LAYOUT.itemsize} elements per row" in str(info.value)
