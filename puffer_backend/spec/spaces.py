@@ -134,7 +134,7 @@ class _Plan:
     def __init__(self, space):
         self.space = space
         self.sample, self.structured = emulated_dtypes_of_space(space)
-        self.leaves = {path: (leaf, _bounds(leaf)) for path, leaf, _, _ in _leaves_of_space(space, ())}
+        self.leaves = {path: (leaf, _bounds(leaf)) for path, leaf in _leaves_of_space(space, ())}
 
     def matches(self, leaves) -> bool:
         """Whether the space still has the leaf spaces this plan was built from (a Dict space
@@ -166,12 +166,15 @@ def _leaves_of_space(space, path: tuple):
         for i, sub in enumerate(space.spaces):
             yield from _leaves_of_space(sub, (*path, f"f{i}"))
     else:
-        yield path, space, None, None
+        yield path, space
 
 
 def _pack(space, value, argument: str, batched: bool) -> np.ndarray:
     plan = _plan(space)
     leaves = _leaves_of(space, value, argument, (), [])
+    if not leaves:
+        raise bad_value("space", "a space with at least one Box, Discrete, MultiDiscrete or MultiBinary leaf",
+                        space)
     if not plan.matches(leaves):
         plan = _PLANS[id(space)] = _Plan(space)
     sample, dtype = plan.sample, plan.structured

@@ -218,3 +218,7 @@ def test_a_dict_space_changed_in_place_is_packed_with_its_new_layout():
     rows = spec.pack_batch(space, values)
     assert rows.shape == (2, spec.row_elements(space))
     np.testing.assert_array_equal(spec.unpack_batch(space, rows)["b"], values["b"])
+
+
+def test_a_space_without_leaves_is_named():
+    _raises("space", spec.pack_batch, S.Dict({}), {})
