@@ -3,8 +3,9 @@
 The forward pass converts tensors zero-copy, runs the function (jitted together with its
 vjp when a gradient is wanted) and hands the outputs back as tensors; a
 `torch.autograd.Function` runs the vjp in backward. What torch cannot do through it
-(second-order gradients, tracing by torch.compile, torch.func transforms, torch.jit.trace)
-raises a NotImplementedError that says so instead of giving a wrong result.
+(second-order gradients, torch.func transforms, torch.jit.trace) raises a
+NotImplementedError that says so instead of giving a wrong result; torch.compile sees the
+call as a graph break.
 """
 from __future__ import annotations
 
