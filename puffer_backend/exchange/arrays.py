@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.errors import bad_type, bad_value
+from ..spec.errors import bad_type, bad_value, one_line
 from ._frameworks import jax, torch
 
-__all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "jax_x64_enabled"]
+__all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "numpy_to_jax", "jax_x64_enabled"]
 
 # XLA's CPU client aliases a foreign buffer only when it is 64-byte aligned (else it copies).
 CPU_ALIGNMENT = 64
@@ -103,7 +103,7 @@ def _jax_device_for(tensor: "torch.Tensor", where: str):
         device = backend.device_from_local_hardware_id(tensor.device.index or 0)
     except Exception as error:  # noqa: BLE001 - JAX raises RuntimeError/KeyError variants
         raise bad_value(where, f"a tensor on a device JAX can see (JAX devices: {jax.devices()})",
-                        f"a tensor on {tensor.device} ({type(error).__name__}: {error})") from None
+                        f"a tensor on {tensor.device} ({type(error).__name__}: {one_line(str(error))})") from None
     _JAX_DEVICES[key] = device
     return device
 
@@ -144,10 +144,13 @@ def _refuse(tensor: "torch.Tensor", where: str) -> None:
     if tensor.layout != torch.strided:
         raise bad_value(where, "a dense (strided) tensor", f"a tensor with layout {tensor.layout}")
     if tensor.dtype in _WIDE_TORCH_DTYPES and not jax_x64_enabled():
-        raise bad_value(where, "a dtype JAX keeps as it is: with jax_enable_x64 off JAX would "
-                        f"silently narrow {tensor.dtype} to 32 bits; enable it with "
-                        "jax.config.update('jax_enable_x64', True) or cast the tensor explicitly",
-                        f"a {tensor.dtype} tensor of shape {tuple(tensor.shape)}")
+        raise _narrowing_error(where, str(tensor.dtype), f"a {tensor.dtype} tensor of shape {tuple(tensor.shape)}")
+
+
+def _narrowing_error(where: str, dtype: str, received: str) -> ValueError:
+    return bad_value(where, "a dtype JAX keeps as it is: with jax_enable_x64 off JAX would silently "
+                     f"narrow {dtype} to 32 bits; enable it with "
+                     "jax.config.update('jax_enable_x64', True) or cast the array explicitly", received)
 
 
 def _fresh_dense(tensor: "torch.Tensor") -> "torch.Tensor":
@@ -161,7 +164,7 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
     `copy=None` aliases the buffer when XLA can (dense strides, 64-byte aligned on CPU) and
     otherwise makes one copy; `copy=False` aliases or raises ValueError saying why;
     `copy=True` always returns an independent buffer. The JAX array keeps the tensor's
-    storage alive. Raises ValueError for `requires_grad` tensors, for 64-bit dtypes while
+    storage alive; an aliased one also sees every later in-place write to the tensor. Raises ValueError for `requires_grad` tensors, for 64-bit dtypes while
     `jax_enable_x64` is off and for devices JAX cannot see.
     """
     if (tensor.requires_grad or tensor.dtype in _WIDE_TORCH_DTYPES
@@ -187,7 +190,7 @@ def tensor_to_jax(tensor: "torch.Tensor", copy: bool | None = None, where: str =
     except (TypeError, ValueError, RuntimeError, BufferError) as error:
         raise bad_value(where, "a tensor JAX can import through DLPack",
                         f"a {tensor.dtype} tensor on {tensor.device} "
-                        f"({type(error).__name__}: {error})") from None
+                        f"({type(error).__name__}: {one_line(str(error))})") from None
     if copy is False and tensor.numel() > 0 and array.unsafe_buffer_pointer() != tensor.data_ptr():
         # Guard against an XLA rule this module does not know about (it would copy silently).
         raise bad_value(where, "a tensor JAX can alias without a copy (copy=False)",
@@ -204,7 +207,7 @@ def _check_array_for_torch(array, where: str):
     try:
         devices = array.sharding.device_set
     except Exception as error:  # noqa: BLE001 - deleted or otherwise unusable arrays
-        raise bad_value(where, "a live jax.Array", f"an array that fails ({error})") from None
+        raise bad_value(where, "a live jax.Array", f"an array that fails ({one_line(str(error))})") from None
     if len(devices) != 1:
         raise bad_value(where, "a jax.Array on one device (DLPack describes one buffer)",
                         f"an array sharded over {len(devices)} devices")
@@ -235,7 +238,7 @@ def array_to_torch(array, copy: bool | None = None, where: str = "x") -> "torch.
             tensor = torch.from_dlpack(array)  # passes torch's current stream to JAX
     except Exception as error:  # noqa: BLE001 - jaxlib raises its own JaxRuntimeError
         raise bad_value(where, "a jax.Array torch can import through DLPack",
-                        f"{array.dtype} array on {device} ({type(error).__name__}: {error})") from None
+                        f"{array.dtype} array on {device} ({type(error).__name__}: {one_line(str(error))})") from None
     if copy is True:
         tensor = tensor.clone()
     return tensor
@@ -257,3 +260,18 @@ def numpy_to_torch(array: np.ndarray, copy: bool | None, where: str) -> "torch.T
         return torch.from_numpy(array)
     except TypeError as error:
         raise bad_type(where, "a numpy array of a dtype torch supports", array) from error
+
+
+def numpy_to_jax(array: np.ndarray, copy: bool | None, where: str):
+    """A numpy array as a `jax.Array`, through torch's zero-copy view of it.
+
+    64-bit data with `jax_enable_x64` off is refused naming the numpy dtype (the torch view
+    in between is an implementation detail the message must not mention).
+    """
+    wide = (array.dtype.kind in "iuf" and array.dtype.itemsize == 8) or (
+        array.dtype.kind == "c" and array.dtype.itemsize == 16)
+    if wide and not jax_x64_enabled():
+        raise _narrowing_error(where, str(array.dtype), f"a numpy {array.dtype} array of shape {array.shape}")
+    # copy=True: numpy's fresh copy is the independent buffer; numpy aligns it only to
+    # 16 bytes, so JAX may still need to copy it once more (copy=None, never False).
+    return tensor_to_jax(numpy_to_torch(array, copy, where), None if copy else copy, where)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..spec.errors import bad_type, bad_value
 from ._frameworks import jax, torch
-from .arrays import array_to_torch, numpy_to_torch, tensor_to_jax
+from .arrays import array_to_torch, numpy_to_jax, numpy_to_torch, tensor_to_jax
 
 __all__ = ["to_jax", "to_torch", "map_arrays"]
 
@@ -81,9 +81,7 @@ def _leaf_to_jax(copy):
         if isinstance(leaf, torch.Tensor):
             return tensor_to_jax(leaf, copy, where)
         if isinstance(leaf, np.ndarray):
-            # copy=True: numpy's fresh copy is the independent buffer; numpy aligns it only to
-            # 16 bytes, so JAX may still need to copy it once more (copy=None, never False).
-            return tensor_to_jax(numpy_to_torch(leaf, copy, where), None if copy else copy, where)
+            return numpy_to_jax(leaf, copy, where)
         if isinstance(leaf, jax.core.Tracer):
             return leaf
         return leaf.copy() if copy is True else leaf  # already a jax.Array
@@ -109,6 +107,12 @@ def to_jax(x, *, copy: bool | None = None):
     and containers keep their type.
     copy: None = alias the buffer where XLA can, else copy; False = alias or ValueError
     saying why; True = always an independent copy.
+    Aliasing means the JAX array *is* the tensor's memory: a later in-place write to the
+    tensor (`t[0] = 1`, `t.add_(1)`, `out=t`, an optimizer step) changes the JAX array too,
+    and a JAX computation dispatched before the write may still read the new values (JAX
+    runs asynchronously: `block_until_ready()` its results before writing). Pass
+    `copy=True` for a buffer that will be written again (a rollout buffer filled step by
+    step, a tensor reused across iterations).
     Dtypes and shapes are kept exactly (bool, bf16, fp16 and every integer width).
     Raises ValueError for tensors with `requires_grad` (call `.detach()`), for 64-bit
     dtypes while `jax_enable_x64` is off, and for devices JAX cannot see; TypeError when x

@@ -12,7 +12,7 @@ import numpy as np
 from ..spec.errors import bad_type
 from ._frameworks import jax, jnp, torch
 from ._wrapping import check_callable, is_float_torch, jax_dtype, tree_flatten
-from .arrays import array_to_torch, numpy_to_torch, tensor_to_jax
+from .arrays import array_to_torch, numpy_to_jax, tensor_to_jax
 
 __all__ = ["torch_fn_for_jax"]
 
@@ -56,8 +56,7 @@ def torch_fn_for_jax(fn):
         leaves, treedef = tree_flatten((args, kwargs))
         # numpy leaves are arrays too (JAX functions accept them; jax.test_util sends them);
         # they take to_jax's path, so 64-bit data with x64 off is refused, not narrowed.
-        leaves = [tensor_to_jax(numpy_to_torch(leaf, None, f"argument leaf {i}"), None,
-                                f"argument leaf {i}") if isinstance(leaf, np.ndarray) else leaf
+        leaves = [numpy_to_jax(leaf, None, f"argument leaf {i}") if isinstance(leaf, np.ndarray) else leaf
                   for i, leaf in enumerate(leaves)]
         positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array)]
 

@@ -13,33 +13,22 @@ from jax import lax
 
 from ..spec import checks, layout
 from ..spec.dtypes import check_element_dtype
-from ..spec.errors import bad_type, bad_value
+from ..spec.errors import bad_type
 from ..spec.layout import Leaf, NativeDType, flattened_tensor_size
 from .dtypes import numpy_to_jax_dtype_dict, require_dtype
 
 __all__ = ["nativize_dtype", "nativize_tensor", "flattened_tensor_size", "NativeDType", "Leaf"]
 
 
-class _NativeLeaf(Leaf):
-    """A Leaf that also remembers the observation's sample dtype (for the dtype check)."""
-
-
-class _NativeDict(dict):
-    """A dict of leaves that also remembers the observation's sample dtype."""
-
-
 def nativize_dtype(emulated) -> NativeDType:
     """Layout of a structured observation in flat rows: a `Leaf(dtype, shape, offset, delta)` or a
     nested dict of them, with JAX dtypes. `emulated` is a mapping or object with
     `observation_dtype` and `emulated_observation_dtype`, or a gymnasium space. The result
-    compares equal to plain Leafs/dicts and also records the sample dtype, so that
-    `nativize_tensor` can name it when an observation arrives in another dtype.
+    compares equal to plain Leafs/dicts and also records the rows' sample dtype and width
+    (`spec.layout.recorded_layout`), so that `nativize_tensor` refuses rows of another dtype
+    or width and names the expected one.
     Raises TypeError/ValueError for unsupported, big-endian or misaligned dtypes."""
-    native = _map_leaves(layout.nativize_dtype(emulated),
-                         lambda leaf: leaf._replace(dtype=numpy_to_jax_dtype_dict[np.dtype(leaf.dtype)]))
-    result = _NativeDict(native) if isinstance(native, dict) else _NativeLeaf(*native)
-    result.sample_dtype = layout.emulated_sample_dtype(emulated).name
-    return result
+    return layout.recorded_layout(emulated, lambda dtype: numpy_to_jax_dtype_dict[np.dtype(dtype)])
 
 
 def _map_leaves(native, fn):
@@ -48,14 +37,8 @@ def _map_leaves(native, fn):
     return fn(Leaf(*native))
 
 
-def _sample_itemsize(native_dtype) -> int | None:
-    """Itemsize of the sample dtype implied by the layout (a leaf's bytes over its delta)."""
-    sizes = set()
-    for _, leaf in layout.leaves(native_dtype):
-        nbytes = np.dtype(leaf.dtype).itemsize * int(np.prod(leaf.shape, dtype=np.int64))
-        if leaf.delta > 0 and nbytes % leaf.delta == 0:
-            sizes.add(nbytes // leaf.delta)
-    return sizes.pop() if len(sizes) == 1 else None
+def _itemsize(dtype) -> int:
+    return check_element_dtype(dtype, "native_dtype").itemsize
 
 
 def _check(observation, native_dtype):
@@ -64,17 +47,10 @@ def _check(observation, native_dtype):
     sample = check_element_dtype(observation.dtype, "observation")
     require_dtype(sample, "observation")
     expected = getattr(native_dtype, "sample_dtype", None)
-    if expected is None:  # hand-built tuples: the same guess as torch_impl
+    if expected is None:  # hand-built tuples: the same checks and guess as torch_impl
+        layout.check_leaf_extents(native_dtype, _itemsize, sample)
         expected = checks.guess_sample_dtype(sample.name, [np.dtype(leaf.dtype).name for _, leaf in layout.leaves(native_dtype)])
     checks.check_observation(observation.shape, sample.name, native_dtype, expected)
-    implied = _sample_itemsize(native_dtype)
-    if implied is not None and implied != sample.itemsize:
-        hint = ""
-        if sample.kind == "f" and implied < sample.itemsize:
-            hint = (" (was the observation cast to float, e.g. torch.Tensor(data) or .astype(float32), "
-                    "instead of keeping the raw bytes?)")
-        raise bad_value("observation", f"a sample dtype of {implied} byte(s) per element, as native_dtype's "
-                                       f"offsets imply", f"dtype {sample}{hint}")
     for path, leaf in layout.leaves(native_dtype):
         name = "native_dtype" + "".join(f"[{key!r}]" for key in path)
         require_dtype(check_element_dtype(leaf.dtype, name), name)
@@ -124,8 +100,10 @@ def nativize_tensor(observation, native_dtype: NativeDType):
     `(batch, *leaf.shape)` of the leaf's dtype, or a nested dict of them. Bit-exact for
     every layout `nativize_dtype` produces. Works under `jax.jit`, `vmap` (over an extra
     leading axis) and sharding; checks are static and run at trace time.
-    Raises ValueError for a wrong shape, a too-narrow row, a sample dtype whose itemsize does
-    not match the layout (e.g. bytes cast to float), or 64-bit dtypes while x64 is off.
+    Raises ValueError for a wrong shape, rows whose width is not the layout's (for hand-built
+    tuples: narrower than the leaves), a sample dtype whose itemsize does not match the
+    layout (e.g. bytes cast to float), a hand-built leaf whose delta disagrees with its shape
+    and dtype, or 64-bit dtypes while x64 is off.
     """
     sample = _check(observation, native_dtype)
     observation = jnp.asarray(observation)

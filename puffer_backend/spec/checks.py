@@ -105,7 +105,8 @@ def guess_sample_dtype(dtype_name: str, leaf_dtype_names) -> str | None:
 
 def check_observation(shape, dtype_name: str, native_dtype, sample_dtype_name: str | None,
                       argument: str = "observation") -> None:
-    """Observation must be `(batch, width)` of the sample dtype, wide enough for every leaf.
+    """Observation must be `(batch, width)` of the sample dtype: exactly the recorded row width
+    for a layout from `nativize_dtype`, wide enough for every leaf for hand-built tuples.
 
     `sample_dtype_name` is the expected element dtype when known (None: any of the table).
     A float observation where an integer sample dtype is expected is the classic
@@ -118,6 +119,10 @@ def check_observation(shape, dtype_name: str, native_dtype, sample_dtype_name: s
         if dtype_name.startswith(("float", "bfloat")) and not sample_dtype_name.startswith("float"):
             hint = " (was the observation cast to float, e.g. torch.Tensor(data) instead of torch.from_numpy(data)?)"
         raise bad_value(argument, f"dtype {sample_dtype_name}", f"dtype {dtype_name}{hint}")
+    recorded = getattr(native_dtype, "row_width", None)  # known for layouts from nativize_dtype
+    if recorded is not None and shape[1] != recorded:
+        raise bad_value(argument, f"{recorded} elements per row, the row width of native_dtype's layout",
+                        f"{shape[1]} elements per row, shape {tuple(shape)}")
     width = row_width(native_dtype)
     if shape[1] < width:
         raise bad_value(argument, f"at least {width} elements per row for this native_dtype", f"shape {tuple(shape)}")

@@ -42,12 +42,21 @@ def _emulated_dtypes(emulated):
                    emulated)
 
 
-def nativize_dtype(emulated) -> NativeDType:
-    """Layout of the structured observation inside flat rows of the sample dtype.
+class RecordedLeaf(Leaf):
+    """A Leaf made by `nativize_dtype`: it also records the rows it describes.
 
-    Returns a `Leaf` (numpy element dtype) for an unstructured observation, else a nested dict
-    of Leafs that mirrors the structured dtype's fields.
+    `sample_dtype` (numpy dtype name) and `row_width` (sample elements per row) let
+    `nativize_tensor` refuse rows of another dtype or width instead of misreading them.
+    Compares equal to a plain Leaf or PufferLib tuple.
     """
+
+
+class RecordedDict(dict):
+    """A dict of leaves made by `nativize_dtype`, recording `sample_dtype` and `row_width` too."""
+
+
+def _checked_dtypes(emulated) -> tuple[np.dtype, np.dtype]:
+    """(sample element dtype, structured dtype) of `emulated`, validated."""
     sample_dtype, structured_dtype = _emulated_dtypes(emulated)
     try:
         sample_dtype = np.dtype(sample_dtype)
@@ -57,13 +66,38 @@ def nativize_dtype(emulated) -> NativeDType:
                        str(err)) from None
     if sample_dtype.subdtype is not None:
         sample_dtype = sample_dtype.subdtype[0]
-    sample_dtype = check_element_dtype(sample_dtype, "emulated.observation_dtype")
-    return _nativize(sample_dtype, structured_dtype, 0, "emulated_observation_dtype")
+    return check_element_dtype(sample_dtype, "emulated.observation_dtype"), structured_dtype
 
 
-def _nativize(sample: np.dtype, field: np.dtype, byte_offset: int, path: str) -> NativeDType:
+def recorded_layout(emulated, convert_dtype) -> NativeDType:
+    """`nativize_dtype(emulated)` with every leaf dtype mapped through `convert_dtype`.
+
+    The one place where a layout learns its rows: the result (a `RecordedLeaf` or a
+    `RecordedDict` of Leafs) records `sample_dtype` and `row_width`, the structured
+    dtype's itemsize over the sample dtype's itemsize, which is how PufferLib's emulation
+    sizes its flat rows. Backends pass their dtype conversion (numpy -> torch/JAX).
+    """
+    sample, structured = _checked_dtypes(emulated)
+    native = _nativize(sample, structured, 0, "emulated_observation_dtype", convert_dtype)
+    result = RecordedDict(native) if isinstance(native, dict) else RecordedLeaf(*native)
+    result.sample_dtype = sample.name
+    result.row_width = structured.itemsize // sample.itemsize
+    return result
+
+
+def nativize_dtype(emulated) -> NativeDType:
+    """Layout of the structured observation inside flat rows of the sample dtype.
+
+    Returns a `Leaf` (numpy element dtype) for an unstructured observation, else a nested dict
+    of Leafs that mirrors the structured dtype's fields; the top level also records the
+    rows' `sample_dtype` and `row_width` (see `recorded_layout`).
+    """
+    return recorded_layout(emulated, lambda dtype: dtype)
+
+
+def _nativize(sample: np.dtype, field: np.dtype, byte_offset: int, path: str, convert_dtype) -> NativeDType:
     if field.fields is not None:
-        return {name: _nativize(sample, sub, byte_offset + sub_offset, f"{path}.{name}")
+        return {name: _nativize(sample, sub, byte_offset + sub_offset, f"{path}.{name}", convert_dtype)
                 for name, (sub, sub_offset, *_title) in field.fields.items()}
     if field.subdtype is not None:
         element, shape = field.subdtype
@@ -78,7 +112,7 @@ def _nativize(sample: np.dtype, field: np.dtype, byte_offset: int, path: str) ->
         raise bad_value(path, f"byte offset and size divisible by the sample dtype's itemsize "
                               f"({sample} has {sample.itemsize})",
                         f"offset {byte_offset} bytes, size {nbytes} bytes")
-    return Leaf(element, tuple(int(s) for s in shape), byte_offset // sample.itemsize,
+    return Leaf(convert_dtype(element), tuple(int(s) for s in shape), byte_offset // sample.itemsize,
                 nbytes // sample.itemsize)
 
 
@@ -122,7 +156,53 @@ def row_width(native_dtype: NativeDType) -> int:
 
 def emulated_sample_dtype(emulated) -> np.dtype:
     """The flat rows' element dtype (`observation_dtype`) of `emulated`, validated."""
-    sample = np.dtype(_emulated_dtypes(emulated)[0])
-    if sample.subdtype is not None:
-        sample = sample.subdtype[0]
-    return check_element_dtype(sample, "emulated.observation_dtype")
+    return _checked_dtypes(emulated)[0]
+
+
+def _leaf_extents(native_dtype, itemsize_of, path: tuple, out: list) -> list:
+    """[(path, leaf, nbytes)] in field order; plain recursion (torch.compile traces it)."""
+    if isinstance(native_dtype, dict):
+        for name, sub in native_dtype.items():
+            _leaf_extents(sub, itemsize_of, (*path, name), out)
+    elif _is_leaf(native_dtype):
+        leaf = Leaf(*native_dtype)
+        count = 1
+        for size in leaf.shape:
+            count *= int(size)
+        out.append((path, leaf, itemsize_of(leaf.dtype) * count))
+    else:
+        raise bad_type("native_dtype", _NATIVE_DTYPE, native_dtype)
+    return out
+
+
+def check_leaf_extents(native_dtype: NativeDType, itemsize_of, sample: np.dtype,
+                       argument: str = "observation") -> None:
+    """Every leaf's `delta` must be its bytes counted in elements of the observation's dtype.
+
+    For hand-built layouts (PufferLib tuples), which record no sample dtype: when the leaves
+    agree on one element size that is not `sample`'s, the observation is named (bytes cast
+    to float, rows of another dtype); otherwise the first leaf whose delta disagrees with
+    its shape and dtype is named. `itemsize_of(leaf.dtype)` gives a leaf element's bytes.
+    """
+    extents = _leaf_extents(native_dtype, itemsize_of, (), [])
+    implied = {nbytes // leaf.delta for _, leaf, nbytes in extents
+               if nbytes > 0 and leaf.delta > 0 and nbytes % leaf.delta == 0}
+    if len(implied) == 1 and sample.itemsize not in implied:
+        size = implied.pop()
+        hint = ""
+        if sample.kind == "f" and size < sample.itemsize:
+            hint = (" (was the observation cast to float, e.g. torch.Tensor(data) or .astype(float32), "
+                    "instead of keeping the raw bytes?)")
+        raise bad_value(argument, f"elements of {size} byte(s), as native_dtype's deltas imply "
+                                  "(a delta counts elements of the observation's dtype)", f"dtype {sample}{hint}")
+    for path, leaf, nbytes in extents:
+        if nbytes != leaf.delta * sample.itemsize:
+            name = "native_dtype" + "".join(f"[{key!r}]" for key in path)
+            dtype = leaf.dtype.__name__ if isinstance(leaf.dtype, type) else leaf.dtype  # jnp.float32 is a class
+            if nbytes % sample.itemsize:
+                expected = (f"a leaf whose {nbytes} bytes (shape {tuple(leaf.shape)} of {dtype}) are a "
+                            f"whole number of {sample} elements")
+            else:
+                expected = (f"delta {nbytes // sample.itemsize}: shape {tuple(leaf.shape)} of {dtype} is "
+                            f"{nbytes} bytes, {nbytes // sample.itemsize} element(s) of the {sample} observation")
+            raise bad_value(name, expected, f"delta {leaf.delta}")

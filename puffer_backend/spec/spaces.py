@@ -1,8 +1,12 @@
 """The producer side: gymnasium spaces to structured dtypes, and samples packed into flat rows.
 
 This is what PufferLib's emulation does for its users; here it serves users without
-PufferLib. Layouts follow PufferLib: `align=True`, Tuple fields named `f0, f1, ...`,
-Discrete and MultiDiscrete stored as int32. gymnasium is imported only when a space is used.
+PufferLib. Layouts follow PufferLib (`align=True`, Tuple fields named `f0, f1, ...`, the
+leaves' common dtype or else uint8 bytes for the rows) with one deliberate difference:
+Discrete and MultiDiscrete leaves are int32 here, where PufferLib stores the space's dtype
+(int64 for gymnasium's defaults), so that JAX with x64 off reads them (docs/torch.md,
+"Structured observations"). Packing refuses values the store would change (`spec.values`).
+gymnasium is imported only when a space is used.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 
 from .dtypes import check_element_dtype
 from .errors import bad_type, bad_value
+from .values import Bounds, checked_leaf_values
 
 
 def _gym_spaces():
@@ -70,37 +75,148 @@ def row_elements(space) -> int:
     return structured.itemsize // sample.itemsize
 
 
-def _fill(target: np.ndarray, space, value, argument: str) -> None:
+def _leaf_shape(space) -> tuple:
+    """Shape of one sample of a leaf space (what its structured field holds)."""
+    return tuple(space.nvec.shape) if isinstance(space, _gym_spaces().MultiDiscrete) else tuple(space.shape)
+
+
+def _bounds(space) -> Bounds | None:
+    """The valid values of a leaf space, as gymnasium defines them (None: only the dtype's range)."""
+    spaces = _gym_spaces()
+    if isinstance(space, spaces.Discrete):
+        start, n = int(space.start), int(space.n)
+        return Bounds(start, start + n - 1, lambda: f"[{start}, {start + n}) for Discrete({n}, start={start})")
+    if isinstance(space, spaces.MultiDiscrete):
+        start = np.asarray(space.start, dtype=np.int64)
+        return Bounds(start, start + space.nvec - 1,
+                      lambda: (f"[start, start + nvec) element-wise for MultiDiscrete "
+                               f"(nvec {space.nvec.tolist()}, start {start.tolist()})"))
+    if isinstance(space, spaces.MultiBinary):
+        return Bounds(0, 1, lambda: "{0, 1} for MultiBinary")
+    return None
+
+
+def _leaves_of(space, value, argument: str, path: tuple, out: list) -> list:
+    """[(field path, leaf space, value, argument)]; checks the containers against the space."""
     spaces = _gym_spaces()
     if isinstance(space, spaces.Dict):
         if not isinstance(value, dict) or set(value) != set(space.spaces):
             raise bad_value(argument, f"a dict with keys {sorted(space.spaces)}", value)
         for key, sub in space.spaces.items():
-            _fill(target[key], sub, value[key], f"{argument}[{key!r}]")
+            _leaves_of(sub, value[key], f"{argument}[{key!r}]", (*path, key), out)
     elif isinstance(space, spaces.Tuple):
         if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
             raise bad_value(argument, f"a tuple of {len(space.spaces)} items", value)
         for i, (sub, item) in enumerate(zip(space.spaces, value)):
-            _fill(target[f"f{i}"], sub, item, f"{argument}[{i}]")
+            _leaves_of(sub, item, f"{argument}[{i}]", (*path, f"f{i}"), out)
     else:
-        array = np.asarray(value)
-        if array.shape != target.shape:
-            raise bad_value(argument, f"shape {target.shape}", f"shape {array.shape}")
-        target[...] = array
+        out.append((path, space, np.asarray(value), argument))
+    return out
 
 
-def pack_batch(space, samples) -> np.ndarray:
-    """Pack a batch of samples (as gymnasium vector envs return them) into `(batch, width)` rows."""
-    sample, dtype = emulated_dtypes_of_space(space)  # built once: a space's dtype costs ~10 us
-    batch = _batch_size(space, samples)
+def _batch_size(leaves, argument: str) -> int:
+    """The batch size the leaves agree on, or an error that names an unbatched sample."""
+    if all(array.shape == _leaf_shape(space) for _, space, array, _ in leaves):
+        example = leaves[0]
+        raise bad_value(argument, "a batch, every leaf with a leading batch axis (for one sample use "
+                                  "spec.pack(space, sample))",
+                        f"one unbatched sample ({example[3]} has shape {example[2].shape}, its space's own shape)")
+    for _, space, array, _ in leaves:
+        if array.ndim == len(_leaf_shape(space)) + 1:
+            return array.shape[0]
+    _, space, array, name = leaves[0]
+    raise bad_value(name, f"shape (batch, *{_leaf_shape(space)})", f"shape {array.shape}")
+
+
+class _Plan:
+    """What packing a space needs besides the values, built once per space (~10 us per leaf)."""
+
+    def __init__(self, space):
+        self.space = space
+        self.sample, self.structured = emulated_dtypes_of_space(space)
+        self.leaves = {path: (leaf, _bounds(leaf)) for path, leaf in _leaves_of_space(space, ())}
+
+    def matches(self, leaves) -> bool:
+        """Whether the space still has the leaf spaces this plan was built from (a Dict space
+        can be changed in place)."""
+        return len(leaves) == len(self.leaves) and all(
+            path == known_path and leaf is known_leaf
+            for (path, leaf, _, _), (known_path, (known_leaf, _)) in zip(leaves, self.leaves.items()))
+
+
+_PLANS: dict[int, _Plan] = {}
+_MAX_PLANS = 64
+
+
+def _plan(space) -> _Plan:
+    plan = _PLANS.get(id(space))
+    if plan is None or plan.space is not space:  # the plan holds its space, so ids are not reused
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[id(space)] = _Plan(space)
+    return plan
+
+
+def _leaves_of_space(space, path: tuple):
+    spaces = _gym_spaces()
+    if isinstance(space, spaces.Dict):
+        for key, sub in space.spaces.items():
+            yield from _leaves_of_space(sub, (*path, key))
+    elif isinstance(space, spaces.Tuple):
+        for i, sub in enumerate(space.spaces):
+            yield from _leaves_of_space(sub, (*path, f"f{i}"))
+    else:
+        yield path, space
+
+
+def _pack(space, value, argument: str, batched: bool) -> np.ndarray:
+    plan = _plan(space)
+    leaves = _leaves_of(space, value, argument, (), [])
+    if not leaves:
+        raise bad_value("space", "a space with at least one Box, Discrete, MultiDiscrete or MultiBinary leaf",
+                        space)
+    if not plan.matches(leaves):
+        plan = _PLANS[id(space)] = _Plan(space)
+    sample, dtype = plan.sample, plan.structured
+    batch = _batch_size(leaves, argument) if batched else 1
     rows = np.zeros(batch, dtype=dtype)  # zeros: padding bytes are deterministic
-    _fill(rows, space, samples, "samples")  # a plain sub-array dtype gives rows (batch, *shape)
+    for path, leaf_space, array, name in leaves:
+        target = rows
+        for key in path:
+            target = target[key]  # a plain sub-array dtype gives rows (batch, *shape) directly
+        expected = target.shape if batched else target.shape[1:]
+        if array.shape != expected:
+            hint = ""
+            if batched and array.shape == expected[1:]:
+                hint = " (one sample without the batch axis?)"
+            elif not batched and array.shape[1:] == expected:
+                hint = " (a batch? use spec.pack_batch(space, samples))"
+            raise bad_value(name, f"shape {expected}", f"shape {array.shape}{hint}")
+        if not batched:
+            array = array[None]
+        target[...] = checked_leaf_values(array, target.dtype, name, plan.leaves[path][1], batched)
     return rows.reshape(batch, -1).view(sample).reshape(batch, dtype.itemsize // sample.itemsize)
 
 
+def pack_batch(space, samples) -> np.ndarray:
+    """Pack a batch of samples (as gymnasium vector envs return them) into `(batch, width)` rows.
+
+    samples: nested like the space (dicts for Dict, tuples for Tuple), each leaf an array with
+    a leading batch axis. Returns rows of `sample_dtype(space)`. Values are stored unchanged
+    or refused (see `spec.values`): integer leaves take whole numbers inside their dtype's
+    range and the space's bounds (Discrete `[start, start + n)`, MultiDiscrete element-wise,
+    MultiBinary {0, 1}); float leaves round a wider float. Raises ValueError naming the leaf
+    (`samples['pos']`), also when one unbatched sample was passed (use `pack`).
+    """
+    return _pack(space, samples, "samples", batched=True)
+
+
 def pack(space, sample) -> np.ndarray:
-    """Pack one sample into a flat row of `sample_dtype(space)`, shape `(width,)`."""
-    return pack_batch(space, _add_batch_axis(space, sample))[0]
+    """Pack one sample into a flat row of `sample_dtype(space)`, shape `(width,)`.
+
+    Same rules as `pack_batch`; errors name the leaf as `sample['pos']`.
+    """
+    return _pack(space, sample, "sample", batched=False)[0]
 
 
 def unpack_batch(space, rows: np.ndarray) -> np.ndarray:
@@ -112,28 +228,3 @@ def unpack_batch(space, rows: np.ndarray) -> np.ndarray:
         element, shape = dtype.subdtype if dtype.subdtype is not None else (dtype, ())
         return raw.view(element).reshape(rows.shape[0], *shape)
     return raw.view(dtype)[:, 0]
-
-
-def _add_batch_axis(space, sample):
-    spaces = _gym_spaces()
-    if isinstance(space, spaces.Dict):
-        return {k: _add_batch_axis(sub, sample[k]) for k, sub in space.spaces.items()}
-    if isinstance(space, spaces.Tuple):
-        return tuple(_add_batch_axis(sub, item) for sub, item in zip(space.spaces, sample))
-    return np.asarray(sample)[None]
-
-
-def _batch_size(space, samples) -> int:
-    spaces = _gym_spaces()
-    if isinstance(space, spaces.Dict):
-        if not isinstance(samples, dict) or set(samples) != set(space.spaces):
-            raise bad_value("samples", f"a dict with keys {sorted(space.spaces)}", samples)
-        return _batch_size(next(iter(space.spaces.values())), samples[next(iter(space.spaces))])
-    if isinstance(space, spaces.Tuple):
-        if not isinstance(samples, (tuple, list)) or len(samples) != len(space.spaces):
-            raise bad_value("samples", f"a tuple of {len(space.spaces)} items", samples)
-        return _batch_size(space.spaces[0], samples[0])
-    array = np.asarray(samples)
-    if array.ndim == 0:
-        raise bad_value("samples", "a batch with a leading batch axis", array)
-    return array.shape[0]

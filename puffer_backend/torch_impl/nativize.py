@@ -16,26 +16,12 @@ import torch
 from .. import spec
 from ..spec import bad_type, bad_value
 from ..spec.checks import check_observation, guess_sample_dtype
-from ..spec.layout import Leaf, NativeDType, leaves
+from ..spec.layout import NativeDType, check_leaf_extents, leaves, recorded_layout
 from .dtypes import numpy_to_torch_dtype_dict, to_torch_dtype
 
 __all__ = ["NativeDType", "nativize_dtype", "nativize_tensor", "flattened_tensor_size"]
 
 _TORCH_TO_NAME = {t: np.dtype(n).name for n, t in numpy_to_torch_dtype_dict.items()}
-
-
-class _NativeLeaf(Leaf):
-    """A Leaf that also remembers the observation's sample dtype (for the dtype check)."""
-
-
-class _NativeDict(dict):
-    """A dict of leaves that also remembers the observation's sample dtype."""
-
-
-def _to_torch(native):
-    if isinstance(native, dict):
-        return {k: _to_torch(sub) for k, sub in native.items()}
-    return Leaf(numpy_to_torch_dtype_dict[np.dtype(native.dtype)], native.shape, native.offset, native.delta)
 
 
 def nativize_dtype(emulated) -> NativeDType:
@@ -44,13 +30,12 @@ def nativize_dtype(emulated) -> NativeDType:
     emulated: a mapping or attribute object with `observation_dtype` (the flat sample dtype)
     and `emulated_observation_dtype` (structured numpy dtype), or a gymnasium space.
     Returns a `Leaf(torch.dtype, shape, offset, delta)` (equal to PufferLib's tuple) or a
-    nested dict of them; offsets and deltas count sample elements.
-    Raises TypeError/ValueError for unknown, big-endian or misaligned dtypes.
+    nested dict of them; offsets and deltas count sample elements. The result also records
+    the rows' sample dtype and width (`spec.layout.recorded_layout`), which
+    `nativize_tensor` checks. Raises TypeError/ValueError for unknown, big-endian or
+    misaligned dtypes.
     """
-    native = _to_torch(spec.nativize_dtype(emulated))
-    result = _NativeDict(native) if isinstance(native, dict) else _NativeLeaf(*native)
-    result.sample_dtype = spec.emulated_sample_dtype(emulated).name
-    return result
+    return recorded_layout(emulated, lambda dtype: numpy_to_torch_dtype_dict[np.dtype(dtype)])
 
 
 def flattened_tensor_size(native_dtype: NativeDType) -> int:
@@ -59,6 +44,10 @@ def flattened_tensor_size(native_dtype: NativeDType) -> int:
 
 
 _SIZES = {t: np.dtype(n).itemsize for n, t in numpy_to_torch_dtype_dict.items()}
+
+
+def _leaf_itemsize(dtype) -> int:
+    return _SIZES[to_torch_dtype(dtype, "native_dtype")]
 
 
 def _leaf_view(observation: torch.Tensor, leaf, sample_size: int, check_offset: bool) -> torch.Tensor:
@@ -91,7 +80,9 @@ def nativize_tensor(observation, native_dtype: NativeDType):
     Views share the observation's memory; see the module docstring for the one copy case
     (and an observation whose rows are not contiguous is copied once, whole).
     Raises TypeError/ValueError for a non-tensor, a wrong dtype (with a hint when the
-    observation was cast to float), a wrong rank or rows too narrow for the layout.
+    observation was cast to float), a wrong rank, rows whose width is not the layout's
+    (not at least the leaves' extent, for hand-built tuples) or a hand-built leaf whose
+    delta disagrees with its shape and dtype.
     """
     if not isinstance(observation, torch.Tensor):
         raise bad_type("observation", "a torch.Tensor of shape (batch, elements)", observation)
@@ -99,6 +90,9 @@ def nativize_tensor(observation, native_dtype: NativeDType):
         raise bad_type("native_dtype", "the result of nativize_dtype (a Leaf or a dict of Leafs)", native_dtype)
     dtype_name = _TORCH_TO_NAME.get(observation.dtype, str(observation.dtype).replace("torch.", ""))
     sample = getattr(native_dtype, "sample_dtype", None)
+    if sample is None and observation.dtype in _SIZES:
+        # Hand-built tuples: nothing vouches for their deltas (nativize_dtype's come from numpy).
+        check_leaf_extents(native_dtype, _leaf_itemsize, np.dtype(dtype_name))
     if sample is None and dtype_name.startswith(("float", "bfloat")):  # only a float can be a cast
         leaf_names = [_TORCH_TO_NAME[to_torch_dtype(leaf.dtype, "native_dtype")] for _, leaf in leaves(native_dtype)]
         sample = guess_sample_dtype(dtype_name, leaf_names)

@@ -4,7 +4,7 @@ import gc
 import numpy as np
 import pytest
 
-from tests.exchange.cases import (DTYPES, LAYOUTS, NARROW, WIDE, torch, torch_from_truth,
+from tests.exchange.cases import (DTYPES, LAYOUTS, NARROW, SHAPE, WIDE, torch, torch_from_truth,
                                   torch_to_numpy, truth)
 
 import jax  # noqa: E402
@@ -129,11 +129,22 @@ def test_round_trip_torch_jax_torch(name, layout):
 
 
 def test_imported_transposed_array_works_in_jit_and_exports_back():
+    gram = jax.jit(lambda a: a @ a.T)
+    # Exact where it can be: small whole numbers keep every product and partial sum exact in
+    # float32, so whatever order XLA sums in, the result is the integer truth.
+    whole = np.random.default_rng(0).integers(-8, 9, SHAPE).astype(np.float32)
+    imported = to_jax(torch_from_truth(whole, torch.float32).T)
+    np.testing.assert_array_equal(np.asarray(gram(imported)), whole.T.astype(np.int64) @ whole.astype(np.int64))
+    np.testing.assert_array_equal(to_torch(imported).numpy(), whole.T)
+    # Bounded where it cannot be: a float32 sum of k products is off by at most about
+    # k * eps * (sum of the products' magnitudes), in any summation order (the standard
+    # dot-product bound), while entries that cancel can have a large relative error.
     values = truth("float32")
-    source = torch_from_truth(values, torch.float32).T
-    imported = to_jax(source)
-    np.testing.assert_allclose(np.asarray(jax.jit(lambda a: a @ a.T)(imported)),
-                               values.T @ values, rtol=1e-5)
+    imported = to_jax(torch_from_truth(values, torch.float32).T)
+    got = np.asarray(gram(imported)).astype(np.float64)
+    wide = values.astype(np.float64)
+    bound = values.shape[0] * np.finfo(np.float32).eps * (np.abs(wide.T) @ np.abs(wide))
+    assert np.all(np.abs(got - wide.T @ wide) <= bound)
     np.testing.assert_array_equal(to_torch(imported).numpy(), values.T)
 
 

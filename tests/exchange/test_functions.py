@@ -202,3 +202,109 @@ def test_torch_fn_for_jax_vjp_called_twice():
     first, second = vjp(jnp.ones(2))[0], vjp(jnp.full(2, 2.0))[0]
     np.testing.assert_allclose(first, [3.0, 12.0])
     np.testing.assert_allclose(second, [6.0, 24.0])
+
+
+# -- Python numbers reach fn as Python values on the gradient path too ------------------------
+
+@pytest.mark.parametrize("by_keyword", [True, False], ids=["static_argnames", "static_argnums"])
+def test_static_arguments_work_with_and_without_gradients(by_keyword):
+    def scaled_sin(x, scale):
+        return jnp.sin(x) * scale
+
+    fn = jax.jit(scaled_sin, static_argnames="scale") if by_keyword else jax.jit(scaled_sin, static_argnums=1)
+    wrapped = jax_fn_for_torch(fn)
+
+    def call(x, scale):
+        return wrapped(x, scale=scale) if by_keyword else wrapped(x, scale)
+
+    for scale in (3.0, -0.5, 3.0):
+        x = torch.linspace(-1, 1, 5)
+        torch.testing.assert_close(call(x, scale), torch.sin(x) * scale, rtol=RTOL, atol=ATOL)
+        x.requires_grad_(True)
+        out = call(x, scale)  # was: "Non-hashable static arguments are not supported"
+        torch.testing.assert_close(out, torch.sin(x.detach()) * scale, rtol=RTOL, atol=ATOL)
+        out.sum().backward()
+        torch.testing.assert_close(x.grad, torch.cos(x.detach()) * scale, rtol=RTOL, atol=ATOL)
+
+
+def test_python_control_flow_on_a_number_gets_its_value():
+    def repeated_sin(x, times):
+        for _ in range(times):  # needs a Python int: a traced one would fail here
+            x = jnp.sin(x)
+        return x
+
+    wrapped = jax_fn_for_torch(repeated_sin)
+    for times in (1, 3, 2):
+        x = torch.linspace(-1, 1, 7, requires_grad=True)
+        reference = x.detach().clone().requires_grad_(True)
+        want = reference
+        for _ in range(times):
+            want = torch.sin(want)
+        got = wrapped(x, times)
+        torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL)
+        got.sum().backward()
+        want.sum().backward()
+        torch.testing.assert_close(x.grad, reference.grad, rtol=RTOL, atol=ATOL)
+
+
+def test_a_real_error_in_fn_is_raised_not_hidden_by_the_number_retry():
+    wrapped = jax_fn_for_torch(lambda x, s: x @ jnp.ones((4, 4)) * s)  # (3,) @ (4, 4): a shape error
+    with pytest.raises(TypeError, match="dot_general"):
+        wrapped(torch.ones(3, requires_grad=True), 2.0)
+
+
+# -- what torch cannot do through the wrapper is a clear error -------------------------------
+
+def _sin_wrapped():
+    return jax_fn_for_torch(jax.jit(jnp.sin))
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+@pytest.mark.parametrize("second_order", ["backward", "autograd.grad"])
+def test_second_order_gradients_are_refused(second_order):
+    wrapped = _sin_wrapped()
+    x = torch.linspace(-1, 1, 4, requires_grad=True)
+    with pytest.raises(NotImplementedError) as info:
+        if second_order == "backward":
+            wrapped(x).sum().backward(create_graph=True)
+        else:
+            torch.autograd.grad(wrapped(x).sum(), x, create_graph=True)
+    message = str(info.value)
+    assert message.startswith("jax_fn_for_torch(sin): expected first-order gradients") and "create_graph" in message
+    wrapped(x).sum().backward()  # first order still works
+    torch.testing.assert_close(x.grad, torch.cos(x.detach()), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("transform", ["grad", "vmap", "jacrev"])
+def test_torch_func_transforms_are_refused(transform):
+    wrapped = _sin_wrapped()
+    x = torch.linspace(-1, 1, 4)
+    call = {"grad": lambda: torch.func.grad(lambda t: wrapped(t).sum())(x),
+            "vmap": lambda: torch.func.vmap(wrapped)(x.reshape(2, 2)),
+            "jacrev": lambda: torch.func.jacrev(wrapped)(x)}[transform]
+    with pytest.raises(NotImplementedError, match=r"^jax_fn_for_torch\(sin\): expected a call outside torch.func"):
+        call()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated")
+def test_torch_jit_trace_is_refused():
+    wrapped = _sin_wrapped()
+    with pytest.raises(NotImplementedError, match="torch.jit.trace"):
+        torch.jit.trace(lambda t: wrapped(t) + 1, (torch.ones(3),))
+
+
+def test_torch_compile_sees_a_graph_break_and_fullgraph_names_it():
+    wrapped = _sin_wrapped()
+
+    def step(x):
+        return wrapped(x * 2) + 1
+
+    x = torch.linspace(-1, 1, 5, requires_grad=True)
+    out = torch.compile(step, backend="eager")(x)
+    torch.testing.assert_close(out, torch.sin(x.detach() * 2) + 1, rtol=RTOL, atol=ATOL)
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, 2 * torch.cos(x.detach() * 2), rtol=RTOL, atol=ATOL)
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="jax_fn_for_torch.*graph break") as info:
+        torch.compile(step, backend="eager", fullgraph=True)(torch.ones(3))
+    assert type(info.value).__name__ == "Unsupported"

@@ -100,8 +100,12 @@ def test_errors_at_trace_time():
     fn = jax.jit(lambda o: J.nativize_tensor(o, native))
     with pytest.raises(ValueError, match="cast to float"):
         fn(jnp.zeros((2, width), jnp.float32))
+    for wrong_width in (width - 1, width + 4):  # the layout records its row width: exactly that
+        with pytest.raises(ValueError, match=f"expected {width} elements per row.*received {wrong_width} elements"):
+            fn(jnp.zeros((2, wrong_width), jnp.uint8))
+    hand_built = dict(native)  # plain tuples record no width: only narrower than the leaves is refused
     with pytest.raises(ValueError, match="at least"):
-        fn(jnp.zeros((2, spec.row_width(native) - 1), jnp.uint8))
+        J.nativize_tensor(jnp.zeros((2, spec.row_width(native) - 1), jnp.uint8), hand_built)
     with pytest.raises(ValueError, match="observation"):
         fn(jnp.zeros((width,), jnp.uint8))
     with pytest.raises(TypeError, match="observation"):

@@ -96,3 +96,26 @@ def test_bad_emulated_is_named(emulated, message):
 def test_bad_native_dtype_type():
     with pytest.raises(TypeError, match="native_dtype"):
         spec.flattened_tensor_size("float32")
+
+
+@settings(max_examples=40, deadline=None)
+@given(structured_dtypes(), st.sampled_from(["uint8", "int8"]))
+def test_layout_records_sample_dtype_and_row_width(structured, sample):
+    # The row width is the structured itemsize in sample elements: numpy's own view of a
+    # structured array as flat rows must have exactly that many columns.
+    native = spec.nativize_dtype({"observation_dtype": sample, "emulated_observation_dtype": structured})
+    rows = np.zeros(2, structured).view(np.dtype(sample)).reshape(2, -1)
+    assert native.row_width == rows.shape[1]
+    assert native.sample_dtype == sample
+
+
+def test_recorded_layout_compares_equal_to_plain_leaves_and_survives_pickle():
+    import pickle
+    structured = np.dtype([("pos", np.float32, (2,)), ("hp", np.int16)])
+    native = spec.nativize_dtype({"observation_dtype": np.float32, "emulated_observation_dtype": (np.float32, (4, 5))})
+    assert native == spec.Leaf(np.dtype(np.float32), (4, 5), 0, 20) and native.row_width == 20
+    nested = spec.nativize_dtype({"observation_dtype": np.uint8, "emulated_observation_dtype": structured})
+    assert nested == {"pos": (np.dtype(np.float32), (2,), 0, 8), "hp": (np.dtype(np.int16), (1,), 8, 2)}
+    for layout in (native, nested):
+        again = pickle.loads(pickle.dumps(layout))
+        assert again == layout and (again.row_width, again.sample_dtype) == (layout.row_width, layout.sample_dtype)
