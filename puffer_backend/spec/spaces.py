@@ -1,11 +1,11 @@
 """The producer side: gymnasium spaces to structured dtypes, and samples packed into flat rows.
 
 This is what PufferLib's emulation does for its users; here it serves users without
-PufferLib. Layouts follow PufferLib (`align=True`, Tuple fields named `f0, f1, ...`, the
-leaves' common dtype or else uint8 bytes for the rows) with one deliberate difference:
-Discrete and MultiDiscrete leaves are int32 here, where PufferLib stores the space's dtype
-(int64 for gymnasium's defaults), so that JAX with x64 off reads them (docs/torch.md,
-"Structured observations"). Packing refuses values the store would change (`spec.values`).
+PufferLib. Layouts follow PufferLib 3.0 (`align=True`, Tuple fields named `f0, f1, ...`,
+Discrete and MultiDiscrete leaves as int32) with one difference: the rows' dtype is the
+stored leaves' common dtype, else uint8 bytes, where PufferLib reads it from the gymnasium
+leaves (Discrete: int64); see docs/torch.md, "Where our packing differs from PufferLib's
+emulation". Packing refuses values the store would change (`spec.values`).
 gymnasium is imported only when a space is used.
 """
 from __future__ import annotations

@@ -119,102 +119,89 @@ def test_non_contiguous_observation_is_read_correctly():
     np.testing.assert_array_equal(out["pos"].numpy().view(np.uint32), truth["pos"].view(np.uint32))
 
 
-# -- PufferLib's emulation stores Discrete leaves as int64, spec.pack_batch as int32 ---------------
+# -- PufferLib 3.0's emulation against spec.pack_batch ----------------------------------------------
+# Both store Discrete leaves as int32. They differ in the rows' dtype: PufferLib takes it from
+# the gymnasium leaves' dtypes (Discrete's is int64), the spec layer from the stored leaves.
 
 import gymnasium as gym  # noqa: E402
 
 from puffer_backend import spec  # noqa: E402
 
+from . import pufferlib3_emulation as P3  # noqa: E402
+
 S = gym.spaces
 DOCS = os.path.join(ROOT, "docs", "torch.md")
 
-
-def _pufferlib_structured_dtype(space) -> np.dtype:
-    """PufferLib's emulation rule: every leaf is `(space.dtype, space.shape)`, fields aligned.
-
-    For gymnasium's Discrete and MultiDiscrete, `space.dtype` is int64.
-    """
-    if isinstance(space, S.Dict):
-        return np.dtype([(k, _pufferlib_structured_dtype(v)) for k, v in space.spaces.items()], align=True)
-    if isinstance(space, S.Tuple):
-        return np.dtype([(f"f{i}", _pufferlib_structured_dtype(v)) for i, v in enumerate(space.spaces)], align=True)
-    return np.dtype((space.dtype, space.shape))
+FLOAT_BOX = S.Dict({"pos": S.Box(-1, 1, (2,), np.float32), "id": S.Discrete(5)})  # uint8 rows on both sides
+INT_BOX = S.Dict({"count": S.Box(0, 9, (2,), np.int32), "id": S.Discrete(5)})     # uint8 rows there, int32 here
+ALL_DISCRETE = S.Tuple((S.Discrete(32), S.Discrete(11), S.Discrete(2)))           # Blackjack's space
 
 
-def _pufferlib_emulated(space) -> dict:
-    """PufferLib's `env.emulated`: the rows' dtype is the leaves' common dtype, else uint8."""
-    structured = _pufferlib_structured_dtype(space)
-    leaf_dtypes = {leaf.dtype for _, leaf in spec.leaves(spec.nativize_dtype(
-        {"observation_dtype": np.uint8, "emulated_observation_dtype": structured}))}
-    sample = leaf_dtypes.pop() if len(leaf_dtypes) == 1 else np.dtype(np.uint8)
-    return {"observation_dtype": sample, "emulated_observation_dtype": structured}
+def _samples(space):
+    if space is FLOAT_BOX:
+        return [{"pos": np.array([i, -i], np.float32) / 4, "id": i % 5} for i in range(4)]
+    return [{"count": np.array([i, 9 - i], np.int32), "id": (2 * i) % 5} for i in range(4)]
 
 
-def _pufferlib_rows(space, fill) -> np.ndarray:
-    emulated = _pufferlib_emulated(space)
-    structured = np.zeros(4, emulated["emulated_observation_dtype"])
-    fill(structured)
-    return structured.view(emulated["observation_dtype"]).reshape(4, -1)
+def _batch(space):
+    """The same four samples as one batch, as gymnasium vector envs give them."""
+    samples = _samples(space)
+    return {key: np.stack([np.asarray(s[key]) for s in samples]) for key in samples[0]}
 
 
-MIXED = S.Dict({"pos": S.Box(-1, 1, (2,), np.float32), "id": S.Discrete(5)})  # uint8 rows
-DISCRETE = S.Tuple((S.Discrete(32), S.Discrete(11), S.Discrete(2)))  # rows of the leaves' dtype
+def test_pufferlib3_stores_discrete_as_int32_like_the_spec_layer():
+    for space in (FLOAT_BOX, INT_BOX):
+        assert P3.structured_dtype(space) == spec.structured_dtype(space)
+    assert P3.rows_dtype(FLOAT_BOX) == spec.sample_dtype(FLOAT_BOX) == np.uint8
+    assert P3.rows_dtype(INT_BOX) == np.uint8 and spec.sample_dtype(INT_BOX) == np.int32
 
 
-def _fill_mixed(rows):
-    rows["id"], rows["pos"] = [0, 1, 2, 4], np.arange(8, dtype=np.float32).reshape(4, 2)
+def test_same_rows_when_the_rows_dtypes_agree():
+    theirs = P3.pack_rows(FLOAT_BOX, _samples(FLOAT_BOX))
+    ours = spec.pack_batch(FLOAT_BOX, _batch(FLOAT_BOX))
+    np.testing.assert_array_equal(theirs, ours)
+    # so each layout reads the other's rows
+    for rows in (theirs, ours):
+        for native in (T.nativize_dtype(FLOAT_BOX), T.nativize_dtype(P3.emulated(FLOAT_BOX))):
+            out = T.nativize_tensor(torch.from_numpy(rows), native)
+            np.testing.assert_array_equal(out["id"].numpy()[:, 0], _batch(FLOAT_BOX)["id"])
 
 
-def _fill_discrete(rows):
-    rows["f0"], rows["f1"], rows["f2"] = [3, 31, 0, 12], [10, 1, 0, 5], [1, 0, 1, 1]
-
-
-def _ours(space):
-    if space is MIXED:
-        return spec.pack_batch(space, {"id": np.array([0, 1, 2, 4]), "pos": np.arange(8.0).reshape(4, 2)})
-    return spec.pack_batch(space, (np.array([3, 31, 0, 12]), np.array([10, 1, 0, 5]), np.array([1, 0, 1, 1])))
+def test_same_bytes_in_another_rows_dtype():
+    theirs = P3.pack_rows(INT_BOX, _samples(INT_BOX))
+    ours = spec.pack_batch(INT_BOX, _batch(INT_BOX))
+    assert theirs.dtype == np.uint8 and ours.dtype == np.int32
+    assert theirs.tobytes() == ours.tobytes()
 
 
 MIXING_ERRORS = [
-    # (space, rows packed by, layout from, the exact message documented in docs/torch.md)
-    (MIXED, "pufferlib", "ours", "observation: expected 12 elements per row, the row width of native_dtype's "
-                                 "layout, received 16 elements per row, shape (4, 16)"),
-    (MIXED, "ours", "pufferlib", "observation: expected 16 elements per row, the row width of native_dtype's "
-                                 "layout, received 12 elements per row, shape (4, 12)"),
-    (DISCRETE, "pufferlib", "ours", "observation: expected dtype int32, received dtype int64"),
-    (DISCRETE, "ours", "pufferlib", "observation: expected dtype int64, received dtype int32"),
+    # (rows packed by, layout from, the exact message documented in docs/torch.md)
+    ("pufferlib", "ours", "observation: expected dtype int32, received dtype uint8"),
+    ("ours", "pufferlib", "observation: expected dtype uint8, received dtype int32"),
 ]
 
 
-def test_pufferlib_rule_stores_discrete_as_int64_and_ours_as_int32():
-    puffer = _pufferlib_structured_dtype(MIXED)
-    assert puffer.fields["id"][0] == np.int64 and puffer.itemsize == 16
-    assert spec.structured_dtype(MIXED).fields["id"][0] == np.int32 and spec.row_elements(MIXED) == 12
-    assert _pufferlib_emulated(DISCRETE)["observation_dtype"] == np.int64
-    assert spec.sample_dtype(DISCRETE) == np.int32
-
-
-def test_each_side_reads_its_own_rows():
-    for space, fill in ((MIXED, _fill_mixed), (DISCRETE, _fill_discrete)):
-        puffer = T.nativize_tensor(torch.from_numpy(_pufferlib_rows(space, fill)),
-                                   T.nativize_dtype(_pufferlib_emulated(space)))
-        ours = T.nativize_tensor(torch.from_numpy(_ours(space)), T.nativize_dtype(space))
-        keys = ["id", "pos"] if space is MIXED else ["f0", "f1", "f2"]
-        for key in keys:
-            assert puffer[key].dtype == (torch.float32 if key == "pos" else torch.int64)
-            assert torch.equal(puffer[key].to(ours[key].dtype), ours[key]), key
-
-
-@pytest.mark.parametrize("space, packed_by, layout_from, message", MIXING_ERRORS)
-def test_mixing_pufferlib_and_spec_rows_is_the_documented_error(space, packed_by, layout_from, message):
-    fill = _fill_mixed if space is MIXED else _fill_discrete
-    rows = _pufferlib_rows(space, fill) if packed_by == "pufferlib" else _ours(space)
-    native = T.nativize_dtype(_pufferlib_emulated(space) if layout_from == "pufferlib" else space)
+@pytest.mark.parametrize("packed_by, layout_from, message", MIXING_ERRORS)
+def test_mixing_pufferlib_and_spec_rows_is_the_documented_error(packed_by, layout_from, message):
+    rows = P3.pack_rows(INT_BOX, _samples(INT_BOX)) if packed_by == "pufferlib" else spec.pack_batch(INT_BOX, _batch(INT_BOX))
+    native = T.nativize_dtype(P3.emulated(INT_BOX) if layout_from == "pufferlib" else INT_BOX)
     with pytest.raises(ValueError) as info:
         T.nativize_tensor(torch.from_numpy(rows), native)
     assert str(info.value) == message
     with open(DOCS, encoding="utf-8") as docs:
         assert message in " ".join(docs.read().split()), "docs/torch.md must quote the real message"
+
+
+def test_all_discrete_spaces_pack_here_and_not_in_pufferlib3():
+    # PufferLib 3.0 gives such a space int64 rows (the gymnasium leaves' dtype) for a 12-byte
+    # struct of int32 leaves: no whole number of elements per row, and its layout is refused.
+    assert P3.rows_dtype(ALL_DISCRETE) == np.int64 and P3.structured_dtype(ALL_DISCRETE).itemsize == 12
+    with pytest.raises(ValueError):
+        P3.pack_rows(ALL_DISCRETE, [(3, 10, 1)])
+    with pytest.raises(ValueError, match="divisible by the sample dtype's itemsize"):
+        T.nativize_dtype(P3.emulated(ALL_DISCRETE))
+    rows = spec.pack_batch(ALL_DISCRETE, (np.array([3, 31]), np.array([10, 0]), np.array([1, 0])))
+    assert rows.dtype == np.int32 and rows.tolist() == [[3, 10, 1], [31, 0, 0]]
 
 
 def test_wrong_width_under_fullgraph_compile_still_carries_the_message():
