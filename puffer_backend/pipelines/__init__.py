@@ -18,9 +18,9 @@ from pathlib import Path
 from .config import TrainConfig
 
 PIPELINES = {
-    "torch": "puffer_backend.pipelines.torch_ppo",
-    "jax": "puffer_backend.pipelines.jax_ppo",
-    "mixed": "puffer_backend.pipelines.mixed_ppo",
+    "torch": "puffer_backend.pipelines.torch.ppo",
+    "jax": "puffer_backend.pipelines.jax.ppo",
+    "mixed": "puffer_backend.pipelines.mixed.ppo",
 }
 METRIC_KEYS = ("mean_return", "sps", "policy_loss", "value_loss", "entropy", "approx_kl")
 RETURN_WINDOW = 20  # mean_return averages this many most recent completed episodes

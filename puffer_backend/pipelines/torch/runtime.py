@@ -13,7 +13,7 @@ import torch
 
 from puffer_backend.spec import bad_value
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 __all__ = ["CHECKPOINT", "torch_threads", "seed_everything", "save_checkpoint", "load_checkpoint",
            "config_from_dict", "DistInfo", "init_distributed"]

@@ -9,9 +9,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("gymnasium")
 
 from puffer_backend.pipelines import METRIC_KEYS, MemoryLogger, TrainConfig  # noqa: E402
-from puffer_backend.pipelines import torch_ppo  # noqa: E402
-from puffer_backend.pipelines.torch_gym_envs import GymVecEnv  # noqa: E402
-from puffer_backend.pipelines.torch_learner import (RolloutBuffer, clip_flat_grad_norm_, compute_gae,  # noqa: E402
+from puffer_backend.pipelines.torch import ppo as torch_ppo  # noqa: E402
+from puffer_backend.pipelines.envs.gym_vec import GymVecEnv  # noqa: E402
+from puffer_backend.pipelines.torch.learner import (RolloutBuffer, clip_flat_grad_norm_, compute_gae,  # noqa: E402
                                                     flatten_parameters, make_optimizer, ppo_update)
 from puffer_backend.spec import pack_batch  # noqa: E402
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from puffer_backend.pipelines import METRIC_KEYS, TrainConfig
-from puffer_backend.pipelines import runs
+from puffer_backend.cli import runs
 from puffer_backend.pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules, supported_envs
-from puffer_backend.pipelines.progress import Progress, format_line
+from puffer_backend.cli.progress import Progress, format_line
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -211,7 +211,7 @@ def test_logger_feeds_progress(tmp_path):
 
 def test_curve_figure_plots_the_recorded_data(tmp_path):
     matplotlib_image = pytest.importorskip("matplotlib.image")
-    from puffer_backend.pipelines.plots import curve_figure, plot_curve
+    from puffer_backend.cli.plots import curve_figure, plot_curve
 
     metrics = {"step": [512.0, 1024.0, 1536.0], "mean_return": [10.0, 50.0, 200.0]}
     figure = curve_figure(metrics, title="run-a", target=475)
@@ -229,7 +229,7 @@ def test_curve_figure_plots_the_recorded_data(tmp_path):
 
 def test_compare_figure_one_line_per_run(tmp_path):
     pytest.importorskip("matplotlib")
-    from puffer_backend.pipelines.plots import compare_figure
+    from puffer_backend.cli.plots import compare_figure
 
     a = {"step": [1.0, 2.0], "mean_return": [3.0, 4.0], "wall_time": [0.1, 0.2]}
     b = {"step": [1.0, 2.0, 3.0], "mean_return": [5.0, 6.0, 7.0], "wall_time": [0.5, 0.6, 0.9]}

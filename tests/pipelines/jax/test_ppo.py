@@ -16,7 +16,8 @@ pytest.importorskip("optax")
 import jax.numpy as jnp  # noqa: E402
 
 from puffer_backend.pipelines import METRIC_KEYS, MemoryLogger, TrainConfig  # noqa: E402
-from puffer_backend.pipelines import gymnax_envs, jax_policy, jax_ppo  # noqa: E402
+from puffer_backend.pipelines.envs import gymnax_vec as gymnax_envs  # noqa: E402
+from puffer_backend.pipelines.jax import policy as jax_policy, ppo as jax_ppo  # noqa: E402
 
 
 # -- environments ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ if not torch.distributed.is_available():
 WORKER = textwrap.dedent("""
     import json, os, sys
     import torch
-    from puffer_backend.pipelines import MemoryLogger, TrainConfig, torch_ppo
+    from puffer_backend.pipelines import MemoryLogger, TrainConfig
+    from puffer_backend.pipelines.torch import ppo as torch_ppo
     rank = int(os.environ["RANK"])
     out = sys.argv[1]
     # Each rank gets its own logger folder so the test can see who wrote what.
@@ -33,7 +34,7 @@ WORKER = textwrap.dedent("""
     # A random policy averages ~22 on CartPole: the target stops training after one or two
     # updates, and every rank must stop at the same one (rank 0 decides).
     summary = torch_ppo.train(TrainConfig(backend="torch", total_steps=4096, seed=3, target_return=15.0), logger)
-    from puffer_backend.pipelines.torch_common import CHECKPOINT
+    from puffer_backend.pipelines.torch.runtime import CHECKPOINT
     weights = [p.detach().double().sum().item() for p in agents[0].parameters()]
     json.dump({"summary": summary, "records": logger.records, "first_obs": seen[0], "weights": weights,
                "wrote_checkpoint": os.path.exists(os.path.join(out, f"rank{rank}", CHECKPOINT))},

@@ -9,8 +9,8 @@ pytest.importorskip("jax")
 pytest.importorskip("gymnax")
 
 from puffer_backend.pipelines import METRIC_KEYS, MemoryLogger, TrainConfig  # noqa: E402
-from puffer_backend.pipelines import mixed_ppo  # noqa: E402
-from puffer_backend.pipelines.torch_gymnax import GymnaxTorchEnv  # noqa: E402
+from puffer_backend.pipelines.mixed import ppo as mixed_ppo  # noqa: E402
+from puffer_backend.pipelines.mixed.env import GymnaxTorchEnv  # noqa: E402
 
 
 def test_observations_are_zero_copy_views():

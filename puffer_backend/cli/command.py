@@ -20,9 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__
-from .pipelines import PIPELINES, TrainConfig, load_pipeline
-from .pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules
+from .. import __version__
+from ..pipelines import PIPELINES, TrainConfig, load_pipeline
+from ..pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules
 
 __all__ = ["main", "build_parser", "UsageError"]
 
@@ -179,7 +179,7 @@ def _load_pipeline(backend: str):
     try:
         return load_pipeline(backend)
     except ModuleNotFoundError as error:
-        if error.name and error.name.split(".")[0] == __package__:
+        if error.name and error.name.split(".")[0] == __package__.split(".")[0]:
             raise UsageError(f"backend {backend}: module {error.name} is not available in this "
                              "installation") from None
         raise UsageError(f"backend {backend}: importing its pipeline needs {error.name!r}, which is not "
@@ -245,8 +245,8 @@ def _train(args) -> int:
     _check_installed(config.backend)
     pipeline = _load_pipeline(config.backend)  # imports torch/JAX: after every cheap check
 
-    from .pipelines.progress import Progress
-    from .pipelines.runs import RunLogger, is_main_process, write_config
+    from .progress import Progress
+    from .runs import RunLogger, is_main_process, write_config
 
     main_process = is_main_process()
     scratch = None
@@ -306,7 +306,7 @@ def _train(args) -> int:
 
 
 def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
-    from .pipelines.runs import create_run_dir, default_run_name
+    from .runs import create_run_dir, default_run_name
 
     try:
         return create_run_dir(config.out_dir, name or default_run_name(config), unique=name is None)
@@ -331,7 +331,7 @@ def _check_out(out_dir: str, name: str | None) -> None:
         raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
     if name is None:
         return
-    from .pipelines.runs import is_folder_name
+    from .runs import is_folder_name
 
     if not is_folder_name(name):
         raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
@@ -340,7 +340,7 @@ def _check_out(out_dir: str, name: str | None) -> None:
 
 
 def _summary_line(summary: dict, logger, run_dir) -> str:
-    from .pipelines.progress import format_number
+    from .progress import format_number
 
     last = logger.records[-1] if logger.records else {}
     steps = summary.get("steps", last.get("step", 0))
@@ -374,7 +374,7 @@ def _run_folder(text: str, needs: str) -> Path:
 
 
 def _eval(args) -> int:
-    from .pipelines.runs import CONFIG_FILE, load_config
+    from .runs import CONFIG_FILE, load_config
 
     run_dir = _run_folder(args.run, CONFIG_FILE)
     try:
@@ -399,7 +399,7 @@ def _eval(args) -> int:
 def _compare(args) -> int:
     import importlib.util
 
-    from .pipelines.runs import METRICS_FILE, read_metrics
+    from .runs import METRICS_FILE, read_metrics
 
     folders = [_run_folder(text, METRICS_FILE) for text in args.runs]
     if importlib.util.find_spec("matplotlib") is None:
@@ -413,7 +413,7 @@ def _compare(args) -> int:
                 raise UsageError(f"--metric: expected a column of {folder / METRICS_FILE} "
                                  f"({', '.join(columns)}), received {key!r}")
         runs.append((name, columns))
-    from .pipelines.plots import plot_compare
+    from .plots import plot_compare
 
     try:
         path = plot_compare(runs, args.out, metric=args.metric, x=args.x)

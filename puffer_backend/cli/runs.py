@@ -15,8 +15,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import METRIC_KEYS
-from .config import TrainConfig
+from ..pipelines import METRIC_KEYS
+from ..pipelines.config import TrainConfig
 
 __all__ = [
     "CONFIG_FILE", "METRICS_FILE", "CURVE_FILE", "SUMMARY_FILE", "RunLogger", "default_run_name",

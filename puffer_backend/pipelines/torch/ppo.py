@@ -16,12 +16,12 @@ import torch
 
 from puffer_backend.spec import bad_value
 
-from . import RETURN_WINDOW
-from .torch_common import (DistInfo, init_distributed, load_checkpoint, save_checkpoint, seed_everything,
+from .. import RETURN_WINDOW
+from .runtime import (DistInfo, init_distributed, load_checkpoint, save_checkpoint, seed_everything,
                            torch_threads)
-from .torch_gym_envs import GymVecEnv
-from .torch_learner import EpisodeStats, RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
-from .torch_policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
+from ..envs.gym_vec import GymVecEnv
+from .learner import EpisodeStats, RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
+from .policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
 
 __all__ = ["train", "evaluate"]
 

@@ -24,13 +24,13 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .. import jax_impl
-from ..spec.errors import bad_type, bad_value
-from . import RETURN_WINDOW
-from .config import TrainConfig
-from .gymnax_envs import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, episode_stats_mean,
+from ... import jax_impl
+from ...spec.errors import bad_type, bad_value
+from .. import RETURN_WINDOW
+from ..config import TrainConfig
+from ..envs.gymnax_vec import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, episode_stats_mean,
                           episode_stats_update, make_env)
-from .jax_policy import (CHECKPOINT_NPZ, apply_fused, apply_policy, fuse_policy, init_params, load_checkpoint,
+from .policy import (CHECKPOINT_NPZ, apply_fused, apply_policy, fuse_policy, init_params, load_checkpoint,
                          policy_dist, save_checkpoint)
 
 __all__ = ["AXIS", "RunnerState", "PPOProgram", "make_mesh", "compute_gae", "truncated_values", "ppo_loss", "minibatch_step", "make_optimizer", "make_program", "make_train", "train", "evaluate"]

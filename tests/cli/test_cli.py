@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from puffer_backend import cli
-from puffer_backend.pipelines import METRIC_KEYS, PIPELINES, envs, runs
+from puffer_backend.cli import command as cli_command
+from puffer_backend.cli import runs
+from puffer_backend.pipelines import METRIC_KEYS, PIPELINES, envs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,13 +122,13 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, fragments):
                                            ("2.5e5", 250_000), ("500k", 500_000), ("0.5M", 500_000),
                                            ("1M", 1_000_000), ("1536", 1536)])
 def test_step_counts_in_the_forms_users_type(text, expected):
-    assert cli._positive_int(text) == expected
+    assert cli_command._positive_int(text) == expected
 
 
 @pytest.mark.parametrize("text", ["0", "-5", "2.5", "1e-3", "0.0001k", "nan", "inf", "k", "", "5 e5"])
 def test_step_counts_that_are_not_positive_whole_numbers(text):
     with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
-        cli._positive_int(text)
+        cli_command._positive_int(text)
 
 
 @pytest.mark.parametrize("backend, module", [("torch", "torch"), ("jax", "jax"), ("mixed", "jax")])
@@ -269,7 +271,7 @@ def test_compare_overlays_runs(fake, capsys):
 
 def test_run_names_disambiguate_same_folder_names(tmp_path):
     a, b = tmp_path / "x" / "run", tmp_path / "y" / "run"
-    assert cli._run_names([a, b, tmp_path / "z"]) == ["x/run", "y/run", "z"]
+    assert cli_command._run_names([a, b, tmp_path / "z"]) == ["x/run", "y/run", "z"]
 
 
 def test_pipeline_rejecting_its_config_is_a_usage_error(fake, capsys):

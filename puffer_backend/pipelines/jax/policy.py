@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import jax_impl
-from .gymnax_envs import EnvSpec
+from ... import jax_impl
+from ..envs.gymnax_vec import EnvSpec
 
 __all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NPZ", "CHECKPOINT_META"]
 

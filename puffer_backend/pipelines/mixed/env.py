@@ -19,8 +19,8 @@ import torch
 
 from puffer_backend import exchange
 
-from . import RETURN_WINDOW
-from .gymnax_envs import (VecEnv, episode_stats_init, episode_stats_mean, episode_stats_update, make_env)
+from .. import RETURN_WINDOW
+from ..envs.gymnax_vec import (VecEnv, episode_stats_init, episode_stats_mean, episode_stats_update, make_env)
 
 __all__ = ["GymnaxTorchEnv", "Carry"]
 

@@ -15,15 +15,15 @@ import torch
 
 from puffer_backend.spec import Continuous, Discrete, bad_value
 
-from .torch_common import load_checkpoint, save_checkpoint, seed_everything, torch_threads
-from .torch_learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
-from .torch_policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
+from ..torch.runtime import load_checkpoint, save_checkpoint, seed_everything, torch_threads
+from ..torch.learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
+from ..torch.policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
 
 __all__ = ["train", "evaluate"]
 
 
 def _make_env(env_id: str, num_envs: int, num_steps: int):
-    from .torch_gymnax import GymnaxTorchEnv  # imports jax: only when this pipeline runs
+    from .env import GymnaxTorchEnv  # imports jax: only when this pipeline runs
     return GymnaxTorchEnv(env_id, num_envs, num_steps)
 
 

@@ -25,7 +25,8 @@ CHILD = textwrap.dedent(r"""
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import PartitionSpec as P
     from puffer_backend.pipelines import MemoryLogger, TrainConfig
-    from puffer_backend.pipelines import jax_ppo, jax_policy, gymnax_envs
+    from puffer_backend.pipelines.envs import gymnax_vec as gymnax_envs
+    from puffer_backend.pipelines.jax import policy as jax_policy, ppo as jax_ppo
 
     out = {"devices": len(jax.devices())}
     cfg = TrainConfig(backend="jax", total_steps=8 * 16 * 2, num_envs=8, num_steps=16, update_epochs=1,

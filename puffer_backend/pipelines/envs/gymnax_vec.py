@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..spec.errors import bad_type, bad_value
+from ...spec.errors import bad_type, bad_value
 
 __all__ = ["SUPPORTED_ENVS", "EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv", "EpisodeStats", "episode_stats_init", "episode_stats_update", "episode_stats_mean"]
 
