@@ -78,6 +78,15 @@ class Progress:
         if self._last_print is None or now - self._last_print >= self.interval_s:
             self._emit(now)
 
+    def note(self, text: str) -> None:
+        """Print a status line (above the bar on a terminal, as a plain line elsewhere; nothing when off)."""
+        if self.mode == "off":
+            return
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
     def _emit(self, now: float) -> None:
         print(self._pending, file=self.stream, flush=True)
         self._pending = None

@@ -1,12 +1,12 @@
-"""Run folders: `<out>/<name>/` with config.json, metrics.csv (written as records arrive),
-curve.png and summary.json at the end; the pipeline puts its checkpoint beside them.
+"""Run folders: `<out>/<name>/` with config.json (pipelines.config), metrics.csv (written as
+records arrive), curve.png and summary.json at the end; the pipeline puts its checkpoint
+beside them (pipelines.checkpoint).
 
 `RunLogger` is the logger the `puffer-backend` command hands to a pipeline's `train`.
 """
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import operator
@@ -15,19 +15,18 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..pipelines import METRIC_KEYS
 from ..pipelines.config import TrainConfig
+from ..pipelines.metrics import METRIC_KEYS, WALL_TIME
+from .errors import PROG, UsageError
 
 __all__ = [
-    "CONFIG_FILE", "METRICS_FILE", "CURVE_FILE", "SUMMARY_FILE", "RunLogger", "default_run_name",
-    "create_run_dir", "is_folder_name", "write_config", "load_config", "read_metrics", "is_main_process",
+    "METRICS_FILE", "CURVE_FILE", "SUMMARY_FILE", "RunLogger", "default_run_name",
+    "create_run_dir", "is_folder_name", "require_run_folder", "read_metrics", "is_main_process",
 ]
 
-CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CURVE_FILE = "curve.png"
 SUMMARY_FILE = "summary.json"
-WALL_TIME = "wall_time"
 
 
 def is_main_process() -> bool:
@@ -73,28 +72,14 @@ def create_run_dir(out_dir, name: str, *, unique: bool = False) -> Path:
             candidate = out_dir / f"{name}-{suffix}"
 
 
-def write_config(run_dir, config: TrainConfig) -> Path:
-    """Write `config` as run_dir/config.json (TrainConfig's fields, nothing else)."""
-    path = Path(run_dir) / CONFIG_FILE
-    path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+def require_run_folder(text: str, needs: str) -> Path:
+    """`text` as a run folder holding the file `needs`; a UsageError (one line, exit 2) otherwise."""
+    path = Path(text)
+    if not path.is_dir():
+        raise UsageError(f"RUN: expected a run folder, received {text!r} (no such folder)")
+    if not (path / needs).is_file():
+        raise UsageError(f"RUN: expected a run folder holding {needs}, received {text!r} (no {needs})")
     return path
-
-
-def load_config(run_dir) -> TrainConfig:
-    """The TrainConfig saved in run_dir/config.json.
-
-    Raises FileNotFoundError when the file is missing, ValueError when it is not a JSON
-    object of TrainConfig fields (unknown keys from a newer version are ignored).
-    """
-    path = Path(run_dir) / CONFIG_FILE
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: expected JSON, received a file that fails to parse ({error})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, received {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in data.items() if k in names})
 
 
 def read_metrics(run_dir_or_csv) -> dict[str, list[float]]:
@@ -120,9 +105,11 @@ class RunLogger:
 
     `record(step, **metrics)` appends a row to metrics.csv at once (flushed, so a crashed
     or interrupted run keeps its curve) and updates `progress` (a `progress.Progress`, or
-    None). Columns: step, METRIC_KEYS, any extra keys of the first record, wall_time
-    (seconds since the logger was created). A key missing from a record is left empty;
-    keys first seen after the header was written are kept in memory only.
+    None). Columns: step, METRIC_KEYS, any extra keys of the first record, wall_time (the
+    pipeline's, see pipelines.metrics; seconds since the logger was created when a record
+    has none). A key missing from a record is left empty; keys first seen after the header
+    was written are kept in memory only. `note(text)` shows a status line on the progress
+    display (nothing is written).
     `close()` writes curve.png (skipped with a note when matplotlib is not installed) and
     summary.json. With `write=False` (ranks other than 0 under torchrun) nothing is
     written or shown; `run_dir` still names the folder the pipeline may use.
@@ -158,12 +145,17 @@ class RunLogger:
                 row[key] = float(value)
             except (TypeError, ValueError):
                 raise TypeError(f"{key}: expected a number, received {type(value).__name__} {value!r}") from None
-        row[WALL_TIME] = self.elapsed
+        row.setdefault(WALL_TIME, self.elapsed)
         self.records.append(row)
         if self.write:
             self._write_row(row)
         if self.progress is not None:
             self.progress.update(row["step"], sps=row.get("sps"), mean_return=row.get("mean_return"))
+
+    def note(self, text: str) -> None:
+        """A status line for the progress display, e.g. "compiling the jax program ..."."""
+        if self.progress is not None:
+            self.progress.note(f"{PROG}: {text}")
 
     def _write_row(self, row: dict) -> None:
         if self._writer is None:

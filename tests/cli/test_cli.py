@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from puffer_backend import cli
-from puffer_backend.cli import command as cli_command
+from puffer_backend.cli import compare as cli_compare, parser as cli_parser
 from puffer_backend.cli import runs
 from puffer_backend.pipelines import METRIC_KEYS, PIPELINES, envs
+from puffer_backend.pipelines.config import CONFIG_FILE, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,7 @@ FAKE_PIPELINE = textwrap.dedent('''
         steps = 0
         for update in range(1, 4):
             steps = update * config.num_envs * 8
-            logger.record(steps, mean_return=10.0 * update + config.seed, sps=1000.0 * update,
+            logger.record(steps, mean_return=10.0 * update + config.seed, episodes=20 * update, sps=1000.0 * update,
                           policy_loss=-0.01 * update, value_loss=0.5, entropy=0.69, approx_kl=0.001)
             if behaviour == "interrupt" and update == 2:
                 raise KeyboardInterrupt
@@ -122,13 +123,13 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, fragments):
                                            ("2.5e5", 250_000), ("500k", 500_000), ("0.5M", 500_000),
                                            ("1M", 1_000_000), ("1536", 1536)])
 def test_step_counts_in_the_forms_users_type(text, expected):
-    assert cli_command._positive_int(text) == expected
+    assert cli_parser.positive_int(text) == expected
 
 
 @pytest.mark.parametrize("text", ["0", "-5", "2.5", "1e-3", "0.0001k", "nan", "inf", "k", "", "5 e5"])
 def test_step_counts_that_are_not_positive_whole_numbers(text):
     with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
-        cli_command._positive_int(text)
+        cli_parser.positive_int(text)
 
 
 @pytest.mark.parametrize("backend, module", [("torch", "torch"), ("jax", "jax"), ("mixed", "jax")])
@@ -164,7 +165,7 @@ def test_train_writes_a_run_folder(fake, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     run = fake / "out" / "r1"
-    config = json.loads((run / runs.CONFIG_FILE).read_text())
+    config = json.loads((run / CONFIG_FILE).read_text())
     assert config["backend"] == "jax" and config["env_id"] == "Pendulum-v1" and config["total_steps"] == 2000
     assert config["seed"] == 2 and config["num_envs"] == 2 and config["run_name"] == "r1"
     assert config["learning_rate"] == 3e-4 and config["anneal_lr"] is False and config["target_return"] == -200
@@ -198,7 +199,7 @@ def test_bare_command_trains_with_defaults(fake, capsys):
     assert captured.err == ""  # --quiet: no start line, no progress
     (run,) = (fake / "runs").iterdir()
     assert run.name.startswith("mixed-CartPole-v1-s0-")
-    config = runs.load_config(run)
+    config = load_config(run)
     assert (config.backend, config.env_id, config.total_steps, config.num_envs) == ("mixed", "CartPole-v1", 500000, 4)
 
 
@@ -210,7 +211,7 @@ def test_existing_name_is_never_overwritten(fake, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--name" in err and "already exists" in err
     assert (fake / "runs" / "same" / runs.METRICS_FILE).read_text() == before
-    assert runs.load_config(fake / "runs" / "same").seed == 0
+    assert load_config(fake / "runs" / "same").seed == 0
 
 
 def test_default_names_never_collide(fake, capsys):
@@ -233,10 +234,10 @@ def test_eval_without_checkpoint_or_with_bad_config(fake, capsys):
     capsys.readouterr()
     assert cli.main(["eval", "runs/r"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
-    (fake / "runs" / "r" / runs.CONFIG_FILE).write_text("{broken")
+    (fake / "runs" / "r" / CONFIG_FILE).write_text("{broken")
     assert cli.main(["eval", "runs/r"]) == 2
     assert "expected JSON" in capsys.readouterr().err
-    (fake / "runs" / "r" / runs.CONFIG_FILE).write_text(json.dumps({"backend": "tf"}))
+    (fake / "runs" / "r" / CONFIG_FILE).write_text(json.dumps({"backend": "tf"}))
     assert cli.main(["eval", "runs/r"]) == 2
     assert "'tf'" in capsys.readouterr().err
 
@@ -271,7 +272,7 @@ def test_compare_overlays_runs(fake, capsys):
 
 def test_run_names_disambiguate_same_folder_names(tmp_path):
     a, b = tmp_path / "x" / "run", tmp_path / "y" / "run"
-    assert cli_command._run_names([a, b, tmp_path / "z"]) == ["x/run", "y/run", "z"]
+    assert cli_compare.run_names([a, b, tmp_path / "z"]) == ["x/run", "y/run", "z"]
 
 
 def test_pipeline_rejecting_its_config_is_a_usage_error(fake, capsys):
@@ -360,7 +361,7 @@ def test_real_pipeline_train_then_eval(backend, tmp_path):
     assert metrics["step"] and metrics["step"][-1] >= 2048 - 512
     for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "sps"):
         assert all(v == v and abs(v) != float("inf") for v in metrics[key]), key  # finite losses
-    assert (run / runs.CURVE_FILE).exists() and runs.load_config(run).backend == backend
+    assert (run / runs.CURVE_FILE).exists() and load_config(run).backend == backend
     assert result.stdout.startswith("done: steps ")
     result = subprocess.run([sys.executable, "-m", "puffer_backend", "eval", str(run), "--episodes", "2"],
                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
@@ -394,4 +395,4 @@ def test_torchrun_two_processes_one_run_folder(tmp_path):
     assert len(summaries) == 1 and summaries[0].startswith("done: steps 2048 ")
     assert sum(line.startswith("puffer-backend: training") for line in result.stderr.splitlines()) == 1
     assert runs.read_metrics(run)["step"] == [1024.0, 2048.0]  # one update = a batch on each of 2 ranks
-    assert (run / runs.CURVE_FILE).exists() and runs.load_config(run).total_steps == 2048
+    assert (run / runs.CURVE_FILE).exists() and load_config(run).total_steps == 2048

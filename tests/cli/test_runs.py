@@ -97,25 +97,6 @@ def test_write_false_writes_nothing(tmp_path):
     assert logger.records[0]["step"] == 10
 
 
-def test_config_round_trip(tmp_path):
-    config = TrainConfig(backend="jax", env_id="Pendulum-v1", total_steps=12345, seed=7, target_return=-200.0,
-                         learning_rate=3e-4, extra={"note": "x"})
-    runs.write_config(tmp_path, config)
-    assert json.loads((tmp_path / runs.CONFIG_FILE).read_text()) == config.to_dict()
-    assert runs.load_config(tmp_path) == config
-
-
-def test_load_config_ignores_unknown_keys_and_rejects_garbage(tmp_path):
-    (tmp_path / runs.CONFIG_FILE).write_text(json.dumps({"backend": "torch", "from_the_future": 1}))
-    assert runs.load_config(tmp_path) == TrainConfig(backend="torch")
-    (tmp_path / runs.CONFIG_FILE).write_text("{not json")
-    with pytest.raises(ValueError, match="expected JSON"):
-        runs.load_config(tmp_path)
-    (tmp_path / runs.CONFIG_FILE).write_text("[1, 2]")
-    with pytest.raises(ValueError, match="expected a JSON object"):
-        runs.load_config(tmp_path)
-
-
 def test_create_run_dir_never_reuses_a_folder(tmp_path):
     first = runs.create_run_dir(tmp_path / "out", "a")
     (first / "keep").write_text("data")

@@ -1,4 +1,6 @@
-"""Which environment ids and which installed modules each pipeline needs: one table, numpy-free.
+"""Environments shared by the pipelines: which ids and installed modules each needs (this
+module, framework-free), gymnasium vector envs for torch (`gym_vec`), gymnax vector envs for
+jax and mixed (`gymnax_vec`).
 
 The CLI validates `--backend` and `--env` against these tables before importing any
 framework, so a typo costs milliseconds instead of a torch/JAX import.
@@ -7,14 +9,18 @@ from __future__ import annotations
 
 import importlib.util
 
-__all__ = ["SUPPORTED_ENVS", "REQUIRED_MODULES", "supported_envs", "missing_modules"]
+__all__ = ["GYMNASIUM_ENVS", "GYMNAX_ENVS", "SUPPORTED_ENVS", "REQUIRED_MODULES", "supported_envs",
+           "missing_modules"]
 
-# torch steps gymnasium envs; jax and mixed step gymnax envs under jit.
-SUPPORTED_ENVS: dict[str, tuple[str, ...]] = {
-    "torch": ("CartPole-v1", "Blackjack-v1", "Pendulum-v1"),
-    "jax": ("CartPole-v1", "Pendulum-v1"),
-    "mixed": ("CartPole-v1", "Pendulum-v1"),
-}
+# Ids the pipelines train and test. gymnasium and gymnax have more; each one added here must
+# have an observation the spec layer packs (torch) or a flat Box (gymnax), and a Discrete,
+# MultiDiscrete or Box action space.
+GYMNASIUM_ENVS = ("CartPole-v1", "Blackjack-v1", "Pendulum-v1")
+GYMNAX_ENVS = ("CartPole-v1", "Pendulum-v1")
+
+# torch steps gymnasium envs (envs/gym_vec.py); jax and mixed step gymnax envs under jit
+# (envs/gymnax_vec.py).
+SUPPORTED_ENVS: dict[str, tuple[str, ...]] = {"torch": GYMNASIUM_ENVS, "jax": GYMNAX_ENVS, "mixed": GYMNAX_ENVS}
 
 # Top-level modules each pipeline imports; a missing one is reported before training starts.
 REQUIRED_MODULES: dict[str, tuple[str, ...]] = {

@@ -2,9 +2,9 @@
 
 `make_env(env_id)` builds one gymnax env and says what its policy needs (observation width,
 discrete or continuous actions). `VecEnv` vmaps reset/step over a batch of envs with
-gymnax's auto-reset. `EpisodeStats` tracks completed-episode returns inside `jit`: a running
-return per env and a ring buffer of the most recent completed returns over all envs, so
-the pipelines report "mean of the 20 most recent episodes" without leaving the device.
+gymnax's auto-reset, and reports terminations and time-limit truncations apart, with the
+observation reached before a reset (`final_obs`), so that truncations can be bootstrapped.
+Used by the jax pipeline and by the mixed pipeline's env.
 """
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...spec.errors import bad_type, bad_value
+from . import GYMNAX_ENVS
 
-__all__ = ["SUPPORTED_ENVS", "EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv", "EpisodeStats", "episode_stats_init", "episode_stats_update", "episode_stats_mean"]
+__all__ = ["EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv"]
 
-# Ids that the pipelines train and test. gymnax has more; each one added here must have a
-# flat Box observation and a Discrete or 1-d Box action space.
-SUPPORTED_ENVS = ("CartPole-v1", "Pendulum-v1")
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,8 @@ def make_env(env_id: str) -> EnvSpec:
     """
     if not isinstance(env_id, str):
         raise bad_type("env_id", "a str", env_id)
-    if env_id not in SUPPORTED_ENVS:
-        raise bad_value("env_id", f"one of {list(SUPPORTED_ENVS)} (gymnax)", repr(env_id))
+    if env_id not in GYMNAX_ENVS:
+        raise bad_value("env_id", f"one of {list(GYMNAX_ENVS)} (gymnax)", repr(env_id))
     import gymnax  # imported here: it pulls in its whole registry
 
     env, params = gymnax.make(env_id)
@@ -161,51 +159,3 @@ class VecEnv:
         truncated = truncated.reshape(shape).astype(bool) & ~terminated
         return StepResult(self._flat(obs), state, reward.astype(jnp.float32).reshape(shape),
                           terminated, truncated, self._flat(info["final_observation"]))
-
-
-class EpisodeStats(NamedTuple):
-    """Running returns per env plus a ring buffer of the latest completed episode returns."""
-    running: jax.Array   # (num_envs,) float32: return of each env's current episode so far
-    recent: jax.Array    # (window,) float32: completed returns, ring buffer
-    count: jax.Array     # () int32: completed episodes so far
-
-
-def episode_stats_init(num_envs: int, window: int = 20) -> EpisodeStats:
-    return EpisodeStats(jnp.zeros((num_envs,), jnp.float32), jnp.zeros((window,), jnp.float32), jnp.zeros((), jnp.int32))
-
-
-def episode_stats_update(stats: EpisodeStats, rewards, dones, gather=None) -> EpisodeStats:
-    """Fold a trajectory in: rewards and dones `(time, num_envs)`, in time order.
-
-    Completed episodes enter the ring buffer in time order (env order within one step), so the
-    buffer always holds the `window` most recent ones. One scatter per call, not per step.
-    gather: when the envs are split over devices (inside `shard_map`), a function that
-    concatenates a `(time, local_envs)` array over devices into `(time, num_envs)`, so every
-    device fills the same ring buffer.
-    """
-    def accumulate(running, step):
-        reward, done = step
-        total = running + reward
-        return jnp.where(done, 0.0, total), total
-
-    running, totals = jax.lax.scan(accumulate, stats.running, (rewards, dones.astype(bool)))
-    if gather is not None:
-        totals, dones = gather(totals), gather(dones)
-    flat_done = dones.reshape(-1).astype(jnp.int32)
-    window = stats.recent.shape[0]
-    order = jnp.cumsum(flat_done) - 1  # rank of each completed episode within this trajectory
-    finished = flat_done.sum()
-    # Only the last `window` completions may be written: older ones would collide on a slot.
-    keep = (flat_done > 0) & (order >= finished - window)
-    slot = jnp.where(keep, (stats.count + order) % window, window)  # slot `window` is dropped
-    recent = stats.recent.at[slot].set(totals.reshape(-1), mode="drop")
-    count = stats.count + finished
-    return EpisodeStats(running, recent, count)
-
-
-def episode_stats_mean(stats: EpisodeStats):
-    """Mean of the most recent completed returns (at most `window`); NaN before the first one."""
-    window = stats.recent.shape[0]
-    filled = jnp.minimum(stats.count, window)
-    total = jnp.where(jnp.arange(window) < filled, stats.recent, 0.0).sum()
-    return jnp.where(filled > 0, total / jnp.maximum(filled, 1), jnp.nan)

@@ -26,10 +26,9 @@ from jax.sharding import PartitionSpec as P
 
 from ... import jax_impl
 from ...spec.errors import bad_type, bad_value
-from .. import RETURN_WINDOW
 from ..config import TrainConfig
-from ..envs.gymnax_vec import (EnvSpec, EpisodeStats, VecEnv, episode_stats_init, episode_stats_mean,
-                          episode_stats_update, make_env)
+from ..envs.gymnax_vec import EnvSpec, VecEnv, make_env
+from ..episodes import RETURN_WINDOW, JaxEpisodeStats, jax_stats_init, jax_stats_mean, jax_stats_update
 from .policy import (CHECKPOINT_NPZ, apply_fused, apply_policy, fuse_policy, init_params, load_checkpoint,
                          policy_dist, save_checkpoint)
 
@@ -43,7 +42,7 @@ class RunnerState(NamedTuple):
     opt_state: Any
     env_state: Any       # per env, split over devices
     obs: jax.Array       # (num_envs, obs_dim), split over devices
-    stats: EpisodeStats  # running returns split over devices; the recent-returns ring replicated
+    stats: JaxEpisodeStats  # running returns split over devices; the recent-returns ring replicated
     keys: jax.Array      # (num_devices, 2): one PRNG key per device
     update: jax.Array    # () int32: updates done so far
 
@@ -88,7 +87,7 @@ def _check_config(config):
 def _state_specs():
     """PartitionSpecs: env data split over `data`, everything else replicated."""
     split, rep = P(AXIS), P()
-    stats = EpisodeStats(running=split, recent=rep, count=rep)
+    stats = JaxEpisodeStats(running=split, recent=rep, count=rep)
     return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep)
 
 
@@ -273,13 +272,13 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         adv, ret = compute_gae(traj.reward, traj.value, traj.done, last_value, config.gamma, config.gae_lambda)
         # Episode bookkeeping sees every device's envs, in global env order.
         gather = lambda x: jax.lax.all_gather(x, AXIS, axis=1, tiled=True)  # noqa: E731
-        stats = episode_stats_update(state.stats, raw_reward, traj.done, gather=gather)
+        stats = jax_stats_update(state.stats, raw_reward, traj.done, gather=gather)
         flat = lambda x: x.reshape((local_batch,) + x.shape[2:])  # noqa: E731
         batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
         key, k_learn = jax.random.split(key)
         params, opt_state, losses = learn(state.params, state.opt_state, batch, k_learn)
         new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1)
-        metrics = jnp.concatenate([episode_stats_mean(stats)[None], losses])
+        metrics = jnp.concatenate([jax_stats_mean(stats)[None], losses])
         return new, metrics
 
     specs = _state_specs()
@@ -305,7 +304,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         params = init_params(k_params, spec, config.hidden_size)
         obs, env_state = venv_all.reset(k_env)
         return RunnerState(params, tx.init(params), env_state, obs,
-                           episode_stats_init(config.num_envs, RETURN_WINDOW),
+                           jax_stats_init(config.num_envs, RETURN_WINDOW),
                            jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32))
 
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.

@@ -19,8 +19,8 @@ import torch
 
 from puffer_backend import exchange
 
-from .. import RETURN_WINDOW
-from ..envs.gymnax_vec import (VecEnv, episode_stats_init, episode_stats_mean, episode_stats_update, make_env)
+from ..envs.gymnax_vec import VecEnv, make_env
+from ..episodes import RETURN_WINDOW, jax_stats_init, jax_stats_mean, jax_stats_update
 
 __all__ = ["GymnaxTorchEnv", "Carry"]
 
@@ -55,7 +55,7 @@ class GymnaxTorchEnv:
         self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
         self._refill = jax.jit(self._refill_impl, donate_argnums=0)
-        self._stats_update = jax.jit(episode_stats_update)
+        self._stats_update = jax.jit(jax_stats_update)
         self.carry: Carry | None = None
         self.stats = None
         self._next_done = None  # torch (num_envs,) float32: done at the last step of the previous rollout
@@ -88,7 +88,7 @@ class GymnaxTorchEnv:
 
     def reset(self, seed: int) -> torch.Tensor:
         self.carry, self.last_obs = self._reset(jax.random.PRNGKey(seed))
-        self.stats = episode_stats_init(self.num_envs, RETURN_WINDOW)
+        self.stats = jax_stats_init(self.num_envs, RETURN_WINDOW)
         self._next_done = torch.zeros(self.num_envs)
         return exchange.to_torch(self.last_obs)
 
@@ -121,7 +121,7 @@ class GymnaxTorchEnv:
         return np.asarray(self.carry.rewards[0]), np.asarray(self.carry.dones[0])
 
     def mean_return(self) -> float:
-        return float(episode_stats_mean(self.stats))
+        return float(jax_stats_mean(self.stats))
 
     def episodes(self) -> int:
         return int(self.stats.count)

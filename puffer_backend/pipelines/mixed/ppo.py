@@ -15,6 +15,7 @@ import torch
 
 from puffer_backend.spec import Continuous, Discrete, bad_value
 
+from ..episodes import target_reached
 from ..torch.runtime import load_checkpoint, save_checkpoint, seed_everything, torch_threads
 from ..torch.learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
 from ..torch.policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
@@ -92,8 +93,7 @@ def _train(config, logger) -> dict:
         sps = global_step / (time.perf_counter() - start)
         logger.record(global_step, mean_return=mean_return, sps=sps, policy_loss=losses["policy_loss"],
                       value_loss=losses["value_loss"], entropy=losses["entropy"], approx_kl=losses["approx_kl"])
-        target = config.target_return
-        if target is not None and env.episodes() >= 20 and mean_return >= target:
+        if target_reached(mean_return, env.episodes(), config.target_return):
             steps_to_target = global_step
             break
     wall = time.perf_counter() - start

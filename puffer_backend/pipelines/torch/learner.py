@@ -8,14 +8,12 @@ parameters and gradients kept as views of one flat tensor for the optimizer and 
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
 __all__ = ["RolloutBuffer", "compute_gae", "ppo_update", "make_optimizer", "flatten_parameters", "clip_flat_grad_norm_",
-           "anneal_learning_rate", "EpisodeStats"]
+           "anneal_learning_rate"]
 
 
 class RolloutBuffer:
@@ -181,30 +179,3 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
         "approx_kl": approx_kl.item(),
         "clipfrac": torch.stack(clipfracs).mean().item(),
     }
-
-
-class EpisodeStats:
-    """Running episodic returns per env and the most recent completed ones (numpy, cheap per step)."""
-
-    def __init__(self, num_envs: int, window: int):
-        self.running = np.zeros(num_envs, dtype=np.float64)
-        self.recent: list[float] = []
-        self.window = window
-        self.episodes = 0
-
-    def add(self, rewards: np.ndarray, dones: np.ndarray) -> None:
-        self.running += rewards
-        if dones.any():
-            finished = self.running[dones]
-            self.recent.extend(finished.tolist())
-            del self.recent[:-self.window]
-            self.episodes += len(finished)
-            self.running[dones] = 0.0
-
-    @property
-    def mean_return(self) -> float:
-        return float(np.mean(self.recent)) if self.recent else math.nan
-
-    @property
-    def full(self) -> bool:
-        return len(self.recent) >= self.window

@@ -16,11 +16,11 @@ import torch
 
 from puffer_backend.spec import bad_value
 
-from .. import RETURN_WINDOW
 from .runtime import (DistInfo, init_distributed, load_checkpoint, save_checkpoint, seed_everything,
                            torch_threads)
 from ..envs.gym_vec import GymVecEnv
-from .learner import EpisodeStats, RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
+from ..episodes import RETURN_WINDOW, EpisodeStats
+from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
 from .policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
 
 __all__ = ["train", "evaluate"]
@@ -99,7 +99,7 @@ def _train(config, logger, dist: DistInfo) -> dict:
         losses = ppo_update(model, optimizer, buf, config, generator)
         global_step += step_per_update
         sps = global_step / (time.perf_counter() - start)
-        reached = config.target_return is not None and stats.full and stats.mean_return >= config.target_return
+        reached = stats.target_reached(config.target_return)
         if dist.is_main:
             logger.record(global_step, mean_return=stats.mean_return, sps=sps, policy_loss=losses["policy_loss"],
                           value_loss=losses["value_loss"], entropy=losses["entropy"], approx_kl=losses["approx_kl"])
