@@ -1,7 +1,8 @@
-"""Rollout storage, GAE and the clipped PPO update, shared by the torch and mixed pipelines.
+"""Rollout storage and the clipped PPO update of the torch learner (torch and mixed pipelines).
 
-The math is CleanRL's ppo.py line for line (advantage normalization per minibatch, clipped
-value loss, one Adam optimizer over actor and critic, global gradient-norm clipping);
+The math is CleanRL's ppo.py line for line (advantage normalization per minibatch with the
+unbiased std, clipped value loss, one Adam optimizer over actor and critic, global
+gradient-norm clipping), with the advantages of pipelines.gae (time limits bootstrapped);
 the speed comes from preallocated buffers, one shuffle per epoch instead of one gather per
 minibatch, GAE on numpy views of the torch buffers (no autograd, no per-step tensors), and
 parameters and gradients kept as views of one flat tensor for the optimizer and the clip.
@@ -12,7 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["RolloutBuffer", "compute_gae", "ppo_update", "make_optimizer", "flatten_parameters", "clip_flat_grad_norm_",
+from ..gae import gae_numpy
+
+__all__ = ["RolloutBuffer", "ppo_update", "optimizer_arrays", "make_optimizer", "flatten_parameters", "clip_flat_grad_norm_",
            "anneal_learning_rate"]
 
 
@@ -20,8 +23,9 @@ class RolloutBuffer:
     """Preallocated `(num_steps, num_envs, ...)` storage for one rollout.
 
     obs: packed rows of the sample dtype; actions: int64 (discrete) or float32 (continuous);
-    logprobs, rewards, values: float32; dones: float32, 1.0 where obs[t] starts a new episode
-    (CleanRL's convention). advantages and returns are filled by `finish`.
+    logprobs, values: float32; rewards: float32, with `gamma * V(final_obs)` added where the
+    step hit a time limit; dones: float32, 1.0 where the episode ended at step t (the
+    convention of pipelines.gae). advantages and returns are filled by `finish`.
     """
 
     def __init__(self, num_steps: int, num_envs: int, obs_width: int, obs_dtype: torch.dtype,
@@ -36,38 +40,12 @@ class RolloutBuffer:
         self.advantages = torch.zeros((t, n))
         self.returns = torch.zeros((t, n))
 
-    def finish(self, next_value: torch.Tensor, next_done: torch.Tensor, gamma: float, gae_lambda: float):
-        """Fill advantages and returns (GAE) in place from the stored rollout."""
-        compute_gae(self.rewards.numpy(), self.values.numpy(), self.dones.numpy(),
-                    next_value.numpy(), next_done.numpy(), gamma, gae_lambda,
-                    out=self.advantages.numpy())
+    def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float):
+        """Fill advantages and returns in place (pipelines.gae); `last_value` is V of the
+        observation after the last step, `(num_envs,)`."""
+        gae_numpy(self.rewards.numpy(), self.values.numpy(), self.dones.numpy(), last_value.numpy(), gamma,
+                  gae_lambda, out=self.advantages.numpy())
         torch.add(self.advantages, self.values, out=self.returns)
-
-
-def compute_gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next_value: np.ndarray,
-                next_done: np.ndarray, gamma: float, gae_lambda: float, out: np.ndarray | None = None):
-    """Generalized advantage estimates `(T, N)` float32, CleanRL's recursion.
-
-    rewards, values, dones: `(T, N)`; dones[t] is 1 where obs[t] is the first of an episode.
-    next_value, next_done: `(N,)` for the observation after the last step.
-    A done cuts both the bootstrap and the trace, so truncation is treated as termination,
-    exactly as CleanRL does.
-    """
-    steps = rewards.shape[0]
-    adv = np.empty_like(rewards, dtype=np.float32) if out is None else out
-    not_done = 1.0 - np.asarray(dones, dtype=np.float32)
-    last = np.zeros(rewards.shape[1:], dtype=np.float32)
-    for t in range(steps - 1, -1, -1):
-        if t == steps - 1:
-            next_nonterminal = 1.0 - np.asarray(next_done, dtype=np.float32)
-            next_values = next_value
-        else:
-            next_nonterminal = not_done[t + 1]
-            next_values = values[t + 1]
-        delta = rewards[t] + gamma * next_values * next_nonterminal - values[t]
-        last = delta + (gamma * gae_lambda) * next_nonterminal * last
-        adv[t] = last
-    return adv
 
 
 def flatten_parameters(model: nn.Module) -> nn.Parameter:
@@ -179,3 +157,15 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
         "approx_kl": approx_kl.item(),
         "clipfrac": torch.stack(clipfracs).mean().item(),
     }
+
+
+def optimizer_arrays(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """(arrays, facts) of an optimizer's state for a checkpoint: per parameter index its state
+    tensors as numpy (`"0/exp_avg"`, ...), and the param groups' hyperparameters (JSON)."""
+    state = optimizer.state_dict()
+    arrays = {f"{index}/{name}": value.detach().cpu().numpy().copy()
+              for index, entries in state["state"].items() for name, value in entries.items()
+              if isinstance(value, torch.Tensor)}
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items() if k != "params"}
+              for group in state["param_groups"]]
+    return arrays, {"optimizer": type(optimizer).__name__, "param_groups": groups}

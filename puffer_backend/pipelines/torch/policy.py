@@ -1,9 +1,12 @@
-"""The CleanRL-shaped PPO agent for the torch and mixed pipelines, built on `pufferlib.pytorch`.
+"""The CleanRL-shaped PPO agent of the torch and mixed pipelines, built on `torch_impl`.
 
 The agent reads flat observation rows of the sample dtype (what PufferLib's emulation, or
 `puffer_backend.spec.pack_batch`, produces), unpacks them with `nativize_tensor`, and samples
-with `sample_logits`. `pufferlib.pytorch` is this library's implementation, reached through
-`puffer_backend.shim` (PufferLib itself is used instead when it is installed).
+with `sample_logits`: this library's `pufferlib.pytorch` API, imported as
+`puffer_backend.torch_impl` directly. The shim is for users' code; the pipelines use this
+library's extensions (`deterministic=`, `generator=`, `nativize_dtype(space)`), which
+PufferLib's own `pufferlib.pytorch` lacks, so they must not resolve to it when PufferLib is
+installed.
 """
 from __future__ import annotations
 
@@ -12,31 +15,32 @@ from torch import nn
 from torch.nn import functional as F
 from torch.distributions import Normal
 
+from puffer_backend import torch_impl
 from puffer_backend.spec import Continuous, Discrete, MultiDiscrete, bad_type, flattened_tensor_size, leaves
 
-__all__ = ["Agent", "pufferlib_pytorch", "rollout_fn"]
+__all__ = ["Agent", "build_agent", "rollout_fn", "warm_up_compiled"]
 
 
-def pufferlib_pytorch():
-    """The `pufferlib.pytorch` module (installs this library's shim when PufferLib is absent)."""
-    from puffer_backend import shim
-    shim.install()
-    import pufferlib.pytorch
-    return pufferlib.pytorch
-
-
-def _mlp(in_size: int, hidden: int, out_size: int, out_std: float, layer_init) -> nn.Sequential:
+def _mlp(in_size: int, hidden: int, out_size: int, out_std: float) -> nn.Sequential:
+    """CleanRL's 2-layer tanh MLP: orthogonal init, std sqrt(2) for hidden layers, zero biases."""
+    init = torch_impl.layer_init
     return nn.Sequential(
-        layer_init(nn.Linear(in_size, hidden)), nn.Tanh(),
-        layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
-        layer_init(nn.Linear(hidden, out_size), std=out_std),
+        init(nn.Linear(in_size, hidden)), nn.Tanh(),
+        init(nn.Linear(hidden, hidden)), nn.Tanh(),
+        init(nn.Linear(hidden, out_size), std=out_std),
     )
+
+
+def build_agent(env, hidden_size: int) -> "Agent":
+    """The agent for an env that exposes `observation_layout` (a `nativize_dtype` layout of its
+    packed rows) and `action_spec` (both pipelines' envs do)."""
+    return Agent(env.observation_layout, env.action_spec, hidden_size)
 
 
 class Agent(nn.Module):
     """CleanRL's PPO agent: separate 2-layer tanh MLPs for the critic and the actor.
 
-    native_dtype: the observation layout from `pufferlib.pytorch.nativize_dtype` (a Leaf or a
+    native_dtype: the observation layout from `torch_impl.nativize_dtype` (a Leaf or a
         nested dict of Leafs); observations are `(batch, width)` rows of the sample dtype.
     action: a `puffer_backend.spec` action spec (Discrete, MultiDiscrete or Continuous).
     `forward(obs, action=None)` returns `(action, logprob, entropy, value)`, each with a
@@ -47,16 +51,14 @@ class Agent(nn.Module):
         super().__init__()
         if not isinstance(action, (Discrete, MultiDiscrete, Continuous)):
             raise bad_type("action", "a puffer_backend.spec Discrete, MultiDiscrete or Continuous", action)
-        pp = pufferlib_pytorch()
         # Functions, not the module: a module attribute would make the agent unpicklable.
-        self._nativize_tensor, self._sample_logits = pp.nativize_tensor, pp.sample_logits
+        self._nativize_tensor, self._sample_logits = torch_impl.nativize_tensor, torch_impl.sample_logits
         self.native_dtype = native_dtype
         self.action_spec = action
         self._single_leaf = isinstance(native_dtype, tuple) and not isinstance(native_dtype, dict)
         in_size = flattened_tensor_size(native_dtype)
-        init = pp.layer_init
-        self.critic = _mlp(in_size, hidden_size, 1, 1.0, init)
-        self.actor = _mlp(in_size, hidden_size, action.logits_width, 0.01, init)
+        self.critic = _mlp(in_size, hidden_size, 1, 1.0)
+        self.actor = _mlp(in_size, hidden_size, action.logits_width, 0.01)
         if isinstance(action, Continuous):
             self.actor_logstd = nn.Parameter(torch.zeros(1, action.logits_width))
         self._splits = action.head_sizes if isinstance(action, MultiDiscrete) else None
@@ -139,6 +141,19 @@ def rollout_fn(agent: Agent, policy, compiled: bool, generator: torch.Generator)
         action, logprob, _, value = policy(obs)
         return action, logprob, value
     return act
+
+
+def warm_up_compiled(policy, model, obs: torch.Tensor, buf, minibatch_size: int) -> None:
+    """Run the graphs that torch.compile compiles at their first call, so that compile time is
+    measured apart from training: the rollout step (inference mode, `obs`'s batch) and the
+    update's forward and backward (a minibatch of `buf`'s rows). Leaves gradients behind,
+    which the update zeroes before its first backward."""
+    with torch.inference_mode():
+        policy(obs)
+    rows = buf.obs.reshape(-1, buf.obs.shape[-1])[:minibatch_size]
+    actions = buf.actions.reshape(-1, *buf.actions.shape[2:])[:minibatch_size]
+    _, logprob, entropy, value = model(rows, actions)
+    (logprob.sum() + entropy.sum() + value.sum()).backward()
 
 
 def _get(tree, path):

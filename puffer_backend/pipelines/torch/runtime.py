@@ -1,24 +1,14 @@
-"""Plumbing shared by the torch and mixed pipelines: threads, seeding, checkpoints, DDP setup."""
+"""Process set-up shared by the torch and mixed pipelines: threads, seeding, the torchrun process group."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
-from dataclasses import fields
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from puffer_backend.spec import bad_value
-
-from ..config import TrainConfig
-
-__all__ = ["CHECKPOINT", "torch_threads", "seed_everything", "save_checkpoint", "load_checkpoint",
-           "config_from_dict", "DistInfo", "init_distributed"]
-
-CHECKPOINT = "checkpoint.pt"
+__all__ = ["torch_threads", "seed_everything", "DistInfo", "init_distributed"]
 
 
 @contextlib.contextmanager
@@ -41,33 +31,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def config_from_dict(data: dict) -> TrainConfig:
-    known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in data.items() if k in known})
-
-
-def save_checkpoint(run_dir, model: torch.nn.Module, config: TrainConfig, **meta) -> Path:
-    """`run_dir/checkpoint.pt`: the model's state dict, the config and any extra metadata."""
-    path = Path(run_dir) / CHECKPOINT
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    torch.save({"format": 1, "model": state, "config": config.to_dict(), **meta}, path)
-    return path
-
-
-def load_checkpoint(run_dir) -> tuple[dict, TrainConfig]:
-    """(checkpoint dict, TrainConfig); config.json in run_dir wins over the stored copy."""
-    run_dir = Path(run_dir)
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise bad_value("run_dir", f"a run folder holding {CHECKPOINT}", f"{str(run_dir)!r} without it")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    data = dict(ckpt["config"])
-    config_json = run_dir / "config.json"
-    if config_json.is_file():
-        data.update(json.loads(config_json.read_text()))
-    return ckpt, config_from_dict(data)
-
-
 class DistInfo:
     """This process's place in a torchrun job (rank 0 of 1 when not launched by torchrun)."""
 
@@ -81,6 +44,15 @@ class DistInfo:
     def close(self) -> None:
         if self.initialized_here:
             torch.distributed.destroy_process_group()
+
+    def agree(self, *flags: bool) -> tuple[bool, ...]:
+        """Rank 0's flags, on every rank (one broadcast), so that all ranks leave the training
+        loop at the same update; the flags themselves on a single process."""
+        if self.world_size == 1:
+            return flags
+        values = torch.tensor([int(bool(f)) for f in flags])
+        torch.distributed.broadcast(values, src=0)
+        return tuple(bool(v) for v in values.tolist())
 
 
 def init_distributed() -> DistInfo:

@@ -34,10 +34,10 @@ WORKER = textwrap.dedent("""
     # A random policy averages ~22 on CartPole: the target stops training after one or two
     # updates, and every rank must stop at the same one (rank 0 decides).
     summary = torch_ppo.train(TrainConfig(backend="torch", total_steps=4096, seed=3, target_return=15.0), logger)
-    from puffer_backend.pipelines.torch.runtime import CHECKPOINT
+    from puffer_backend.pipelines.checkpoint import CHECKPOINT_FILE
     weights = [p.detach().double().sum().item() for p in agents[0].parameters()]
     json.dump({"summary": summary, "records": logger.records, "first_obs": seen[0], "weights": weights,
-               "wrote_checkpoint": os.path.exists(os.path.join(out, f"rank{rank}", CHECKPOINT))},
+               "wrote_checkpoint": os.path.exists(os.path.join(out, f"rank{rank}", CHECKPOINT_FILE))},
               open(os.path.join(out, f"rank{rank}.json"), "w"))
 """)
 
@@ -62,6 +62,8 @@ def test_two_process_ddp(tmp_path):
     # DDP averaged the gradients, so the ranks, fed different data, still hold equal weights,
     # and the weights moved away from the (broadcast) initialization.
     assert r0["weights"] == pytest.approx(r1["weights"], rel=1e-6, abs=1e-6)
-    state = torch.load(tmp_path / "rank0" / "checkpoint.pt", weights_only=True)["model"]
-    saved = [v.double().sum().item() for v in state.values()]
+    from puffer_backend.pipelines.checkpoint import load_checkpoint
+
+    _, checkpoint = load_checkpoint(tmp_path / "rank0", "torch")
+    saved = [v.astype("float64").sum() for v in checkpoint.params.values()]
     assert saved == pytest.approx(r0["weights"], rel=1e-6, abs=1e-6)
