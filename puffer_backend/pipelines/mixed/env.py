@@ -1,12 +1,13 @@
 """A gymnax vector env driven from torch: one jitted JAX call per step, zero-copy both ways.
 
-The env state, the PRNG key, the episode-return bookkeeping and the rollout's rewards and
-dones all stay in JAX. Each `step` is a single jitted dispatch that steps every env
-(auto-reset included) and writes reward and done into the rollout slot `t`; the carry is
-donated, so those buffers are updated in place. `end_rollout` folds the rollout into the
-recent-returns ring buffer (one more dispatch per rollout) and hands rewards and dones to
-torch. Torch sees observations through `exchange.to_torch` (a DLPack view, no copy) and
-sends actions with `exchange.to_jax` (a view of the torch tensor).
+The env state, the PRNG key, the episode-return bookkeeping and the rollout's rewards, ends
+and final observations all stay in JAX. Each `step` is a single jitted dispatch that steps
+every env (auto-reset included) and writes reward, end and final observation into the
+rollout slot `t`; the carry is donated, so those buffers are updated in place.
+`end_rollout` folds the rollout into the recent-returns statistics (pipelines.episodes, one
+more dispatch per rollout) and hands rewards, dones and the time-limit rows to torch. Torch
+sees observations through `exchange.to_torch` (a DLPack view, no copy) and sends actions
+with `exchange.to_jax` (a view of the torch tensor).
 """
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from puffer_backend import exchange
+from puffer_backend import exchange, torch_impl
+from puffer_backend.spec import Continuous, Discrete
 
 from ..envs.gymnax_vec import VecEnv, make_env
-from ..episodes import RETURN_WINDOW, jax_stats_init, jax_stats_mean, jax_stats_update
+from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
 
-__all__ = ["GymnaxTorchEnv", "Carry"]
+__all__ = ["GymnaxTorchEnv", "Carry", "RolloutEnd"]
+
+RUNNING, TERMINATED, TRUNCATED = 0, 1, 2  # how step t ended, per env (the `ends` buffer)
 
 
 class Carry(NamedTuple):
@@ -30,8 +34,23 @@ class Carry(NamedTuple):
     key: jax.Array
     state: Any
     rewards: jax.Array     # (num_steps, num_envs) float32
-    dones: jax.Array       # (num_steps, num_envs) bool: the episode ended at step t
+    ends: jax.Array        # (num_steps, num_envs) int8: RUNNING, TERMINATED or TRUNCATED at step t
+    final_obs: jax.Array   # (num_steps, num_envs, obs_dim) float32: the observation step t reached
     pool: Any              # ResetPool: the rollout's step keys and reset states, drawn at t == 0
+
+
+class RolloutEnd(NamedTuple):
+    """A finished rollout as torch tensors (copies: the JAX buffers are reused).
+
+    rewards, dones: `(num_steps, num_envs)` float32, dones 1.0 where the episode ended at step
+    t (pipelines.gae's convention). truncated_at: (step indices, env indices) of the time
+    limits reached without termination, final_obs `(k, obs_dim)` their final observations,
+    for the bootstrap; both None when there was none.
+    """
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    truncated_at: tuple | None
+    final_obs: torch.Tensor | None
 
 
 class GymnaxTorchEnv:
@@ -42,10 +61,11 @@ class GymnaxTorchEnv:
     step(t, action) -> next obs tensor; `action` is int32 `(num_envs,)` (discrete) or float32
         `(num_envs, action_dim)` (continuous; clipped to the bounds inside the jitted step).
         `step_async(t, action)` then `observation()` is the same in two halves.
-    end_rollout() -> (rewards, dones, next_done) as float32 torch tensors for the `num_steps`
-        steps just taken, dones in CleanRL's convention (dones[t]: obs t starts an episode);
-        also updates the recent-return statistics.
+    end_rollout() -> RolloutEnd for the `num_steps` steps just taken; also updates the
+        recent-return statistics.
+    warm_up() compiles the jitted functions (after reset), so compile time can be measured apart.
     mean_return() / episodes(): recent-episode statistics (one small transfer each).
+    observation_layout, action_spec: what the torch agent is built from.
     """
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int):
@@ -55,11 +75,15 @@ class GymnaxTorchEnv:
         self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
         self._refill = jax.jit(self._refill_impl, donate_argnums=0)
-        self._stats_update = jax.jit(jax_stats_update)
+        self._stats_update = jax.jit(lambda stats, rewards, ends: jax_stats_update(stats, rewards, ends != RUNNING))
         self.carry: Carry | None = None
         self.stats = None
-        self._next_done = None  # torch (num_envs,) float32: done at the last step of the previous rollout
         self.last_obs = None  # the JAX array behind the last observation tensor
+        width = self.spec.obs_dim
+        self.observation_layout = torch_impl.nativize_dtype(
+            {"observation_dtype": np.dtype(np.float32), "emulated_observation_dtype": np.dtype((np.float32, (width,)))})
+        self.action_spec = (Discrete(self.spec.num_actions) if self.spec.discrete
+                            else Continuous((self.spec.action_dim,)))
 
     @property
     def discrete(self) -> bool:
@@ -71,7 +95,8 @@ class GymnaxTorchEnv:
         n, t = self.num_envs, self.num_steps
         key, sub = jax.random.split(key)
         pool = self.vec.draw_pool(sub, t)
-        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), bool), pool)
+        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), jnp.int8),
+                      jnp.zeros((t, n, self.spec.obs_dim), jnp.float32), pool)
         return carry, obs
 
     def _refill_impl(self, carry: Carry):
@@ -82,15 +107,28 @@ class GymnaxTorchEnv:
         if not self.spec.discrete:
             action = jnp.clip(action, self.spec.action_low, self.spec.action_high)
         out = self.vec.step_from_pool(carry.pool, t, carry.state, action)
+        end = jnp.where(out.terminated, TERMINATED, jnp.where(out.truncated, TRUNCATED, RUNNING)).astype(jnp.int8)
         carry = carry._replace(state=out.state, rewards=carry.rewards.at[t].set(out.reward),
-                               dones=carry.dones.at[t].set(out.done))
+                               ends=carry.ends.at[t].set(end), final_obs=carry.final_obs.at[t].set(out.final_obs))
         return carry, out.obs
 
     def reset(self, seed: int) -> torch.Tensor:
-        self.carry, self.last_obs = self._reset(jax.random.PRNGKey(seed))
-        self.stats = jax_stats_init(self.num_envs, RETURN_WINDOW)
-        self._next_done = torch.zeros(self.num_envs)
+        # Committed to the device that actions arrive on, as every later carry is (an action
+        # imported from torch is committed): jit compiles once per signature, and a
+        # committed and an uncommitted argument are two signatures.
+        device = next(iter(exchange.to_jax(torch.zeros(1)).devices()))
+        carry, obs = self._reset(jax.random.PRNGKey(seed))
+        self.carry, self.last_obs, self.stats = jax.device_put((carry, obs, jax_stats_init(self.num_envs)), device)
         return exchange.to_torch(self.last_obs)
+
+    def warm_up(self) -> None:
+        """Compile the step, the refill and the statistics update now (jit compiles at the
+        first call), on a copy of the carry: the env's state is left as it is."""
+        action = (torch.zeros(self.num_envs, dtype=torch.int32) if self.discrete
+                  else torch.zeros(self.num_envs, self.spec.action_dim))
+        carry = self._refill(jax.tree.map(jnp.copy, self.carry))  # a copy: refill donates its input
+        carry, obs = self._step(carry, 0, exchange.to_jax(action))
+        jax.block_until_ready(self._stats_update(self.stats, carry.rewards, carry.ends))
 
     def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
         self.step_async(t, action)
@@ -106,28 +144,24 @@ class GymnaxTorchEnv:
         """The latest observation as a torch view (waits for a dispatched step to finish)."""
         return exchange.to_torch(self.last_obs)
 
-    def end_rollout(self):
-        rewards, step_dones = self.carry.rewards, self.carry.dones
-        self.stats = self._stats_update(self.stats, rewards, step_dones)
+    def end_rollout(self) -> RolloutEnd:
+        carry = self.carry
+        self.stats = self._stats_update(self.stats, carry.rewards, carry.ends)
         # Copies: the carry's buffers are donated to (overwritten by) the next rollout.
-        rewards, step_dones = exchange.to_torch((rewards, step_dones), copy=True)
-        step_dones = step_dones.float()
-        dones = torch.cat([self._next_done[None], step_dones[:-1]])
-        self._next_done = step_dones[-1].clone()
-        return rewards, dones, self._next_done
+        rewards, ends = exchange.to_torch((carry.rewards, carry.ends), copy=True)
+        truncated = ends == TRUNCATED
+        truncated_at = final_obs = None
+        if truncated.any():  # rare (CartPole: a 500-step episode); an index copy then
+            truncated_at = truncated.nonzero(as_tuple=True)
+            final_obs = exchange.to_torch(carry.final_obs)[truncated_at]
+        return RolloutEnd(rewards, (ends != RUNNING).float(), truncated_at, final_obs)
 
     def last_reward_done(self):
         """Numpy copies of slot 0's reward and done (for evaluation loops: `step(0, action)`)."""
-        return np.asarray(self.carry.rewards[0]), np.asarray(self.carry.dones[0])
+        return np.asarray(self.carry.rewards[0]), np.asarray(self.carry.ends[0] != RUNNING)
 
     def mean_return(self) -> float:
         return float(jax_stats_mean(self.stats))
 
     def episodes(self) -> int:
         return int(self.stats.count)
-
-    def observation_native_dtype(self, pp):
-        """The policy's observation layout: one float32 leaf of width obs_dim."""
-        width = self.spec.obs_dim
-        return pp.nativize_dtype({"observation_dtype": np.dtype(np.float32),
-                                  "emulated_observation_dtype": np.dtype((np.float32, (width,)))})

@@ -1,26 +1,29 @@
 """PPO with a gymnax env stepped under jit and a torch policy (the `mixed` backend).
 
 The env never leaves JAX; the policy never leaves torch. Each step is one jitted JAX
-dispatch (env step + auto-reset + bookkeeping, `torch_gymnax.GymnaxTorchEnv`), observations
-reach torch with `exchange.to_torch` and actions go back with `exchange.to_jax`, both
-zero-copy DLPack views. The learner (GAE, clipped PPO, Adam) is the torch pipeline's,
-shared in `torch_learner`, with the same CleanRL hyperparameters and network.
+dispatch (env step + auto-reset + bookkeeping, `env.GymnaxTorchEnv`), observations reach
+torch with `exchange.to_torch` and actions go back with `exchange.to_jax`, both zero-copy
+DLPack views. The policy and the learner (GAE, clipped PPO, Adam) are the torch pipeline's
+(`pipelines.torch.policy`, `pipelines.torch.learner`): the same PPO on a different env.
 """
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import torch
 
-from puffer_backend.spec import Continuous, Discrete, bad_value
-
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import check_positive_int
 from ..episodes import target_reached
-from ..torch.runtime import load_checkpoint, save_checkpoint, seed_everything, torch_threads
+from ..interrupt import StopOnInterrupt
+from ..metrics import RunClock, notify
 from ..torch.learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
-from ..torch.policy import Agent, pufferlib_pytorch, rollout_fn as _rollout_fn
+from ..torch.policy import build_agent, rollout_fn, warm_up_compiled
+from ..torch.runtime import seed_everything, torch_threads
+from ..torch.saving import agent_checkpoint, load_agent_params
 
-__all__ = ["train", "evaluate"]
+__all__ = ["train", "evaluate", "store_rollout_end"]
+
+BACKEND = "mixed"
 
 
 def _make_env(env_id: str, num_envs: int, num_steps: int):
@@ -28,29 +31,34 @@ def _make_env(env_id: str, num_envs: int, num_steps: int):
     return GymnaxTorchEnv(env_id, num_envs, num_steps)
 
 
-def build_agent(env, hidden_size: int) -> Agent:
-    spec = env.spec
-    action = Discrete(spec.num_actions) if spec.discrete else Continuous((spec.action_dim,))
-    return Agent(env.observation_native_dtype(pufferlib_pytorch()), action, hidden_size)
-
-
 def _env_action(action: torch.Tensor, discrete: bool) -> torch.Tensor:
     # JAX runs with x64 off: int64 actions would be refused by to_jax, so send int32.
     return action.to(torch.int32) if discrete else action
 
 
-def train(config, logger) -> dict:
-    """Train PPO; returns {"steps", "sps", "mean_return", "episodes", "wall_s"}, plus
-    "steps_to_target" (None if never reached) when `config.target_return` is set.
+def store_rollout_end(buf: RolloutBuffer, end, value_fn, gamma: float) -> None:
+    """Copy a `RolloutEnd`'s rewards and dones into `buf` and bootstrap its time limits:
+    rewards[t, e] += gamma * V(final obs) (pipelines.gae). Call under inference mode."""
+    buf.rewards.copy_(end.rewards)
+    buf.dones.copy_(end.dones)
+    if end.final_obs is not None:
+        buf.rewards[end.truncated_at] += gamma * value_fn(end.final_obs)
 
-    Raises ValueError for an env id gymnax does not provide here or non-positive sizes.
+
+def train(config, logger) -> dict:
+    """Train PPO; returns the summary of pipelines.metrics (steps, sps, compile_s, wall_time,
+    mean_return, episodes, and steps_to_target when `config.target_return` is set).
+
+    Raises ValueError for an env id gymnax does not provide here or a bad config, and
+    KeyboardInterrupt after saving the checkpoint when Ctrl-C stopped the run.
     """
+    clock = RunClock()
     config.validate()
     with torch_threads(1):
-        return _train(config, logger)
+        return _train(config, logger, clock)
 
 
-def _train(config, logger) -> dict:
+def _train(config, logger, clock: RunClock) -> dict:
     generator = seed_everything(config.seed)
     steps, envs = config.num_steps, config.num_envs
     env = _make_env(config.env_id, envs, steps)
@@ -62,58 +70,68 @@ def _train(config, logger) -> dict:
     action_dtype = torch.int64 if env.discrete else torch.float32
     buf = RolloutBuffer(steps, envs, env.spec.obs_dim, torch.float32, agent.action_spec.action_shape, action_dtype)
     num_updates = config.num_updates
-    act = _rollout_fn(agent, policy, config.compile, generator)
+    act = rollout_fn(agent, policy, config.compile, generator)
     discrete = env.discrete
 
-    obs = env.reset(config.seed)
-    global_step, steps_to_target, mean_return = 0, None, float("nan")
-    start = time.perf_counter()
-    for update in range(1, num_updates + 1):
-        if config.anneal_lr:
-            anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
-        agent.refresh_rollout_weights()  # the last update changed the weights
-        with torch.inference_mode():
-            for t in range(steps):
-                buf.obs[t] = obs
-                action, logprob, value = act(obs)
-                # JAX steps the envs (async dispatch) while torch stores this step.
-                env.step_async(t, _env_action(action, discrete))
-                buf.actions[t] = action
-                buf.logprobs[t] = logprob
-                buf.values[t] = value
-                obs = env.observation()
-            next_value = agent.get_value(obs)
-            rewards, dones, next_done = env.end_rollout()
-            buf.rewards.copy_(rewards)
-            buf.dones.copy_(dones)
-        buf.finish(next_value, next_done, config.gamma, config.gae_lambda)
-        losses = ppo_update(model, optimizer, buf, config, generator)
-        global_step += config.batch_size
-        mean_return = env.mean_return()
-        sps = global_step / (time.perf_counter() - start)
-        logger.record(global_step, mean_return=mean_return, sps=sps, policy_loss=losses["policy_loss"],
-                      value_loss=losses["value_loss"], entropy=losses["entropy"], approx_kl=losses["approx_kl"])
-        if target_reached(mean_return, env.episodes(), config.target_return):
-            steps_to_target = global_step
-            break
-    wall = time.perf_counter() - start
-    save_checkpoint(logger.run_dir, agent, config, pipeline="mixed")
-    summary = {"steps": global_step, "sps": global_step / wall, "mean_return": mean_return,
-               "episodes": env.episodes(), "wall_s": wall}
+    notify(logger, "compiling the jitted env" + (" and the torch policy ..." if config.compile else " ..."))
+    with clock.compiling():
+        obs = env.reset(config.seed)  # the first call of the jitted reset: mostly its compile
+        env.warm_up()
+        if config.compile:
+            warm_up_compiled(policy, model, obs, buf, config.minibatch_size)
+    notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
+    global_step, update, steps_to_target, mean_return, episodes = 0, 0, None, float("nan"), 0
+    clock.start_training()
+    with StopOnInterrupt() as interrupt:
+        for update in range(1, num_updates + 1):
+            if config.anneal_lr:
+                anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
+            agent.refresh_rollout_weights()  # the last update changed the weights
+            with torch.inference_mode():
+                for t in range(steps):
+                    buf.obs[t] = obs
+                    action, logprob, value = act(obs)
+                    # JAX steps the envs (async dispatch) while torch stores this step.
+                    env.step_async(t, _env_action(action, discrete))
+                    buf.actions[t] = action
+                    buf.logprobs[t] = logprob
+                    buf.values[t] = value
+                    obs = env.observation()
+                last_value = agent.get_value(obs)
+                store_rollout_end(buf, env.end_rollout(), agent.get_value, config.gamma)
+            buf.finish(last_value, config.gamma, config.gae_lambda)
+            losses = ppo_update(model, optimizer, buf, config, generator)
+            global_step += config.batch_size
+            mean_return, episodes = env.mean_return(), env.episodes()
+            logger.record(global_step, mean_return=mean_return, episodes=episodes, **clock.stamp(global_step),
+                          policy_loss=losses["policy_loss"], value_loss=losses["value_loss"],
+                          entropy=losses["entropy"], approx_kl=losses["approx_kl"])
+            if target_reached(mean_return, episodes, config.target_return):
+                steps_to_target = global_step
+                break
+            if interrupt.requested:
+                break
+    summary = clock.summary(global_step)
+    save_checkpoint(logger.run_dir, config, agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
+    if interrupt.requested:
+        raise KeyboardInterrupt
+    summary.update(mean_return=mean_return, episodes=episodes)
     if config.target_return is not None:
         summary["steps_to_target"] = steps_to_target
     return summary
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
-    """Mean return of the greedy policy on the gymnax env over `episodes` episodes (one per env)."""
-    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes <= 0:
-        raise bad_value("episodes", "a positive int", repr(episodes))
-    ckpt, config = load_checkpoint(run_dir)
+    """Mean return of the greedy policy on the gymnax env over `episodes` episodes (one per env).
+
+    Raises FileNotFoundError when `run_dir` has no checkpoint, ValueError for episodes < 1.
+    """
+    episodes = check_positive_int("episodes", episodes)
+    config, checkpoint = load_checkpoint(run_dir, BACKEND)
     with torch_threads(1):
         env = _make_env(config.env_id, episodes, 1)
         agent = build_agent(env, config.hidden_size)
-        agent.load_state_dict(ckpt["model"])
+        load_agent_params(agent, checkpoint)
         returns = np.zeros(episodes)
         finished = np.zeros(episodes, dtype=bool)
         obs = env.reset(seed)

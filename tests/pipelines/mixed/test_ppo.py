@@ -9,6 +9,7 @@ pytest.importorskip("jax")
 pytest.importorskip("gymnax")
 
 from puffer_backend.pipelines import METRIC_KEYS, MemoryLogger, TrainConfig  # noqa: E402
+from puffer_backend.pipelines.checkpoint import CHECKPOINT_FILE  # noqa: E402
 from puffer_backend.pipelines.mixed import ppo as mixed_ppo  # noqa: E402
 from puffer_backend.pipelines.mixed.env import GymnaxTorchEnv  # noqa: E402
 
@@ -23,28 +24,60 @@ def test_observations_are_zero_copy_views():
 
 
 def test_rollout_bookkeeping_matches_a_numpy_recount():
-    """Rewards, dones (CleanRL's convention) and the recent-return ring buffer kept inside the
-    jitted step agree with episode returns recounted in numpy from the rollouts."""
+    """Rewards, dones (pipelines.gae's convention: the episode ended at step t) and the
+    recent-return statistics kept inside the jitted step agree with episode returns
+    recounted in numpy from the rollouts."""
     envs, steps = 3, 40
     env = GymnaxTorchEnv("CartPole-v1", envs, steps)
     env.reset(1)
     gen = torch.Generator().manual_seed(0)
     running, finished = np.zeros(envs), []
-    previous_done = np.zeros(envs, bool)
     for _ in range(6):  # enough rollouts for more than 20 finished episodes under random actions
         for t in range(steps):
             env.step(t, torch.randint(0, 2, (envs,), generator=gen, dtype=torch.int32))
-        rewards, dones, next_done = (x.numpy() for x in env.end_rollout())
-        np.testing.assert_array_equal(dones[0], previous_done)
-        step_done = np.concatenate([dones[1:], next_done[None]]).astype(bool)  # done after step t
+        end = env.end_rollout()
+        rewards, dones = end.rewards.numpy(), end.dones.numpy()
+        assert end.truncated_at is None and end.final_obs is None  # random play never lasts 500 steps
         for t in range(steps):
             running += rewards[t]
-            for e in np.flatnonzero(step_done[t]):
+            for e in np.flatnonzero(dones[t]):
                 finished.append(running[e])
                 running[e] = 0.0
-        previous_done = next_done.astype(bool)
     assert env.episodes() == len(finished) > 20
     assert env.mean_return() == pytest.approx(np.mean(finished[-20:]), rel=1e-6)
+
+
+def test_time_limits_come_back_with_their_final_observation():
+    """Pendulum's 200th step is a truncation of every env: the rollout that holds it reports
+    (step, env) for each and the observation reached there, before the reset."""
+    envs, steps = 3, 40
+    env = GymnaxTorchEnv("Pendulum-v1", envs, steps)
+    env.reset(2)
+    action = torch.zeros(envs, 1)
+    for rollout in range(5):
+        observations = [env.step(t, action).clone() for t in range(steps)]
+        end = env.end_rollout()
+        if rollout < 4:
+            assert end.truncated_at is None and not end.dones.any()
+    step_index, env_index = end.truncated_at
+    assert step_index.tolist() == [39] * envs and env_index.tolist() == list(range(envs))
+    assert end.dones[39].tolist() == [1.0] * envs and end.dones[:39].sum() == 0
+    final = end.final_obs.numpy()
+    np.testing.assert_allclose(np.hypot(final[:, 0], final[:, 1]), 1.0, atol=1e-5)  # (cos, sin, speed)
+    assert not np.allclose(final, observations[39].numpy())  # what step 39 returned is the reset's
+
+
+def test_store_rollout_end_bootstraps_time_limits():
+    from puffer_backend.pipelines.mixed.env import RolloutEnd
+    from puffer_backend.pipelines.mixed.ppo import store_rollout_end
+    from puffer_backend.pipelines.torch.learner import RolloutBuffer
+
+    buf = RolloutBuffer(3, 2, 4, torch.float32, (), torch.int64)
+    end = RolloutEnd(torch.ones(3, 2), torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]),
+                     (torch.tensor([1]), torch.tensor([1])), torch.tensor([[7.0, 0.0, 0.0, 0.0]]))
+    store_rollout_end(buf, end, lambda rows: rows[:, 0] * 10.0, gamma=0.5)
+    np.testing.assert_array_equal(buf.rewards.numpy(), [[1, 1], [1, 36], [1, 1]])
+    np.testing.assert_array_equal(buf.dones.numpy(), end.dones.numpy())
 
 
 def test_cartpole_smoke_and_evaluate(tmp_path):
@@ -56,7 +89,8 @@ def test_cartpole_smoke_and_evaluate(tmp_path):
         assert set(METRIC_KEYS) <= set(record)
         for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "sps", "mean_return"):
             assert math.isfinite(record[key]), (key, record)
-    assert (tmp_path / "checkpoint.pt").is_file()
+    assert (tmp_path / CHECKPOINT_FILE).is_file()
+    assert summary["compile_s"] > 0  # the jitted env, compiled before training
     score = mixed_ppo.evaluate(tmp_path, episodes=4, seed=3)
     assert 8 <= score <= 500
 
