@@ -1,30 +1,23 @@
-"""CleanRL's PPO actor-critic as plain-dict JAX params, and its checkpoint format.
+"""CleanRL's PPO actor-critic as plain-dict JAX params.
 
 Two separate 2-layer tanh MLPs (actor and critic), orthogonal init through
 `jax_impl.layer_init` (std sqrt(2) for hidden layers, 0.01 for the actor head, 1.0 for the
 critic head, zero biases), as CleanRL's ppo.py / ppo_continuous_action.py. A continuous
 actor adds a state-independent `log_std` vector (zeros at init).
 
-Params are a dict of dicts of arrays, so a checkpoint is one `.npz` with keys like
-`actor/0/kernel`, plus a JSON file that says how to rebuild the env and the network.
+Params are a dict of dicts of arrays (in a checkpoint: `params/actor/0/kernel`, ...).
 """
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ... import jax_impl
 from ..envs.gymnax_vec import EnvSpec
 
-__all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NPZ", "CHECKPOINT_META"]
-
-CHECKPOINT_NPZ = "policy_jax.npz"
-CHECKPOINT_META = "policy_jax.json"
+__all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist"]
 
 
 def _mlp(key, sizes, head_std):
@@ -97,46 +90,3 @@ def policy_dist(params, actor_out):
         return actor_out
     scale = jnp.broadcast_to(jnp.exp(params["log_std"]), actor_out.shape)
     return jax_impl.Normal(actor_out, scale)
-
-
-def _flatten(tree, prefix=""):
-    out = {}
-    for name, value in tree.items():
-        path = f"{prefix}{name}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, path + "/"))
-        else:
-            out[path] = np.asarray(value)
-    return out
-
-
-def _unflatten(flat):
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[leaf] = jnp.asarray(value)
-    return tree
-
-
-def save_checkpoint(run_dir, params, meta: dict) -> Path:
-    """Writes `policy_jax.npz` (params) and `policy_jax.json` (meta) under `run_dir`."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(run_dir / CHECKPOINT_NPZ, **_flatten(jax.device_get(params)))
-    (run_dir / CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
-    return run_dir / CHECKPOINT_NPZ
-
-
-def load_checkpoint(run_dir) -> tuple[dict, dict]:
-    """(params, meta) saved by `save_checkpoint`; FileNotFoundError naming the missing file."""
-    run_dir = Path(run_dir)
-    npz, meta = run_dir / CHECKPOINT_NPZ, run_dir / CHECKPOINT_META
-    for path in (npz, meta):
-        if not path.is_file():
-            raise FileNotFoundError(f"run_dir: expected a jax checkpoint file {path}, not found")
-    with np.load(npz) as data:
-        params = _unflatten({k: data[k] for k in data.files})
-    return params, json.loads(meta.read_text())

@@ -26,7 +26,7 @@ CHILD = textwrap.dedent(r"""
     from jax.sharding import PartitionSpec as P
     from puffer_backend.pipelines import MemoryLogger, TrainConfig
     from puffer_backend.pipelines.envs import gymnax_vec as gymnax_envs
-    from puffer_backend.pipelines.jax import policy as jax_policy, ppo as jax_ppo
+    from puffer_backend.pipelines.jax import learner as jax_learner, policy as jax_policy, ppo as jax_ppo
 
     out = {"devices": len(jax.devices())}
     cfg = TrainConfig(backend="jax", total_steps=8 * 16 * 2, num_envs=8, num_steps=16, update_epochs=1,
@@ -67,13 +67,13 @@ CHILD = textwrap.dedent(r"""
           np.log(rng.uniform(0.3, 0.7, B)).astype(np.float32), rng.normal(size=B).astype(np.float32),
           (rng.normal(size=B) + 0.5).astype(np.float32), rng.normal(size=B).astype(np.float32))
     mb = tuple(map(jnp.asarray, mb))
-    tx = jax_ppo.make_optimizer(TrainConfig(learning_rate=1e-2), 10)
+    tx = jax_learner.make_optimizer(TrainConfig(learning_rate=1e-2), 10)
     opt = tx.init(params)
     key = jax.random.PRNGKey(2)
-    single = jax.jit(lambda p, o, m: jax_ppo.minibatch_step(p, o, m, key, TrainConfig(), tx, None))(params, opt, mb)
+    single = jax.jit(lambda p, o, m: jax_learner.minibatch_step(p, o, m, key, TrainConfig(), tx, None))(params, opt, mb)
     mesh = jax_ppo.make_mesh()
     sharded_fn = jax.jit(jax.shard_map(
-        lambda p, o, m: jax_ppo.minibatch_step(p, o, m, key, TrainConfig(), tx, jax_ppo.AXIS),
+        lambda p, o, m: jax_learner.minibatch_step(p, o, m, key, TrainConfig(), tx, jax_ppo.AXIS),
         mesh=mesh, in_specs=(P(), P(), P(jax_ppo.AXIS)), out_specs=(P(), P(), P()), check_vma=False))
     multi = sharded_fn(params, opt, mb)
     diffs = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), (single[0], single[2]), (multi[0], multi[2]))
