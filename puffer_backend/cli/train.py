@@ -87,10 +87,14 @@ def run(args) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise UsageError(f"backend {config.backend}: {error}") from None
     except KeyboardInterrupt:
+        # The pipelines finish the update under way, save its checkpoint, then re-raise.
         logger.close()
         if main_process:
             step = logger.records[-1]["step"] if logger.records else 0
-            print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir}", file=sys.stderr)
+            saved = any(run_dir.glob("checkpoint*"))
+            kept = (f"checkpoint saved; evaluate it with `{PROG} eval {run_dir}`" if saved
+                    else "no checkpoint")
+            print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir} ({kept})", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if not finished:

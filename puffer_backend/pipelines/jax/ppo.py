@@ -50,15 +50,17 @@ def train(config: TrainConfig, logger) -> dict:
     clock = RunClock()
     program = make_program(config)
     per_update = config.batch_size
-    notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
-    with clock.compiling():
-        state = program.init(jax.random.PRNGKey(config.seed))
-        compiled = {program.chunk_updates: program.run_chunk.lower(state).compile()}
-    notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
     updates, steps_to_target, last = 0, None, {}
-    clock.start_training()
-    with StopOnInterrupt() as interrupt:
+    with StopOnInterrupt() as interrupt:  # from here, Ctrl-C (even during the compile) saves a checkpoint
+        notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
+        with clock.compiling():
+            state = program.init(jax.random.PRNGKey(config.seed))
+            compiled = {program.chunk_updates: program.run_chunk.lower(state).compile()}
+        notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
+        clock.start_training()
         for n in program.chunk_plan:
+            if interrupt.requested:
+                break
             if n not in compiled:  # the shorter last chunk, compiled only when reached
                 with clock.compiling():
                     compiled[n] = program.chunk(n).lower(state).compile()
@@ -76,13 +78,13 @@ def train(config: TrainConfig, logger) -> dict:
                 if steps_to_target is None and target_reached(last["mean_return"], last["episodes"],
                                                               config.target_return):
                     steps_to_target = steps
-            if steps_to_target is not None or interrupt.requested:
-                break  # a target or Ctrl-C is seen at the end of the chunk that reached it
-    steps = updates * per_update
-    summary = clock.summary(steps)
-    # Multi-host: params are replicated, so one process writes the checkpoint.
-    if jax.process_index() == 0:
-        save_checkpoint(logger.run_dir, config, _checkpoint(state, steps, updates, program))
+            if steps_to_target is not None:
+                break  # the target is seen at the end of the chunk that reached it
+        steps = updates * per_update
+        summary = clock.summary(steps)
+        # Multi-host: params are replicated, so one process writes the checkpoint.
+        if jax.process_index() == 0:
+            save_checkpoint(logger.run_dir, config, _checkpoint(state, steps, updates, program))
     if interrupt.requested:
         raise KeyboardInterrupt
     summary.update(mean_return=last.get("mean_return", float("nan")), episodes=int(last.get("episodes", 0)),

@@ -111,8 +111,10 @@ def _train(config, logger, clock: RunClock) -> dict:
                 break
             if interrupt.requested:
                 break
-    summary = clock.summary(global_step)
-    save_checkpoint(logger.run_dir, config, agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
+        summary = clock.summary(global_step)
+        # Inside: a Ctrl-C now waits for the checkpoint to be written.
+        save_checkpoint(logger.run_dir, config,
+                        agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
     if interrupt.requested:
         raise KeyboardInterrupt
     summary.update(mean_return=mean_return, episodes=episodes)

@@ -9,7 +9,6 @@ parameters and gradients kept as views of one flat tensor for the optimizer and 
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 

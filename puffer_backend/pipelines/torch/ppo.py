@@ -112,10 +112,10 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
                 steps_to_target = global_step
             if reached or interrupted:
                 break
-    summary = clock.summary(global_step)
-    if dist.is_main:
-        save_checkpoint(logger.run_dir, config,
-                        agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
+        summary = clock.summary(global_step)
+        if dist.is_main:  # inside: a Ctrl-C now waits for the checkpoint to be written
+            save_checkpoint(logger.run_dir, config,
+                            agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
     if interrupt.requested:
         raise KeyboardInterrupt
     summary.update(mean_return=stats.mean_return, episodes=stats.episodes)

@@ -4,7 +4,6 @@ import pytest
 
 jax = pytest.importorskip("jax")
 pytest.importorskip("gymnax")
-import jax.numpy as jnp  # noqa: E402
 
 from puffer_backend.pipelines.envs import gymnax_vec as gymnax_envs  # noqa: E402
 from puffer_backend.pipelines.jax import policy as jax_policy  # noqa: E402

@@ -1,6 +1,5 @@
 """The torch learner (torch and mixed pipelines): rollout buffer, the PPO loss against
 torch.distributions, and the flat-parameter Adam against torch's per-tensor Adam."""
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -8,7 +7,6 @@ pytest.importorskip("gymnasium")
 
 from puffer_backend.pipelines import TrainConfig  # noqa: E402
 from puffer_backend.pipelines.envs.gym_vec import GymVecEnv  # noqa: E402
-from puffer_backend.pipelines.gae import gae_numpy  # noqa: E402
 from puffer_backend.pipelines.torch.learner import (RolloutBuffer, clip_flat_grad_norm_, flatten_parameters,  # noqa: E402
                                                     make_optimizer, ppo_update)
 from puffer_backend.pipelines.torch.policy import build_agent  # noqa: E402
