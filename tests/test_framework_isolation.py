@@ -71,7 +71,8 @@ def test_jax_pipeline_builds_without_torch():
     pytest.importorskip("jax")
     pytest.importorskip("gymnax")
     pytest.importorskip("optax")
-    _ok(run("torch", """  # gymnax itself imports gymnasium
+    # gymnasium stays: gymnax itself imports it.
+    _ok(run("torch", """
         from puffer_backend.pipelines import TrainConfig, load_pipeline
         program = load_pipeline("jax").make_program(TrainConfig(backend="jax", total_steps=512))
         assert program.num_updates == 1
