@@ -75,7 +75,8 @@ def _train(config, logger, clock: RunClock) -> dict:
 
     notify(logger, "compiling the jitted env" + (" and the torch policy ..." if config.compile else " ..."))
     with clock.compiling():
-        obs = env.reset(config.seed)  # the first call of the jitted reset: mostly its compile
+        with torch.inference_mode():  # an inference tensor, as every later observation (see warm_up_compiled)
+            obs = env.reset(config.seed)  # the first call of the jitted reset: mostly its compile
         env.warm_up()
         if config.compile:
             warm_up_compiled(policy, model, obs, buf, config.minibatch_size)

@@ -147,9 +147,14 @@ def warm_up_compiled(policy, model, obs: torch.Tensor, buf, minibatch_size: int)
     """Run the graphs that torch.compile compiles at their first call, so that compile time is
     measured apart from training: the rollout step (inference mode, `obs`'s batch) and the
     update's forward and backward (a minibatch of `buf`'s rows). Leaves gradients behind,
-    which the update zeroes before its first backward."""
+    which the update zeroes before its first backward.
+
+    The rollout must then call `policy` with inference tensors only (observations made under
+    `torch.inference_mode()`, the reset's too): a normal tensor fails a guard, and that
+    recompile, after the update's batch size, makes the batch dimension dynamic, which the
+    sampler's `torch.rand` cannot trace."""
     with torch.inference_mode():
-        policy(obs)
+        policy(obs.clone())  # cloned under inference mode: an inference tensor, as in the rollout
     rows = buf.obs.reshape(-1, buf.obs.shape[-1])[:minibatch_size]
     actions = buf.actions.reshape(-1, *buf.actions.shape[2:])[:minibatch_size]
     _, logprob, entropy, value = model(rows, actions)

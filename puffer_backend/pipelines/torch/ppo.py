@@ -84,7 +84,8 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     num_updates = config.num_updates_for(dist.world_size)
     act = rollout_fn(agent, policy, config.compile, generator)
 
-    obs = env.reset(seed=seed)
+    with torch.inference_mode():  # an inference tensor, as every later observation (see warm_up_compiled)
+        obs = env.reset(seed=seed)
     if config.compile:
         notify(logger, "compiling the torch policy (torch.compile) ...")
         with clock.compiling():

@@ -32,6 +32,14 @@ def test_cartpole_train_records_checkpoint_and_evaluate(tmp_path):
     # Random CartPole episodes last ~10-40 steps, so episodes finished within 768 steps.
     assert 5.0 < logger.records[-1]["mean_return"] < 200.0
     assert summary["steps"] == 768 and summary["sps"] > 0 and summary["compile_s"] > 0
+    # Rows recorded after their chunk still get their own time, and sps counts training only.
+    wall = [r["wall_time"] for r in logger.records]
+    training = [r["step"] / r["sps"] for r in logger.records]
+    assert all(b > a for a, b in zip(wall, wall[1:])) and all(b > a for a, b in zip(training, training[1:]))
+    assert all(t <= w - summary["compile_s"] + 1e-6 for t, w in zip(training, wall))
+    assert summary["steps"] / summary["sps"] == pytest.approx(training[-1], abs=0.5)
+    assert [r["episodes"] for r in logger.records] == sorted(r["episodes"] for r in logger.records)
+    assert logger.notes[0].startswith("compiling the jax program") and logger.notes[1].startswith("compiled in")
     config, checkpoint = load_checkpoint(tmp_path / "run", "jax")
     assert config == cfg and (checkpoint.step, checkpoint.update) == (768, 6)  # config.json: its only copy
     assert checkpoint.params["actor/0/kernel"].shape == (4, 64)

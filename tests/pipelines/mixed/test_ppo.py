@@ -113,3 +113,12 @@ def test_pendulum_smoke(tmp_path):
 def test_unknown_env_names_env_id(tmp_path):
     with pytest.raises(ValueError, match="env_id"):
         mixed_ppo.train(TrainConfig(backend="mixed", env_id="Blackjack-v1"), MemoryLogger(tmp_path))
+
+
+@pytest.mark.slow
+def test_compile_is_warmed_up_and_timed_apart(tmp_path):
+    logger = MemoryLogger(tmp_path)
+    summary = mixed_ppo.train(TrainConfig(backend="mixed", total_steps=1024, compile=True), logger)
+    assert summary["steps"] == 1024 and summary["compile_s"] > 0
+    assert "torch policy" in logger.notes[0] and logger.notes[1].startswith("compiled in")
+    assert all(math.isfinite(r["policy_loss"]) for r in logger.records)

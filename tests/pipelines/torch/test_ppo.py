@@ -134,3 +134,14 @@ def test_evaluate_rejects_bad_episodes(tmp_path, episodes):
         torch_ppo.evaluate(tmp_path, episodes=episodes)
 
 
+
+
+@pytest.mark.slow
+def test_compile_is_warmed_up_and_timed_apart(tmp_path):
+    """--compile: torch.compile's first calls (rollout step, update forward and backward) run
+    before training, so compile time is compile_s and not in sps; training then works."""
+    summary, logger = _smoke(tmp_path, "CartPole-v1", 1024, compile=True)
+    assert summary["compile_s"] > 0
+    assert logger.notes[0].startswith("compiling the torch policy") and logger.notes[1].startswith("compiled in")
+    for record in logger.records:
+        assert record["step"] / record["sps"] <= record["wall_time"] - summary["compile_s"] + 1e-6
