@@ -1,4 +1,4 @@
-"""Run folders, the progress display and the plots, read back and checked against what was recorded."""
+"""Run folders: metrics.csv written as records arrive, summary.json, curve.png, names, ranks."""
 import csv
 import io
 import json
@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from puffer_backend.pipelines import METRIC_KEYS, TrainConfig
 from puffer_backend.cli import runs
-from puffer_backend.pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules, supported_envs
-from puffer_backend.cli.progress import Progress, format_line
+from puffer_backend.cli.progress import Progress
+from puffer_backend.pipelines import METRIC_KEYS, TrainConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -129,114 +128,19 @@ def test_is_main_process(monkeypatch, env, expected):
     assert runs.is_main_process() is expected
 
 
-# --- progress ------------------------------------------------------------------------------------
-
-def test_progress_plain_lines_when_not_a_terminal():
-    stream = io.StringIO()
-    progress = Progress(500000, stream=stream, interval_s=0)
-    assert progress.mode == "plain"
-    progress.update(12288, sps=31012.4, mean_return=87.31)
-    progress.update(24576, sps=30000.0, mean_return=math.nan)
-    progress.close()
-    assert stream.getvalue().splitlines() == ["step 12288/500000  sps 31012  mean_return 87.3",
-                                              "step 24576/500000  sps 30000  mean_return -"]
-
-
-def test_progress_plain_interval_holds_lines_back_but_prints_the_last():
-    stream = io.StringIO()
-    progress = Progress(1000, stream=stream, interval_s=3600)
-    for step in range(100, 1001, 100):
-        progress.update(step, sps=1.0, mean_return=float(step))
-    assert stream.getvalue().splitlines() == [format_line(100, 1000, 1.0, 100.0)]
-    progress.close()
-    assert stream.getvalue().splitlines() == [format_line(100, 1000, 1.0, 100.0), format_line(1000, 1000, 1.0, 1000.0)]
-
-
-class _FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_bar_on_a_terminal():
-    stream = _FakeTerminal()
-    progress = Progress(1000, stream=stream)
-    assert progress.mode == "bar"
-    progress.update(400, sps=123.0, mean_return=9.5)
-    progress.update(1000, sps=123.0, mean_return=10.0)
-    progress.close()
-    text = stream.getvalue()
-    assert "1.00k/1.00k" in text and "mean_return 10.0" in text
-
-
-def test_progress_off_and_bad_arguments():
-    stream = io.StringIO()
-    progress = Progress(10, stream=stream, mode="off")
-    progress.update(5, sps=1.0, mean_return=1.0)
-    progress.close()
-    assert stream.getvalue() == ""
-    with pytest.raises(ValueError, match="mode: expected one of"):
-        Progress(10, mode="fancy")
-    with pytest.raises(ValueError, match="interval_s: expected"):
-        Progress(10, interval_s=-1)
-
-
-def test_logger_feeds_progress(tmp_path):
-    stream = io.StringIO()
-    logger = runs.RunLogger(tmp_path, progress=Progress(1024, stream=stream, interval_s=0))
-    logger.record(512, sps=100.0, mean_return=5.0)
+def test_rows_keep_the_pipelines_wall_time(tmp_path):
+    logger = runs.RunLogger(tmp_path)
+    logger.record(512, mean_return=1.0, wall_time=12.5)  # the pipeline's clock (pipelines.metrics)
+    logger.record(1024, mean_return=2.0)                 # none given: seconds since the logger started
     logger.close()
-    assert stream.getvalue().splitlines() == ["step 512/1024  sps 100  mean_return 5.0"]
+    wall = runs.read_metrics(tmp_path)["wall_time"]
+    assert wall[0] == 12.5 and 0.0 <= wall[1] < 12.5
 
 
-# --- plots ---------------------------------------------------------------------------------------
-
-def test_curve_figure_plots_the_recorded_data(tmp_path):
-    matplotlib_image = pytest.importorskip("matplotlib.image")
-    from puffer_backend.cli.plots import curve_figure, plot_curve
-
-    metrics = {"step": [512.0, 1024.0, 1536.0], "mean_return": [10.0, 50.0, 200.0]}
-    figure = curve_figure(metrics, title="run-a", target=475)
-    lines = figure.axes[0].get_lines()
-    np.testing.assert_array_equal(lines[0].get_xdata(), metrics["step"])
-    np.testing.assert_array_equal(lines[0].get_ydata(), metrics["mean_return"])
-    assert figure.axes[0].get_title() == "run-a"
-    assert list(lines[1].get_ydata()) == [475, 475]  # the target line
-    path = plot_curve(metrics, tmp_path / "sub" / "curve.png")
-    image = matplotlib_image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0  # drawn, not blank
-    with pytest.raises(ValueError, match="expected a 'mean_return' column"):
-        curve_figure({"step": [1.0]})
-
-
-def test_compare_figure_one_line_per_run(tmp_path):
-    pytest.importorskip("matplotlib")
-    from puffer_backend.cli.plots import compare_figure
-
-    a = {"step": [1.0, 2.0], "mean_return": [3.0, 4.0], "wall_time": [0.1, 0.2]}
-    b = {"step": [1.0, 2.0, 3.0], "mean_return": [5.0, 6.0, 7.0], "wall_time": [0.5, 0.6, 0.9]}
-    figure = compare_figure([("a", a), ("b", b)], x="wall_time")
-    lines = figure.axes[0].get_lines()
-    assert [line.get_label() for line in lines] == ["a", "b"]
-    np.testing.assert_array_equal(lines[1].get_xdata(), b["wall_time"])
-    np.testing.assert_array_equal(lines[1].get_ydata(), b["mean_return"])
-    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["a", "b"]
-    with pytest.raises(ValueError, match="runs: expected at least one"):
-        compare_figure([])
-
-
-# --- env table -----------------------------------------------------------------------------------
-
-def test_env_table():
-    assert set(SUPPORTED_ENVS) == set(REQUIRED_MODULES) == {"torch", "jax", "mixed"}
-    assert "Blackjack-v1" in supported_envs("torch") and "Blackjack-v1" not in supported_envs("jax")
-    with pytest.raises(ValueError, match="backend: expected one of"):
-        supported_envs("tf")
-    with pytest.raises(ValueError, match="backend: expected one of"):
-        missing_modules("tf")
-
-
-def test_missing_modules_sees_a_blocked_module(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "gymnasium", None)  # how a failed/blocked import looks
-    assert "gymnasium" in missing_modules("torch")
+def test_notes_go_to_the_progress_display_with_the_command_name(tmp_path):
+    stream = io.StringIO()
+    logger = runs.RunLogger(tmp_path, progress=Progress(10, stream=stream, mode="plain"))
+    logger.note("compiling the jax program ...")
+    runs.RunLogger(tmp_path / "quiet", progress=Progress(10, stream=stream, mode="off")).note("hidden")
+    runs.RunLogger(tmp_path / "none").note("no display, no error")
+    assert stream.getvalue() == "puffer-backend: compiling the jax program ...\n"
