@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..pipelines.checkpoint import CHECKPOINT_FILE
 from ..pipelines.config import TrainConfig, write_config
 from ..pipelines.episodes import first_step_reaching
 from .backends import check_env, check_installed, pipeline_module
@@ -91,7 +92,7 @@ def run(args) -> int:
         logger.close()
         if main_process:
             step = logger.records[-1]["step"] if logger.records else 0
-            saved = any(run_dir.glob("checkpoint*"))
+            saved = (run_dir / CHECKPOINT_FILE).is_file()
             kept = (f"checkpoint saved; evaluate it with `{PROG} eval {run_dir}`" if saved
                     else "no checkpoint")
             print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir} ({kept})", file=sys.stderr)
