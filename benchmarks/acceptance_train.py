@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -36,6 +35,7 @@ import tempfile
 import time
 
 from puffer_backend.pipelines import MemoryLogger, TrainConfig, load_pipeline
+from puffer_backend.pipelines.episodes import first_step_reaching
 
 # The goals as first stated, from figures measured on another 2-core machine (reference only
 # when the baselines run; the goals proper are the ratios below).
@@ -43,15 +43,6 @@ GOAL_SPS = {"jax": 230_000, "torch": 15_000, "mixed": 30_000}
 # backend -> (baseline it is compared with, minimum speed ratio)
 GOAL_RATIO = {"jax": ("purejaxrl-style", 1.0), "torch": ("cleanrl-style", 1.5), "mixed": ("cleanrl-style", 3.0)}
 TARGET = 475.0
-
-
-def first_step_at(records, target):
-    """The first recorded step whose mean_return (20 most recent episodes) reaches `target`."""
-    for r in records:
-        value = r.get("mean_return", float("nan"))
-        if not math.isnan(value) and value >= target:
-            return r["step"]
-    return None
 
 
 def run_one(backend, seed, steps, env_id, workdir):
@@ -71,7 +62,7 @@ def run_one(backend, seed, steps, env_id, workdir):
         "wall_s": wall,
         "cpu_s": cpu,
         "final_mean_return": float(summary.get("mean_return", float("nan"))),
-        "steps_to_target": first_step_at(logger.records, TARGET),
+        "steps_to_target": first_step_reaching(logger.records, TARGET),  # the pipelines' one rule
     }
 
 

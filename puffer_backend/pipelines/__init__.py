@@ -1,29 +1,40 @@
-"""PPO training pipelines, one per backend, driven by the `puffer-backend` command.
+"""PPO training pipelines, one per backend, driven by the `puffer-backend` command or from Python.
 
-Every pipeline module (torch_ppo, jax_ppo, mixed_ppo) exposes:
+One folder per pipeline over shared building blocks:
+
+    config.py      TrainConfig: every setting, its meaning and the only validation
+    episodes.py    the episode-statistics rule (mean of the 20 latest episodes, target reached)
+    gae.py         the advantage rule (one meaning of `dones`; truncations bootstrapped)
+    metrics.py     what sps, wall_time and compile_s mean, and the clock that measures them
+    checkpoint.py  the one checkpoint format (config.json stays the only copy of the config)
+    interrupt.py   Ctrl-C finishes the update, saves a checkpoint, then stops
+    envs/          the env table; gymnasium vector envs (torch), gymnax vector envs (jax, mixed)
+    torch/         the torch pipeline: gymnasium envs, torch policy and learner, DDP
+    jax/           the jax pipeline: gymnax envs, rollout and update under one jax.jit
+    mixed/         the mixed pipeline: a gymnax env under jit, the torch policy and learner
+
+Every pipeline's entry module (`PIPELINES[backend]`) exposes:
     train(config: TrainConfig, logger) -> dict
-        Trains; calls `logger.record(step, **metrics)` once per update (or per chunk of
-        updates when the loop runs under jit) with the keys in METRIC_KEYS; saves its
-        checkpoint under `logger.run_dir`; returns a summary dict (steps, sps, mean_return).
+        Trains; calls `logger.record(step, **row)` once per update with the keys of
+        METRIC_KEYS and `wall_time` (see metrics.py for what each means); saves a checkpoint
+        under `logger.run_dir` at the end, and after Ctrl-C (then raises KeyboardInterrupt);
+        returns the summary described in metrics.py.
     evaluate(run_dir, episodes=20, seed=0) -> float
-        Loads the checkpoint that `train` saved (config in run_dir/config.json) and returns
-        the mean episodic return of the greedy (deterministic) policy.
-A logger is anything with `run_dir` (pathlib.Path) and `record(step, **metrics)`.
+        Loads the run's config.json and checkpoint and returns the mean episodic return of
+        the greedy (deterministic) policy. FileNotFoundError when the run has no checkpoint.
+A logger is anything with `run_dir` (pathlib.Path) and `record(step, **metrics)`; an
+optional `note(text)` receives status lines such as "compiling ...".
 """
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-from .config import TrainConfig
+from .config import BACKENDS, TrainConfig
+from .episodes import RETURN_WINDOW
+from .metrics import METRIC_KEYS
 
-PIPELINES = {
-    "torch": "puffer_backend.pipelines.torch_ppo",
-    "jax": "puffer_backend.pipelines.jax_ppo",
-    "mixed": "puffer_backend.pipelines.mixed_ppo",
-}
-METRIC_KEYS = ("mean_return", "sps", "policy_loss", "value_loss", "entropy", "approx_kl")
-RETURN_WINDOW = 20  # mean_return averages this many most recent completed episodes
+PIPELINES = {backend: f"puffer_backend.pipelines.{backend}.ppo" for backend in BACKENDS}
 
 __all__ = ["TrainConfig", "PIPELINES", "METRIC_KEYS", "RETURN_WINDOW", "load_pipeline", "MemoryLogger"]
 
@@ -36,12 +47,16 @@ def load_pipeline(backend: str):
 
 
 class MemoryLogger:
-    """A logger that keeps records in memory: for tests and for library use without the CLI."""
+    """A logger that keeps records and notes in memory: for tests and for library use without the CLI."""
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.records: list[dict] = []
+        self.notes: list[str] = []
 
     def record(self, step: int, **metrics) -> None:
         self.records.append({"step": int(step), **{k: float(v) for k, v in metrics.items()}})
+
+    def note(self, text: str) -> None:
+        self.notes.append(str(text))

@@ -1,66 +1,205 @@
-"""One PPO configuration shared by the torch, jax and mixed pipelines (CleanRL's defaults)."""
+"""The one PPO configuration of the torch, jax and mixed pipelines (CleanRL's defaults).
+
+`TrainConfig` has a docstring per field (CleanRL's `Args` style) and is the only place where
+settings are checked: `validate()` checks every field's type and range, and the pipelines,
+the command and `load_config` all call it. The update count is computed here and nowhere
+else (`num_updates_for`). The run folder's `config.json` is the only stored copy of a run's
+config (`write_config` / `load_config`). Framework-free: the command imports it before torch
+or JAX.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+import json
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
+from ..spec.errors import bad_type, bad_value
+
+__all__ = ["BACKENDS", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int", "write_config",
+           "load_config"]
+
+BACKENDS = ("torch", "jax", "mixed")
+CONFIG_FILE = "config.json"
+# JAX with x64 off keeps the low 32 bits of a larger seed (2**32 and 0 give the same key).
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
 class TrainConfig:
     backend: str = "mixed"
-    """torch (gymnasium envs), jax (gymnax, whole loop under jit) or mixed (gymnax env, torch policy)"""
+    """torch: gymnasium envs and a torch policy; jax: gymnax envs, rollout and update under one
+    jax.jit; mixed: a gymnax env stepped under jit, a torch policy"""
     env_id: str = "CartPole-v1"
+    """environment id (the ids each backend supports: pipelines.envs.SUPPORTED_ENVS)"""
     total_steps: int = 500_000
-    """environment steps over all envs"""
+    """environment steps over all envs (and all ranks under torchrun), rounded down to whole updates"""
     seed: int = 0
+    """seed of the envs, the initial weights and the sampling, in [0, 2**32)"""
     num_envs: int = 4
+    """parallel environments (per rank under torchrun)"""
     num_steps: int = 128
     """rollout length per env per update"""
     update_epochs: int = 4
+    """passes over each rollout"""
     num_minibatches: int = 4
+    """minibatches per epoch; must divide num_envs * num_steps"""
     learning_rate: float = 2.5e-4
+    """Adam's step size, > 0"""
     anneal_lr: bool = True
+    """anneal the learning rate linearly to 0 over the run, once per update"""
     gamma: float = 0.99
+    """discount factor, in [0, 1]"""
     gae_lambda: float = 0.95
+    """lambda of generalized advantage estimation, in [0, 1]"""
     clip_coef: float = 0.2
+    """clip range of the probability ratio (and of the value change when clip_vloss), > 0"""
     clip_vloss: bool = True
+    """clip the value loss as well"""
     norm_adv: bool = True
+    """normalize advantages per minibatch (mean 0, unbiased std 1, as CleanRL)"""
     ent_coef: float = 0.01
+    """entropy bonus coefficient, >= 0"""
     vf_coef: float = 0.5
+    """value loss coefficient, >= 0"""
     max_grad_norm: float = 0.5
+    """clip the global gradient norm to this, > 0"""
     hidden_size: int = 64
+    """width of the two hidden tanh layers of the actor and of the critic"""
     compile: bool = False
-    """torch.compile the torch policy (torch and mixed backends)"""
+    """torch.compile the torch policy (torch and mixed; the jax pipeline is always jitted)"""
     target_return: float | None = None
-    """stop early once the mean of the 20 most recent episodic returns reaches it"""
+    """stop once the target is reached: the mean return of the 20 latest episodes is at least
+    this, and 20 episodes have ended (pipelines.episodes.target_reached)"""
     out_dir: str = "runs"
+    """parent folder of run folders (used by the command)"""
     run_name: str | None = None
+    """run folder name (the command sets it to the folder it created)"""
     extra: dict = field(default_factory=dict)
+    """pipeline-specific settings, e.g. {"chunk_updates": 8} for jax (updates per jitted call)"""
 
     @property
     def batch_size(self) -> int:
+        """Steps per update on one process: num_envs * num_steps."""
         return self.num_envs * self.num_steps
 
     @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches
 
+    def steps_per_update(self, world_size: int = 1) -> int:
+        """Environment steps per update over `world_size` processes (torchrun ranks)."""
+        return self.batch_size * world_size
+
+    def num_updates_for(self, world_size: int = 1) -> int:
+        """Updates of a run over `world_size` processes: total_steps rounded down to whole
+        updates, at least one."""
+        return max(1, self.total_steps // self.steps_per_update(world_size))
+
     @property
     def num_updates(self) -> int:
-        return max(1, self.total_steps // self.batch_size)
+        """Updates of a single-process run (`num_updates_for(1)`)."""
+        return self.num_updates_for(1)
 
     def validate(self) -> None:
-        """ValueError naming the field (`config.<field>`) for settings no pipeline can run."""
-        from ..spec.errors import bad_value  # the spec layer imports no framework
+        """Check every field; ValueError as `config.<field>: expected ..., received ...`.
+
+        Called by every pipeline's `train`, by the command (which reports the error with the
+        flag that set the field) and by `load_config`.
+        """
+        if self.backend not in BACKENDS:
+            raise bad_value("config.backend", f"one of {list(BACKENDS)}", repr(self.backend))
+        if not isinstance(self.env_id, str) or not self.env_id:
+            raise bad_value("config.env_id", "a non-empty str", repr(self.env_id))
         for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise bad_value(f"config.{name}", "a positive int", repr(value))
+            check_positive_int(f"config.{name}", getattr(self, name))
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise bad_value("config.seed", f"an int in [0, {MAX_SEED}]", repr(self.seed))
+        _check_number("learning_rate", self.learning_rate, "> 0", lambda x: x > 0)
+        _check_number("gamma", self.gamma, "in [0, 1]", lambda x: 0 <= x <= 1)
+        _check_number("gae_lambda", self.gae_lambda, "in [0, 1]", lambda x: 0 <= x <= 1)
+        _check_number("clip_coef", self.clip_coef, "> 0", lambda x: x > 0)
+        _check_number("ent_coef", self.ent_coef, ">= 0", lambda x: x >= 0)
+        _check_number("vf_coef", self.vf_coef, ">= 0", lambda x: x >= 0)
+        _check_number("max_grad_norm", self.max_grad_norm, "> 0", lambda x: x > 0)
+        if self.target_return is not None:
+            _check_number("target_return", self.target_return, "finite, or None", lambda x: True)
+        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad_value(f"config.{name}", "a bool", repr(getattr(self, name)))
+        if not isinstance(self.out_dir, (str, os.PathLike)):
+            raise bad_value("config.out_dir", "a folder path", repr(self.out_dir))
+        if self.run_name is not None and not isinstance(self.run_name, str):
+            raise bad_value("config.run_name", "a str or None", repr(self.run_name))
+        if not isinstance(self.extra, dict):
+            raise bad_value("config.extra", "a dict", repr(self.extra))
         if self.batch_size % self.num_minibatches:
             raise bad_value("config.num_minibatches",
                             f"a divisor of the batch size {self.batch_size} (num_envs x num_steps)",
                             repr(self.num_minibatches))
+        if self.norm_adv and self.minibatch_size < 2:
+            raise bad_value("config.num_minibatches",
+                            f"at most {self.batch_size // 2} (advantage normalization needs minibatches "
+                            "of 2 or more)", repr(self.num_minibatches))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """A validated config from a dict of fields; keys that are not fields (from another
+        version) are ignored. Raises ValueError for a bad value."""
+        if not isinstance(data, dict):
+            raise bad_type("data", "a dict of TrainConfig fields", data)
+        names = {f.name for f in dataclasses.fields(cls)}
+        config = cls(**{k: v for k, v in data.items() if k in names})
+        config.validate()
+        return config
+
+
+def check_positive_int(argument: str, value) -> int:
+    """`value` as an int when it is a positive integer (not a bool); ValueError naming
+    `argument` otherwise."""
+    if not _is_int(value) or value < 1:
+        raise bad_value(argument, "a positive int", repr(value))
+    return int(value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_number(name: str, value, expected: str, ok) -> None:
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
+            or not ok(value)):
+        raise bad_value(f"config.{name}", f"a number {expected}", repr(value))
+
+
+def write_config(run_dir, config: TrainConfig) -> Path:
+    """Write `config` as run_dir/config.json (TrainConfig's fields, nothing else): the only
+    stored copy of a run's config. Replaced atomically (a reader never sees half a file)."""
+    path = Path(run_dir) / CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def load_config(run_dir) -> TrainConfig:
+    """The TrainConfig saved in run_dir/config.json, validated.
+
+    Raises FileNotFoundError when the file is missing, ValueError when it is not a JSON
+    object of valid TrainConfig fields (unknown keys from another version are ignored).
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: expected JSON, received a file that fails to parse ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, received {type(data).__name__}")
+    return TrainConfig.from_dict(data)

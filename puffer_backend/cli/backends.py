@@ -1,0 +1,41 @@
+"""Which backends and environments the command can run here, decided before any framework import."""
+from __future__ import annotations
+
+from ..pipelines import load_pipeline
+from ..pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules
+from .errors import UsageError
+
+__all__ = ["check_env", "check_installed", "pipeline_module"]
+
+
+def check_env(backend: str, env_id: str) -> None:
+    """An env id the backend's pipeline cannot train on is a UsageError (naming the backends that can)."""
+    if env_id not in SUPPORTED_ENVS[backend]:
+        others = [b for b, ids in SUPPORTED_ENVS.items() if env_id in ids]
+        hint = f" ({env_id} is available with --backend {'/'.join(others)})" if others else ""
+        raise UsageError(f"--env: expected one of {', '.join(SUPPORTED_ENVS[backend])} for backend "
+                         f"{backend}, received {env_id!r}{hint}")
+
+
+def check_installed(backend: str) -> None:
+    """A framework the backend needs and cannot find is a UsageError, decided without importing it."""
+    missing = missing_modules(backend)
+    if missing:
+        raise UsageError(f"backend {backend}: needs {', '.join(REQUIRED_MODULES[backend])}; not installed: "
+                         f"{', '.join(missing)} (pip install 'puffer-backend[{_extras(backend)}]')")
+
+
+def _extras(backend: str) -> str:
+    return {"torch": "torch,examples", "jax": "jax,examples"}.get(backend, "torch,jax,examples")
+
+
+def pipeline_module(backend: str):
+    """The pipeline module; a module that cannot be imported is a UsageError (installation problem)."""
+    try:
+        return load_pipeline(backend)
+    except ModuleNotFoundError as error:
+        if error.name and error.name.split(".")[0] == __package__.split(".")[0]:
+            raise UsageError(f"backend {backend}: module {error.name} is not available in this "
+                             "installation") from None
+        raise UsageError(f"backend {backend}: importing its pipeline needs {error.name!r}, which is not "
+                         f"installed (pip install 'puffer-backend[{_extras(backend)}]')") from None

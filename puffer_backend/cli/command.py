@@ -1,0 +1,34 @@
+"""The `puffer-backend` command: train a PPO pipeline, evaluate a saved run, compare runs.
+
+    puffer-backend [train] [--backend torch|jax|mixed] [--env ID] [--steps N] [--seed S]
+                   [--num-envs E] [--out DIR] [--name NAME] [--compile] [--quiet] ...
+    puffer-backend eval RUN [--episodes K] [--seed S]
+    puffer-backend compare RUN... [--out PNG] [--metric KEY] [--x step|wall_time]
+
+Every argument is checked before torch or JAX is imported; a bad one prints one line on
+stderr and exits with status 2. Results go to stdout, progress to stderr.
+"""
+from __future__ import annotations
+
+import sys
+
+from . import compare, evaluate, train
+from .errors import EXIT_USAGE, PROG, UsageError
+from .parser import build_parser
+
+__all__ = ["main"]
+
+COMMANDS = {"train": train.run, "eval": evaluate.run, "compare": compare.run}
+
+
+def main(argv=None) -> int:
+    """Run the command with `argv` (default: sys.argv[1:]); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["train", *argv]  # bare `puffer-backend [options]` trains
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        print(str(error) if str(error).startswith(PROG) else f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,155 @@
+"""The argument parser of `puffer-backend`, and the reader of `--set KEY=VALUE`.
+
+Values are checked for their form here (a positive whole number, a finite float); whether a
+configuration makes sense is `TrainConfig.validate`'s decision alone (see train.py).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import decimal
+
+from .. import __version__
+from ..pipelines.config import TrainConfig
+from ..pipelines.envs import SUPPORTED_ENVS
+from ..pipelines import PIPELINES
+from .errors import PROG, UsageError
+
+__all__ = ["build_parser", "parse_override", "FIELD_FLAGS"]
+
+# TrainConfig fields that have their own flag (`--set` refuses them), and bookkeeping (None).
+FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
+               "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
+               "target_return": "--target-return", "extra": None}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's default prints the whole usage block; one line is enough
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def positive_int(text: str) -> int:
+    """A positive whole number; `_` separators, exponents and k/M suffixes are accepted
+    (500_000, 5e5, 500k, 0.5M), as long as the value is whole."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    try:
+        value = decimal.Decimal(digits) * scale
+    except decimal.InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value <= 0 or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return int(value)
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, received {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `puffer-backend` command (subcommands train, eval, compare);
+    the chosen subcommand is in `args.command`."""
+    parser = _Parser(prog=PROG, description="Train, evaluate and compare PPO runs built on puffer_backend. "
+                     "With no subcommand, `train` is run.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{train,eval,compare}")
+
+    envs = "; ".join(f"{b}: {', '.join(ids)}" for b, ids in SUPPORTED_ENVS.items())
+    train = commands.add_parser("train", help="train PPO and save a run folder",
+                                description="Train PPO (CleanRL's CartPole hyperparameters) and save a run "
+                                "folder <out>/<name> with config.json, metrics.csv, curve.png and a checkpoint.",
+                                epilog=f"Environments per backend -- {envs}.")
+    train.add_argument("--backend", choices=tuple(PIPELINES), default="mixed",
+                       help="torch: gymnasium envs + torch policy; jax: gymnax, whole loop under jit; "
+                       "mixed: gymnax env under jit + torch policy (default: mixed)")
+    train.add_argument("--env", default="CartPole-v1", metavar="ID", help="environment id (default: CartPole-v1)")
+    train.add_argument("--steps", type=positive_int, default=TrainConfig.total_steps, metavar="N",
+                       help=f"environment steps over all envs; 500k, 1M and 5e5 work too (default: {TrainConfig.total_steps})")
+    train.add_argument("--seed", type=seed, default=0, metavar="S", help="random seed (default: 0)")
+    train.add_argument("--num-envs", type=positive_int, default=TrainConfig.num_envs, metavar="E",
+                       help=f"parallel environments (default: {TrainConfig.num_envs})")
+    train.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default: runs)")
+    train.add_argument("--name", default=None, metavar="NAME",
+                       help="run folder name (default: <backend>-<env>-s<seed>-<timestamp>); an existing "
+                       "folder is an error, never overwritten")
+    train.add_argument("--target-return", type=finite_float, default=None, metavar="R",
+                       help="stop early once the mean of the 20 latest episodic returns reaches R "
+                       "(after at least 20 episodes)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the torch policy (torch, mixed)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                       help="override any other TrainConfig field, e.g. --set learning_rate=3e-4 (repeatable)")
+    shown = train.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="no progress display (the summary line stays)")
+    shown.add_argument("--progress", choices=("auto", "bar", "plain"), default="auto",
+                       help="auto: a bar on a terminal, plain lines otherwise (default: auto)")
+
+    evaluate = commands.add_parser("eval", help="report a saved run's mean return",
+                                   description="Load RUN's checkpoint and report the mean episodic return "
+                                   "of its greedy policy.")
+    evaluate.add_argument("run", metavar="RUN", help="a run folder written by `train`")
+    evaluate.add_argument("--episodes", type=positive_int, default=20, metavar="K",
+                          help="episodes to average (default: 20)")
+    evaluate.add_argument("--seed", type=seed, default=0, metavar="S", help="environment seed (default: 0)")
+
+    compare = commands.add_parser("compare", help="overlay several runs' learning curves in one PNG",
+                                  description="Overlay the learning curves of several runs in one PNG, "
+                                  "one line per run, legend by run name.")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `train`")
+    compare.add_argument("--out", default="compare.png", metavar="PNG", help="output image (default: compare.png)")
+    compare.add_argument("--metric", default="mean_return", metavar="KEY",
+                         help="metrics.csv column to plot (default: mean_return)")
+    compare.add_argument("--x", choices=("step", "wall_time"), default="step",
+                         help="x axis: environment steps or wall time in seconds (default: step)")
+    return parser
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`KEY=VALUE` of `--set` as (field, value of the field's type); UsageError for an unknown
+    or flag-owned key and for a value that does not parse. Ranges are checked by validate()."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    key, sep, raw = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep:
+        raise UsageError(f"--set: expected KEY=VALUE, received {text!r}")
+    if key in FIELD_FLAGS:
+        flag = FIELD_FLAGS[key]
+        raise UsageError(f"--set: {key} is set with {flag}" if flag else f"--set: {key} cannot be set here")
+    if key not in fields:
+        settable = sorted(k for k in fields if k not in FIELD_FLAGS)
+        raise UsageError(f"--set: expected a key among {', '.join(settable)}, received {key!r}")
+    kind = str(fields[key].type).replace(" ", "")
+    raw = raw.strip()
+    try:
+        if kind == "bool":
+            lowered = raw.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return key, lowered in ("true", "1", "yes")
+        if kind == "int":
+            return key, int(raw.replace("_", ""))
+        if kind in ("float", "float|None"):
+            if kind.endswith("None") and raw.lower() == "none":
+                return key, None
+            value = float(raw)
+            if value != value or abs(value) == float("inf"):
+                raise ValueError
+            return key, value
+        return key, raw
+    except ValueError:
+        raise UsageError(f"--set {key}: expected a {kind.replace('|', ' or ')} value, received {raw!r}") from None

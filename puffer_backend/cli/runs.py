@@ -1,0 +1,243 @@
+"""Run folders: `<out>/<name>/` with config.json (pipelines.config), metrics.csv (written as
+records arrive), curve.png and summary.json at the end; the pipeline puts its checkpoint
+beside them (pipelines.checkpoint).
+
+`RunLogger` is the logger the `puffer-backend` command hands to a pipeline's `train`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import operator
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from ..pipelines.config import TrainConfig
+from ..pipelines.metrics import METRIC_KEYS, WALL_TIME
+from .errors import PROG, UsageError
+
+__all__ = [
+    "METRICS_FILE", "CURVE_FILE", "SUMMARY_FILE", "RunLogger", "default_run_name",
+    "create_run_dir", "is_folder_name", "require_run_folder", "read_metrics", "is_main_process",
+]
+
+METRICS_FILE = "metrics.csv"
+CURVE_FILE = "curve.png"
+SUMMARY_FILE = "summary.json"
+
+
+def is_main_process() -> bool:
+    """False on every rank but 0 under torchrun (RANK set, WORLD_SIZE > 1): only rank 0 writes files."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return True
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def default_run_name(config: TrainConfig, now: datetime | None = None) -> str:
+    """`<backend>-<env>-s<seed>-<YYYYmmdd-HHMMSS>`, e.g. `mixed-CartPole-v1-s0-20250101-120000`."""
+    now = now or datetime.now()
+    return f"{config.backend}-{config.env_id}-s{config.seed}-{now:%Y%m%d-%H%M%S}"
+
+
+def is_folder_name(name: str) -> bool:
+    """True when `name` is a single path component (not empty, `.` or `..`, no separator)."""
+    return bool(name) and name not in (".", "..") and not any(
+        sep and sep in name for sep in ("/", os.sep, os.altsep))
+
+
+def create_run_dir(out_dir, name: str, *, unique: bool = False) -> Path:
+    """Create and return `out_dir/name`, never reusing an existing folder.
+
+    unique=False: an existing folder raises FileExistsError (an explicit name is never
+    overwritten silently). unique=True: `name-1`, `name-2`, ... is used instead (default
+    names that collide within one second).
+    Raises ValueError when `name` is empty or not a single path component.
+    """
+    if not is_folder_name(name):
+        raise ValueError(f"name: expected a folder name without path separators, received {name!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = out_dir / name, 0
+    while True:
+        try:
+            candidate.mkdir()  # atomic: two processes never get the same folder
+            return candidate
+        except FileExistsError:
+            if not unique:
+                raise FileExistsError(f"run folder {candidate} already exists; choose another --name") from None
+            suffix += 1
+            candidate = out_dir / f"{name}-{suffix}"
+
+
+def require_run_folder(text: str, needs: str) -> Path:
+    """`text` as a run folder holding the file `needs`; a UsageError (one line, exit 2) otherwise."""
+    path = Path(text)
+    if not path.is_dir():
+        raise UsageError(f"RUN: expected a run folder, received {text!r} (no such folder)")
+    if not (path / needs).is_file():
+        raise UsageError(f"RUN: expected a run folder holding {needs}, received {text!r} (no {needs})")
+    return path
+
+
+def read_metrics(run_dir_or_csv) -> dict[str, list[float]]:
+    """Columns of a run's metrics.csv as floats (an empty cell reads as NaN).
+
+    Accepts a run folder or the CSV path itself. Raises FileNotFoundError when missing.
+    """
+    path = Path(run_dir_or_csv)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or ()}
+        for row in reader:
+            for name in columns:
+                cell = row.get(name)
+                columns[name].append(float(cell) if cell not in (None, "") else math.nan)
+    return columns
+
+
+class RunLogger:
+    """The pipeline logger for one run folder.
+
+    `record(step, **metrics)` appends a row to metrics.csv at once (flushed, so a crashed
+    or interrupted run keeps its curve) and updates `progress` (a `progress.Progress`, or
+    None). Columns: step, METRIC_KEYS, any extra keys of the first record, wall_time (the
+    pipeline's, see pipelines.metrics; seconds since the logger was created when a record
+    has none). A key missing from a record is left empty; keys first seen after the header
+    was written are kept in memory only. `note(text)` shows a status line on the progress
+    display (nothing is written).
+    `close()` writes curve.png (skipped with a note when matplotlib is not installed) and
+    summary.json. With `write=False` (ranks other than 0 under torchrun) nothing is
+    written or shown; `run_dir` still names the folder the pipeline may use.
+    """
+
+    def __init__(self, run_dir, *, progress=None, write: bool = True, title: str | None = None,
+                 target: float | None = None):
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.write = bool(write)
+        self.title = title or self.run_dir.name
+        self.target = target
+        self.records: list[dict] = []
+        self.fieldnames: list[str] | None = None
+        self.plot_error: str | None = None
+        self._start = time.perf_counter()
+        self._handle = None
+        self._writer = None
+        self._closed = False
+        if self.write:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the logger was created."""
+        return time.perf_counter() - self._start
+
+    def record(self, step: int, **metrics) -> None:
+        """One row: `step` (environment steps so far) and float-convertible metric values."""
+        row = {"step": _as_step(step)}
+        for key, value in metrics.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"{key}: expected a number, received {type(value).__name__} {value!r}") from None
+        row.setdefault(WALL_TIME, self.elapsed)
+        self.records.append(row)
+        if self.write:
+            self._write_row(row)
+        if self.progress is not None:
+            self.progress.update(row["step"], sps=row.get("sps"), mean_return=row.get("mean_return"))
+
+    def note(self, text: str) -> None:
+        """A status line for the progress display, e.g. "compiling the jax program ..."."""
+        if self.progress is not None:
+            self.progress.note(f"{PROG}: {text}")
+
+    def _write_row(self, row: dict) -> None:
+        if self._writer is None:
+            extra = [k for k in row if k not in ("step", WALL_TIME, *METRIC_KEYS)]
+            self.fieldnames = ["step", *METRIC_KEYS, *extra, WALL_TIME]
+            self._handle = open(self.run_dir / METRICS_FILE, "w", newline="")
+            self._writer = csv.DictWriter(self._handle, fieldnames=self.fieldnames, extrasaction="ignore",
+                                          restval="")
+            self._writer.writeheader()
+        self._writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        self._handle.flush()
+
+    def columns(self) -> dict[str, list[float]]:
+        """The recorded rows as columns (NaN where a record lacked a key)."""
+        keys: list[str] = []
+        for row in self.records:
+            keys.extend(k for k in row if k not in keys)
+        return {k: [float(row.get(k, math.nan)) for row in self.records] for k in keys}
+
+    def close(self, summary: dict | None = None) -> None:
+        """Close metrics.csv and the progress display; write curve.png and summary.json."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.progress is not None:
+            self.progress.close()
+        if self._handle is not None:
+            self._handle.close()
+        if not self.write:
+            return
+        if summary is not None:
+            (self.run_dir / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+        if any("mean_return" in row for row in self.records):
+            self._plot()
+
+    def _plot(self) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            self.plot_error = "matplotlib is not installed; curve.png not written"
+            return
+        from .plots import plot_curve
+
+        plot_curve(self.columns(), self.run_dir / CURVE_FILE, title=self.title, target=self.target)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _as_step(step) -> int:
+    """`step` as an int: Python/numpy/0-d framework integers, or integral floats."""
+    if isinstance(step, bool):
+        raise TypeError(f"step: expected an integer, received bool {step!r}")
+    try:
+        return operator.index(step)
+    except TypeError:
+        pass
+    try:
+        number = float(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"step: expected an integer, received {type(step).__name__} {step!r}") from None
+    if not number.is_integer():
+        raise ValueError(f"step: expected an integer, received {step!r}")
+    return int(number)
+
+
+def _jsonable(value):
+    """Summary values from any framework (numpy/torch/jax scalars) as plain JSON types."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, bool, int)) or value is None:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isfinite(number):
+        return int(number) if number.is_integer() and hasattr(value, "__index__") else number
+    return None

@@ -1,0 +1,9 @@
+"""The jax PPO pipeline (`--backend jax`): PureJaxRL-style, rollout and update under one jax.jit.
+
+ppo.py      train, evaluate, make_train (the entry module, PIPELINES["jax"])
+program.py  the jitted, sharded chunk of updates and its plan
+learner.py  advantages with the time-limit bootstrap, the PPO loss, one optimizer step
+policy.py   the actor-critic params and the fused rollout MLP
+
+Inside this package `import jax` is the framework (absolute imports).
+"""

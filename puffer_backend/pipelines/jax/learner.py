@@ -1,0 +1,103 @@
+"""The jax learner: advantages, the clipped PPO loss, one optimizer step, the optimizer.
+
+The same PPO as the torch learner (CleanRL's loss and schedule; advantages normalized per
+minibatch with the unbiased std; the advantage rule of pipelines.gae with time limits
+bootstrapped), written as pure functions that run inside `jit` and `shard_map`.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ... import jax_impl
+from ..config import TrainConfig
+from ..gae import gae_jax
+from .policy import apply_policy, policy_dist
+
+__all__ = ["make_optimizer", "truncated_values", "advantages_and_returns", "ppo_loss", "minibatch_step"]
+
+
+def make_optimizer(config: TrainConfig, num_updates: int):
+    """optax: clip_by_global_norm then Adam (eps 1e-5), lr linearly annealed per update to 0."""
+    steps_per_update = config.update_epochs * config.num_minibatches
+    if config.anneal_lr:
+        def lr(count):  # linear to 0 over the run, stepped once per update (as CleanRL)
+            return config.learning_rate * (1.0 - (count // steps_per_update) / num_updates)
+    else:
+        lr = config.learning_rate
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+
+
+def truncated_values(value_fn, final_obs, truncated, max_rows: int):
+    """`value_fn(final_obs)` where `truncated`, 0 elsewhere: `(time, envs)`.
+
+    value_fn maps `(rows, obs_dim)` to `(rows,)`; it runs on `max_rows` gathered rows, not
+    on all of them, so `max_rows` must bound the number of truncated entries (an env
+    truncates at most once per episode-length limit).
+    """
+    flat = truncated.reshape(-1)
+    rows = min(flat.shape[0], max_rows)
+    index = jnp.nonzero(flat, size=rows, fill_value=0)[0]
+    values = value_fn(final_obs.reshape((-1,) + final_obs.shape[2:])[index])
+    used = jnp.arange(rows) < flat.sum()  # the padding repeats index 0: add nothing there
+    out = jnp.zeros(flat.shape, values.dtype).at[index].add(jnp.where(used, values, 0.0))
+    return out.reshape(truncated.shape)
+
+
+def advantages_and_returns(value_fn, rewards, values, dones, truncated, final_obs, last_value, config: TrainConfig,
+                           max_truncations: int):
+    """(advantages, returns) `(time, envs)` of a rollout by pipelines.gae's rule: each time
+    limit (`truncated`) bootstrapped with `gamma * value_fn(final_obs)` folded into its
+    reward, then GAE with `dones` (terminated or truncated). `max_truncations` bounds the
+    truncated entries (see truncated_values)."""
+    # One batched critic pass after the rollout (per step, XLA:CPU's per-op overhead costs
+    # more than the arithmetic), on the truncated rows only.
+    bootstrap = config.gamma * truncated_values(value_fn, final_obs, truncated, max_truncations)
+    adv = gae_jax(rewards + bootstrap, values, dones, last_value, config.gamma, config.gae_lambda)
+    return adv, adv + values
+
+
+def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None):
+    """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl)).
+
+    minibatch: (obs, action, old_logprob, old_value, advantage, return), leading axis batch.
+    axis_name: inside `shard_map`, the mesh axis over which the advantages are normalized
+    (the statistics of the global minibatch); None normalizes over this minibatch alone.
+    """
+    obs, action, old_logprob, old_value, adv, ret = minibatch
+    out, value = apply_policy(params, obs)
+    _, logprob, entropy = jax_impl.sample_logits(key, policy_dist(params, out), action)
+    logratio = logprob - old_logprob
+    ratio = jnp.exp(logratio)
+    if config.norm_adv:
+        mean_fn = (lambda x: x) if axis_name is None else (lambda x: jax.lax.pmean(x, axis_name))
+        rows = adv.shape[0] * (1 if axis_name is None else jax.lax.axis_size(axis_name))
+        mean = mean_fn(adv.mean())
+        var = mean_fn(((adv - mean) ** 2).mean()) * (rows / (rows - 1))  # unbiased, as torch's std()
+        adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
+    pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
+    if config.clip_vloss:
+        clipped = old_value + jnp.clip(value - old_value, -config.clip_coef, config.clip_coef)
+        v_loss = 0.5 * jnp.maximum((value - ret) ** 2, (clipped - ret) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((value - ret) ** 2).mean()
+    ent = entropy.mean()
+    loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
+    approx_kl = ((ratio - 1.0) - logratio).mean()
+    return loss, (pg_loss, v_loss, ent, approx_kl)
+
+
+def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, axis_name: str | None = None):
+    """One optimizer step on one minibatch -> (params, opt_state, stacked loss terms `(4,)`).
+
+    Inside `shard_map` with `axis_name`, each device holds its slice of the minibatch and the
+    gradient is averaged over devices (`pmean`): the gradient of the whole minibatch's loss.
+    """
+    (_, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, minibatch, key, config, axis_name)
+    aux = jnp.stack(aux)
+    if axis_name is not None:
+        grads = jax.lax.pmean(grads, axis_name)
+        aux = jax.lax.pmean(aux, axis_name)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, aux

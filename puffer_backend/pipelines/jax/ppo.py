@@ -1,0 +1,157 @@
+"""PPO in JAX, PureJaxRL-style: gymnax envs, rollout and update under one `jax.jit` (program.py).
+
+`make_train(config)` returns `train(key) -> (state, metrics)`, the whole run as one jitted
+call (PureJaxRL's interface). `train(config, logger)` runs the same update function in
+chunks of updates, one jitted call per chunk, so progress shows while the run stays on the
+device: a chunk's rows are recorded after it returns, each with its share of the chunk's
+time. Compile time is measured apart (`compile_s`) and announced through `logger.note`.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ... import jax_impl
+from ..checkpoint import Checkpoint, flatten_tree, load_checkpoint, save_checkpoint, unflatten_tree
+from ..config import TrainConfig, check_positive_int
+from ..envs.gymnax_vec import VecEnv, make_env
+from ..episodes import target_reached
+from ..interrupt import StopOnInterrupt
+from ..metrics import RunClock, notify
+from .policy import apply_policy, policy_dist
+from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict
+
+__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate"]
+
+BACKEND = "jax"
+
+
+def make_train(config: TrainConfig, *, mesh=None):
+    """PureJaxRL's interface: `train(key) -> (RunnerState, metrics)`, the whole run as one
+    jitted call. metrics: dict of `(num_updates,)` float32 arrays (program.METRICS:
+    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl)."""
+    program = make_program(config, mesh=mesh, chunk_updates=config.num_updates)
+
+    def run(key):
+        state, metrics = program.run_chunk(program.init(key))
+        return state, metrics_dict(metrics)
+
+    return run
+
+
+def train(config: TrainConfig, logger) -> dict:
+    """Trains PPO on a gymnax env; records one row per update; saves the checkpoint; returns
+    the summary of pipelines.metrics plus `devices` (the mesh size).
+
+    Raises TypeError/ValueError for a bad config (before compiling), and KeyboardInterrupt
+    after saving the checkpoint when Ctrl-C stopped the run (at the end of a chunk).
+    """
+    clock = RunClock()
+    program = make_program(config)
+    per_update = config.batch_size
+    updates, steps_to_target, last = 0, None, {}
+    with StopOnInterrupt() as interrupt:  # from here, Ctrl-C (even during the compile) saves a checkpoint
+        notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
+        with clock.compiling():
+            state = program.init(jax.random.PRNGKey(config.seed))
+            compiled = {program.chunk_updates: program.run_chunk.lower(state).compile()}
+        notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
+        clock.start_training()
+        for n in program.chunk_plan:
+            if interrupt.requested:
+                break
+            if n not in compiled:  # the shorter last chunk, compiled only when reached
+                with clock.compiling():
+                    compiled[n] = program.chunk(n).lower(state).compile()
+            begin = clock.now()
+            state, metrics = compiled[n](state)
+            metrics = metrics_dict(jax.device_get(metrics))
+            end = clock.now()
+            for i in range(n):
+                updates += 1
+                last = {k: float(v[i]) for k, v in metrics.items()}
+                steps = updates * per_update
+                # The chunk ran its updates back to back: row i is given its share of the time.
+                at = begin + (i + 1) / n * (end - begin)
+                logger.record(steps, **clock.stamp(steps, at), **last)
+                if steps_to_target is None and target_reached(last["mean_return"], last["episodes"],
+                                                              config.target_return):
+                    steps_to_target = steps
+            if steps_to_target is not None:
+                break  # the target is seen at the end of the chunk that reached it
+        steps = updates * per_update
+        summary = clock.summary(steps)
+        # Multi-host: params are replicated, so one process writes the checkpoint.
+        if jax.process_index() == 0:
+            save_checkpoint(logger.run_dir, config, _checkpoint(state, steps, updates, program))
+    if interrupt.requested:
+        raise KeyboardInterrupt
+    summary.update(mean_return=last.get("mean_return", float("nan")), episodes=int(last.get("episodes", 0)),
+                   devices=program.mesh.size)
+    if config.target_return is not None:
+        summary["steps_to_target"] = steps_to_target
+    return summary
+
+
+def _path_name(path) -> str:
+    """A pytree path as `a/0/b` (dict keys, tuple indices and attribute names)."""
+    parts = []
+    for entry in path:
+        for attribute in ("key", "idx", "name"):
+            if hasattr(entry, attribute):
+                parts.append(str(getattr(entry, attribute)))
+                break
+    return "/".join(parts)
+
+
+def _arrays(tree) -> dict:
+    return {_path_name(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgram) -> Checkpoint:
+    """Params, optax state, and (on one host) the rest of the runner state: env states, episode
+    statistics and PRNG keys, what a bit-identical continuation needs."""
+    host = jax.device_get(state.params), jax.device_get(state.opt_state)
+    rest = {}
+    if jax.process_count() == 1:  # split state is only addressable whole on a single host
+        rest = _arrays(jax.device_get({"env_state": state.env_state, "obs": state.obs, "stats": state.stats,
+                                       "keys": state.keys, "update": state.update}))
+    return Checkpoint(BACKEND, steps, updates, params=flatten_tree(host[0]), optimizer=_arrays(host[1]),
+                      state=rest, info={"devices": program.mesh.size})
+
+
+def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
+    """Mean return of `episodes` greedy episodes (argmax / Normal mean) of a saved run.
+
+    All episodes run in parallel under jit, each stopped at its first `done`.
+    Raises FileNotFoundError if `run_dir` has no checkpoint, ValueError for episodes < 1.
+    """
+    episodes = check_positive_int("episodes", episodes)
+    config, checkpoint = load_checkpoint(run_dir, BACKEND)
+    params = jax.tree.map(jnp.asarray, unflatten_tree(checkpoint.params))
+    spec = make_env(config.env_id)
+    venv = VecEnv(spec, episodes)
+    horizon = spec.max_episode_steps or 10_000
+
+    @jax.jit
+    def run(key):
+        k_reset, key = jax.random.split(key)
+        obs, env_state = venv.reset(k_reset)
+
+        def step(carry, _):
+            env_state, obs, key, total, alive = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            out, _ = apply_policy(params, obs)
+            action, _, _ = jax_impl.sample_logits(k_act, policy_dist(params, out), deterministic=True)
+            if not spec.discrete:
+                action = jnp.clip(action, spec.action_low, spec.action_high)
+            res = venv.step(k_env, env_state, action)
+            total = total + jnp.where(alive, res.reward, 0.0)
+            return (res.state, res.obs, key, total, alive & ~res.done), None
+
+        init = (env_state, obs, key, jnp.zeros((episodes,), jnp.float32), jnp.ones((episodes,), bool))
+        (_, _, _, total, _), _ = jax.lax.scan(step, init, None, horizon)
+        return total.mean()
+
+    return float(run(jax.random.PRNGKey(seed)))

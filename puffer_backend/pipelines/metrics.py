@@ -1,0 +1,92 @@
+"""What the recorded metrics mean, the same in every pipeline, and the clock that times them.
+
+A pipeline records one row per update: `logger.record(step, **row)` with `step` the
+environment steps done so far (over all envs and ranks) and the keys of METRIC_KEYS plus
+`wall_time`:
+- mean_return, episodes: the episode-statistics rule (pipelines.episodes);
+- sps: environment steps per second of training over the run so far: steps divided by the
+  time since the training loop started, compile time excluded (`RunClock.sps`);
+- policy_loss, value_loss, entropy, approx_kl: the last minibatch of the update (CleanRL);
+- wall_time: seconds since the run started (`train` was called), compile time included.
+The summary that `train` returns holds steps, sps, compile_s (seconds spent compiling: JAX
+programs, the torch.compile warm-up; 0 when nothing is compiled) and wall_time, plus
+mean_return, episodes and, when a target is set, steps_to_target.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+__all__ = ["METRIC_KEYS", "WALL_TIME", "RunClock", "notify"]
+
+METRIC_KEYS = ("mean_return", "episodes", "sps", "policy_loss", "value_loss", "entropy", "approx_kl")
+WALL_TIME = "wall_time"
+
+
+class RunClock:
+    """Times a run: created when the run starts; `compiling()` measures compile time apart;
+    `start_training()` marks the start of the training loop.
+
+    `at` arguments are readings of the clock's timer (`now()`), for rows whose moment is
+    known only afterwards (the jax pipeline records a chunk of updates after it returns and
+    gives each row its share of the chunk's time).
+    """
+
+    def __init__(self, timer=time.perf_counter):
+        self._timer = timer
+        self._start = timer()
+        self._training_start = None
+        self._compile_in_training = 0.0
+        self.compile_s = 0.0
+
+    def now(self) -> float:
+        return self._timer()
+
+    @contextlib.contextmanager
+    def compiling(self):
+        """Time spent inside counts as compile time (excluded from sps)."""
+        begin = self._timer()
+        try:
+            yield
+        finally:
+            spent = self._timer() - begin
+            self.compile_s += spent
+            if self._training_start is not None:
+                self._compile_in_training += spent
+
+    def start_training(self) -> None:
+        self._training_start = self._timer()
+
+    def wall_time(self, at: float | None = None) -> float:
+        """Seconds since the run started."""
+        return (self._timer() if at is None else at) - self._start
+
+    def training_s(self, at: float | None = None) -> float:
+        """Seconds of training so far: since start_training(), compile time excluded."""
+        if self._training_start is None:
+            return 0.0
+        return (self._timer() if at is None else at) - self._training_start - self._compile_in_training
+
+    def sps(self, steps: int, at: float | None = None) -> float:
+        """Environment steps per second of training over the run so far (NaN before any time passed)."""
+        seconds = self.training_s(at)
+        return steps / seconds if seconds > 0 else math.nan
+
+    def stamp(self, steps: int, at: float | None = None) -> dict:
+        """The timing columns of a row recorded at `steps`: sps and wall_time."""
+        at = self._timer() if at is None else at
+        return {"sps": self.sps(steps, at), WALL_TIME: self.wall_time(at)}
+
+    def summary(self, steps: int) -> dict:
+        """steps, sps, compile_s and wall_time of the run so far, for `train`'s summary."""
+        at = self._timer()
+        return {"steps": int(steps), "sps": self.sps(steps, at), "compile_s": self.compile_s,
+                WALL_TIME: self.wall_time(at)}
+
+
+def notify(logger, text: str) -> None:
+    """Hand a status line (e.g. "compiling ...") to the logger's `note`, when it has one."""
+    note = getattr(logger, "note", None)
+    if note is not None:
+        note(text)

@@ -1,0 +1,167 @@
+"""A gymnax vector env driven from torch: one jitted JAX call per step, zero-copy both ways.
+
+The env state, the PRNG key, the episode-return bookkeeping and the rollout's rewards, ends
+and final observations all stay in JAX. Each `step` is a single jitted dispatch that steps
+every env (auto-reset included) and writes reward, end and final observation into the
+rollout slot `t`; the carry is donated, so those buffers are updated in place.
+`end_rollout` folds the rollout into the recent-returns statistics (pipelines.episodes, one
+more dispatch per rollout) and hands rewards, dones and the time-limit rows to torch. Torch
+sees observations through `exchange.to_torch` (a DLPack view, no copy) and sends actions
+with `exchange.to_jax` (a view of the torch tensor).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from puffer_backend import exchange, torch_impl
+from puffer_backend.spec import Continuous, Discrete
+
+from ..envs.gymnax_vec import VecEnv, make_env
+from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
+
+__all__ = ["GymnaxTorchEnv", "Carry", "RolloutEnd"]
+
+RUNNING, TERMINATED, TRUNCATED = 0, 1, 2  # how step t ended, per env (the `ends` buffer)
+
+
+class Carry(NamedTuple):
+    """Everything the jitted step threads through (all JAX arrays)."""
+    key: jax.Array
+    state: Any
+    rewards: jax.Array     # (num_steps, num_envs) float32
+    ends: jax.Array        # (num_steps, num_envs) int8: RUNNING, TERMINATED or TRUNCATED at step t
+    final_obs: jax.Array   # (num_steps, num_envs, obs_dim) float32: the observation step t reached
+    pool: Any              # ResetPool: the rollout's step keys and reset states, drawn at t == 0
+
+
+class RolloutEnd(NamedTuple):
+    """A finished rollout as torch tensors (copies: the JAX buffers are reused).
+
+    rewards, dones: `(num_steps, num_envs)` float32, dones 1.0 where the episode ended at step
+    t (pipelines.gae's convention). truncated_at: (step indices, env indices) of the time
+    limits reached without termination, final_obs `(k, obs_dim)` their final observations,
+    for the bootstrap; both None when there was none.
+    """
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    truncated_at: tuple | None
+    final_obs: torch.Tensor | None
+
+
+class GymnaxTorchEnv:
+    """`num_envs` gymnax envs stepped on torch actions.
+
+    reset(seed) -> obs tensor `(num_envs, obs_dim)` float32 (a zero-copy view of a JAX array:
+        read it, do not write to it).
+    step(t, action) -> next obs tensor; `action` is int32 `(num_envs,)` (discrete) or float32
+        `(num_envs, action_dim)` (continuous; clipped to the bounds inside the jitted step).
+        `step_async(t, action)` then `observation()` is the same in two halves.
+    end_rollout() -> RolloutEnd for the `num_steps` steps just taken; also updates the
+        recent-return statistics.
+    warm_up() compiles the jitted functions (after reset), so compile time can be measured apart.
+    mean_return() / episodes(): recent-episode statistics (one small transfer each).
+    observation_layout, action_spec: what the torch agent is built from.
+    """
+
+    def __init__(self, env_id: str, num_envs: int, num_steps: int):
+        self.spec = make_env(env_id)
+        self.vec = VecEnv(self.spec, num_envs)
+        self.num_envs, self.num_steps = num_envs, num_steps
+        self._step = jax.jit(self._step_impl, donate_argnums=0)
+        self._reset = jax.jit(self._reset_impl)
+        self._refill = jax.jit(self._refill_impl, donate_argnums=0)
+        self._stats_update = jax.jit(lambda stats, rewards, ends: jax_stats_update(stats, rewards, ends != RUNNING))
+        self.carry: Carry | None = None
+        self.stats = None
+        self.last_obs = None  # the JAX array behind the last observation tensor
+        width = self.spec.obs_dim
+        self.observation_layout = torch_impl.nativize_dtype(
+            {"observation_dtype": np.dtype(np.float32), "emulated_observation_dtype": np.dtype((np.float32, (width,)))})
+        self.action_spec = (Discrete(self.spec.num_actions) if self.spec.discrete
+                            else Continuous((self.spec.action_dim,)))
+
+    @property
+    def discrete(self) -> bool:
+        return self.spec.discrete
+
+    def _reset_impl(self, key):
+        key, sub = jax.random.split(key)
+        obs, state = self.vec.reset(sub)
+        n, t = self.num_envs, self.num_steps
+        key, sub = jax.random.split(key)
+        pool = self.vec.draw_pool(sub, t)
+        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), jnp.int8),
+                      jnp.zeros((t, n, self.spec.obs_dim), jnp.float32), pool)
+        return carry, obs
+
+    def _refill_impl(self, carry: Carry):
+        key, sub = jax.random.split(carry.key)
+        return carry._replace(key=key, pool=self.vec.draw_pool(sub, self.num_steps))
+
+    def _step_impl(self, carry: Carry, t, action):
+        if not self.spec.discrete:
+            action = jnp.clip(action, self.spec.action_low, self.spec.action_high)
+        out = self.vec.step_from_pool(carry.pool, t, carry.state, action)
+        end = jnp.where(out.terminated, TERMINATED, jnp.where(out.truncated, TRUNCATED, RUNNING)).astype(jnp.int8)
+        carry = carry._replace(state=out.state, rewards=carry.rewards.at[t].set(out.reward),
+                               ends=carry.ends.at[t].set(end), final_obs=carry.final_obs.at[t].set(out.final_obs))
+        return carry, out.obs
+
+    def reset(self, seed: int) -> torch.Tensor:
+        # Committed to the device that actions arrive on, as every later carry is (an action
+        # imported from torch is committed): jit compiles once per signature, and a
+        # committed and an uncommitted argument are two signatures.
+        device = next(iter(exchange.to_jax(torch.zeros(1)).devices()))
+        carry, obs = self._reset(jax.random.PRNGKey(seed))
+        self.carry, self.last_obs, self.stats = jax.device_put((carry, obs, jax_stats_init(self.num_envs)), device)
+        return exchange.to_torch(self.last_obs)
+
+    def warm_up(self) -> None:
+        """Compile the step, the refill and the statistics update now (jit compiles at the
+        first call), on a copy of the carry: the env's state is left as it is."""
+        action = (torch.zeros(self.num_envs, dtype=torch.int32) if self.discrete
+                  else torch.zeros(self.num_envs, self.spec.action_dim))
+        carry = self._refill(jax.tree.map(jnp.copy, self.carry))  # a copy: refill donates its input
+        carry, obs = self._step(carry, 0, exchange.to_jax(action))
+        jax.block_until_ready(self._stats_update(self.stats, carry.rewards, carry.ends))
+
+    def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
+        self.step_async(t, action)
+        return self.observation()
+
+    def step_async(self, t: int, action: torch.Tensor) -> None:
+        """Dispatch the step and return at once: JAX computes while the caller does torch work."""
+        if t == 0:  # a new rollout: fresh step keys and reset states, one batched draw
+            self.carry = self._refill(self.carry)
+        self.carry, self.last_obs = self._step(self.carry, t, exchange.to_jax(action))
+
+    def observation(self) -> torch.Tensor:
+        """The latest observation as a torch view (waits for a dispatched step to finish)."""
+        return exchange.to_torch(self.last_obs)
+
+    def end_rollout(self) -> RolloutEnd:
+        carry = self.carry
+        self.stats = self._stats_update(self.stats, carry.rewards, carry.ends)
+        # Copies: the carry's buffers are donated to (overwritten by) the next rollout.
+        rewards, ends = exchange.to_torch((carry.rewards, carry.ends), copy=True)
+        truncated = ends == TRUNCATED
+        truncated_at = final_obs = None
+        if truncated.any():  # rare (CartPole: a 500-step episode); an index copy then
+            truncated_at = truncated.nonzero(as_tuple=True)
+            final_obs = exchange.to_torch(carry.final_obs)[truncated_at]
+        return RolloutEnd(rewards, (ends != RUNNING).float(), truncated_at, final_obs)
+
+    def last_reward_done(self):
+        """Numpy copies of slot 0's reward and done (for evaluation loops: `step(0, action)`)."""
+        return np.asarray(self.carry.rewards[0]), np.asarray(self.carry.ends[0] != RUNNING)
+
+    def mean_return(self) -> float:
+        return float(jax_stats_mean(self.stats))
+
+    def episodes(self) -> int:
+        return int(self.stats.count)

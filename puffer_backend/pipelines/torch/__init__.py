@@ -1,0 +1,10 @@
+"""The torch PPO pipeline (`--backend torch`): CleanRL's ppo.py on gymnasium vector envs.
+
+ppo.py      train, evaluate and the rollout (the entry module, PIPELINES["torch"])
+policy.py   the Agent (also the mixed pipeline's), its fused rollout step, the --compile warm-up
+learner.py  rollout buffer, the clipped PPO update, the flat-parameter Adam (also mixed's)
+runtime.py  intra-op threads, seeding, the torchrun process group
+saving.py   the agent and optimizer to and from the one checkpoint format
+
+Inside this package `import torch` is the framework (absolute imports).
+"""

@@ -1,0 +1,151 @@
+"""The command on the real pipelines: a short run and eval per backend, what the metrics mean,
+Ctrl-C, eval without a checkpoint, torchrun."""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from puffer_backend.cli import runs
+from puffer_backend.pipelines import PIPELINES, TrainConfig, envs
+from puffer_backend.pipelines.checkpoint import load_checkpoint
+from puffer_backend.pipelines.config import load_config, write_config
+
+from .helpers import ROOT
+
+# --- the real pipelines, a short run each (skipped until a pipeline lands) ----------------------------
+
+def _pipeline_ready(backend):
+    return importlib.util.find_spec(PIPELINES[backend]) is not None and not envs.missing_modules(backend)
+
+
+def _env():
+    return {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device: 4 envs always divide
+
+
+def _command(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "puffer_backend", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=_env(), timeout=timeout)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "mixed"])
+def test_real_pipeline_train_then_eval(backend, tmp_path):
+    """A short run per backend, its metrics read back as a user would, then eval. The metrics
+    mean the same in every backend (pipelines.metrics): wall_time rises row by row, sps is
+    steps over training time (compile excluded), compile_s is reported on its own line and in
+    summary.json, which has one time key."""
+    if not _pipeline_ready(backend):
+        pytest.skip(f"the {backend} pipeline or its framework is not installed")
+    result = _command("train", "--backend", backend, "--steps", "2048", "--out", str(tmp_path), "--name", "smoke",
+                      "--progress", "plain")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    run = tmp_path / "smoke"
+    metrics = runs.read_metrics(run)
+    assert metrics["step"] == [512.0, 1024.0, 1536.0, 2048.0]
+    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "sps", "mean_return", "episodes"):
+        assert all(v == v and abs(v) != float("inf") for v in metrics[key]), key  # finite
+    assert (run / runs.CURVE_FILE).exists() and load_config(run).backend == backend
+    assert result.stdout.startswith("done: steps 2048 ")
+
+    summary = json.loads((run / runs.SUMMARY_FILE).read_text())
+    assert {"steps", "sps", "compile_s", "wall_time", "mean_return", "episodes"} <= set(summary)
+    assert not {"wall_s", "sps_with_compile"} & set(summary)  # one time key
+    compile_s, wall = summary["compile_s"], metrics["wall_time"]
+    assert compile_s == 0.0 if backend == "torch" else compile_s > 0.0  # torch without --compile compiles nothing
+    assert all(b > a for a, b in zip(wall, wall[1:])), wall  # each row its own time
+    for step, sps, wall_time in zip(metrics["step"], metrics["sps"], wall):
+        training = step / sps  # sps: steps per second of training, over the run so far
+        assert 0.0 < training <= wall_time - compile_s + 1e-6, (step, sps, wall_time, compile_s)
+    training = summary["steps"] / summary["sps"]
+    assert 0.0 <= training - metrics["step"][-1] / metrics["sps"][-1] < 0.5  # the summary: the same clock
+    assert training <= summary["wall_time"] - compile_s + 1e-6
+    if backend != "torch":  # "compiling ..." on its own line before training, then the time it took
+        lines = result.stderr.splitlines()
+        compiling = next(i for i, line in enumerate(lines) if line.startswith("puffer-backend: compiling "))
+        compiled = next(i for i, line in enumerate(lines) if line.startswith("puffer-backend: compiled in "))
+        first_row = next(i for i, line in enumerate(lines) if line.startswith("step "))
+        assert compiling < compiled < first_row
+
+    result = _command("eval", str(run), "--episodes", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    mean_return = float(result.stdout.split()[1])
+    assert 1.0 <= mean_return <= 500.0  # CartPole: every episode lasts 1..500 steps
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "mixed"])
+def test_eval_without_a_checkpoint_is_one_line_and_exit_2(backend, tmp_path):
+    if not _pipeline_ready(backend):
+        pytest.skip(f"the {backend} pipeline or its framework is not installed")
+    write_config(tmp_path / "cut", TrainConfig(backend=backend))  # a run that never reached its checkpoint
+    result = _command("eval", str(tmp_path / "cut"))
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("puffer-backend: error: RUN: ") and "no checkpoint to evaluate" in line
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "mixed"])
+def test_ctrl_c_saves_the_last_update_then_exits_130(backend, tmp_path):
+    """SIGINT after the first metrics row: the update under way finishes, its checkpoint is
+    written, the command exits 130, and the interrupted run can be evaluated."""
+    if not _pipeline_ready(backend):
+        pytest.skip(f"the {backend} pipeline or its framework is not installed")
+    run = tmp_path / "cut"
+    process = subprocess.Popen([sys.executable, "-m", "puffer_backend", "train", "--backend", backend, "--steps", "5M",
+                                "--out", str(tmp_path), "--name", "cut", "--progress", "plain"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            metrics = run / runs.METRICS_FILE
+            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:  # header and a row
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and stdout == ""
+    assert "interrupted at step" in stderr and "checkpoint saved" in stderr
+    steps = runs.read_metrics(run)["step"]
+    _, checkpoint = load_checkpoint(run, backend)
+    assert checkpoint.step == steps[-1] < 5_000_000 and checkpoint.update == len(steps)  # the last finished update
+    result = _command("eval", str(run), "--episodes", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("mean_return ")
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_one_run_folder(tmp_path):
+    if not _pipeline_ready("torch"):
+        pytest.skip("the torch pipeline or its framework is not installed")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # --standalone: c10d rendezvous on a free port (`--master_port 0` would hand workers port 0).
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "puffer_backend", "train", "--backend", "torch", "--steps", "2048", "--out", str(tmp_path),
+               "--progress", "plain"]
+    # Own process group, so a hang kills the workers too instead of leaving them behind.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env=env, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = tmp_path.iterdir()  # only rank 0 created a folder (default names carry a timestamp)
+    summaries = [line for line in result.stdout.splitlines() if line.startswith("done:")]
+    assert len(summaries) == 1 and summaries[0].startswith("done: steps 2048 ")
+    assert sum(line.startswith("puffer-backend: training") for line in result.stderr.splitlines()) == 1
+    assert runs.read_metrics(run)["step"] == [1024.0, 2048.0]  # one update = a batch on each of 2 ranks
+    assert (run / runs.CURVE_FILE).exists() and load_config(run).total_steps == 2048
