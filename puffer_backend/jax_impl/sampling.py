@@ -18,7 +18,6 @@ per head per row (Gumbel-max `jax.random.categorical` needs one per logit), and 
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -28,65 +27,11 @@ from ..spec import checks
 from ..spec.errors import bad_type, bad_value
 from .distributions import Normal
 from .dtypes import int_dtype
-from .inputs import check_key, is_torch_object, refuse_torch_tensor
+from . import validation as v
+from .validation import check_key, is_torch_object
 from .threefry import random_bits
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs", "uniforms"]
-
-
-# -- validation (static: shapes and dtypes only) ---------------------------------------------
-
-def _as_float_array(value, argument: str):
-    refuse_torch_tensor(value, argument, "a jax or numpy float array")
-    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-        raise bad_type(argument, "a jax or numpy float array", value)
-    if not jnp.issubdtype(value.dtype, jnp.floating):
-        raise bad_type(argument, "a floating-point array", value)
-    return jnp.asarray(value)
-
-
-def _mask(mask, logits_shape, argument: str = "mask"):
-    if mask is None:
-        return None
-    refuse_torch_tensor(mask, argument, "a boolean array (True = allowed)")
-    if not hasattr(mask, "shape") or not hasattr(mask, "dtype") or mask.dtype != jnp.bool_:
-        raise bad_type(argument, "a boolean array (True = allowed)", mask)
-    checks.check_mask_shape(mask.shape, logits_shape, argument)
-    return jnp.asarray(mask)
-
-
-def _is_concrete_host(value) -> bool:
-    if isinstance(value, np.ndarray):
-        return True
-    if isinstance(value, jax.core.Tracer) or not isinstance(value, jax.Array):
-        return False
-    try:
-        return all(d.platform == "cpu" for d in value.devices())
-    except Exception:  # deleted or otherwise unreadable buffers: skip the optional check
-        return False
-
-
-def _action(action, shape, sizes, argument: str = "action", unbatched: bool = False):
-    """Integer action reshaped to `shape` `(batch,)` or `(batch, heads)`; range-checked when
-    concrete. Batched: any shape of as many elements; unbatched (batch 1): exactly `shape[1:]`."""
-    refuse_torch_tensor(action, argument, "an integer array")
-    if not hasattr(action, "shape") or not hasattr(action, "dtype"):
-        raise bad_type(argument, "an integer array", action)
-    if not jnp.issubdtype(action.dtype, jnp.integer):
-        raise bad_type(argument, "an integer array of action indices", action)
-    checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, argument, batched=not unbatched)
-    if _is_concrete_host(action) and np.size(action):
-        values = np.asarray(action).reshape(shape)
-        high = np.asarray(sizes).reshape((1,) * (len(shape) - 1) + (-1,)) if len(shape) > 1 else sizes[0]
-        if values.min() < 0 or np.any(values >= high):
-            raise bad_value(argument, f"indices in [0, n) for head sizes {tuple(sizes)}",
-                            f"values from {values.min()} to {values.max()}")
-    return jnp.asarray(action).reshape(shape)
-
-
-def _result_dtype(dtype):
-    """float32 for bf16/fp16/fp32 inputs, float64 stays float64 (x64)."""
-    return jnp.promote_types(dtype, jnp.float32)
 
 
 # -- the categorical core ------------------------------------------------------------------
@@ -97,7 +42,7 @@ def _weights(logits, mask):
     The max is taken without gradient: log-probabilities do not depend on the shift, and an
     all-masked row (max -inf) is shifted by 0 instead of producing NaN.
     """
-    x = logits.astype(_result_dtype(logits.dtype))
+    x = logits.astype(v.compute_dtype(logits.dtype))
     if mask is not None:
         x = jnp.where(mask, x, -jnp.inf)
     top = lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
@@ -158,7 +103,7 @@ def _head_by_columns(logits, mask, uniform=None, action=None):
     `_entropy`, which XLA:CPU then fuses into one loop over the batch instead of reducing
     rows of 2 to 8 elements (about 1.35x faster at 4096 x 4). Draws with `uniform`, or
     scores the given `action`."""
-    x = logits.astype(_result_dtype(logits.dtype))
+    x = logits.astype(v.compute_dtype(logits.dtype))
     if mask is not None:
         x = jnp.where(mask, x, -jnp.inf)
     n = x.shape[-1]
@@ -213,23 +158,23 @@ def _discrete_inputs(logits, mask):
     """(heads, masks, multi, unbatched): heads as `(batch, n_i)` arrays (a batch of one row for
     unbatched input), their masks, and whether the input was a tuple/list of heads."""
     if isinstance(logits, (tuple, list)):
-        if len(logits) == 0:
-            raise bad_value("logits", "at least one head", "an empty sequence")
-        heads = [_as_float_array(head, f"logits[{i}]") for i, head in enumerate(logits)]
-        unbatched = checks.check_heads([h.shape for h in heads]) is None
+        unbatched = v.check_heads(logits) is None
+        heads = [jnp.asarray(head) for head in logits]
         if mask is None:
             masks = [None] * len(heads)
         else:
-            checks.check_head_masks_container(mask, len(heads))
-            masks = [_mask(m, h.shape, f"mask[{i}]") for i, (m, h) in enumerate(zip(mask, heads))]
+            v.check_head_masks(mask, heads)
+            masks = [jnp.asarray(m) for m in mask]
         multi = True
     else:
         if is_torch_object(logits) and not hasattr(logits, "shape"):  # a torch.distributions.Normal
             raise bad_type("logits", "logits arrays or a jax_impl.Normal (convert a torch distribution's "
                                      "parameters with puffer_backend.exchange.to_jax)", logits)
-        heads = [_as_float_array(logits, "logits")]
-        unbatched = checks.is_unbatched_logits(heads[0].shape)
-        masks = [_mask(mask, heads[0].shape)]
+        unbatched = v.check_sample_logits(logits)
+        heads = [jnp.asarray(logits)]
+        if mask is not None:
+            v.check_mask(mask, logits.shape)
+        masks = [None if mask is None else jnp.asarray(mask)]
         multi = False
     if unbatched:
         heads = [h[None] for h in heads]
@@ -241,18 +186,16 @@ def _continuous_parts(dist):
     """(loc, scale, unbatched): loc `(batch, *event)` (a batch of one for an unbatched `(d,)`
     loc) and scale broadcast to it. The scale is checked positive and finite on concrete host
     values (as action ranges); elsewhere a bad scale gives NaN or infinite scores."""
-    loc = _as_float_array(dist.loc, "logits.loc")
+    v.check_float(dist.loc, "logits.loc")
+    loc = jnp.asarray(dist.loc)
     if loc.ndim < 1:
         raise bad_value("logits.loc", "shape (batch, *event) or unbatched (action_dim,)", f"shape {loc.shape}")
     scale = dist.scale
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = jnp.asarray(scale, loc.dtype)
-    scale = _as_float_array(scale, "logits.scale")
-    if _is_concrete_host(scale) and np.size(scale):
-        values = np.asarray(scale).astype(np.float64)
-        if not np.all((values > 0) & (values < np.inf)):
-            raise bad_value("logits.scale", "positive, finite values (a standard deviation)",
-                            f"values from {np.min(values)} to {np.max(values)}")
+    v.check_float(scale, "logits.scale")
+    scale = jnp.asarray(scale)
+    v.check_normal_scale(scale)
     try:
         scale = jnp.broadcast_to(scale, loc.shape)
     except ValueError:
@@ -270,7 +213,7 @@ def _sample_continuous(key, dist, action, mask, deterministic):
     loc, scale, unbatched = _continuous_parts(dist)
     batch = loc.shape[0]
     dim = int(np.prod(loc.shape[1:], dtype=np.int64))
-    out = _result_dtype(loc.dtype)
+    out = v.compute_dtype(loc.dtype)
     if action is None:
         if deterministic:
             action = loc
@@ -278,10 +221,7 @@ def _sample_continuous(key, dist, action, mask, deterministic):
             action = loc + scale * ndtri(uniforms(key, loc.shape, out)).astype(loc.dtype)
         action = lax.stop_gradient(action)
     else:
-        action = _as_float_array(action, "action")
-        expected = (batch, dim)
-        checks.check_action_shape(action.shape, expected[1:] if unbatched else expected, "action",
-                                  batched=not unbatched)
+        action = v.check_normal_action(action, (batch, dim), unbatched=unbatched)
     value = action.reshape(loc.shape).astype(out)
     loc32, scale32 = loc.astype(out), scale.astype(out)
     logprob = Normal(loc32, scale32).log_prob(value).reshape(batch, dim).sum(-1)
@@ -313,9 +253,7 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     trace time under jit) for wrong types, shapes and masks; see the module doc for ranges
     and for a Normal's scale.
     """
-    if not isinstance(deterministic, (bool, np.bool_)):
-        raise bad_type("deterministic", "a Python bool (under jax.jit mark it static: "
-                                        "static_argnames=('deterministic',))", deterministic)
+    deterministic = v.check_deterministic(deterministic)
     if isinstance(logits, Normal):
         if action is None and not deterministic:
             key = check_key(key)
@@ -325,10 +263,10 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     shape = (batch, len(heads)) if multi else (batch,)
     sizes = [h.shape[1] for h in heads]
     if action is not None:
-        given = _action(action, shape, sizes, unbatched=unbatched)
+        given = v.check_action(action, shape, sizes, unbatched=unbatched)
         picks = [given[:, i] for i in range(len(heads))] if multi else [given]
     elif not deterministic:
-        u = uniforms(key, (batch, len(heads)), _result_dtype(heads[0].dtype))
+        u = uniforms(key, (batch, len(heads)), v.compute_dtype(heads[0].dtype))
     actions, logprob, ent = [], 0.0, 0.0
     for i, (head, head_mask) in enumerate(zip(heads, masks)):
         if head.shape[1] <= _UNROLL_MAX and not deterministic:
@@ -361,14 +299,15 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
     uniforms may have any shape of as many elements, as given actions. Unbatched logits
     take exactly `()`, `(heads,)` or `(d,)`. Same shapes, dtypes and errors as `sample_logits`.
     """
-    u = _as_float_array(uniforms, "uniforms")
+    v.check_float(uniforms, "uniforms")
+    u = jnp.asarray(uniforms)
     if isinstance(logits, Normal):
         if mask is not None:
             raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
         loc, scale, unbatched = _continuous_parts(logits)
         expected = (loc.shape[0], int(np.prod(loc.shape[1:], dtype=np.int64)))
         checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
-        draw = ndtri(u.reshape(loc.shape).astype(_result_dtype(loc.dtype))).astype(loc.dtype)
+        draw = ndtri(u.reshape(loc.shape).astype(v.compute_dtype(loc.dtype))).astype(loc.dtype)
         action = (loc + scale * draw).reshape(expected)
         return action[0] if unbatched else action
     heads, masks, multi, unbatched = _discrete_inputs(logits, mask)
@@ -382,9 +321,8 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
 
 def _any_logits(value, argument: str = "logits"):
     """`(..., n)` logits, n >= 1: log_prob and entropy work on any leading axes, as torch's."""
-    value = _as_float_array(value, argument)
-    checks.check_any_logits_shape(value.shape, argument)
-    return value
+    v.check_logits(value, argument)
+    return jnp.asarray(value)
 
 
 def log_prob(logits, value):
@@ -395,12 +333,12 @@ def log_prob(logits, value):
     others finite, values and gradients. float32 result for 16/32-bit logits.
     """
     logits = _any_logits(logits)
-    refuse_torch_tensor(value, "value", "an integer array")
+    v.check_integer_action(value, "value")
     shifted, _, total = _weights(logits, None)
     if hasattr(value, "shape") and tuple(value.shape) != tuple(logits.shape[:-1]):
         raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
                         f"shape {tuple(value.shape)}")
-    return _log_prob(shifted, total, _action(value, logits.shape[:-1], [logits.shape[-1]], "value"))
+    return _log_prob(shifted, total, v.check_action(value, logits.shape[:-1], [logits.shape[-1]], "value"))
 
 
 def entropy(logits):
@@ -418,10 +356,11 @@ def entropy_probs(logits, probs):
     `(batch, n)` both; result `(batch,)` float32 for 16/32-bit inputs.
     """
     logits = _any_logits(logits)
-    probs = _as_float_array(probs, "probs")
+    v.check_float(probs, "probs")
+    probs = jnp.asarray(probs)
     if probs.shape != logits.shape:
         raise bad_value("probs", f"the logits' shape {tuple(logits.shape)}", f"shape {tuple(probs.shape)}")
-    out = _result_dtype(jnp.promote_types(logits.dtype, probs.dtype))
+    out = v.compute_dtype(jnp.promote_types(logits.dtype, probs.dtype))
     logits, probs = logits.astype(out), probs.astype(out)
     safe = jnp.where(probs == 0, 0.0, logits)
     return -(safe * probs).sum(-1)

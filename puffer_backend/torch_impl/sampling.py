@@ -14,11 +14,9 @@ from __future__ import annotations
 import math
 import threading
 
-import numpy as np
 import torch
 
-from ..spec import bad_type, bad_value
-from ..spec import checks
+from ..spec import bad_value
 from ..spec.checks import bad_array_type, check_action_shape
 from . import validation as v
 
@@ -210,12 +208,6 @@ def _stack_heads(heads, masks):
     return stacked
 
 
-def _check_head_masks(mask, heads):
-    checks.check_head_masks_container(mask, len(heads))
-    for i, (m, h) in enumerate(zip(mask, heads)):
-        v.check_mask(m, h.shape, f"mask[{i}]")
-
-
 def _normal_parts(dist):
     """loc and scale as `(batch, action_dim)`, and whether the Normal is unbatched (loc `(d,)`)."""
     loc, scale = dist.loc, dist.scale
@@ -254,13 +246,6 @@ def _normal(loc, scale, action, deterministic, generator, uniform=None):
     return action, logprob, ent
 
 
-def _given_normal_action(action, shape, unbatched):
-    if not isinstance(action, torch.Tensor) or not action.is_floating_point():
-        raise bad_array_type("action", "a floating-point tensor of continuous actions", action)
-    check_action_shape(action.shape, shape[1:] if unbatched else shape, batched=not unbatched)
-    return action.reshape(shape)
-
-
 def _classify(logits, is_continuous):
     """('normal' | 'tensor' | 'heads', unbatched), after checking the input's types and shapes."""
     if isinstance(logits, torch.distributions.Normal):
@@ -272,15 +257,6 @@ def _classify(logits, is_continuous):
     if isinstance(logits, (tuple, list)):
         return "heads", v.check_heads(logits) is None
     raise bad_array_type("logits", "a tensor, a tuple/list of tensors or a torch.distributions.Normal", logits)
-
-
-def _check_given_action(action, batch, sizes, unbatched):
-    v.check_integer_action(action)
-    expected = (batch,) if isinstance(sizes, int) else (batch, len(sizes))
-    check_action_shape(action.shape, expected[1:] if unbatched else expected, batched=not unbatched)
-    action = action.reshape(expected)
-    v.check_action_range(action, sizes)
-    return action
 
 
 def _one_row(tensor):
@@ -316,17 +292,14 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     since it syncs). `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
     kind, unbatched = _classify(logits, is_continuous)
-    if not isinstance(deterministic, (bool, np.bool_)):
-        raise bad_type("deterministic", "a bool", deterministic)
-    deterministic = bool(deterministic)  # numpy's bool too, as jax_impl
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise bad_type("generator", "None or a torch.Generator", generator)
+    deterministic = v.check_deterministic(deterministic)
+    v.check_generator(generator)
     if kind == "normal":
         if mask is not None:
             raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
         loc, scale, unbatched = _normal_parts(logits)
         if action is not None:
-            action = _given_normal_action(action, loc.shape, unbatched)
+            action = v.check_normal_action(action, loc.shape, unbatched=unbatched)
         results = _normal(loc, scale, action, deterministic, generator)
         return _first_row(results) if unbatched else results
     if kind == "tensor":
@@ -335,19 +308,19 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
         if unbatched:
             logits, mask = logits.unsqueeze(0), _one_row(mask)
         if action is not None:
-            action = _check_given_action(action, logits.shape[0], int(logits.shape[1]), unbatched)
+            action = v.check_action(action, (logits.shape[0],), int(logits.shape[1]), unbatched=unbatched)
         # contiguous: searchsorted copies a strided CDF (a transposed logits tensor) with a warning
         results = _categorical(_as_compute(logits).contiguous(), mask, action, deterministic, generator)
         return _first_row(results) if unbatched else results
     heads = tuple(logits)
     if mask is not None:
-        _check_head_masks(mask, heads)
+        v.check_head_masks(mask, heads)
     if unbatched:
         heads = tuple(h.unsqueeze(0) for h in heads)
         mask = None if mask is None else tuple(m.unsqueeze(0) for m in mask)
     sizes = tuple(int(h.shape[1]) for h in heads)
     if action is not None:
-        action = _check_given_action(action, heads[0].shape[0], sizes, unbatched)
+        action = v.check_action(action, (heads[0].shape[0], len(sizes)), sizes, unbatched=unbatched)
     x = _stack_heads(heads, mask)
     act, logprob, ent = _categorical(x, None, action, deterministic, generator)
     results = act, logprob.sum(-1), ent.sum(-1)
@@ -388,7 +361,7 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
             return action[0] if unbatched else action
         heads = tuple(logits)
         if mask is not None:
-            _check_head_masks(mask, heads)
+            v.check_head_masks(mask, heads)
         if unbatched:
             heads = tuple(h.unsqueeze(0) for h in heads)
             mask = None if mask is None else tuple(m.unsqueeze(0) for m in mask)
