@@ -83,6 +83,14 @@ def check_action_shape(shape, expected, argument: str = "action", *, batched: bo
                                   f"(read as view(batch, -1))", f"shape {shape}")
 
 
+def check_value_shape(shape, logits_shape, argument: str = "value") -> None:
+    """log_prob's actions: exactly the logits' shape without the last axis (no view: scoring
+    `(..., n)` logits takes `(...)` actions)."""
+    if tuple(shape) != tuple(logits_shape[:-1]):
+        raise bad_value(argument, f"shape {tuple(logits_shape[:-1])} (the logits' shape without the last axis)",
+                        f"shape {tuple(shape)}")
+
+
 def check_mask_shape(shape, logits_shape, argument: str = "mask") -> None:
     if tuple(shape) != tuple(logits_shape):
         raise bad_value(argument, f"a boolean mask of the logits' shape {tuple(logits_shape)}", f"shape {tuple(shape)}")

@@ -8,6 +8,10 @@ below it `exp` takes a slow path on CPU and `0 * -inf` would poison the gradient
 clamped entries get weight exactly 0 (a threshold just above `exp(clamp)`), so masked and
 `-inf` actions are never drawn; the probability mass lost this way is below 1e-37 of the
 total (1e-307 in float64).
+
+Sections and private helpers mirror jax_impl/sampling.py name for name (`_weights`,
+`_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`, `_normal_parts`, `_normal`,
+`_classify`); what only torch needs says so (`_draw_no_grad`, `_stack_heads`).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import threading
 
 import torch
 
-from ..spec import bad_value
+from ..spec import bad_value, checks
 from ..spec.checks import bad_array_type, check_action_shape
 from . import validation as v
 
@@ -27,6 +31,8 @@ _CLAMP = {torch.float32: -87.0, torch.float64: -708.0}
 _CUTOFF = {dt: 2.0 * math.exp(c) for dt, c in _CLAMP.items()}
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
+
+# -- the categorical core ----------------------------------------------------------------------
 
 def _as_compute(x: torch.Tensor) -> torch.Tensor:
     return x.to(v.compute_dtype(x.dtype))
@@ -73,6 +79,56 @@ def _inverse_cdf(w: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     threshold = torch.minimum(uniform * total, torch.nextafter(total, total.new_zeros(())))
     return _locate(cdf, threshold, total).squeeze(-1)
 
+
+def _log_prob(x, m, log_total, action, given):
+    """Log-probabilities `(...)` of int actions `(...)` under logits x `(..., n)` with max m and
+    log-total weight `log_total`.
+
+    Given actions are range-checked eagerly on CPU only (validation.py); under torch.compile or
+    on CUDA an out-of-range index would crash the process (a CUDA device-side assert), so it
+    is clamped and its result replaced by NaN, as jax_impl does under jit.
+    """
+    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
+    if not given or v.values_checked(action):
+        chosen = x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    else:
+        n = x.shape[-1]
+        chosen = x.gather(-1, index.clamp(0, n - 1).unsqueeze(-1)).squeeze(-1)
+        chosen = torch.where((index >= 0) & (index < n), chosen, float("nan"))
+    return chosen - m.squeeze(-1) - log_total
+
+
+def _entropy(z, w, total, log_total):
+    """Entropy `(...)` from clamped shifted logits z and weights w `(..., n)`, their total and its log."""
+    return log_total - (w * z).sum(-1) / total
+
+
+def _categorical(x, mask, action, deterministic, generator, uniform=None):
+    """Core for a (..., n) float logits tensor (heads stacked on a middle axis, padded with -inf).
+
+    Returns (action int64 (...), logprob (...), entropy (...)); uniform (..., 1) overrides rand.
+    """
+    if mask is not None:
+        x = torch.where(mask, x, float("-inf"))
+    given = action is not None
+    grad = torch.is_grad_enabled() and x.requires_grad
+    if action is None and not deterministic and not grad:
+        return _draw_no_grad(x, generator, uniform)
+    m, z, w = _weights(x, inplace=not grad)
+    if action is None:
+        with torch.no_grad():
+            if deterministic:
+                action = x.argmax(-1)
+            else:
+                if uniform is None:
+                    uniform = torch.rand((*x.shape[:-1], 1), generator=generator, dtype=x.dtype, device=x.device)
+                action = _inverse_cdf(w.detach(), uniform)
+    total = w.sum(-1)
+    log_total = total.log()
+    return action, _log_prob(x, m, log_total, action, given), _entropy(z, w, total, log_total)
+
+
+# -- torch only: the no-grad CPU draw, fused ---------------------------------------------------
 
 class _Workspace(threading.local):
     """Per-thread scratch buffers for the no-grad CPU draw, reused across calls.
@@ -145,50 +201,11 @@ def _draw_no_grad(x, generator, uniform):
     return action.squeeze(-1), logprob, torch.addcdiv(log_total, weighted, total, value=-1.0)
 
 
-def _categorical(x, mask, action, deterministic, generator, uniform=None):
-    """Core for a (..., n) float logits tensor (heads stacked on a middle axis, padded with -inf).
-
-    Returns (action int64 (...), logprob (...), entropy (...)); uniform (..., 1) overrides rand.
-    """
-    if mask is not None:
-        x = torch.where(mask, x, float("-inf"))
-    given = action is not None
-    grad = torch.is_grad_enabled() and x.requires_grad
-    if action is None and not deterministic and not grad:
-        return _draw_no_grad(x, generator, uniform)
-    m, z, w = _weights(x, inplace=not grad)
-    if action is None:
-        with torch.no_grad():
-            if deterministic:
-                action = x.argmax(-1)
-            else:
-                if uniform is None:
-                    uniform = torch.rand((*x.shape[:-1], 1), generator=generator, dtype=x.dtype, device=x.device)
-                action = _inverse_cdf(w.detach(), uniform)
-    total = w.sum(-1)
-    log_total = total.log()
-    logprob = _gather_or_nan(x, action, given) - m.squeeze(-1) - log_total
-    ent = log_total - (w * z).sum(-1) / total
-    return action, logprob, ent
-
-
-def _gather_or_nan(x, action, given):
-    """x[..., action]; for given actions, NaN where out of range instead of an index error.
-
-    Ranges are checked eagerly on CPU only (validation.py); under torch.compile or on CUDA an
-    out-of-range index would crash the process (a CUDA device-side assert), so it is clamped
-    and its result replaced by NaN, as jax_impl does under jit.
-    """
-    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
-    if not given or v.values_checked(action):
-        return x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
-    n = x.shape[-1]
-    chosen = x.gather(-1, index.clamp(0, n - 1).unsqueeze(-1)).squeeze(-1)
-    return torch.where((index >= 0) & (index < n), chosen, float("nan"))
-
+# -- heads -------------------------------------------------------------------------------------
 
 def _stack_heads(heads, masks):
-    """Heads (batch, n_i) -> (batch, heads, max n) in the compute dtype, padding with -inf."""
+    """Heads (batch, n_i) -> (batch, heads, max n) in the compute dtype, padding with -inf, so
+    that one `_categorical` call samples them all (jax_impl loops over them: `_split_heads`)."""
     dtype = heads[0].dtype
     for h in heads[1:]:
         dtype = torch.promote_types(dtype, h.dtype)
@@ -207,6 +224,8 @@ def _stack_heads(heads, masks):
         stacked[:, i, :h.shape[1]] = h  # copy_ converts the dtype; autograd tracks the slices
     return stacked
 
+
+# -- the Normal --------------------------------------------------------------------------------
 
 def _normal_parts(dist):
     """loc and scale as `(batch, action_dim)`, and whether the Normal is unbatched (loc `(d,)`)."""
@@ -246,6 +265,8 @@ def _normal(loc, scale, action, deterministic, generator, uniform=None):
     return action, logprob, ent
 
 
+# -- inputs: kinds and unbatched rows ----------------------------------------------------------
+
 def _classify(logits, is_continuous):
     """('normal' | 'tensor' | 'heads', unbatched), after checking the input's types and shapes."""
     if isinstance(logits, torch.distributions.Normal):
@@ -267,6 +288,8 @@ def _first_row(results):
     """Unbatched results from a batch of one."""
     return tuple(r[0] for r in results)
 
+
+# -- the API -----------------------------------------------------------------------------------
 
 def sample_logits(logits, action=None, *, mask=None, deterministic=False, generator=None, is_continuous=None):
     """Sample actions (or score given ones) and return `(action, logprob, entropy)`.
@@ -380,13 +403,11 @@ def log_prob(logits, value):
     """
     v.check_logits(logits)
     v.check_integer_action(value, "value")
-    if tuple(value.shape) != tuple(logits.shape[:-1]):
-        raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
-                        f"shape {tuple(value.shape)}")
+    checks.check_value_shape(value.shape, logits.shape)
     v.check_action_range(value, int(logits.shape[-1]), "value")
     x = _as_compute(logits)
     m, _, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
-    return _gather_or_nan(x, value, True) - m.squeeze(-1) - w.sum(-1).log()
+    return _log_prob(x, m, w.sum(-1).log(), value, True)
 
 
 def entropy(logits):
@@ -399,7 +420,7 @@ def entropy(logits):
     x = _as_compute(logits)
     _, z, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     total = w.sum(-1)
-    return total.log() - (w * z).sum(-1) / total
+    return _entropy(z, w, total, total.log())
 
 
 def entropy_probs(logits, probs):
