@@ -15,6 +15,7 @@ import numpy as np
 
 from ..spec import checks
 from ..spec.checks import bad_array_type, real_scalar
+from ..spec.dtypes import compute_dtype_name
 from ..spec.errors import bad_type, bad_value
 
 __all__ = ["compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads", "check_mask",
@@ -26,9 +27,17 @@ _A_FLOAT_ARRAY = "a jax or numpy float array"
 _A_KEY = "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))"
 
 
-def compute_dtype(dtype):
-    """float32 for bf16/fp16/fp32 inputs, float64 stays float64 (x64)."""
-    return jnp.promote_types(dtype, jnp.float32)
+_COMPUTE_DTYPES: dict = {}  # filled on first use, one entry per dtype seen
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """The dtype log-probabilities and entropies are computed and returned in, for float logits
+    of `dtype`: the spec's rule (`spec.dtypes.compute_dtype_name`): float32 for bf16/fp16/fp32,
+    float64 stays float64 (x64)."""
+    known = _COMPUTE_DTYPES.get(dtype)
+    if known is None:
+        known = _COMPUTE_DTYPES[dtype] = np.dtype(compute_dtype_name(np.dtype(dtype).name))
+    return known
 
 
 def check_float(value, argument: str) -> None:

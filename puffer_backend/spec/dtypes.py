@@ -68,3 +68,18 @@ def check_element_dtype(dtype, argument: str = "dtype") -> np.dtype:
     if plain not in SUPPORTED_DTYPES:
         raise bad_value(argument, f"one of {', '.join(SUPPORTED_DTYPE_NAMES)}", f"dtype {dtype}")
     return np.dtype(plain.name)
+
+
+def compute_dtype_name(dtype_name: str) -> str:
+    """The dtype in which log-probabilities and entropies are computed and returned, for logits
+    (or a Normal's loc) of the float dtype `dtype_name` (numpy's spelling: "float16",
+    "bfloat16", "float8_e4m3fn" ...). float64 stays float64; every narrower float gives float32,
+    so that no score is ever computed in 16 bits or fewer. Both backends apply this rule
+    (`torch_impl.validation.compute_dtype`, `jax_impl.validation.compute_dtype`).
+
+    Raises ValueError naming `dtype` for a name that is not a float of at most 64 bits.
+    """
+    bits = dtype_name.removeprefix("b").removeprefix("float").partition("_")[0]
+    if not dtype_name.startswith(("float", "bfloat")) or not bits.isdigit() or int(bits) > 64:
+        raise bad_value("dtype", "a floating dtype of at most 64 bits", f"dtype {dtype_name}")
+    return "float64" if int(bits) == 64 else "float32"

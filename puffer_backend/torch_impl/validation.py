@@ -15,6 +15,7 @@ import torch
 from ..spec import bad_type, bad_value
 from ..spec import checks
 from ..spec.checks import bad_array_type
+from ..spec.dtypes import compute_dtype_name
 
 __all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads",
            "check_mask", "check_head_masks", "check_integer_action", "values_checked", "check_action_range",
@@ -24,12 +25,22 @@ __all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_float", "check_logits
 # Range-checking actions (and a Normal's scale) on CUDA costs a device->host sync per call; off by default.
 CHECK_DEVICE_ACTIONS = False
 
-_HALF = (torch.float16, torch.bfloat16)
+
+def _compute_dtype_of(dtype: torch.dtype) -> torch.dtype:
+    return getattr(torch, compute_dtype_name(str(dtype).removeprefix("torch.")))
+
+
+# The table's floats, looked up without string work (and traced as constants by torch.compile).
+_COMPUTE_DTYPES = {dtype: _compute_dtype_of(dtype) for dtype in (torch.float16, torch.bfloat16, torch.float32,
+                                                                 torch.float64)}
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float32 for half types (log-probs and entropies are never computed in 16 bits)."""
-    return torch.float32 if dtype in _HALF else dtype
+    """The dtype log-probabilities and entropies are computed and returned in, for float logits
+    of `dtype`: the spec's rule (`spec.dtypes.compute_dtype_name`): float32 for half types,
+    float64 stays float64."""
+    known = _COMPUTE_DTYPES.get(dtype)
+    return known if known is not None else _compute_dtype_of(dtype)
 
 
 def check_float(value, argument: str) -> None:
