@@ -20,7 +20,7 @@ import threading
 
 import torch
 
-from ..spec import bad_value, checks
+from ..spec import bad_value, checks, normal
 from ..spec.checks import bad_array_type, check_action_shape
 from . import validation as v
 
@@ -29,7 +29,6 @@ __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entr
 _CLAMP = {torch.float32: -87.0, torch.float64: -708.0}
 # exp(clamp) is ~e^-87; zeroing everything up to twice that leaves no ulp-dependent residue
 _CUTOFF = {dt: 2.0 * math.exp(c) for dt, c in _CLAMP.items()}
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 # -- the categorical core ----------------------------------------------------------------------
@@ -260,8 +259,8 @@ def _normal(loc, scale, action, deterministic, generator, uniform=None):
     cd = v.compute_dtype(loc.dtype)
     loc_c, scale_c = loc.to(cd), scale.to(cd)
     log_scale = scale_c.log()
-    logprob = (-0.5 * ((action.to(cd) - loc_c) / scale_c) ** 2 - log_scale - _HALF_LOG_2PI).sum(1)
-    ent = (0.5 + _HALF_LOG_2PI + log_scale).sum(1)
+    logprob = normal.log_density(action.to(cd), loc_c, scale_c, log_scale).sum(1)
+    ent = normal.entropy(log_scale).sum(1)
     return action, logprob, ent
 
 
