@@ -50,6 +50,23 @@ def _normalized(key) -> np.dtype | None:
     return normalized
 
 
+# Element dtypes JAX holds only with `jax_enable_x64` on; with it off JAX narrows them to 32 bits
+# silently, so jax_impl and exchange refuse them instead (`x64_error`).
+X64_DTYPE_NAMES: frozenset[str] = frozenset({"float64", "int64", "uint64", "complex128"})
+
+
+def needs_x64(dtype_name: str) -> bool:
+    """Whether JAX needs `jax_enable_x64` to hold elements of `dtype_name` (numpy's spelling)."""
+    return dtype_name in X64_DTYPE_NAMES
+
+
+def x64_error(argument: str, dtype_name: str, received: str) -> ValueError:
+    """The refusal of 64-bit data while `jax_enable_x64` is off, one message for jax_impl and exchange."""
+    return bad_value(argument, f"a dtype JAX keeps as it is: with jax_enable_x64 off JAX would silently narrow "
+                               f"{dtype_name} to 32 bits; enable it with jax.config.update('jax_enable_x64', True) "
+                               "(JAX_ENABLE_X64=1) or cast the data explicitly", received)
+
+
 def derive_dtype_dict(to_backend) -> DtypeDict:
     """Build a backend's `numpy dtype -> backend dtype` dict; `to_backend(name)` gives one entry."""
     return DtypeDict({np.dtype(name): to_backend(name) for name in SUPPORTED_DTYPE_NAMES})
