@@ -11,6 +11,10 @@ import numpy as np
 from .errors import bad_type, bad_value
 from .layout import row_width
 
+__all__ = ["check_logits_shape", "is_unbatched_logits", "check_heads", "check_any_logits_shape",
+           "check_head_masks_container", "check_heads_batch", "check_action_shape", "check_value_shape",
+           "check_mask_shape", "guess_sample_dtype", "check_observation", "real_scalar", "bad_array_type"]
+
 # How each framework's arrays convert, for a message when one reaches the other backend.
 _CONVERT = {"torch": "convert a torch tensor with puffer_backend.exchange.to_jax",
             "jax": "convert a JAX array with puffer_backend.exchange.to_torch",

@@ -5,6 +5,9 @@ import numpy as np
 
 from .errors import bad_type, bad_value
 
+__all__ = ["SUPPORTED_DTYPE_NAMES", "SUPPORTED_DTYPES", "DtypeDict", "X64_DTYPE_NAMES", "needs_x64", "x64_error",
+           "derive_dtype_dict", "check_element_dtype", "compute_dtype_name"]
+
 # The 11 dtypes of the documented API, in its order. Backends map each name to their own dtype.
 SUPPORTED_DTYPE_NAMES: tuple[str, ...] = (
     "float64", "float32", "float16",

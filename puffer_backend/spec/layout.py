@@ -15,6 +15,9 @@ from . import trees
 from .dtypes import check_element_dtype
 from .errors import bad_type, bad_value
 
+__all__ = ["Leaf", "NativeDType", "RecordedLeaf", "RecordedDict", "recorded_layout", "nativize_dtype", "leaves",
+           "flattened_tensor_size", "row_width", "emulated_sample_dtype", "check_leaf_extents"]
+
 
 class Leaf(NamedTuple):
     """One field of the observation: element dtype, shape per row, offset and width in the row."""

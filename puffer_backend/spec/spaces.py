@@ -19,6 +19,9 @@ from .dtypes import check_element_dtype
 from .errors import bad_type, bad_value
 from .values import Bounds, checked_leaf_values
 
+__all__ = ["is_gymnasium_space", "structured_dtype", "sample_dtype", "emulated_dtypes_of_space", "row_elements",
+           "pack_batch", "pack", "unpack_batch"]
+
 
 def _gym_spaces():
     import gymnasium.spaces  # lazy: the spec layer must import without it
