@@ -37,5 +37,10 @@ def map_dict_leaves(tree, fn, *args):
     """`tree` with each leaf (anything but a dict) replaced by `fn(leaf, *args)`; the dicts'
     nesting and key order are kept (as plain dicts)."""
     if isinstance(tree, dict):
-        return {key: map_dict_leaves(sub, fn, *args) for key, sub in tree.items()}
+        return _map_dict(tree, fn, args)
     return fn(tree, *args)
+
+
+def _map_dict(tree: dict, fn, args: tuple) -> dict:
+    # Leaves are mapped right here, one call each: this runs on every nativize_tensor call.
+    return {key: _map_dict(sub, fn, args) if isinstance(sub, dict) else fn(sub, *args) for key, sub in tree.items()}
