@@ -64,8 +64,6 @@ def check_sample_logits(logits, argument: str = "logits") -> bool:
 def check_heads(heads, argument: str = "logits") -> int | None:
     """A non-empty tuple/list of float arrays, all `(batch, n_i)` with one batch size (returns
     it) or all unbatched `(n_i,)` (returns None)."""
-    if len(heads) == 0:
-        raise bad_value(argument, "at least one head", "an empty sequence")
     for i, head in enumerate(heads):
         check_float(head, f"{argument}[{i}]")
     return checks.check_heads([h.shape for h in heads], argument)
@@ -114,8 +112,7 @@ def check_action_range(action, sizes, argument: str = "action") -> None:
     values = np.asarray(action)
     high = np.asarray(sizes).reshape((1,) * (values.ndim - 1) + (-1,)) if values.ndim > 1 else sizes[0]
     if values.min() < 0 or np.any(values >= high):
-        raise bad_value(argument, f"indices in [0, n) for head sizes {tuple(sizes)}",
-                        f"values from {values.min()} to {values.max()}")
+        raise checks.action_range_error(argument, sizes, values.min(), values.max())
 
 
 def check_action(action, shape, sizes, argument: str = "action", *, unbatched: bool = False):

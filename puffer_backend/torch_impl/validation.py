@@ -66,8 +66,6 @@ def check_sample_logits(logits, argument: str = "logits") -> bool:
 def check_heads(heads, argument: str = "logits") -> int | None:
     """A non-empty tuple/list of float tensors, all `(batch, n_i)` with one batch size (returns
     it) or all unbatched `(n_i,)` (returns None)."""
-    if len(heads) == 0:
-        raise bad_value(argument, "a non-empty tuple or list of logits tensors", "an empty sequence")
     for i, head in enumerate(heads):
         check_float(head, f"{argument}[{i}]")
     return checks.check_heads([h.shape for h in heads], argument)
@@ -107,14 +105,11 @@ def check_action_range(action: torch.Tensor, sizes, argument: str = "action") ->
     if isinstance(sizes, int):
         low, high = torch.aminmax(action)
         bad = bool(low < 0) or bool(high >= sizes)
-        expected = f"actions in [0, {sizes})"
     else:
         limits = torch.tensor(sizes, dtype=action.dtype, device=action.device)
         bad = bool(((action < 0) | (action >= limits)).any())
-        expected = f"actions in [0, n) for head sizes {tuple(sizes)}"
     if bad:
-        low, high = int(action.min()), int(action.max())
-        raise bad_value(argument, expected, f"values from {low} to {high}")
+        raise checks.action_range_error(argument, sizes, int(action.min()), int(action.max()))
 
 
 def check_action(action, shape, sizes, argument: str = "action", *, unbatched: bool = False) -> torch.Tensor:
