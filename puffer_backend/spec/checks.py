@@ -101,7 +101,7 @@ def check_value_shape(shape, logits_shape, argument: str = "value") -> None:
 def action_range_error(argument: str, sizes, low, high) -> ValueError:
     """The refusal of integer actions outside `[0, n)`; `sizes`: one int, or one per head."""
     if isinstance(sizes, int) or len(sizes) == 1:
-        expected = f"actions in [0, {sizes if isinstance(sizes, int) else sizes[0]})"
+        expected = f"actions in [0, n) for n = {sizes if isinstance(sizes, int) else sizes[0]}"
     else:
         expected = f"actions in [0, n) for head sizes {tuple(sizes)}"
     return bad_value(argument, expected, f"values from {low} to {high}")
