@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec.dtypes import X64_DTYPE_NAMES, needs_x64, x64_error
 from ..spec.errors import bad_type, bad_value, one_line
 from ._frameworks import jax, torch
 
@@ -14,7 +15,8 @@ __all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "numpy_to_jax", 
 
 # XLA's CPU client aliases a foreign buffer only when it is 64-byte aligned (else it copies).
 CPU_ALIGNMENT = 64
-_WIDE_TORCH_DTYPES = frozenset({torch.int64, torch.uint64, torch.float64, torch.complex128})
+# The spec decides which dtypes JAX narrows with x64 off; here they are torch dtypes.
+_WIDE_TORCH_DTYPES = frozenset(getattr(torch, name) for name in X64_DTYPE_NAMES)
 _DL_CPU = 1  # DLPack device type of host memory
 
 
@@ -144,13 +146,7 @@ def _refuse(tensor: "torch.Tensor", where: str) -> None:
     if tensor.layout != torch.strided:
         raise bad_value(where, "a dense (strided) tensor", f"a tensor with layout {tensor.layout}")
     if tensor.dtype in _WIDE_TORCH_DTYPES and not jax_x64_enabled():
-        raise _narrowing_error(where, str(tensor.dtype), f"a {tensor.dtype} tensor of shape {tuple(tensor.shape)}")
-
-
-def _narrowing_error(where: str, dtype: str, received: str) -> ValueError:
-    return bad_value(where, "a dtype JAX keeps as it is: with jax_enable_x64 off JAX would silently "
-                     f"narrow {dtype} to 32 bits; enable it with "
-                     "jax.config.update('jax_enable_x64', True) or cast the array explicitly", received)
+        raise x64_error(where, str(tensor.dtype), f"a {tensor.dtype} tensor of shape {tuple(tensor.shape)}")
 
 
 def _fresh_dense(tensor: "torch.Tensor") -> "torch.Tensor":
@@ -268,10 +264,8 @@ def numpy_to_jax(array: np.ndarray, copy: bool | None, where: str):
     64-bit data with `jax_enable_x64` off is refused naming the numpy dtype (the torch view
     in between is an implementation detail the message must not mention).
     """
-    wide = (array.dtype.kind in "iuf" and array.dtype.itemsize == 8) or (
-        array.dtype.kind == "c" and array.dtype.itemsize == 16)
-    if wide and not jax_x64_enabled():
-        raise _narrowing_error(where, str(array.dtype), f"a numpy {array.dtype} array of shape {array.shape}")
+    if array.dtype.itemsize >= 8 and needs_x64(array.dtype.name) and not jax_x64_enabled():
+        raise x64_error(where, array.dtype.name, f"a numpy {array.dtype} array of shape {array.shape}")
     # copy=True: numpy's fresh copy is the independent buffer; numpy aligns it only to
     # 16 bytes, so JAX may still need to copy it once more (copy=None, never False).
     return tensor_to_jax(numpy_to_torch(array, copy, where), None if copy else copy, where)

@@ -5,14 +5,12 @@ reads `loc` and `scale` and uses the closed-form log-density and entropy.
 """
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Normal"]
+from ..spec import normal
 
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+__all__ = ["Normal"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -41,10 +39,9 @@ class Normal:
     def log_prob(self, value):
         """Elementwise log-density (not summed)."""
         scale = jnp.broadcast_to(self.scale, jnp.shape(self.loc))
-        z = (value - self.loc) / scale
-        return -0.5 * z * z - jnp.log(scale) - _HALF_LOG_2PI
+        return normal.log_density(value, self.loc, scale, jnp.log(scale))
 
     def entropy(self):
         """Elementwise entropy `0.5 + 0.5 log(2 pi) + log(scale)` (not summed)."""
         scale = jnp.broadcast_to(self.scale, jnp.shape(self.loc))
-        return 0.5 + _HALF_LOG_2PI + jnp.log(scale)
+        return normal.entropy(jnp.log(scale))

@@ -2,7 +2,8 @@
 
 JAX dtypes are numpy dtypes, so each entry maps a numpy dtype to itself. With x64 off
 (JAX's default) JAX cannot hold 64-bit arrays; instead of letting `jnp.asarray` narrow them
-silently, every 64-bit dtype that would reach an array raises `require_dtype`'s error.
+silently, every dtype the spec says needs x64 (`spec.dtypes.needs_x64`) raises
+`require_dtype`'s error.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..spec import derive_dtype_dict
-from ..spec.errors import bad_value
+from ..spec.dtypes import needs_x64, x64_error
 
 __all__ = ["numpy_to_jax_dtype_dict", "x64_enabled", "require_dtype", "int_dtype"]
 
@@ -25,11 +26,11 @@ def x64_enabled() -> bool:
 
 
 def require_dtype(dtype, argument: str) -> np.dtype:
-    """`dtype` as a numpy dtype, or a ValueError when it is 64-bit and x64 is off."""
+    """`dtype` as a numpy dtype, or the spec's ValueError (`spec.dtypes.x64_error`) when JAX
+    needs x64 to hold it (`spec.dtypes.needs_x64`) and x64 is off."""
     dtype = np.dtype(dtype)
-    if dtype.itemsize == 8 and dtype.kind in "iuf" and not x64_enabled():
-        raise bad_value(argument, f"a dtype JAX can hold; {dtype} needs jax.config.update('jax_enable_x64', True) "
-                                  "(JAX_ENABLE_X64=1), refusing to narrow it silently", f"dtype {dtype}")
+    if dtype.itemsize >= 8 and needs_x64(dtype.name) and not x64_enabled():
+        raise x64_error(argument, dtype.name, f"dtype {dtype}")
     return dtype
 
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ..spec.errors import bad_type, bad_value
-from .inputs import check_key, is_torch_object, real_scalar_or_traced, refuse_torch_tensor
+from .validation import check_key, is_torch_object, real_scalar_or_traced, refuse_torch_tensor
 
 __all__ = ["layer_init", "orthogonal"]
 

@@ -15,6 +15,7 @@ from ..spec import checks, layout
 from ..spec.dtypes import check_element_dtype
 from ..spec.errors import bad_type
 from ..spec.layout import Leaf, NativeDType, flattened_tensor_size
+from ..spec.trees import map_dict_leaves, path_name
 from .dtypes import numpy_to_jax_dtype_dict, require_dtype
 
 __all__ = ["nativize_dtype", "nativize_tensor", "flattened_tensor_size", "NativeDType", "Leaf"]
@@ -31,36 +32,34 @@ def nativize_dtype(emulated) -> NativeDType:
     return layout.recorded_layout(emulated, lambda dtype: numpy_to_jax_dtype_dict[np.dtype(dtype)])
 
 
-def _map_leaves(native, fn):
-    if isinstance(native, dict):
-        return {key: _map_leaves(sub, fn) for key, sub in native.items()}
-    return fn(Leaf(*native))
-
-
-def _itemsize(dtype) -> int:
+def _leaf_itemsize(dtype) -> int:
     return check_element_dtype(dtype, "native_dtype").itemsize
 
 
-def _check(observation, native_dtype):
+def _check(observation, native_dtype) -> np.dtype:
+    """The observation against the layout: types, rank, dtype, row width (spec.checks) and the
+    x64 rule for it and every leaf; returns its element dtype."""
     if not hasattr(observation, "shape") or not hasattr(observation, "dtype"):
         raise bad_type("observation", "a jax or numpy array of shape (batch, elements)", observation)
     sample = check_element_dtype(observation.dtype, "observation")
     require_dtype(sample, "observation")
     expected = getattr(native_dtype, "sample_dtype", None)
     if expected is None:  # hand-built tuples: the same checks and guess as torch_impl
-        layout.check_leaf_extents(native_dtype, _itemsize, sample)
+        layout.check_leaf_extents(native_dtype, _leaf_itemsize, sample)
         expected = checks.guess_sample_dtype(sample.name, [np.dtype(leaf.dtype).name for _, leaf in layout.leaves(native_dtype)])
     checks.check_observation(observation.shape, sample.name, native_dtype, expected)
     for path, leaf in layout.leaves(native_dtype):
-        name = "native_dtype" + "".join(f"[{key!r}]" for key in path)
+        name = path_name("native_dtype", path)
         require_dtype(check_element_dtype(leaf.dtype, name), name)
     return sample
 
 
-def _leaf(observation, sample: np.dtype, leaf: Leaf):
-    dtype = np.dtype(leaf.dtype)
+def _leaf(leaf, observation, sample: np.dtype):
+    """One leaf's array `(batch, *shape)`: a static slice of the rows, bitcast."""
+    dtype, shape, offset, delta = leaf
+    dtype = np.dtype(dtype)
     batch = observation.shape[0]
-    part = observation[:, leaf.offset:leaf.offset + leaf.delta]
+    part = observation[:, offset:offset + delta]
     if dtype != sample:
         if dtype.itemsize == sample.itemsize:
             part = lax.bitcast_convert_type(part, dtype)
@@ -68,9 +67,9 @@ def _leaf(observation, sample: np.dtype, leaf: Leaf):
             # Through bytes: bitcast adds (or removes) a trailing axis of the itemsize ratio.
             if sample.itemsize > 1:
                 part = lax.bitcast_convert_type(part, jnp.uint8)
-            count = leaf.delta * sample.itemsize // dtype.itemsize
+            count = delta * sample.itemsize // dtype.itemsize
             part = _from_bytes(part.reshape(batch, count, dtype.itemsize), dtype)
-    return part.reshape(batch, *leaf.shape)
+    return part.reshape(batch, *shape)
 
 
 _UINT = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
@@ -107,6 +106,4 @@ def nativize_tensor(observation, native_dtype: NativeDType):
     """
     sample = _check(observation, native_dtype)
     observation = jnp.asarray(observation)
-    if isinstance(native_dtype, dict):
-        return _map_leaves(native_dtype, lambda leaf: _leaf(observation, sample, leaf))
-    return _leaf(observation, sample, Leaf(*native_dtype))
+    return map_dict_leaves(native_dtype, _leaf, observation, sample)

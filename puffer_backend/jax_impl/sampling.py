@@ -15,10 +15,13 @@ uniforms are 23-bit floats `(k + 0.5) / 2**23` built from `jax.random.bits` (com
 ops, `threefry.random_bits`): one 32-bit draw
 per head per row (Gumbel-max `jax.random.categorical` needs one per logit), and never exactly
 0 or 1, so the Normal's inverse CDF stays finite.
+
+Sections and private helpers mirror torch_impl/sampling.py name for name (`_weights`,
+`_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`, `_normal_parts`, `_normal`,
+`_classify`); what only JAX needs says so (`_head_by_columns`, `_split_heads`, `uniforms`).
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -26,70 +29,15 @@ from jax.scipy.special import ndtri
 
 from ..spec import checks
 from ..spec.errors import bad_type, bad_value
+from . import validation as v
 from .distributions import Normal
 from .dtypes import int_dtype
-from .inputs import check_key, is_torch_object, refuse_torch_tensor
 from .threefry import random_bits
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs", "uniforms"]
 
 
-# -- validation (static: shapes and dtypes only) ---------------------------------------------
-
-def _as_float_array(value, argument: str):
-    refuse_torch_tensor(value, argument, "a jax or numpy float array")
-    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-        raise bad_type(argument, "a jax or numpy float array", value)
-    if not jnp.issubdtype(value.dtype, jnp.floating):
-        raise bad_type(argument, "a floating-point array", value)
-    return jnp.asarray(value)
-
-
-def _mask(mask, logits_shape, argument: str = "mask"):
-    if mask is None:
-        return None
-    refuse_torch_tensor(mask, argument, "a boolean array (True = allowed)")
-    if not hasattr(mask, "shape") or not hasattr(mask, "dtype") or mask.dtype != jnp.bool_:
-        raise bad_type(argument, "a boolean array (True = allowed)", mask)
-    checks.check_mask_shape(mask.shape, logits_shape, argument)
-    return jnp.asarray(mask)
-
-
-def _is_concrete_host(value) -> bool:
-    if isinstance(value, np.ndarray):
-        return True
-    if isinstance(value, jax.core.Tracer) or not isinstance(value, jax.Array):
-        return False
-    try:
-        return all(d.platform == "cpu" for d in value.devices())
-    except Exception:  # deleted or otherwise unreadable buffers: skip the optional check
-        return False
-
-
-def _action(action, shape, sizes, argument: str = "action", unbatched: bool = False):
-    """Integer action reshaped to `shape` `(batch,)` or `(batch, heads)`; range-checked when
-    concrete. Batched: any shape of as many elements; unbatched (batch 1): exactly `shape[1:]`."""
-    refuse_torch_tensor(action, argument, "an integer array")
-    if not hasattr(action, "shape") or not hasattr(action, "dtype"):
-        raise bad_type(argument, "an integer array", action)
-    if not jnp.issubdtype(action.dtype, jnp.integer):
-        raise bad_type(argument, "an integer array of action indices", action)
-    checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, argument, batched=not unbatched)
-    if _is_concrete_host(action) and np.size(action):
-        values = np.asarray(action).reshape(shape)
-        high = np.asarray(sizes).reshape((1,) * (len(shape) - 1) + (-1,)) if len(shape) > 1 else sizes[0]
-        if values.min() < 0 or np.any(values >= high):
-            raise bad_value(argument, f"indices in [0, n) for head sizes {tuple(sizes)}",
-                            f"values from {values.min()} to {values.max()}")
-    return jnp.asarray(action).reshape(shape)
-
-
-def _result_dtype(dtype):
-    """float32 for bf16/fp16/fp32 inputs, float64 stays float64 (x64)."""
-    return jnp.promote_types(dtype, jnp.float32)
-
-
-# -- the categorical core ------------------------------------------------------------------
+# -- the categorical core ----------------------------------------------------------------------
 
 def _weights(logits, mask):
     """(shifted logits, unnormalized weights, their total). Masked entries get weight 0.
@@ -97,29 +45,13 @@ def _weights(logits, mask):
     The max is taken without gradient: log-probabilities do not depend on the shift, and an
     all-masked row (max -inf) is shifted by 0 instead of producing NaN.
     """
-    x = logits.astype(_result_dtype(logits.dtype))
+    x = logits.astype(v.compute_dtype(logits.dtype))
     if mask is not None:
         x = jnp.where(mask, x, -jnp.inf)
     top = lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
     shifted = x - jnp.where(jnp.isfinite(top), top, 0.0)
     weights = jnp.exp(shifted)
     return shifted, weights, weights.sum(-1)
-
-
-def _entropy(shifted, weights, total):
-    # where before the product (the double-where trick): -inf * 0 would give NaN values and grads.
-    # Tested on `shifted`, not `weights > 0`: XLA would recompute the exp inside the select.
-    safe = jnp.where(shifted > -jnp.inf, shifted, 0.0)
-    return jnp.log(total) - (weights * safe).sum(-1) / total
-
-
-def _log_prob(shifted, total, action):
-    index = action[..., None].astype(jnp.int32)
-    picked = jnp.take_along_axis(shifted, jnp.clip(index, 0, shifted.shape[-1] - 1), axis=-1)[..., 0]
-    # Out-of-range actions (only possible under jit, where values are not checked) give NaN,
-    # never another action's log-probability (take_along_axis would wrap -1 to the last one).
-    valid = (action >= 0) & (action < shifted.shape[-1])
-    return jnp.where(valid, picked, jnp.nan) - jnp.log(total)
 
 
 _UNROLL_MAX = 8  # up to this many actions a running sum over columns beats any scan on CPU
@@ -152,13 +84,63 @@ def _action_from_cdf(cdf, uniform):
     return jnp.where(total > 0, action, 0)
 
 
+def _action_from_columns(weights, uniform):
+    """The rule on a list of weight columns `(batch,)`: a running sum, then a count."""
+    cdf = [weights[0]]
+    for weight in weights[1:]:
+        cdf.append(cdf[-1] + weight)
+    threshold = _threshold(uniform, cdf[-1])
+    action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
+    return jnp.where(cdf[-1] > 0, action, 0)  # nothing allowed: action 0, not the out-of-range n
+
+
+def _threshold(uniform, total):
+    # The draw is discrete: no gradient flows through it (nor could: nextafter has no JVP rule).
+    total = lax.stop_gradient(total)
+    return jnp.minimum(uniform.astype(total.dtype) * total, jnp.nextafter(total, jnp.zeros_like(total)))
+
+
+def _log_prob(shifted, total, action):
+    index = action[..., None].astype(jnp.int32)
+    picked = jnp.take_along_axis(shifted, jnp.clip(index, 0, shifted.shape[-1] - 1), axis=-1)[..., 0]
+    # Out-of-range actions (only possible under jit, where values are not checked) give NaN,
+    # never another action's log-probability (take_along_axis would wrap -1 to the last one).
+    valid = (action >= 0) & (action < shifted.shape[-1])
+    return jnp.where(valid, picked, jnp.nan) - jnp.log(total)
+
+
+def _entropy(shifted, weights, total):
+    # where before the product (the double-where trick): -inf * 0 would give NaN values and grads.
+    # Tested on `shifted`, not `weights > 0`: XLA would recompute the exp inside the select.
+    safe = jnp.where(shifted > -jnp.inf, shifted, 0.0)
+    return jnp.log(total) - (weights * safe).sum(-1) / total
+
+
+def _categorical(logits, mask, action, deterministic, uniform):
+    """(action, logprob, entropy), each `(batch,)`, of one head's logits `(batch, n)`: scores the
+    given `action`, takes the argmax (`deterministic`) or draws with `uniform` `(batch,)`."""
+    if logits.shape[1] <= _UNROLL_MAX and not deterministic:
+        return _head_by_columns(logits, mask, uniform=None if action is not None else uniform, action=action)
+    shifted, weights, total = _weights(logits, mask)
+    if action is None:
+        if deterministic:
+            action = jnp.argmax(shifted, axis=-1).astype(int_dtype())
+        else:
+            cdf = _cdf(weights)
+            total = cdf[..., -1]  # one reduction fewer than a separate sum
+            action = _action_from_cdf(cdf, uniform)
+    return action, _log_prob(shifted, total, action), _entropy(shifted, weights, total)
+
+
+# -- JAX only: small heads written on columns, and the uniforms --------------------------------
+
 def _head_by_columns(logits, mask, uniform=None, action=None):
     """(action, logprob, entropy) of one head of at most `_UNROLL_MAX` actions, written on its
     `(batch,)` columns: the arithmetic of `_weights`, `_inverse_cdf`, `_log_prob` and
     `_entropy`, which XLA:CPU then fuses into one loop over the batch instead of reducing
     rows of 2 to 8 elements (about 1.35x faster at 4096 x 4). Draws with `uniform`, or
     scores the given `action`."""
-    x = logits.astype(_result_dtype(logits.dtype))
+    x = logits.astype(v.compute_dtype(logits.dtype))
     if mask is not None:
         x = jnp.where(mask, x, -jnp.inf)
     n = x.shape[-1]
@@ -182,77 +164,55 @@ def _head_by_columns(logits, mask, uniform=None, action=None):
     return action, jnp.where(valid, picked, jnp.nan) - log_total, log_total - weighted / total
 
 
-def _action_from_columns(weights, uniform):
-    """The rule on a list of weight columns `(batch,)`: a running sum, then a count."""
-    cdf = [weights[0]]
-    for weight in weights[1:]:
-        cdf.append(cdf[-1] + weight)
-    threshold = _threshold(uniform, cdf[-1])
-    action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
-    return jnp.where(cdf[-1] > 0, action, 0)  # nothing allowed: action 0, not the out-of-range n
-
-
-def _threshold(uniform, total):
-    # The draw is discrete: no gradient flows through it (nor could: nextafter has no JVP rule).
-    total = lax.stop_gradient(total)
-    return jnp.minimum(uniform.astype(total.dtype) * total, jnp.nextafter(total, jnp.zeros_like(total)))
-
-
 def uniforms(key, shape, dtype=jnp.float32):
     """Uniforms in (0, 1) of `shape`: `(k + 0.5) / 2**23` with k the top 23 bits of one 32-bit draw.
 
     Never exactly 0 or 1; resolution 2**-23 (as float32's own uniforms).
     """
-    bits = random_bits(check_key(key), shape)
+    bits = random_bits(v.check_key(key), shape)
     return ((bits >> 9).astype(dtype) + 0.5) * (2.0 ** -23)
 
 
-# -- inputs: heads, Normals, unbatched rows ------------------------------------------------
+# -- heads -------------------------------------------------------------------------------------
 
-def _discrete_inputs(logits, mask):
-    """(heads, masks, multi, unbatched): heads as `(batch, n_i)` arrays (a batch of one row for
-    unbatched input), their masks, and whether the input was a tuple/list of heads."""
-    if isinstance(logits, (tuple, list)):
-        if len(logits) == 0:
-            raise bad_value("logits", "at least one head", "an empty sequence")
-        heads = [_as_float_array(head, f"logits[{i}]") for i, head in enumerate(logits)]
-        unbatched = checks.check_heads([h.shape for h in heads]) is None
+def _split_heads(logits, mask, kind, unbatched):
+    """(heads, masks): discrete input as a list of `(batch, n_i)` arrays (a batch of one row for
+    unbatched input) and their masks (None: unmasked), the masks checked. Each head is then
+    sampled on its own (torch_impl stacks its heads into one padded tensor: `_stack_heads`)."""
+    if kind == "heads":
+        heads = [jnp.asarray(head) for head in logits]
         if mask is None:
             masks = [None] * len(heads)
         else:
-            checks.check_head_masks_container(mask, len(heads))
-            masks = [_mask(m, h.shape, f"mask[{i}]") for i, (m, h) in enumerate(zip(mask, heads))]
-        multi = True
+            v.check_head_masks(mask, heads)
+            masks = [jnp.asarray(m) for m in mask]
     else:
-        if is_torch_object(logits) and not hasattr(logits, "shape"):  # a torch.distributions.Normal
-            raise bad_type("logits", "logits arrays or a jax_impl.Normal (convert a torch distribution's "
-                                     "parameters with puffer_backend.exchange.to_jax)", logits)
-        heads = [_as_float_array(logits, "logits")]
-        unbatched = checks.is_unbatched_logits(heads[0].shape)
-        masks = [_mask(mask, heads[0].shape)]
-        multi = False
+        heads = [jnp.asarray(logits)]
+        if mask is not None:
+            v.check_mask(mask, logits.shape)
+        masks = [None if mask is None else jnp.asarray(mask)]
     if unbatched:
         heads = [h[None] for h in heads]
         masks = [None if m is None else m[None] for m in masks]
-    return heads, masks, multi, unbatched
+    return heads, masks
 
 
-def _continuous_parts(dist):
+# -- the Normal --------------------------------------------------------------------------------
+
+def _normal_parts(dist):
     """(loc, scale, unbatched): loc `(batch, *event)` (a batch of one for an unbatched `(d,)`
     loc) and scale broadcast to it. The scale is checked positive and finite on concrete host
     values (as action ranges); elsewhere a bad scale gives NaN or infinite scores."""
-    loc = _as_float_array(dist.loc, "logits.loc")
+    v.check_float(dist.loc, "logits.loc")
+    loc = jnp.asarray(dist.loc)
     if loc.ndim < 1:
         raise bad_value("logits.loc", "shape (batch, *event) or unbatched (action_dim,)", f"shape {loc.shape}")
     scale = dist.scale
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = jnp.asarray(scale, loc.dtype)
-    scale = _as_float_array(scale, "logits.scale")
-    if _is_concrete_host(scale) and np.size(scale):
-        values = np.asarray(scale).astype(np.float64)
-        if not np.all((values > 0) & (values < np.inf)):
-            raise bad_value("logits.scale", "positive, finite values (a standard deviation)",
-                            f"values from {np.min(values)} to {np.max(values)}")
+    v.check_float(scale, "logits.scale")
+    scale = jnp.asarray(scale)
+    v.check_normal_scale(scale)
     try:
         scale = jnp.broadcast_to(scale, loc.shape)
     except ValueError:
@@ -264,31 +224,51 @@ def _continuous_parts(dist):
     return loc, scale, unbatched
 
 
-def _sample_continuous(key, dist, action, mask, deterministic):
-    if mask is not None:
-        raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-    loc, scale, unbatched = _continuous_parts(dist)
-    batch = loc.shape[0]
-    dim = int(np.prod(loc.shape[1:], dtype=np.int64))
-    out = _result_dtype(loc.dtype)
+def _flat_shape(loc) -> tuple[int, int]:
+    """`(batch, action_dim)` of a Normal's loc `(batch, *event)`."""
+    return loc.shape[0], int(np.prod(loc.shape[1:], dtype=np.int64))
+
+
+def _normal(key, loc, scale, action, deterministic):
+    """(action `(batch, dim)`, logprob `(batch,)`, entropy `(batch,)`) of a Normal's `(batch, *event)`
+    parts: scores the given `action` `(batch, dim)`, takes the mean or draws with `key`."""
+    batch, dim = _flat_shape(loc)
+    out = v.compute_dtype(loc.dtype)
     if action is None:
         if deterministic:
             action = loc
         else:
             action = loc + scale * ndtri(uniforms(key, loc.shape, out)).astype(loc.dtype)
         action = lax.stop_gradient(action)
-    else:
-        action = _as_float_array(action, "action")
-        expected = (batch, dim)
-        checks.check_action_shape(action.shape, expected[1:] if unbatched else expected, "action",
-                                  batched=not unbatched)
     value = action.reshape(loc.shape).astype(out)
     loc32, scale32 = loc.astype(out), scale.astype(out)
     logprob = Normal(loc32, scale32).log_prob(value).reshape(batch, dim).sum(-1)
     ent = Normal(loc32, scale32).entropy().reshape(batch, dim).sum(-1)
-    results = action.reshape(batch, dim), logprob, ent
-    return tuple(r[0] for r in results) if unbatched else results
+    return action.reshape(batch, dim), logprob, ent
 
+
+# -- inputs: kinds and unbatched rows ----------------------------------------------------------
+
+def _classify(logits):
+    """('normal' | 'tensor' | 'heads', unbatched), after checking the input's types and shapes
+    (a Normal's parts are checked by `_normal_parts`, which also tells whether it is unbatched:
+    None here)."""
+    if isinstance(logits, Normal):
+        return "normal", None
+    if isinstance(logits, (tuple, list)):
+        return "heads", v.check_heads(logits) is None
+    if v.is_torch_object(logits) and not hasattr(logits, "shape"):  # a torch.distributions.Normal
+        raise bad_type("logits", "logits arrays or a jax_impl.Normal (convert a torch distribution's "
+                                 "parameters with puffer_backend.exchange.to_jax)", logits)
+    return "tensor", v.check_sample_logits(logits)
+
+
+def _first_row(results):
+    """Unbatched results from a batch of one."""
+    return tuple(r[0] for r in results)
+
+
+# -- the API -----------------------------------------------------------------------------------
 
 def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = False):
     """Sample actions (or score given ones); returns `(action, logprob, entropy)`.
@@ -313,44 +293,39 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     trace time under jit) for wrong types, shapes and masks; see the module doc for ranges
     and for a Normal's scale.
     """
-    if not isinstance(deterministic, (bool, np.bool_)):
-        raise bad_type("deterministic", "a Python bool (under jax.jit mark it static: "
-                                        "static_argnames=('deterministic',))", deterministic)
-    if isinstance(logits, Normal):
+    deterministic = v.check_deterministic(deterministic)
+    kind, unbatched = _classify(logits)
+    if kind == "normal":
         if action is None and not deterministic:
-            key = check_key(key)
-        return _sample_continuous(key, logits, action, mask, deterministic)
-    heads, masks, multi, unbatched = _discrete_inputs(logits, mask)
+            key = v.check_key(key)
+        if mask is not None:
+            raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
+        loc, scale, unbatched = _normal_parts(logits)
+        if action is not None:
+            action = v.check_normal_action(action, _flat_shape(loc), unbatched=unbatched)
+        results = _normal(key, loc, scale, action, deterministic)
+        return _first_row(results) if unbatched else results
+    heads, masks = _split_heads(logits, mask, kind, unbatched)
+    multi = kind == "heads"
     batch = heads[0].shape[0]
-    shape = (batch, len(heads)) if multi else (batch,)
     sizes = [h.shape[1] for h in heads]
+    u = None
     if action is not None:
-        given = _action(action, shape, sizes, unbatched=unbatched)
-        picks = [given[:, i] for i in range(len(heads))] if multi else [given]
+        action = v.check_action(action, (batch, len(heads)) if multi else (batch,), sizes, unbatched=unbatched)
     elif not deterministic:
-        u = uniforms(key, (batch, len(heads)), _result_dtype(heads[0].dtype))
+        u = uniforms(key, (batch, len(heads)), v.compute_dtype(heads[0].dtype))
     actions, logprob, ent = [], 0.0, 0.0
     for i, (head, head_mask) in enumerate(zip(heads, masks)):
-        if head.shape[1] <= _UNROLL_MAX and not deterministic:
-            a, head_logprob, head_entropy = _head_by_columns(
-                head, head_mask, uniform=None if action is not None else u[:, i],
-                action=picks[i] if action is not None else None)
-        else:
-            shifted, weights, total = _weights(head, head_mask)
-            if action is not None:
-                a = picks[i]
-            elif deterministic:
-                a = jnp.argmax(shifted, axis=-1).astype(int_dtype())
-            else:
-                cdf = _cdf(weights)
-                total = cdf[..., -1]  # one reduction fewer than a separate sum
-                a = _action_from_cdf(cdf, u[:, i])
-            head_logprob, head_entropy = _log_prob(shifted, total, a), _entropy(shifted, weights, total)
+        given = None if action is None else (action[:, i] if multi else action)
+        a, head_logprob, head_entropy = _categorical(head, head_mask, given, deterministic,
+                                                     None if u is None else u[:, i])
         actions.append(a)
         logprob = logprob + head_logprob
         ent = ent + head_entropy
-    out = given if action is not None else (jnp.stack(actions, axis=-1) if multi else actions[0])
-    return (out[0], logprob[0], ent[0]) if unbatched else (out, logprob, ent)
+    if action is None:
+        action = jnp.stack(actions, axis=-1) if multi else actions[0]
+    results = action, logprob, ent
+    return _first_row(results) if unbatched else results
 
 
 def sample_from_uniforms(logits, uniforms, *, mask=None):
@@ -361,30 +336,26 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
     uniforms may have any shape of as many elements, as given actions. Unbatched logits
     take exactly `()`, `(heads,)` or `(d,)`. Same shapes, dtypes and errors as `sample_logits`.
     """
-    u = _as_float_array(uniforms, "uniforms")
-    if isinstance(logits, Normal):
+    v.check_float(uniforms, "uniforms")
+    u = jnp.asarray(uniforms)
+    kind, unbatched = _classify(logits)
+    if kind == "normal":
         if mask is not None:
             raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-        loc, scale, unbatched = _continuous_parts(logits)
-        expected = (loc.shape[0], int(np.prod(loc.shape[1:], dtype=np.int64)))
+        loc, scale, unbatched = _normal_parts(logits)
+        expected = _flat_shape(loc)
         checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
-        draw = ndtri(u.reshape(loc.shape).astype(_result_dtype(loc.dtype))).astype(loc.dtype)
+        draw = ndtri(u.reshape(loc.shape).astype(v.compute_dtype(loc.dtype))).astype(loc.dtype)
         action = (loc + scale * draw).reshape(expected)
         return action[0] if unbatched else action
-    heads, masks, multi, unbatched = _discrete_inputs(logits, mask)
+    heads, masks = _split_heads(logits, mask, kind, unbatched)
+    multi = kind == "heads"
     expected = (heads[0].shape[0], len(heads)) if multi else (heads[0].shape[0],)
     checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
     u = u.reshape(expected)
     actions = [_inverse_cdf(_weights(h, m)[1], u[:, i] if multi else u) for i, (h, m) in enumerate(zip(heads, masks))]
     action = jnp.stack(actions, axis=-1) if multi else actions[0]
     return action[0] if unbatched else action
-
-
-def _any_logits(value, argument: str = "logits"):
-    """`(..., n)` logits, n >= 1: log_prob and entropy work on any leading axes, as torch's."""
-    value = _as_float_array(value, argument)
-    checks.check_any_logits_shape(value.shape, argument)
-    return value
 
 
 def log_prob(logits, value):
@@ -394,20 +365,20 @@ def log_prob(logits, value):
     Exact for unnormalized logits; masked entries (-inf or the dtype's minimum) keep the
     others finite, values and gradients. float32 result for 16/32-bit logits.
     """
-    logits = _any_logits(logits)
-    refuse_torch_tensor(value, "value", "an integer array")
+    v.check_logits(logits)
+    v.check_integer_action(value, "value")
+    checks.check_value_shape(value.shape, logits.shape)
+    logits = jnp.asarray(logits)
     shifted, _, total = _weights(logits, None)
-    if hasattr(value, "shape") and tuple(value.shape) != tuple(logits.shape[:-1]):
-        raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
-                        f"shape {tuple(value.shape)}")
-    return _log_prob(shifted, total, _action(value, logits.shape[:-1], [logits.shape[-1]], "value"))
+    return _log_prob(shifted, total, v.check_action(value, logits.shape[:-1], [logits.shape[-1]], "value"))
 
 
 def entropy(logits):
     """Entropy `(batch,)` of the categorical of `logits` `(batch, n)` (any leading axes); finite
     (values and gradients) with masked entries at -inf or the dtype's minimum; float32 for
     16/32-bit logits."""
-    logits = _any_logits(logits)
+    v.check_logits(logits)
+    logits = jnp.asarray(logits)
     return _entropy(*_weights(logits, None))
 
 
@@ -417,11 +388,14 @@ def entropy_probs(logits, probs):
     Entries with probability 0 contribute 0 even where the logit is -inf (no NaN). Shapes
     `(batch, n)` both; result `(batch,)` float32 for 16/32-bit inputs.
     """
-    logits = _any_logits(logits)
-    probs = _as_float_array(probs, "probs")
+    v.check_logits(logits)
+    logits = jnp.asarray(logits)
+    v.check_float(probs, "probs")
+    probs = jnp.asarray(probs)
     if probs.shape != logits.shape:
         raise bad_value("probs", f"the logits' shape {tuple(logits.shape)}", f"shape {tuple(probs.shape)}")
-    out = _result_dtype(jnp.promote_types(logits.dtype, probs.dtype))
+    out = v.compute_dtype(jnp.promote_types(logits.dtype, probs.dtype))
     logits, probs = logits.astype(out), probs.astype(out)
     safe = jnp.where(probs == 0, 0.0, logits)
     return -(safe * probs).sum(-1)
+

@@ -1,6 +1,7 @@
 """Backend-agnostic spec layer (numpy only): dtypes, layouts, action specs, the sampling rule."""
 from .actions import ActionSpec, Continuous, Discrete, MultiDiscrete, action_spec
-from .dtypes import SUPPORTED_DTYPE_NAMES, SUPPORTED_DTYPES, DtypeDict, check_element_dtype, derive_dtype_dict
+from .dtypes import (SUPPORTED_DTYPE_NAMES, SUPPORTED_DTYPES, DtypeDict, check_element_dtype, compute_dtype_name,
+                     derive_dtype_dict)
 from .errors import bad_type, bad_value
 from .layout import (Leaf, NativeDType, emulated_sample_dtype, flattened_tensor_size, leaves, nativize_dtype,
                      row_width)
@@ -10,7 +11,8 @@ from .spaces import pack, pack_batch, row_elements, sample_dtype, structured_dty
 
 __all__ = [
     "ActionSpec", "Continuous", "Discrete", "MultiDiscrete", "action_spec",
-    "SUPPORTED_DTYPE_NAMES", "SUPPORTED_DTYPES", "DtypeDict", "check_element_dtype", "derive_dtype_dict",
+    "SUPPORTED_DTYPE_NAMES", "SUPPORTED_DTYPES", "DtypeDict", "check_element_dtype", "compute_dtype_name",
+    "derive_dtype_dict",
     "bad_type", "bad_value",
     "Leaf", "NativeDType", "emulated_sample_dtype", "flattened_tensor_size", "leaves", "nativize_dtype", "row_width",
     "BACKEND_NAMES",

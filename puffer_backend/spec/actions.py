@@ -7,6 +7,8 @@ import numpy as np
 
 from .errors import bad_type, bad_value
 
+__all__ = ["Discrete", "MultiDiscrete", "Continuous", "ActionSpec", "action_spec"]
+
 
 @dataclass(frozen=True)
 class Discrete:

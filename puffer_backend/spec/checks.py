@@ -11,6 +11,10 @@ import numpy as np
 from .errors import bad_type, bad_value
 from .layout import row_width
 
+__all__ = ["check_logits_shape", "is_unbatched_logits", "check_heads", "check_any_logits_shape",
+           "check_head_masks_container", "check_heads_batch", "check_action_shape", "check_value_shape",
+           "action_range_error", "check_mask_shape", "guess_sample_dtype", "check_observation", "real_scalar", "bad_array_type"]
+
 # How each framework's arrays convert, for a message when one reaches the other backend.
 _CONVERT = {"torch": "convert a torch tensor with puffer_backend.exchange.to_jax",
             "jax": "convert a JAX array with puffer_backend.exchange.to_torch",
@@ -31,7 +35,10 @@ def is_unbatched_logits(shape, argument: str = "logits") -> bool:
 
 
 def check_heads(shapes, argument: str = "logits") -> int | None:
-    """Heads all `(batch, n_i)` with one batch size (returns it) or all unbatched `(n_i,)` (None)."""
+    """At least one head; all `(batch, n_i)` with one batch size (returns it) or all unbatched
+    `(n_i,)` (None)."""
+    if len(shapes) == 0:
+        raise bad_value(argument, "a non-empty tuple or list of logits, one per head", "an empty sequence")
     ranks = {len(shape) for shape in shapes}
     if ranks == {1}:
         for i, shape in enumerate(shapes):
@@ -81,6 +88,23 @@ def check_action_shape(shape, expected, argument: str = "action", *, batched: bo
     if math.prod(shape) != math.prod(expected):
         raise bad_value(argument, f"shape {expected}, or any shape of {math.prod(expected)} elements "
                                   f"(read as view(batch, -1))", f"shape {shape}")
+
+
+def check_value_shape(shape, logits_shape, argument: str = "value") -> None:
+    """log_prob's actions: exactly the logits' shape without the last axis (no view: scoring
+    `(..., n)` logits takes `(...)` actions)."""
+    if tuple(shape) != tuple(logits_shape[:-1]):
+        raise bad_value(argument, f"shape {tuple(logits_shape[:-1])} (the logits' shape without the last axis)",
+                        f"shape {tuple(shape)}")
+
+
+def action_range_error(argument: str, sizes, low, high) -> ValueError:
+    """The refusal of integer actions outside `[0, n)`; `sizes`: one int, or one per head."""
+    if isinstance(sizes, int) or len(sizes) == 1:
+        expected = f"actions in [0, n) for n = {sizes if isinstance(sizes, int) else sizes[0]}"
+    else:
+        expected = f"actions in [0, n) for head sizes {tuple(sizes)}"
+    return bad_value(argument, expected, f"values from {low} to {high}")
 
 
 def check_mask_shape(shape, logits_shape, argument: str = "mask") -> None:

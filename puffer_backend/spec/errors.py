@@ -8,6 +8,8 @@ torch.compile traces it still raises its own message.
 """
 from __future__ import annotations
 
+__all__ = ["one_line", "describe", "bad_type", "bad_value"]
+
 _MAX_REPR = 80
 
 

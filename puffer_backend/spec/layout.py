@@ -6,12 +6,17 @@ offsets, so aligned, packed (`align=False`), tail-padded and nested layouts are 
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Union
 
 import numpy as np
 
+from . import trees
 from .dtypes import check_element_dtype
 from .errors import bad_type, bad_value
+
+__all__ = ["Leaf", "NativeDType", "RecordedLeaf", "RecordedDict", "recorded_layout", "nativize_dtype", "leaves",
+           "flattened_tensor_size", "row_width", "emulated_sample_dtype", "check_leaf_extents"]
 
 
 class Leaf(NamedTuple):
@@ -124,16 +129,18 @@ def _is_leaf(native_dtype) -> bool:
     return isinstance(native_dtype, tuple) and len(native_dtype) == 4
 
 
-def leaves(native_dtype: NativeDType):
-    """Yield (path, Leaf) pairs in field order; path is a tuple of keys."""
+def _children(native_dtype):
+    """A layout's (key, sub-layout) pairs for `trees.leaves`; None for a leaf."""
     if _is_leaf(native_dtype):
-        yield (), Leaf(*native_dtype)
-        return
+        return None
     if not isinstance(native_dtype, dict):
         raise bad_type("native_dtype", _NATIVE_DTYPE, native_dtype)
-    for name, sub in native_dtype.items():
-        for path, leaf in leaves(sub):
-            yield (name, *path), leaf
+    return native_dtype.items()
+
+
+def leaves(native_dtype: NativeDType) -> list[tuple[tuple, Leaf]]:
+    """[(path, Leaf)] in field order; a path is the tuple of keys (`trees.path_name` names it)."""
+    return [(path, Leaf(*leaf)) for path, leaf in trees.leaves(native_dtype, _children)]
 
 
 def flattened_tensor_size(native_dtype: NativeDType) -> int:
@@ -159,20 +166,10 @@ def emulated_sample_dtype(emulated) -> np.dtype:
     return _checked_dtypes(emulated)[0]
 
 
-def _leaf_extents(native_dtype, itemsize_of, path: tuple, out: list) -> list:
-    """[(path, leaf, nbytes)] in field order; plain recursion (torch.compile traces it)."""
-    if isinstance(native_dtype, dict):
-        for name, sub in native_dtype.items():
-            _leaf_extents(sub, itemsize_of, (*path, name), out)
-    elif _is_leaf(native_dtype):
-        leaf = Leaf(*native_dtype)
-        count = 1
-        for size in leaf.shape:
-            count *= int(size)
-        out.append((path, leaf, itemsize_of(leaf.dtype) * count))
-    else:
-        raise bad_type("native_dtype", _NATIVE_DTYPE, native_dtype)
-    return out
+def _leaf_extents(native_dtype, itemsize_of) -> list:
+    """[(path, leaf, nbytes)] in field order."""
+    return [(path, leaf, itemsize_of(leaf.dtype) * math.prod([int(size) for size in leaf.shape]))
+            for path, leaf in leaves(native_dtype)]
 
 
 def check_leaf_extents(native_dtype: NativeDType, itemsize_of, sample: np.dtype,
@@ -184,7 +181,7 @@ def check_leaf_extents(native_dtype: NativeDType, itemsize_of, sample: np.dtype,
     to float, rows of another dtype); otherwise the first leaf whose delta disagrees with
     its shape and dtype is named. `itemsize_of(leaf.dtype)` gives a leaf element's bytes.
     """
-    extents = _leaf_extents(native_dtype, itemsize_of, (), [])
+    extents = _leaf_extents(native_dtype, itemsize_of)
     implied = {nbytes // leaf.delta for _, leaf, nbytes in extents
                if nbytes > 0 and leaf.delta > 0 and nbytes % leaf.delta == 0}
     if len(implied) == 1 and sample.itemsize not in implied:
@@ -197,7 +194,7 @@ def check_leaf_extents(native_dtype: NativeDType, itemsize_of, sample: np.dtype,
                                   "(a delta counts elements of the observation's dtype)", f"dtype {sample}{hint}")
     for path, leaf, nbytes in extents:
         if nbytes != leaf.delta * sample.itemsize:
-            name = "native_dtype" + "".join(f"[{key!r}]" for key in path)
+            name = trees.path_name("native_dtype", path)
             dtype = leaf.dtype.__name__ if isinstance(leaf.dtype, type) else leaf.dtype  # jnp.float32 is a class
             if nbytes % sample.itemsize:
                 expected = (f"a leaf whose {nbytes} bytes (shape {tuple(leaf.shape)} of {dtype}) are a "

@@ -1,5 +1,7 @@
 """Public names every backend exports (besides its own dtype dict and framework extras)."""
 
+__all__ = ["BACKEND_NAMES", "TORCH_ONLY", "JAX_ONLY"]
+
 BACKEND_NAMES: tuple[str, ...] = (
     "layer_init", "sample_logits", "log_prob", "entropy", "entropy_probs",
     "nativize_dtype", "nativize_tensor", "flattened_tensor_size", "NativeDType",

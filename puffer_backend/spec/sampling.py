@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+__all__ = ["categorical_from_uniform", "normal_from_uniform"]
+
 
 def categorical_from_uniform(logits: np.ndarray, uniform: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Reference sampler: logits `(batch, n)`, uniform `(batch,)` in [0, 1) -> int64 actions `(batch,)`."""

@@ -14,9 +14,13 @@ import sys
 
 import numpy as np
 
+from . import trees
 from .dtypes import check_element_dtype
 from .errors import bad_type, bad_value
 from .values import Bounds, checked_leaf_values
+
+__all__ = ["is_gymnasium_space", "structured_dtype", "sample_dtype", "emulated_dtypes_of_space", "row_elements",
+           "pack_batch", "pack", "unpack_batch"]
 
 
 def _gym_spaces():
@@ -46,16 +50,25 @@ def structured_dtype(space) -> np.dtype:
     raise bad_type("space", "a gymnasium Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple", space)
 
 
-def _leaf_dtypes(dtype: np.dtype):
-    if dtype.fields is not None:
-        for sub, *_ in dtype.fields.values():
-            yield from _leaf_dtypes(sub)
-    else:
-        yield dtype.subdtype[0] if dtype.subdtype is not None else dtype
+def _dtype_children(dtype: np.dtype):
+    """A structured dtype's (field name, field dtype) pairs for `trees.leaves`; None for a leaf."""
+    return None if dtype.fields is None else [(name, sub) for name, (sub, *_) in dtype.fields.items()]
+
+
+def _space_children(space):
+    """A Dict or Tuple space's (field name, sub-space) pairs for `trees.leaves` (Tuple fields are
+    named f0, f1, ... as in the structured dtype); None for a leaf space."""
+    spaces = _gym_spaces()
+    if isinstance(space, spaces.Dict):
+        return space.spaces.items()
+    if isinstance(space, spaces.Tuple):
+        return [(f"f{i}", sub) for i, sub in enumerate(space.spaces)]
+    return None
 
 
 def _sample_of(structured: np.dtype) -> np.dtype:
-    found = set(_leaf_dtypes(structured))
+    found = {leaf.subdtype[0] if leaf.subdtype is not None else leaf
+             for _, leaf in trees.leaves(structured, _dtype_children)}
     return found.pop() if len(found) == 1 else np.dtype(np.uint8)
 
 
@@ -103,12 +116,12 @@ def _leaves_of(space, value, argument: str, path: tuple, out: list) -> list:
         if not isinstance(value, dict) or set(value) != set(space.spaces):
             raise bad_value(argument, f"a dict with keys {sorted(space.spaces)}", value)
         for key, sub in space.spaces.items():
-            _leaves_of(sub, value[key], f"{argument}[{key!r}]", (*path, key), out)
+            _leaves_of(sub, value[key], trees.path_name(argument, (key,)), (*path, key), out)
     elif isinstance(space, spaces.Tuple):
         if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
             raise bad_value(argument, f"a tuple of {len(space.spaces)} items", value)
         for i, (sub, item) in enumerate(zip(space.spaces, value)):
-            _leaves_of(sub, item, f"{argument}[{i}]", (*path, f"f{i}"), out)
+            _leaves_of(sub, item, trees.path_name(argument, (i,)), (*path, f"f{i}"), out)
     else:
         out.append((path, space, np.asarray(value), argument))
     return out
@@ -134,7 +147,7 @@ class _Plan:
     def __init__(self, space):
         self.space = space
         self.sample, self.structured = emulated_dtypes_of_space(space)
-        self.leaves = {path: (leaf, _bounds(leaf)) for path, leaf in _leaves_of_space(space, ())}
+        self.leaves = {path: (leaf, _bounds(leaf)) for path, leaf in trees.leaves(space, _space_children)}
 
     def matches(self, leaves) -> bool:
         """Whether the space still has the leaf spaces this plan was built from (a Dict space
@@ -155,18 +168,6 @@ def _plan(space) -> _Plan:
             _PLANS.clear()
         plan = _PLANS[id(space)] = _Plan(space)
     return plan
-
-
-def _leaves_of_space(space, path: tuple):
-    spaces = _gym_spaces()
-    if isinstance(space, spaces.Dict):
-        for key, sub in space.spaces.items():
-            yield from _leaves_of_space(sub, (*path, key))
-    elif isinstance(space, spaces.Tuple):
-        for i, sub in enumerate(space.spaces):
-            yield from _leaves_of_space(sub, (*path, f"f{i}"))
-    else:
-        yield path, space
 
 
 def _pack(space, value, argument: str, batched: bool) -> np.ndarray:

@@ -20,6 +20,8 @@ import numpy as np
 
 from .errors import bad_type, bad_value
 
+__all__ = ["Bounds", "checked_leaf_values"]
+
 _NUMBER_KINDS = "biuf"  # bool, signed, unsigned, float
 
 

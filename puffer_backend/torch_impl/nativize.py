@@ -17,6 +17,7 @@ from .. import spec
 from ..spec import bad_type, bad_value
 from ..spec.checks import check_observation, guess_sample_dtype
 from ..spec.layout import NativeDType, check_leaf_extents, leaves, recorded_layout
+from ..spec.trees import map_dict_leaves
 from .dtypes import numpy_to_torch_dtype_dict, to_torch_dtype
 
 __all__ = ["NativeDType", "nativize_dtype", "nativize_tensor", "flattened_tensor_size"]
@@ -50,40 +51,8 @@ def _leaf_itemsize(dtype) -> int:
     return _SIZES[to_torch_dtype(dtype, "native_dtype")]
 
 
-def _leaf_view(observation: torch.Tensor, leaf, sample_size: int, check_offset: bool) -> torch.Tensor:
-    dtype, shape, offset, delta = leaf
-    dtype = to_torch_dtype(dtype, "native_dtype")
-    piece = observation.narrow(1, offset, delta)
-    size = _SIZES[dtype]
-    if size > sample_size:
-        row_bytes = observation.stride(0) * sample_size
-        aligned = (offset * sample_size) % size == 0 and row_bytes % size == 0
-        if aligned and check_offset:
-            aligned = (observation.storage_offset() * sample_size) % size == 0
-        if not aligned:
-            # Documented copy: a wider element at a misaligned byte position has no view.
-            piece = piece.clone(memory_format=torch.contiguous_format)
-    return piece.view(dtype).view(observation.shape[0], *shape)
-
-
-def _walk(observation, native, sample_size, check_offset):
-    if isinstance(native, dict):
-        return {k: _walk(observation, sub, sample_size, check_offset) for k, sub in native.items()}
-    return _leaf_view(observation, native, sample_size, check_offset)
-
-
-def nativize_tensor(observation, native_dtype: NativeDType):
-    """Split flat observations `(batch, elements)` into native tensors `(batch, *shape)`.
-
-    native_dtype: from `nativize_dtype`, or PufferLib-style `(torch.dtype, shape, offset,
-    delta)` tuples / nested dicts of them. Returns a tensor or a nested dict mirroring it.
-    Views share the observation's memory; see the module docstring for the one copy case
-    (and an observation whose rows are not contiguous is copied once, whole).
-    Raises TypeError/ValueError for a non-tensor, a wrong dtype (with a hint when the
-    observation was cast to float), a wrong rank, rows whose width is not the layout's
-    (not at least the leaves' extent, for hand-built tuples) or a hand-built leaf whose
-    delta disagrees with its shape and dtype.
-    """
+def _check(observation, native_dtype) -> None:
+    """The observation against the layout: types, rank, dtype and row width (spec.checks)."""
     if not isinstance(observation, torch.Tensor):
         raise bad_type("observation", "a torch.Tensor of shape (batch, elements)", observation)
     if not isinstance(native_dtype, (tuple, dict)):
@@ -99,6 +68,39 @@ def nativize_tensor(observation, native_dtype: NativeDType):
     check_observation(tuple(observation.shape), dtype_name, native_dtype, sample)
     if observation.dtype not in _SIZES:
         raise bad_value("observation", "a dtype from numpy_to_torch_dtype_dict", f"dtype {observation.dtype}")
+
+
+def _leaf(leaf, observation: torch.Tensor, sample_size: int, check_offset: bool) -> torch.Tensor:
+    """One leaf's tensor `(batch, *shape)`: a view of the rows (a copy in the one case the module
+    docstring names)."""
+    dtype, shape, offset, delta = leaf
+    dtype = to_torch_dtype(dtype, "native_dtype")
+    piece = observation.narrow(1, offset, delta)
+    size = _SIZES[dtype]
+    if size > sample_size:
+        row_bytes = observation.stride(0) * sample_size
+        aligned = (offset * sample_size) % size == 0 and row_bytes % size == 0
+        if aligned and check_offset:
+            aligned = (observation.storage_offset() * sample_size) % size == 0
+        if not aligned:
+            # Documented copy: a wider element at a misaligned byte position has no view.
+            piece = piece.clone(memory_format=torch.contiguous_format)
+    return piece.view(dtype).view(observation.shape[0], *shape)
+
+
+def nativize_tensor(observation, native_dtype: NativeDType):
+    """Split flat observations `(batch, elements)` into native tensors `(batch, *shape)`.
+
+    native_dtype: from `nativize_dtype`, or PufferLib-style `(torch.dtype, shape, offset,
+    delta)` tuples / nested dicts of them. Returns a tensor or a nested dict mirroring it.
+    Views share the observation's memory; see the module docstring for the one copy case
+    (and an observation whose rows are not contiguous is copied once, whole).
+    Raises TypeError/ValueError for a non-tensor, a wrong dtype (with a hint when the
+    observation was cast to float), a wrong rank, rows whose width is not the layout's
+    (not at least the leaves' extent, for hand-built tuples) or a hand-built leaf whose
+    delta disagrees with its shape and dtype.
+    """
+    _check(observation, native_dtype)
     if observation.shape[0] == 0:
         # an empty tensor may carry any strides (numpy gives 0); dtype views need real ones
         observation = observation.new_empty(observation.shape)
@@ -107,4 +109,4 @@ def nativize_tensor(observation, native_dtype: NativeDType):
         # as another dtype: one contiguous copy, then views of it.
         observation = observation.contiguous()
     check_offset = not torch.compiler.is_compiling()
-    return _walk(observation, native_dtype, _SIZES[observation.dtype], check_offset)
+    return map_dict_leaves(native_dtype, _leaf, observation, _SIZES[observation.dtype], check_offset)

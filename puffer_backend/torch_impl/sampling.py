@@ -8,17 +8,19 @@ below it `exp` takes a slow path on CPU and `0 * -inf` would poison the gradient
 clamped entries get weight exactly 0 (a threshold just above `exp(clamp)`), so masked and
 `-inf` actions are never drawn; the probability mass lost this way is below 1e-37 of the
 total (1e-307 in float64).
+
+Sections and private helpers mirror jax_impl/sampling.py name for name (`_weights`,
+`_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`, `_normal_parts`, `_normal`,
+`_classify`); what only torch needs says so (`_draw_no_grad`, `_stack_heads`).
 """
 from __future__ import annotations
 
 import math
 import threading
 
-import numpy as np
 import torch
 
-from ..spec import bad_type, bad_value
-from ..spec import checks
+from ..spec import bad_value, checks, normal
 from ..spec.checks import bad_array_type, check_action_shape
 from . import validation as v
 
@@ -27,8 +29,9 @@ __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entr
 _CLAMP = {torch.float32: -87.0, torch.float64: -708.0}
 # exp(clamp) is ~e^-87; zeroing everything up to twice that leaves no ulp-dependent residue
 _CUTOFF = {dt: 2.0 * math.exp(c) for dt, c in _CLAMP.items()}
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
+
+# -- the categorical core ----------------------------------------------------------------------
 
 def _as_compute(x: torch.Tensor) -> torch.Tensor:
     return x.to(v.compute_dtype(x.dtype))
@@ -75,6 +78,56 @@ def _inverse_cdf(w: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     threshold = torch.minimum(uniform * total, torch.nextafter(total, total.new_zeros(())))
     return _locate(cdf, threshold, total).squeeze(-1)
 
+
+def _log_prob(x, m, log_total, action, given):
+    """Log-probabilities `(...)` of int actions `(...)` under logits x `(..., n)` with max m and
+    log-total weight `log_total`.
+
+    Given actions are range-checked eagerly on CPU only (validation.py); under torch.compile or
+    on CUDA an out-of-range index would crash the process (a CUDA device-side assert), so it
+    is clamped and its result replaced by NaN, as jax_impl does under jit.
+    """
+    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
+    if not given or v.values_checked(action):
+        chosen = x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    else:
+        n = x.shape[-1]
+        chosen = x.gather(-1, index.clamp(0, n - 1).unsqueeze(-1)).squeeze(-1)
+        chosen = torch.where((index >= 0) & (index < n), chosen, float("nan"))
+    return chosen - m.squeeze(-1) - log_total
+
+
+def _entropy(z, w, total, log_total):
+    """Entropy `(...)` from clamped shifted logits z and weights w `(..., n)`, their total and its log."""
+    return log_total - (w * z).sum(-1) / total
+
+
+def _categorical(x, mask, action, deterministic, generator, uniform=None):
+    """Core for a (..., n) float logits tensor (heads stacked on a middle axis, padded with -inf).
+
+    Returns (action int64 (...), logprob (...), entropy (...)); uniform (..., 1) overrides rand.
+    """
+    if mask is not None:
+        x = torch.where(mask, x, float("-inf"))
+    given = action is not None
+    grad = torch.is_grad_enabled() and x.requires_grad
+    if action is None and not deterministic and not grad:
+        return _draw_no_grad(x, generator, uniform)
+    m, z, w = _weights(x, inplace=not grad)
+    if action is None:
+        with torch.no_grad():
+            if deterministic:
+                action = x.argmax(-1)
+            else:
+                if uniform is None:
+                    uniform = torch.rand((*x.shape[:-1], 1), generator=generator, dtype=x.dtype, device=x.device)
+                action = _inverse_cdf(w.detach(), uniform)
+    total = w.sum(-1)
+    log_total = total.log()
+    return action, _log_prob(x, m, log_total, action, given), _entropy(z, w, total, log_total)
+
+
+# -- torch only: the no-grad CPU draw, fused ---------------------------------------------------
 
 class _Workspace(threading.local):
     """Per-thread scratch buffers for the no-grad CPU draw, reused across calls.
@@ -147,50 +200,11 @@ def _draw_no_grad(x, generator, uniform):
     return action.squeeze(-1), logprob, torch.addcdiv(log_total, weighted, total, value=-1.0)
 
 
-def _categorical(x, mask, action, deterministic, generator, uniform=None):
-    """Core for a (..., n) float logits tensor (heads stacked on a middle axis, padded with -inf).
-
-    Returns (action int64 (...), logprob (...), entropy (...)); uniform (..., 1) overrides rand.
-    """
-    if mask is not None:
-        x = torch.where(mask, x, float("-inf"))
-    given = action is not None
-    grad = torch.is_grad_enabled() and x.requires_grad
-    if action is None and not deterministic and not grad:
-        return _draw_no_grad(x, generator, uniform)
-    m, z, w = _weights(x, inplace=not grad)
-    if action is None:
-        with torch.no_grad():
-            if deterministic:
-                action = x.argmax(-1)
-            else:
-                if uniform is None:
-                    uniform = torch.rand((*x.shape[:-1], 1), generator=generator, dtype=x.dtype, device=x.device)
-                action = _inverse_cdf(w.detach(), uniform)
-    total = w.sum(-1)
-    log_total = total.log()
-    logprob = _gather_or_nan(x, action, given) - m.squeeze(-1) - log_total
-    ent = log_total - (w * z).sum(-1) / total
-    return action, logprob, ent
-
-
-def _gather_or_nan(x, action, given):
-    """x[..., action]; for given actions, NaN where out of range instead of an index error.
-
-    Ranges are checked eagerly on CPU only (validation.py); under torch.compile or on CUDA an
-    out-of-range index would crash the process (a CUDA device-side assert), so it is clamped
-    and its result replaced by NaN, as jax_impl does under jit.
-    """
-    index = action if action.dtype in (torch.int64, torch.int32) else action.long()
-    if not given or v.values_checked(action):
-        return x.gather(-1, index.unsqueeze(-1)).squeeze(-1)
-    n = x.shape[-1]
-    chosen = x.gather(-1, index.clamp(0, n - 1).unsqueeze(-1)).squeeze(-1)
-    return torch.where((index >= 0) & (index < n), chosen, float("nan"))
-
+# -- heads -------------------------------------------------------------------------------------
 
 def _stack_heads(heads, masks):
-    """Heads (batch, n_i) -> (batch, heads, max n) in the compute dtype, padding with -inf."""
+    """Heads (batch, n_i) -> (batch, heads, max n) in the compute dtype, padding with -inf, so
+    that one `_categorical` call samples them all (jax_impl loops over them: `_split_heads`)."""
     dtype = heads[0].dtype
     for h in heads[1:]:
         dtype = torch.promote_types(dtype, h.dtype)
@@ -210,11 +224,7 @@ def _stack_heads(heads, masks):
     return stacked
 
 
-def _check_head_masks(mask, heads):
-    checks.check_head_masks_container(mask, len(heads))
-    for i, (m, h) in enumerate(zip(mask, heads)):
-        v.check_mask(m, h.shape, f"mask[{i}]")
-
+# -- the Normal --------------------------------------------------------------------------------
 
 def _normal_parts(dist):
     """loc and scale as `(batch, action_dim)`, and whether the Normal is unbatched (loc `(d,)`)."""
@@ -249,17 +259,12 @@ def _normal(loc, scale, action, deterministic, generator, uniform=None):
     cd = v.compute_dtype(loc.dtype)
     loc_c, scale_c = loc.to(cd), scale.to(cd)
     log_scale = scale_c.log()
-    logprob = (-0.5 * ((action.to(cd) - loc_c) / scale_c) ** 2 - log_scale - _HALF_LOG_2PI).sum(1)
-    ent = (0.5 + _HALF_LOG_2PI + log_scale).sum(1)
+    logprob = normal.log_density(action.to(cd), loc_c, scale_c, log_scale).sum(1)
+    ent = normal.entropy(log_scale).sum(1)
     return action, logprob, ent
 
 
-def _given_normal_action(action, shape, unbatched):
-    if not isinstance(action, torch.Tensor) or not action.is_floating_point():
-        raise bad_array_type("action", "a floating-point tensor of continuous actions", action)
-    check_action_shape(action.shape, shape[1:] if unbatched else shape, batched=not unbatched)
-    return action.reshape(shape)
-
+# -- inputs: kinds and unbatched rows ----------------------------------------------------------
 
 def _classify(logits, is_continuous):
     """('normal' | 'tensor' | 'heads', unbatched), after checking the input's types and shapes."""
@@ -274,15 +279,6 @@ def _classify(logits, is_continuous):
     raise bad_array_type("logits", "a tensor, a tuple/list of tensors or a torch.distributions.Normal", logits)
 
 
-def _check_given_action(action, batch, sizes, unbatched):
-    v.check_integer_action(action)
-    expected = (batch,) if isinstance(sizes, int) else (batch, len(sizes))
-    check_action_shape(action.shape, expected[1:] if unbatched else expected, batched=not unbatched)
-    action = action.reshape(expected)
-    v.check_action_range(action, sizes)
-    return action
-
-
 def _one_row(tensor):
     return None if tensor is None else tensor.unsqueeze(0)
 
@@ -291,6 +287,8 @@ def _first_row(results):
     """Unbatched results from a batch of one."""
     return tuple(r[0] for r in results)
 
+
+# -- the API -----------------------------------------------------------------------------------
 
 def sample_logits(logits, action=None, *, mask=None, deterministic=False, generator=None, is_continuous=None):
     """Sample actions (or score given ones) and return `(action, logprob, entropy)`.
@@ -316,17 +314,14 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     since it syncs). `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
     kind, unbatched = _classify(logits, is_continuous)
-    if not isinstance(deterministic, (bool, np.bool_)):
-        raise bad_type("deterministic", "a bool", deterministic)
-    deterministic = bool(deterministic)  # numpy's bool too, as jax_impl
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise bad_type("generator", "None or a torch.Generator", generator)
+    deterministic = v.check_deterministic(deterministic)
+    v.check_generator(generator)
     if kind == "normal":
         if mask is not None:
             raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
         loc, scale, unbatched = _normal_parts(logits)
         if action is not None:
-            action = _given_normal_action(action, loc.shape, unbatched)
+            action = v.check_normal_action(action, loc.shape, unbatched=unbatched)
         results = _normal(loc, scale, action, deterministic, generator)
         return _first_row(results) if unbatched else results
     if kind == "tensor":
@@ -335,19 +330,19 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
         if unbatched:
             logits, mask = logits.unsqueeze(0), _one_row(mask)
         if action is not None:
-            action = _check_given_action(action, logits.shape[0], int(logits.shape[1]), unbatched)
+            action = v.check_action(action, (logits.shape[0],), int(logits.shape[1]), unbatched=unbatched)
         # contiguous: searchsorted copies a strided CDF (a transposed logits tensor) with a warning
         results = _categorical(_as_compute(logits).contiguous(), mask, action, deterministic, generator)
         return _first_row(results) if unbatched else results
     heads = tuple(logits)
     if mask is not None:
-        _check_head_masks(mask, heads)
+        v.check_head_masks(mask, heads)
     if unbatched:
         heads = tuple(h.unsqueeze(0) for h in heads)
         mask = None if mask is None else tuple(m.unsqueeze(0) for m in mask)
     sizes = tuple(int(h.shape[1]) for h in heads)
     if action is not None:
-        action = _check_given_action(action, heads[0].shape[0], sizes, unbatched)
+        action = v.check_action(action, (heads[0].shape[0], len(sizes)), sizes, unbatched=unbatched)
     x = _stack_heads(heads, mask)
     act, logprob, ent = _categorical(x, None, action, deterministic, generator)
     results = act, logprob.sum(-1), ent.sum(-1)
@@ -388,7 +383,7 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
             return action[0] if unbatched else action
         heads = tuple(logits)
         if mask is not None:
-            _check_head_masks(mask, heads)
+            v.check_head_masks(mask, heads)
         if unbatched:
             heads = tuple(h.unsqueeze(0) for h in heads)
             mask = None if mask is None else tuple(m.unsqueeze(0) for m in mask)
@@ -407,13 +402,11 @@ def log_prob(logits, value):
     """
     v.check_logits(logits)
     v.check_integer_action(value, "value")
-    if tuple(value.shape) != tuple(logits.shape[:-1]):
-        raise bad_value("value", f"shape {tuple(logits.shape[:-1])} (the logits' shape without the last axis)",
-                        f"shape {tuple(value.shape)}")
+    checks.check_value_shape(value.shape, logits.shape)
     v.check_action_range(value, int(logits.shape[-1]), "value")
     x = _as_compute(logits)
     m, _, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
-    return _gather_or_nan(x, value, True) - m.squeeze(-1) - w.sum(-1).log()
+    return _log_prob(x, m, w.sum(-1).log(), value, True)
 
 
 def entropy(logits):
@@ -426,7 +419,7 @@ def entropy(logits):
     x = _as_compute(logits)
     _, z, w = _weights(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     total = w.sum(-1)
-    return total.log() - (w * z).sum(-1) / total
+    return _entropy(z, w, total, total.log())
 
 
 def entropy_probs(logits, probs):

@@ -1,58 +1,73 @@
-"""Input checks for the sampling functions. They read only shapes and dtypes (static under
-torch.compile), except the action range and Normal scale checks, which read values and
-therefore run only on CPU tensors outside compilation, or on any device when
-`CHECK_DEVICE_ACTIONS` is set."""
+"""Input checks of torch_impl's sampling functions, name for name those of jax_impl/validation.py.
+
+They read only shapes and dtypes (static under torch.compile), except the action-range and
+Normal-scale checks, which read values and therefore run only on CPU tensors outside
+compilation, or on any device when `CHECK_DEVICE_ACTIONS` is set (`values_checked`).
+torch-only checks come last: the `generator` and PufferLib 2's `is_continuous` flag.
+"""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..spec import bad_type, bad_value
 from ..spec import checks
 from ..spec.checks import bad_array_type
+from ..spec.dtypes import compute_dtype_name
 
-__all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_logits", "check_sample_logits", "check_heads",
-           "check_mask", "check_integer_action", "check_action_range", "check_normal_scale",
-           "check_is_continuous", "values_checked"]
+__all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads",
+           "check_mask", "check_head_masks", "check_integer_action", "values_checked", "check_action_range",
+           "check_action", "check_normal_action", "check_normal_scale", "check_deterministic",
+           "check_generator", "check_is_continuous"]
 
 # Range-checking actions (and a Normal's scale) on CUDA costs a device->host sync per call; off by default.
 CHECK_DEVICE_ACTIONS = False
 
-_HALF = (torch.float16, torch.bfloat16)
+
+def _compute_dtype_of(dtype: torch.dtype) -> torch.dtype:
+    return getattr(torch, compute_dtype_name(str(dtype).removeprefix("torch.")))
+
+
+# The table's floats, looked up without string work (and traced as constants by torch.compile).
+_COMPUTE_DTYPES = {dtype: _compute_dtype_of(dtype) for dtype in (torch.float16, torch.bfloat16, torch.float32,
+                                                                 torch.float64)}
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float32 for half types (log-probs and entropies are never computed in 16 bits)."""
-    return torch.float32 if dtype in _HALF else dtype
+    """The dtype log-probabilities and entropies are computed and returned in, for float logits
+    of `dtype`: the spec's rule (`spec.dtypes.compute_dtype_name`): float32 for half types,
+    float64 stays float64."""
+    known = _COMPUTE_DTYPES.get(dtype)
+    return known if known is not None else _compute_dtype_of(dtype)
 
 
-def _check_float_tensor(logits, argument: str) -> None:
-    if not isinstance(logits, torch.Tensor):
-        raise bad_array_type(argument, "a torch.Tensor", logits)
-    if not logits.is_floating_point():
-        raise bad_type(argument, "a floating-point tensor", logits)
+def check_float(value, argument: str) -> None:
+    """A torch.Tensor of a floating dtype (a JAX array is pointed to `exchange.to_torch`)."""
+    if not isinstance(value, torch.Tensor):
+        raise bad_array_type(argument, "a torch.Tensor", value)
+    if not value.is_floating_point():
+        raise bad_type(argument, "a floating-point tensor", value)
 
 
 def check_logits(logits, argument: str = "logits") -> None:
     """A float tensor `(..., n)`, any leading axes (log_prob, entropy, entropy_probs)."""
-    _check_float_tensor(logits, argument)
+    check_float(logits, argument)
     checks.check_any_logits_shape(logits.shape, argument)
 
 
 def check_sample_logits(logits, argument: str = "logits") -> bool:
     """A float tensor `(batch, n)`, or unbatched `(n,)` (returns True for that)."""
-    _check_float_tensor(logits, argument)
+    check_float(logits, argument)
     return checks.is_unbatched_logits(logits.shape, argument)
 
 
 def check_heads(heads, argument: str = "logits") -> int | None:
     """A non-empty tuple/list of float tensors, all `(batch, n_i)` with one batch size (returns
     it) or all unbatched `(n_i,)` (returns None)."""
-    if len(heads) == 0:
-        raise bad_value(argument, "a non-empty tuple or list of logits tensors", "an empty sequence")
     for i, head in enumerate(heads):
-        _check_float_tensor(head, f"{argument}[{i}]")
+        check_float(head, f"{argument}[{i}]")
     return checks.check_heads([h.shape for h in heads], argument)
 
 
@@ -60,6 +75,13 @@ def check_mask(mask, logits_shape, argument: str = "mask") -> None:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         raise bad_array_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
     checks.check_mask_shape(mask.shape, logits_shape, argument)
+
+
+def check_head_masks(mask, heads, argument: str = "mask") -> None:
+    """One boolean mask per head, in a tuple or list, each of its head's shape."""
+    checks.check_head_masks_container(mask, len(heads), argument)
+    for i, (m, h) in enumerate(zip(mask, heads)):
+        check_mask(m, h.shape, f"{argument}[{i}]")
 
 
 def check_integer_action(action, argument: str = "action") -> None:
@@ -83,14 +105,33 @@ def check_action_range(action: torch.Tensor, sizes, argument: str = "action") ->
     if isinstance(sizes, int):
         low, high = torch.aminmax(action)
         bad = bool(low < 0) or bool(high >= sizes)
-        expected = f"actions in [0, {sizes})"
     else:
         limits = torch.tensor(sizes, dtype=action.dtype, device=action.device)
         bad = bool(((action < 0) | (action >= limits)).any())
-        expected = f"actions in [0, n) for head sizes {tuple(sizes)}"
     if bad:
-        low, high = int(action.min()), int(action.max())
-        raise bad_value(argument, expected, f"values from {low} to {high}")
+        raise checks.action_range_error(argument, sizes, int(action.min()), int(action.max()))
+
+
+def check_action(action, shape, sizes, argument: str = "action", *, unbatched: bool = False) -> torch.Tensor:
+    """A given integer action, returned reshaped to `shape` `(batch,)` (sizes: one int) or
+    `(batch, heads)` (sizes: one per head).
+
+    Batched: any shape of as many elements (PufferLib's `view(batch, -1)`); unbatched (a batch
+    of one): exactly `shape[1:]`. Range-checked where `values_checked`."""
+    check_integer_action(action, argument)
+    checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, argument, batched=not unbatched)
+    action = action.reshape(shape)
+    check_action_range(action, sizes, argument)
+    return action
+
+
+def check_normal_action(action, shape, *, unbatched: bool = False) -> torch.Tensor:
+    """A given continuous action with `prod(shape)` elements (exactly `shape[1:]` unbatched),
+    returned reshaped to `shape` `(batch, action_dim)`."""
+    if not isinstance(action, torch.Tensor) or not action.is_floating_point():
+        raise bad_array_type("action", "a floating-point tensor of continuous actions", action)
+    checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, "action", batched=not unbatched)
+    return action.reshape(shape)
 
 
 def check_normal_scale(scale: torch.Tensor, argument: str = "logits.scale") -> None:
@@ -105,6 +146,20 @@ def check_normal_scale(scale: torch.Tensor, argument: str = "logits.scale") -> N
     low, high = float(low), float(high)
     if not (low > 0 and high < math.inf):
         raise bad_value(argument, "positive, finite values (a standard deviation)", f"values from {low} to {high}")
+
+
+def check_deterministic(deterministic) -> bool:
+    """A Python (or numpy) bool, returned as a bool."""
+    if not isinstance(deterministic, (bool, np.bool_)):
+        raise bad_type("deterministic", "a bool", deterministic)
+    return bool(deterministic)
+
+
+# -- torch only -------------------------------------------------------------------------------
+
+def check_generator(generator) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise bad_type("generator", "None or a torch.Generator", generator)
 
 
 def check_is_continuous(is_continuous, continuous_input: bool) -> None:

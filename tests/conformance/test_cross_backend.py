@@ -119,3 +119,30 @@ def test_nativize_same_bytes_same_leaves(align):
         np.testing.assert_array_equal(np.ascontiguousarray(tn).view(np.uint8), np.ascontiguousarray(jn).view(np.uint8))
 
     walk(t, j)
+
+
+def _message(fn, *arrays):
+    with pytest.raises((TypeError, ValueError)) as info:
+        fn(*arrays)
+    return f"{info.type.__name__}: {info.value}"
+
+
+@pytest.mark.parametrize("case", ["one head", "heads", "log_prob", "empty heads"])
+def test_the_spec_words_shared_refusals_identically(case):
+    # the messages spec.checks owns (action ranges, empty heads) are the same text on both backends
+    logits, heads = np.zeros((4, 3), np.float32), (np.zeros((4, 2), np.float32), np.zeros((4, 5), np.float32))
+    bad = {"one head": (logits, np.array([0, 1, 3, 0])),
+           "heads": (heads, np.array([[0, 4], [2, 0], [0, 0], [0, 0]])),
+           "log_prob": (logits, np.array([0, -1, 0, 0])),
+           "empty heads": ((), None)}[case]
+    if case == "log_prob":
+        t = _message(T.log_prob, *(torch.from_numpy(a) for a in bad))
+        j = _message(J.log_prob, *(jnp.asarray(a) for a in bad))
+    else:
+        given, action = bad
+        t = _message(T.sample_logits, tuple(torch.from_numpy(h) for h in given) if isinstance(given, tuple)
+                     else torch.from_numpy(given), None if action is None else torch.from_numpy(action))
+        j = _message(J.sample_logits, jax.random.key(0), tuple(jnp.asarray(h) for h in given)
+                     if isinstance(given, tuple) else jnp.asarray(given), None if action is None else jnp.asarray(action))
+    assert t == j
+    assert t.startswith("ValueError: ") and (" actions in [0, n) for " in t or "non-empty" in t), t
