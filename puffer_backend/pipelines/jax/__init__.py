@@ -7,3 +7,5 @@ policy.py   the actor-critic params and the fused rollout MLP
 
 Inside this package `import jax` is the framework (absolute imports).
 """
+
+__all__: list[str] = []  # a namespace: import its modules (ppo, ...) directly

@@ -8,3 +8,5 @@ saving.py   the agent and optimizer to and from the one checkpoint format
 
 Inside this package `import torch` is the framework (absolute imports).
 """
+
+__all__: list[str] = []  # a namespace: import its modules (ppo, ...) directly
