@@ -17,6 +17,7 @@ from ..spec import checks
 from ..spec.checks import bad_array_type, real_scalar
 from ..spec.dtypes import compute_dtype_name
 from ..spec.errors import bad_type, bad_value
+from .dtypes import require_dtype
 
 __all__ = ["compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads", "check_mask",
            "check_head_masks", "check_integer_action", "values_checked", "check_action_range", "check_action",
@@ -47,6 +48,7 @@ def check_float(value, argument: str) -> None:
         raise bad_type(argument, _A_FLOAT_ARRAY, value)
     if not jnp.issubdtype(value.dtype, jnp.floating):
         raise bad_type(argument, "a floating-point array", value)
+    require_dtype(value.dtype, argument)  # float64 numpy input with x64 off: refused, not narrowed
 
 
 def check_logits(logits, argument: str = "logits") -> None:

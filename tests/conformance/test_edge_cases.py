@@ -195,19 +195,24 @@ def test_half_masked_gradients_finite(backend, dtype):
     np.testing.assert_allclose(g, np.eye(4)[a] - p, atol=1e-2)
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # JAX narrowing f64 min
 def test_float64_logits(backend):
     # float64 stays float64 where the backend holds it (torch; JAX with x64); JAX with x64 off
-    # narrows to float32 as for any jnp.asarray, so the scores are float32 there
+    # would narrow it silently, so it is refused there, naming jax_enable_x64
     x = _x(14).astype(np.float64) * 10
     x[:, 2] = np.finfo(np.float64).min
     a = np.array([0, 1, 3, 0, 1, 3], np.int64)
-    expected = "float64" if backend.can_hold(np.dtype(np.float64)) else "float32"
+    if not backend.can_hold(np.dtype(np.float64)):
+        for call in (lambda: backend.sample_logits(backend.array(x), backend.array(a)),
+                     lambda: backend.sample_logits(backend.array(x)),
+                     lambda: backend.api.log_prob(backend.array(x), backend.array(a)),
+                     lambda: backend.api.entropy(backend.array(x))):
+            with pytest.raises(ValueError, match="logits: .*jax_enable_x64"):
+                call()
+        return
     _, lp, ent = backend.sample_logits(backend.array(x), backend.array(a))
-    assert backend.dtype_name(lp) == backend.dtype_name(ent) == expected
-    tol = 1e-10 if expected == "float64" else 1e-4
-    np.testing.assert_allclose(backend.numpy(lp), _truth.categorical_log_prob(x, a), rtol=tol, atol=tol)
-    np.testing.assert_allclose(backend.numpy(ent), _truth.categorical_entropy(x), rtol=tol, atol=tol)
+    assert backend.dtype_name(lp) == backend.dtype_name(ent) == "float64"
+    np.testing.assert_allclose(backend.numpy(lp), _truth.categorical_log_prob(x, a), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(backend.numpy(ent), _truth.categorical_entropy(x), rtol=1e-10, atol=1e-10)
     drawn = backend.numpy(backend.sample_logits(backend.array(x), seed=7)[0])
     assert (drawn != 2).all()
 
