@@ -24,7 +24,10 @@ _EVENT_SECONDS = re.compile(re.escape(EVENT_FILE_PREFIX) + r"(\d+)\.")
 
 def tensorboard_missing() -> bool:
     """True when the `tensorboard` package is not installed (checked without importing it)."""
-    return importlib.util.find_spec("tensorboard") is None
+    try:
+        return importlib.util.find_spec("tensorboard") is None
+    except (ImportError, ValueError):  # blocked, or a broken installation
+        return True
 
 
 class TensorBoardWriter:

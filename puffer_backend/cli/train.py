@@ -110,13 +110,13 @@ def run(args) -> int:
     check_env(config.backend, config.env_id)
     if not resume:
         _check_out(config.out_dir, config.run_name)
-    check_installed(config.backend)
     if config.logger == "tensorboard":
         from .tensorboard_log import tensorboard_missing
 
         if tensorboard_missing():
             raise UsageError("--logger tensorboard: needs the tensorboard package, which is not installed "
                              "(pip install 'puffer-backend[tensorboard]')")
+    check_installed(config.backend)
     if resume and _world_size(config) > 1:
         raise UsageError("--resume: expected a single process, received a torchrun job "
                          f"(WORLD_SIZE={_world_size(config)}); resuming under torchrun is not supported")
