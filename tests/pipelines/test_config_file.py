@@ -113,3 +113,12 @@ def test_cross_field_errors_name_the_last_layer_that_set_the_field():
     untouched = ValueError("config.gamma: expected a number in [0, 1], received 2")
     assert relabel_error(untouched, settings) is untouched  # no setting claims gamma
     assert str(relabel_error(ValueError("config.num_envs: x"), settings)) == "file.toml: num_envs: x"
+
+
+def test_the_example_in_the_docs_is_the_shipped_file():
+    import re
+
+    docs = (EXAMPLE.parents[1] / "docs" / "cli.md").read_text()
+    (block,) = re.findall(r"^```toml\n(.*?)^```", docs, re.S | re.M)
+    with open(EXAMPLE, "rb") as handle:
+        assert tomllib.loads(block) == tomllib.load(handle)
