@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=positive_int, default=None, metavar="N",
                        help="environment steps over all envs; 500k, 1M and 5e5 work too "
                        f"(default: {TrainConfig.total_steps})")
-    train.add_argument("--seed", type=seed, default=None, metavar="S", help=f"random seed (default: {TrainConfig.seed})")
+    train.add_argument("--seed", type=seed, default=None, metavar="S",
+                       help=f"random seed (default: {TrainConfig.seed})")
     train.add_argument("--num-envs", type=positive_int, default=None, metavar="E",
                        help=f"parallel environments (default: {TrainConfig.num_envs})")
     train.add_argument("--out", default=None, metavar="DIR",

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..spec.errors import bad_value
 from .checkpoint import Checkpoint, load_checkpoint
-from .config import TrainConfig, load_config
+from .config import TrainConfig
 
 __all__ = ["RESUME_MAY_CHANGE", "check_resumable", "resume_checkpoint", "resume_config", "resumed_env_seed"]
 

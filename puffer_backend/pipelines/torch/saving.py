@@ -18,7 +18,8 @@ def agent_checkpoint(backend: str, step: int, update: int, agent: torch.nn.Modul
     params = {name: value.detach().cpu().numpy().copy() for name, value in agent.state_dict().items()}
     optimizer_state, facts = optimizer_arrays(optimizer)
     return Checkpoint(backend, step, update, params=params, optimizer=optimizer_state,
-                      state={"generator": generator.get_state().numpy(), **(state or {})}, info={**facts, **(info or {})})
+                      state={"generator": generator.get_state().numpy(), **(state or {})},
+                      info={**facts, **(info or {})})
 
 
 def load_agent_params(agent: torch.nn.Module, checkpoint: Checkpoint) -> None:
