@@ -86,8 +86,9 @@ class TrainConfig:
     """also write the checkpoint every N updates, not only at the end and on Ctrl-C (0: off; jax
     saves at the end of the chunk of updates that reaches a multiple of N)"""
     logger: str = "csv"
-    """csv: metrics.csv only; tensorboard: TensorBoard event files beside metrics.csv, with the same
-    scalars (needs the `tensorboard` package: pip install 'puffer-backend[tensorboard]')"""
+    """the command's run folder logging: csv, metrics.csv only; tensorboard, TensorBoard event files
+    beside it with the same scalars (needs the `tensorboard` package: pip install
+    'puffer-backend[tensorboard]'; from Python, RunLogger(run_dir, tensorboard=True))"""
     extra: dict = field(default_factory=dict)
     """pipeline-specific settings, e.g. {"chunk_updates": 8} for jax (updates per jitted call)"""
 
