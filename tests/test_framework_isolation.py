@@ -85,12 +85,28 @@ def test_shared_rules_and_the_command_load_no_framework():
         import numpy as np
         from puffer_backend.cli import build_parser
         from puffer_backend.cli import runs, progress, plots, train, evaluate, compare
-        from puffer_backend.pipelines import checkpoint, config, episodes, gae, interrupt, metrics
+        from puffer_backend.pipelines import checkpoint, config, config_file, episodes, gae, interrupt, metrics, resume
         stats = episodes.EpisodeStats(2)
         stats.add(np.ones(2), np.array([True, False]))
         adv = gae.gae_numpy(np.ones((3, 2)), np.zeros((3, 2)), np.zeros((3, 2)), np.zeros(2), 0.9, 0.9)
         assert stats.episodes == 1 and adv.shape == (3, 2)
         build_parser().parse_args(["train", "--backend", "jax"])
+        print("ok")
+    """))
+
+
+def test_tensorboard_logging_loads_no_framework():
+    """`--logger tensorboard` works for the jax backend without torch (and for torch without JAX)."""
+    pytest.importorskip("tensorboard")
+    _ok(run("torch,jax,jaxlib,tensorflow", """
+        import tempfile
+        from pathlib import Path
+        from puffer_backend.cli.runs import RunLogger
+        with tempfile.TemporaryDirectory() as run_dir:
+            with RunLogger(run_dir, tensorboard=True) as logger:
+                logger.record(512, mean_return=1.0, sps=10.0)
+            assert len(list(Path(run_dir).glob("events.out.tfevents.*"))) == 1
+        assert not {m for m in sys.modules if m.split(".")[0] in BLOCKED}
         print("ok")
     """))
 

@@ -8,19 +8,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import decimal
+import json
+import math
+import textwrap
 
 from .. import __version__
-from ..pipelines.config import TrainConfig
+from ..pipelines.config import LOGGERS, TrainConfig, field_docs
 from ..pipelines.envs import SUPPORTED_ENVS
 from ..pipelines import PIPELINES
 from .errors import PROG, UsageError
 
-__all__ = ["build_parser", "parse_override", "FIELD_FLAGS"]
+__all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", "FLAG_DESTS"]
 
 # TrainConfig fields that have their own flag (`--set` refuses them), and bookkeeping (None).
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
-               "target_return": "--target-return", "extra": None}
+               "target_return": "--target-return", "save_every": "--save-every", "logger": "--logger",
+               "extra": None}
+# The `args` attribute of each flag that sets a field.
+FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
+              "out_dir": "out", "run_name": "name", "compile": "compile", "target_return": "target_return",
+              "save_every": "save_every", "logger": "logger"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +60,46 @@ def seed(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0, in the forms of `positive_int` (0 allowed)."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}") from None
+
+
+def config_keys_help(width: int = 88) -> str:
+    """Every TrainConfig key with its default as a TOML line and its meaning (the field's
+    docstring), for `train --help`: what a --config file and --set accept."""
+    lines = ["configuration keys (a --config TOML file, or --set KEY=VALUE where no flag is named):"]
+    for field in dataclasses.fields(TrainConfig):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        flag = FIELD_FLAGS.get(field.name)
+        owner = f"  [{flag}]" if flag else ("  [config file only: a table]" if field.name in FIELD_FLAGS else "")
+        lines.append(f"  {field.name} = {_toml_value(default)}{owner}")
+        meaning = field_docs().get(field.name, "")
+        if meaning:
+            lines.extend(textwrap.wrap(meaning, width, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                                       break_on_hyphens=False))
+    return "\n".join(lines)
+
+
+def _toml_value(value) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
 def finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -72,28 +120,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     envs = "; ".join(f"{b}: {', '.join(ids)}" for b, ids in SUPPORTED_ENVS.items())
     train = commands.add_parser("train", help="train PPO and save a run folder",
-                                description="Train PPO (CleanRL's CartPole hyperparameters) and save a run "
-                                "folder <out>/<name> with config.json, metrics.csv, curve.png and a checkpoint.",
-                                epilog=f"Environments per backend -- {envs}.")
-    train.add_argument("--backend", choices=tuple(PIPELINES), default="mixed",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description=textwrap.fill(
+                                    "Train PPO (CleanRL's CartPole hyperparameters) and save a run folder "
+                                    "<out>/<name> with config.json, metrics.csv, curve.png and a checkpoint. "
+                                    "Settings come from TrainConfig's defaults, then a --config file, then the "
+                                    "flags and --set (each wins over the ones before).", 88),
+                                epilog=textwrap.fill(f"Environments per backend -- {envs}.", 88) + "\n\n"
+                                + config_keys_help())
+    # Field flags default to None: a flag that was not given leaves the config file's value.
+    train.add_argument("--backend", choices=tuple(PIPELINES), default=None,
                        help="torch: gymnasium envs + torch policy; jax: gymnax, whole loop under jit; "
-                       "mixed: gymnax env under jit + torch policy (default: mixed)")
-    train.add_argument("--env", default="CartPole-v1", metavar="ID", help="environment id (default: CartPole-v1)")
-    train.add_argument("--steps", type=positive_int, default=TrainConfig.total_steps, metavar="N",
-                       help=f"environment steps over all envs; 500k, 1M and 5e5 work too (default: {TrainConfig.total_steps})")
-    train.add_argument("--seed", type=seed, default=0, metavar="S", help="random seed (default: 0)")
-    train.add_argument("--num-envs", type=positive_int, default=TrainConfig.num_envs, metavar="E",
+                       f"mixed: gymnax env under jit + torch policy (default: {TrainConfig.backend})")
+    train.add_argument("--env", default=None, metavar="ID", help=f"environment id (default: {TrainConfig.env_id})")
+    train.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                       help="environment steps over all envs; 500k, 1M and 5e5 work too "
+                       f"(default: {TrainConfig.total_steps})")
+    train.add_argument("--seed", type=seed, default=None, metavar="S",
+                       help=f"random seed (default: {TrainConfig.seed})")
+    train.add_argument("--num-envs", type=positive_int, default=None, metavar="E",
                        help=f"parallel environments (default: {TrainConfig.num_envs})")
-    train.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default: runs)")
+    train.add_argument("--out", default=None, metavar="DIR",
+                       help=f"parent folder of run folders (default: {TrainConfig.out_dir})")
     train.add_argument("--name", default=None, metavar="NAME",
                        help="run folder name (default: <backend>-<env>-s<seed>-<timestamp>); an existing "
                        "folder is an error, never overwritten")
     train.add_argument("--target-return", type=finite_float, default=None, metavar="R",
                        help="stop early once the mean of the 20 latest episodic returns reaches R "
                        "(after at least 20 episodes)")
-    train.add_argument("--compile", action="store_true", help="torch.compile the torch policy (torch, mixed)")
+    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the torch policy (torch, mixed; default: off)")
+    train.add_argument("--config", default=None, metavar="FILE",
+                       help="a TOML file of TrainConfig keys (listed below); flags and --set win over it")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                       help="override any other TrainConfig field, e.g. --set learning_rate=3e-4 (repeatable)")
+                       help="override any other TrainConfig key, e.g. --set learning_rate=3e-4 (repeatable)")
+    train.add_argument("--save-every", type=non_negative_int, default=None, metavar="N",
+                       help="also save the checkpoint every N updates (default: 0, at the end and on Ctrl-C only)")
+    train.add_argument("--resume", default=None, metavar="RUN",
+                       help="continue the run folder RUN from its checkpoint (raise --steps to extend a finished "
+                       "run); the backend, env, sizes and hyperparameters stay the run's")
+    train.add_argument("--logger", choices=LOGGERS, default=None,
+                       help="csv: metrics.csv; tensorboard: TensorBoard event files beside it as well "
+                       f"(default: {TrainConfig.logger})")
     shown = train.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="no progress display (the summary line stays)")
     shown.add_argument("--progress", choices=("auto", "bar", "plain"), default="auto",

@@ -35,13 +35,13 @@ class Progress:
     mode: "auto" (a bar when `stream` is a terminal and tqdm is installed, else plain
     lines), "bar", "plain" or "off". In plain mode a line is printed for the first record,
     then at most once every `interval_s` seconds, and the last one is always printed by
-    `close()`.
+    `close()`. `initial_step`: where a resumed run starts.
     """
 
     MODES = ("auto", "bar", "plain", "off")
 
     def __init__(self, total_steps: int | None = None, *, mode: str = "auto", stream=None,
-                 interval_s: float = 5.0):
+                 interval_s: float = 5.0, initial_step: int = 0):
         if mode not in self.MODES:
             raise ValueError(f"mode: expected one of {self.MODES}, received {mode!r}")
         if interval_s < 0:
@@ -52,11 +52,11 @@ class Progress:
         self._bar = None
         self._last_print = None
         self._pending = None  # the latest line not printed yet (plain mode)
-        self._step = 0
+        self._step = int(initial_step)
         if mode == "auto":
             mode = "bar" if _is_terminal(self.stream) and _has_tqdm() else "plain"
         if mode == "bar":
-            self._bar = _make_bar(total_steps, self.stream)
+            self._bar = _make_bar(total_steps, self.stream, self._step)
             if self._bar is None:
                 mode = "plain"
         self.mode = mode
@@ -121,7 +121,7 @@ def _has_tqdm() -> bool:
     return importlib.util.find_spec("tqdm") is not None
 
 
-def _make_bar(total_steps, stream):
+def _make_bar(total_steps, stream, initial: int = 0):
     try:
         from tqdm import tqdm
     except ImportError:
@@ -131,7 +131,7 @@ def _make_bar(total_steps, stream):
     columns, lines = _terminal_size(stream)
     sized = columns > 0 and lines > 0
     # No tqdm rate: it would count compile and set-up time; the pipeline's own sps is shown instead.
-    return tqdm(total=total_steps, unit="step", unit_scale=True, dynamic_ncols=sized,
+    return tqdm(total=total_steps, initial=initial, unit="step", unit_scale=True, dynamic_ncols=sized,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
                 ncols=None if sized else 100, nrows=None if sized else 24, file=stream, leave=True, desc="train")
 

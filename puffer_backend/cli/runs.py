@@ -1,6 +1,6 @@
 """Run folders: `<out>/<name>/` with config.json (pipelines.config), metrics.csv (written as
-records arrive), curve.png and summary.json at the end; the pipeline puts its checkpoint
-beside them (pipelines.checkpoint).
+records arrive), TensorBoard event files with `--logger tensorboard`, curve.png and
+summary.json at the end; the pipeline puts its checkpoint beside them (pipelines.checkpoint).
 
 `RunLogger` is the logger the `puffer-backend` command hands to a pipeline's `train`.
 """
@@ -72,13 +72,14 @@ def create_run_dir(out_dir, name: str, *, unique: bool = False) -> Path:
             candidate = out_dir / f"{name}-{suffix}"
 
 
-def require_run_folder(text: str, needs: str) -> Path:
-    """`text` as a run folder holding the file `needs`; a UsageError (one line, exit 2) otherwise."""
+def require_run_folder(text: str, needs: str, *, label: str = "RUN") -> Path:
+    """`text` as a run folder holding the file `needs`; a UsageError (one line, exit 2) naming
+    `label` (the argument) otherwise."""
     path = Path(text)
     if not path.is_dir():
-        raise UsageError(f"RUN: expected a run folder, received {text!r} (no such folder)")
+        raise UsageError(f"{label}: expected a run folder, received {text!r} (no such folder)")
     if not (path / needs).is_file():
-        raise UsageError(f"RUN: expected a run folder holding {needs}, received {text!r} (no {needs})")
+        raise UsageError(f"{label}: expected a run folder holding {needs}, received {text!r} (no {needs})")
     return path
 
 
@@ -113,10 +114,16 @@ class RunLogger:
     `close()` writes curve.png (skipped with a note when matplotlib is not installed) and
     summary.json. With `write=False` (ranks other than 0 under torchrun) nothing is
     written or shown; `run_dir` still names the folder the pipeline may use.
+
+    tensorboard: also write each row as TensorBoard scalars (cli.tensorboard_log; needs the
+    `tensorboard` package). resume_step: continue a resumed run's files, whose checkpoint is
+    at that step: metrics.csv keeps its rows up to that step (later ones, written after the
+    last checkpoint, are dropped, atomically) and gets the new rows appended; `records`
+    starts with the kept rows, so the plot and the summary cover the whole run.
     """
 
     def __init__(self, run_dir, *, progress=None, write: bool = True, title: str | None = None,
-                 target: float | None = None):
+                 target: float | None = None, tensorboard: bool = False, resume_step: int | None = None):
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.write = bool(write)
@@ -129,8 +136,15 @@ class RunLogger:
         self._handle = None
         self._writer = None
         self._closed = False
+        self._events = None
         if self.write:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resume_step is not None:
+                self._continue_metrics(int(resume_step))
+            if tensorboard:
+                from .tensorboard_log import TensorBoardWriter
+
+                self._events = TensorBoardWriter(self.run_dir, resume_step=resume_step)
 
     @property
     def elapsed(self) -> float:
@@ -149,6 +163,8 @@ class RunLogger:
         self.records.append(row)
         if self.write:
             self._write_row(row)
+            if self._events is not None:
+                self._events.add(row["step"], {k: v for k, v in row.items() if k != "step"})
         if self.progress is not None:
             self.progress.update(row["step"], sps=row.get("sps"), mean_return=row.get("mean_return"))
 
@@ -168,6 +184,28 @@ class RunLogger:
         self._writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
         self._handle.flush()
 
+    def _continue_metrics(self, resume_step: int) -> None:
+        path = self.run_dir / METRICS_FILE
+        if not path.is_file():
+            return
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            fieldnames = list(reader.fieldnames or ())
+            kept = [row for row in reader if row.get("step") and float(row["step"]) <= resume_step]
+        if not fieldnames:
+            return
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore", restval="")
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(temporary, path)
+        self.records = [{"step": _as_step(row["step"]), **{k: float(v) for k, v in row.items() if k != "step" and v}}
+                        for row in kept]
+        self.fieldnames = fieldnames
+        self._handle = open(path, "a", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=fieldnames, extrasaction="ignore", restval="")
+
     def columns(self) -> dict[str, list[float]]:
         """The recorded rows as columns (NaN where a record lacked a key)."""
         keys: list[str] = []
@@ -184,6 +222,8 @@ class RunLogger:
             self.progress.close()
         if self._handle is not None:
             self._handle.close()
+        if self._events is not None:
+            self._events.close()
         if not self.write:
             return
         if summary is not None:

@@ -1,4 +1,9 @@
-"""`puffer-backend train`: check every argument, create the run folder, run a pipeline, report."""
+"""`puffer-backend train`: check every argument, create (or resume) the run folder, run a pipeline, report.
+
+Settings are layered (pipelines.config_file): TrainConfig's defaults < the env's preset <
+`--config FILE` < the flags and `--set`. `--resume RUN` starts from RUN's config.json
+instead, and only what a resumed run may change (pipelines.resume) may differ.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..pipelines.checkpoint import CHECKPOINT_FILE
-from ..pipelines.config import TrainConfig, write_config
+from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_info
+from ..pipelines.config import CONFIG_FILE, TrainConfig, load_config, write_config
+from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
 from ..pipelines.episodes import first_step_reaching
+from ..pipelines.resume import check_resumable
 from .backends import check_env, check_installed, pipeline_module
 from .errors import EXIT_INTERRUPTED, PROG, UsageError
-from .parser import FIELD_FLAGS, parse_override
+from .parser import FIELD_FLAGS, FLAG_DESTS, parse_override
 
 __all__ = ["run", "config_from_args"]
 
@@ -22,32 +29,97 @@ _ARGUMENT_ERROR = re.compile(r"^[\w.\[\]']+: expected ")  # the spec layer's bad
 _CONFIG_ERROR = re.compile(r"^config\.(\w+): ")
 
 
-def config_from_args(args) -> TrainConfig:
-    """The TrainConfig that `args` describe, validated by `TrainConfig.validate` (the only
-    validation); its error is reported with the flag that set the field."""
-    config = TrainConfig(backend=args.backend, env_id=args.env, total_steps=args.steps, seed=args.seed,
-                         num_envs=args.num_envs, compile=args.compile, target_return=args.target_return,
-                         out_dir=args.out, run_name=args.name)
-    updates = dict(parse_override(text) for text in args.overrides)
-    config = dataclasses.replace(config, **updates)
+def config_from_args(args, base: TrainConfig | None = None) -> TrainConfig:
+    """The TrainConfig that `args` describe: `base` (default: TrainConfig() and the env's
+    preset), then `--config`, then the flags and `--set`; validated by TrainConfig.validate
+    (the only validation), whose error names the file and key, the flag or the `--set` that
+    set the field."""
+    settings = _settings(args)
     try:
-        config.validate()
+        return layered_config(settings, base=base, preset=base is None)
     except ValueError as error:
-        message = str(error)
-        match = _CONFIG_ERROR.match(message)
-        if match is None:
-            raise
-        field = match.group(1)
-        flag = FIELD_FLAGS.get(field) or f"--set {field}"
-        raise UsageError(f"{flag}: {message[match.end():]}") from None
-    return config
+        raise UsageError(_flag_message(str(error))) from None
+
+
+def _settings(args) -> list[Setting]:
+    settings = []
+    if getattr(args, "config", None):
+        try:
+            settings += file_settings(args.config)
+        except FileNotFoundError:
+            raise UsageError(f"--config: expected a TOML file, received {args.config!r} (no such file)") from None
+        except IsADirectoryError:
+            raise UsageError(f"--config: expected a TOML file, received {args.config!r} (a folder)") from None
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    for field, dest in FLAG_DESTS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            settings.append(Setting(FIELD_FLAGS[field], field, value))
+    for text in args.overrides:
+        key, value = parse_override(text)
+        settings.append(Setting(f"--set {key}", key, value))
+    return settings
+
+
+def _flag_message(message: str) -> str:
+    """A `config.<field>: ...` message that no setting claimed, reworded with the field's flag."""
+    match = _CONFIG_ERROR.match(message)
+    if match is None:
+        return message
+    field = match.group(1)
+    return f"{FIELD_FLAGS.get(field) or f'--set {field}'}: {message[match.end():]}"
+
+
+def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
+    """(config, run folder, checkpoint header) of `--resume RUN`: RUN's config with the flags,
+    --config and --set applied, checked to be resumable. UsageError otherwise."""
+    for flag, value in (("--name", args.name), ("--out", args.out)):
+        if value is not None:
+            raise UsageError(f"{flag}: expected no {flag} with --resume (the run continues in its own folder), "
+                             f"received {value!r}")
+    from .runs import require_run_folder
+
+    run_dir = require_run_folder(args.resume, CONFIG_FILE, label="--resume")
+    try:
+        saved = load_config(run_dir)
+        info = read_checkpoint_info(run_dir)
+    except FileNotFoundError:
+        raise UsageError(f"--resume: expected a run folder holding {CHECKPOINT_FILE}, received {args.resume!r} "
+                         "without it (it stopped before its first checkpoint: start it again)") from None
+    except (ValueError, TypeError, KeyError) as error:
+        raise UsageError(f"--resume: {error}") from None
+    where = Setting("--resume", "out_dir", str(run_dir.parent)), Setting("--resume", "run_name", run_dir.name)
+    args_settings = _settings(args) + list(where)
+    try:
+        config = layered_config(args_settings, base=saved, preset=False)
+        checkpoint = Checkpoint(info.get("backend"), int(info["step"]), int(info["update"]))
+        check_resumable(saved, config, checkpoint)
+    except ValueError as error:
+        raise UsageError(_flag_message(str(relabel_error(error, args_settings)))) from None
+    return config, run_dir, checkpoint
 
 
 def run(args) -> int:
-    check_env(args.backend, args.env)
-    config = config_from_args(args)
-    _check_out(config.out_dir, args.name)
+    resume = args.resume is not None
+    if resume:
+        config, run_dir, checkpoint = _resumed_config(args)
+    else:
+        config = config_from_args(args)
+        checkpoint = None
+    check_env(config.backend, config.env_id)
+    if not resume:
+        _check_out(config.out_dir, config.run_name)
+    if config.logger == "tensorboard":
+        from .tensorboard_log import tensorboard_missing
+
+        if tensorboard_missing():
+            raise UsageError("--logger tensorboard: needs the tensorboard package, which is not installed "
+                             "(pip install 'puffer-backend[tensorboard]')")
     check_installed(config.backend)
+    if resume and _world_size(config) > 1:
+        raise UsageError("--resume: expected a single process, received a torchrun job "
+                         f"(WORLD_SIZE={_world_size(config)}); resuming under torchrun is not supported")
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
 
     from .progress import Progress
@@ -55,36 +127,45 @@ def run(args) -> int:
 
     main_process = is_main_process()
     scratch = None
-    if main_process:
-        run_dir = _new_run_dir(config, args.name)
+    if resume:
+        pass  # the run's folder; config.json is rewritten with the checkpoints
+    elif main_process:
+        run_dir = _new_run_dir(config, config.run_name)
         config = dataclasses.replace(config, run_name=run_dir.name)
         write_config(run_dir, config)
     else:  # other torchrun ranks: no files, no display; a private folder in case the pipeline writes
         scratch = run_dir = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
     planned, per_update = _planned_steps(config)
+    start_step = checkpoint.step if resume else 0
     if main_process and config.compile and config.backend == "jax":
         print(f"{PROG}: note: --compile applies to the torch policy (torch, mixed); the jax pipeline is "
               "always jitted", file=sys.stderr)
     if main_process and not args.quiet:
         rounded = f" ({config.total_steps} rounded to whole updates of {per_update})" \
             if planned != config.total_steps else ""
-        print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
-              f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
-    progress = Progress(planned, mode="off" if args.quiet else args.progress) if main_process else None
+        if resume:
+            print(f"{PROG}: resuming {config.backend} on {config.env_id} at step {start_step} of {planned}{rounded}, "
+                  f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+        else:
+            print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
+                  f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+    progress = Progress(planned, mode="off" if args.quiet else args.progress,
+                        initial_step=start_step) if main_process else None
 
     title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
-    logger = RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return)
-    finished = False
+    logger = RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return,
+                       tensorboard=config.logger == "tensorboard", resume_step=start_step if resume else None)
+    finished, rows_before = False, len(logger.records)
     try:
-        summary = pipeline.train(config, logger)
+        summary = pipeline.train(config, logger, resume=True) if resume else pipeline.train(config, logger)
         finished = True
     except (ValueError, TypeError) as error:
         # A pipeline rejecting its config before any update (e.g. num_envs not a multiple of
         # the device count) is a bad argument; anything later, or worded otherwise, is a bug.
-        if logger.records or not _ARGUMENT_ERROR.match(str(error)):
+        if len(logger.records) > rows_before or not _ARGUMENT_ERROR.match(str(error)):
             raise
         logger.close()
-        if main_process and set(os.listdir(run_dir)) <= {"config.json"}:
+        if main_process and not resume and set(os.listdir(run_dir)) <= {"config.json"}:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise UsageError(f"backend {config.backend}: {error}") from None
     except KeyboardInterrupt:
@@ -93,8 +174,8 @@ def run(args) -> int:
         if main_process:
             step = logger.records[-1]["step"] if logger.records else 0
             saved = (run_dir / CHECKPOINT_FILE).is_file()
-            kept = (f"checkpoint saved; evaluate it with `{PROG} eval {run_dir}`" if saved
-                    else "no checkpoint")
+            kept = (f"checkpoint saved; evaluate it with `{PROG} eval {run_dir}` or continue it with "
+                    f"`{PROG} train --resume {run_dir}`" if saved else "no checkpoint")
             print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir} ({kept})", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -114,6 +195,10 @@ def run(args) -> int:
     return 0
 
 
+def _world_size(config: TrainConfig) -> int:
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1)) if config.backend == "torch" else 1
+
+
 def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
     from .runs import create_run_dir, default_run_name
 
@@ -128,8 +213,7 @@ def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
 def _planned_steps(config: TrainConfig) -> tuple[int, int]:
     """(steps the pipeline will run, steps per update): whole updates only, and under torchrun
     one update is a batch on every rank."""
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1) if config.backend == "torch" else 1
-    world = max(1, world)
+    world = _world_size(config)
     return config.num_updates_for(world) * config.steps_per_update(world), config.steps_per_update(world)
 
 

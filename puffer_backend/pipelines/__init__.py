@@ -3,10 +3,12 @@
 One folder per pipeline over shared building blocks:
 
     config.py      TrainConfig: every setting, its meaning and the only validation
+    config_file.py TOML config files layered over the defaults (and an env-preset hook)
     episodes.py    the episode-statistics rule (mean of the 20 latest episodes, target reached)
     gae.py         the advantage rule (one meaning of `dones`; truncations bootstrapped)
     metrics.py     what sps, wall_time and compile_s mean, and the clock that measures them
     checkpoint.py  the one checkpoint format (config.json stays the only copy of the config)
+    resume.py      what a resumed run may change, checked before it continues
     interrupt.py   Ctrl-C finishes the update, saves a checkpoint, then stops
     envs/          the env table; gymnasium vector envs (torch), gymnax vector envs (jax, mixed)
     torch/         the torch pipeline: gymnasium envs, torch policy and learner, DDP
@@ -14,11 +16,12 @@ One folder per pipeline over shared building blocks:
     mixed/         the mixed pipeline: a gymnax env under jit, the torch policy and learner
 
 Every pipeline's entry module (`PIPELINES[backend]`) exposes:
-    train(config: TrainConfig, logger) -> dict
+    train(config: TrainConfig, logger, *, resume: bool = False) -> dict
         Trains; calls `logger.record(step, **row)` once per update with the keys of
         METRIC_KEYS and `wall_time` (see metrics.py for what each means); saves a checkpoint
-        under `logger.run_dir` at the end, and after Ctrl-C (then raises KeyboardInterrupt);
-        returns the summary described in metrics.py.
+        under `logger.run_dir` at the end, every `config.save_every` updates, and after
+        Ctrl-C (then raises KeyboardInterrupt); returns the summary described in metrics.py.
+        resume=True continues the run whose checkpoint is in `logger.run_dir` (resume.py).
     evaluate(run_dir, episodes=20, seed=0) -> float
         Loads the run's config.json and checkpoint and returns the mean episodic return of
         the greedy (deterministic) policy. FileNotFoundError when the run has no checkpoint.

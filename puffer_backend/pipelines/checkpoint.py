@@ -23,8 +23,8 @@ import numpy as np
 
 from .config import TrainConfig, load_config, write_config
 
-__all__ = ["CHECKPOINT_FILE", "FORMAT", "Checkpoint", "save_checkpoint", "load_checkpoint", "flatten_tree",
-           "unflatten_tree"]
+__all__ = ["CHECKPOINT_FILE", "FORMAT", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
+           "flatten_tree", "unflatten_tree"]
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT = 1
@@ -58,10 +58,27 @@ def save_checkpoint(run_dir, config: TrainConfig, checkpoint: Checkpoint) -> Pat
             arrays[f"{group}/{name}"] = np.asarray(value)
     path = run_dir / CHECKPOINT_FILE
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
-        np.savez(handle, **arrays)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # the previous checkpoint stays, whole
+        raise
     return path
+
+
+def read_checkpoint_info(run_dir) -> dict:
+    """The JSON header of run_dir's checkpoint (backend, step, update, ...) without loading its
+    arrays. Raises FileNotFoundError (naming the file) when there is none."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, f"run_dir: expected a run folder holding {CHECKPOINT_FILE}, "
+                                f"received {str(run_dir)!r} without it", str(path))
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data[_META]))
 
 
 def load_checkpoint(run_dir, backend: str | None = None) -> tuple[TrainConfig, Checkpoint]:

@@ -9,7 +9,10 @@ or JAX.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
 import json
 import math
 import numbers
@@ -19,10 +22,11 @@ from pathlib import Path
 
 from ..spec.errors import bad_type, bad_value
 
-__all__ = ["BACKENDS", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int", "write_config",
-           "load_config"]
+__all__ = ["BACKENDS", "LOGGERS", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int", "write_config",
+           "load_config", "field_docs"]
 
 BACKENDS = ("torch", "jax", "mixed")
+LOGGERS = ("csv", "tensorboard")
 CONFIG_FILE = "config.json"
 # JAX with x64 off keeps the low 32 bits of a larger seed (2**32 and 0 give the same key).
 MAX_SEED = 2**32 - 1
@@ -78,6 +82,13 @@ class TrainConfig:
     """parent folder of run folders (used by the command)"""
     run_name: str | None = None
     """run folder name (the command sets it to the folder it created)"""
+    save_every: int = 0
+    """also write the checkpoint every N updates, not only at the end and on Ctrl-C (0: off; jax
+    saves at the end of the chunk of updates that reaches a multiple of N)"""
+    logger: str = "csv"
+    """the command's run folder logging: csv, metrics.csv only; tensorboard, TensorBoard event files
+    beside it with the same scalars (needs the `tensorboard` package: pip install
+    'puffer-backend[tensorboard]'; from Python, RunLogger(run_dir, tensorboard=True))"""
     extra: dict = field(default_factory=dict)
     """pipeline-specific settings, e.g. {"chunk_updates": 8} for jax (updates per jitted call)"""
 
@@ -134,6 +145,10 @@ class TrainConfig:
             raise bad_value("config.out_dir", "a folder path", repr(self.out_dir))
         if self.run_name is not None and not isinstance(self.run_name, str):
             raise bad_value("config.run_name", "a str or None", repr(self.run_name))
+        if not _is_int(self.save_every) or self.save_every < 0:
+            raise bad_value("config.save_every", "an int >= 0 (0: save at the end only)", repr(self.save_every))
+        if self.logger not in LOGGERS:
+            raise bad_value("config.logger", f"one of {list(LOGGERS)}", repr(self.logger))
         if not isinstance(self.extra, dict):
             raise bad_value("config.extra", "a dict", repr(self.extra))
         if self.batch_size % self.num_minibatches:
@@ -203,3 +218,21 @@ def load_config(run_dir) -> TrainConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, received {type(data).__name__}")
     return TrainConfig.from_dict(data)
+
+
+@functools.cache
+def field_docs() -> dict[str, str]:
+    """{field name: its docstring, on one line} of TrainConfig, read from this module's source:
+    the docstrings are the one statement of what each setting means (`train --help` lists
+    them). Empty when the source is not available (an installation without .py files)."""
+    try:
+        tree = ast.parse(inspect.getsource(TrainConfig))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs

@@ -76,6 +76,18 @@ class EpisodeStats:
     def target_reached(self, target) -> bool:
         return target_reached(self.mean_return, self.episodes, target, self.window)
 
+    def state_arrays(self) -> dict:
+        """The completed episodes' statistics as arrays, for a checkpoint: `recent` (the latest
+        returns, oldest first) and `count`. Unfinished episodes are not kept (a resumed torch
+        run resets its envs, which ends them)."""
+        return {"recent": np.asarray(self.recent, dtype=np.float64), "count": np.asarray(self.episodes, dtype=np.int64)}
+
+    def restore(self, arrays: dict) -> None:
+        """Continue from `state_arrays()`: the same recent returns and count, no episode under way."""
+        self.recent = [float(x) for x in np.asarray(arrays["recent"]).reshape(-1)][-self.window:]
+        self.episodes = int(arrays["count"])
+        self.running[:] = 0.0
+
 
 class JaxEpisodeStats(NamedTuple):
     """The rule's state as a pytree: running returns per env and a ring buffer of the latest

@@ -7,7 +7,8 @@ environment steps done so far (over all envs and ranks) and the keys of METRIC_K
 - sps: environment steps per second of training over the run so far: steps divided by the
   time since the training loop started, compile time excluded (`RunClock.sps`);
 - policy_loss, value_loss, entropy, approx_kl: the last minibatch of the update (CleanRL);
-- wall_time: seconds since the run started (`train` was called), compile time included.
+- wall_time: seconds since the run started (`train` was called), compile time included; a
+  resumed run goes on from the times its checkpoint saved, so the columns have no seam.
 The summary that `train` returns holds steps, sps, compile_s (seconds spent compiling: JAX
 programs, the torch.compile warm-up; 0 when nothing is compiled) and wall_time, plus
 mean_return, episodes and, when a target is set, steps_to_target.
@@ -31,6 +32,10 @@ class RunClock:
     `at` arguments are readings of the clock's timer (`now()`), for rows whose moment is
     known only afterwards (the jax pipeline records a chunk of updates after it returns and
     gives each row its share of the chunk's time).
+
+    A resumed run goes on from the times its checkpoint saved (`times()`, then
+    `continue_from(times)`): wall_time, training time and compile time add up over the whole
+    run. `compile_s` is this process's compile time; `summary` reports the whole run's.
     """
 
     def __init__(self, timer=time.perf_counter):
@@ -39,6 +44,16 @@ class RunClock:
         self._training_start = None
         self._compile_in_training = 0.0
         self.compile_s = 0.0
+        self._before = {WALL_TIME: 0.0, "training_s": 0.0, "compile_s": 0.0}
+
+    def continue_from(self, times: dict) -> None:
+        """Count the times of the run so far (a checkpoint's `times()`) before this process's."""
+        self._before = {key: float(times[key]) for key in self._before}
+
+    def times(self, at: float | None = None) -> dict:
+        """The run's wall_time, training_s and compile_s so far, for a checkpoint."""
+        return {WALL_TIME: self.wall_time(at), "training_s": self.training_s(at),
+                "compile_s": self._before["compile_s"] + self.compile_s}
 
     def now(self) -> float:
         return self._timer()
@@ -60,13 +75,14 @@ class RunClock:
 
     def wall_time(self, at: float | None = None) -> float:
         """Seconds since the run started."""
-        return (self._timer() if at is None else at) - self._start
+        return self._before[WALL_TIME] + (self._timer() if at is None else at) - self._start
 
     def training_s(self, at: float | None = None) -> float:
         """Seconds of training so far: since start_training(), compile time excluded."""
         if self._training_start is None:
-            return 0.0
-        return (self._timer() if at is None else at) - self._training_start - self._compile_in_training
+            return self._before["training_s"]
+        return (self._before["training_s"] + (self._timer() if at is None else at) - self._training_start
+                - self._compile_in_training)
 
     def sps(self, steps: int, at: float | None = None) -> float:
         """Environment steps per second of training over the run so far (NaN before any time passed)."""
@@ -81,8 +97,8 @@ class RunClock:
     def summary(self, steps: int) -> dict:
         """steps, sps, compile_s and wall_time of the run so far, for `train`'s summary."""
         at = self._timer()
-        return {"steps": int(steps), "sps": self.sps(steps, at), "compile_s": self.compile_s,
-                WALL_TIME: self.wall_time(at)}
+        return {"steps": int(steps), "sps": self.sps(steps, at),
+                "compile_s": self._before["compile_s"] + self.compile_s, WALL_TIME: self.wall_time(at)}
 
 
 def notify(logger, text: str) -> None:

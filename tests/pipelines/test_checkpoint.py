@@ -81,3 +81,33 @@ def test_tree_flattening_round_trip():
     back = unflatten_tree(flat)
     np.testing.assert_array_equal(back["actor"]["0"]["kernel"], tree["actor"]["0"]["kernel"])
     assert set(back) == {"actor", "log_std"}
+
+
+def test_a_crash_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, TrainConfig(), _checkpoint())
+    before = (tmp_path / CHECKPOINT_FILE).read_bytes()
+
+    def crash(handle, **arrays):
+        handle.write(b"PK\x03\x04 half a zip")  # part of the file is written, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", crash)
+    newer = _checkpoint()
+    newer.step = 9999
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, TrainConfig(), newer)
+    monkeypatch.undo()
+    assert (tmp_path / CHECKPOINT_FILE).read_bytes() == before
+    assert load_checkpoint(tmp_path)[1].step == 4096
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_header_reads_without_the_arrays(tmp_path):
+    from puffer_backend.pipelines.checkpoint import read_checkpoint_info
+
+    save_checkpoint(tmp_path, TrainConfig(), _checkpoint())
+    info = read_checkpoint_info(tmp_path)
+    assert (info["backend"], info["step"], info["update"], info["lr"]) == ("torch", 4096, 8, 2.5e-4)
+    with pytest.raises(FileNotFoundError) as error:
+        read_checkpoint_info(tmp_path / "missing")
+    assert error.value.filename.endswith(CHECKPOINT_FILE)

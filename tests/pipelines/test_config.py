@@ -41,6 +41,9 @@ BAD_VALUES = [
     ("compile", None, "a bool"),
     ("run_name", 5, "a str or None"),
     ("extra", [], "a dict"),
+    ("save_every", -1, "an int >= 0"),
+    ("save_every", 1.0, "an int >= 0"),
+    ("logger", "wandb", "one of ['csv', 'tensorboard']"),
 ]
 
 
@@ -126,3 +129,13 @@ def test_every_field_has_a_docstring():
         if isinstance(field, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
             documented.add(field.target.id)
     assert documented == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_field_docs_are_the_field_docstrings():
+    """`train --help` reads the meanings from here: every field, one line each, as written."""
+    from puffer_backend.pipelines.config import field_docs
+
+    docs = field_docs()
+    assert set(docs) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert docs["gamma"] == "discount factor, in [0, 1]"
+    assert all("\n" not in text and "  " not in text for text in docs.values())

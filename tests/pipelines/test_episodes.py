@@ -110,3 +110,19 @@ def test_first_step_reaching_reads_rows():
     assert first_step_reaching(rows, 495.0) is None
     assert first_step_reaching(rows, None) is None
     assert first_step_reaching([{"step": 1, "mean_return": 9.0}], 1.0) is None  # no episode count: not reached
+
+
+def test_numpy_stats_continue_from_their_state_arrays():
+    """A resumed torch run keeps the window and the count; episodes under way are dropped (its
+    envs are reset), so the next episode's return counts from the resume."""
+    rng = np.random.default_rng(3)
+    stats = EpisodeStats(4)
+    for _ in range(300):
+        stats.add(rng.normal(size=4), rng.random(4) < 0.1)
+    arrays = stats.state_arrays()
+    resumed = EpisodeStats(4)
+    resumed.restore({k: np.array(v) for k, v in arrays.items()})
+    assert resumed.episodes == stats.episodes > RETURN_WINDOW
+    assert resumed.recent == stats.recent and resumed.mean_return == stats.mean_return
+    resumed.add(np.array([1.0, 2.0, 3.0, 4.0]), np.array([False, True, False, False]))
+    assert resumed.recent[-1] == 2.0 and resumed.episodes == stats.episodes + 1

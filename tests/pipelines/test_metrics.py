@@ -62,3 +62,28 @@ def test_metric_keys_and_notify():
     notify(logger, "compiling")
     notify(object(), "ignored")  # a logger without note() is fine
     assert logger.notes == ["compiling"]
+
+
+def test_a_resumed_clock_goes_on_from_the_saved_times():
+    """Run 1 trains 2 s after a 4 s compile and saves; run 2 (a new process) compiles 1 s and
+    trains 2 s more: its rows and summary count both, as one uninterrupted run would."""
+    timer = FakeTimer()
+    first = RunClock(timer)
+    with first.compiling():
+        timer.now += 4.0
+    first.start_training()
+    timer.now += 2.0
+    saved = first.times()
+    assert saved == {"wall_time": 6.0, "training_s": 2.0, "compile_s": 4.0}
+
+    timer.now += 100.0                     # the run is stopped for a while: not counted
+    second = RunClock(timer)
+    second.continue_from(saved)
+    assert second.wall_time() == 6.0 and second.training_s() == 2.0
+    with second.compiling():
+        timer.now += 1.0
+    assert second.compile_s == 1.0         # this process's compile, for its "compiled in" note
+    second.start_training()
+    timer.now += 2.0
+    assert second.stamp(4000) == {"sps": 1000.0, "wall_time": 9.0}
+    assert second.summary(4000) == {"steps": 4000, "sps": 1000.0, "compile_s": 5.0, "wall_time": 9.0}

@@ -5,22 +5,28 @@ call (PureJaxRL's interface). `train(config, logger)` runs the same update funct
 chunks of updates, one jitted call per chunk, so progress shows while the run stays on the
 device: a chunk's rows are recorded after it returns, each with its share of the chunk's
 time. Compile time is measured apart (`compile_s`) and announced through `logger.note`.
+
+`train(config, logger, resume=True)` continues the run saved in `logger.run_dir` bit for
+bit: the checkpoint holds the whole runner state (params, optax state, env states,
+observations, episode statistics, PRNG keys), saved at the end of a chunk, and the resumed
+run follows the chunk plan an uninterrupted run of `config` follows (program.plan_chunks).
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ... import jax_impl
 from ..checkpoint import Checkpoint, flatten_tree, load_checkpoint, save_checkpoint, unflatten_tree
 from ..config import TrainConfig, check_positive_int
+from ..resume import resume_checkpoint
 from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import target_reached
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
 from .policy import apply_policy, policy_dist
-from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict
+from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
+from .trees import restore_tree, tree_arrays
 
 __all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate"]
 
@@ -40,25 +46,43 @@ def make_train(config: TrainConfig, *, mesh=None):
     return run
 
 
-def train(config: TrainConfig, logger) -> dict:
-    """Trains PPO on a gymnax env; records one row per update; saves the checkpoint; returns
-    the summary of pipelines.metrics plus `devices` (the mesh size).
+def train(config: TrainConfig, logger, *, resume: bool = False) -> dict:
+    """Trains PPO on a gymnax env; records one row per update; saves the checkpoint at the end,
+    at the end of the chunk that reaches each multiple of `config.save_every` updates, and on
+    Ctrl-C; returns the summary of pipelines.metrics plus `devices` (the mesh size).
 
-    Raises TypeError/ValueError for a bad config (before compiling), and KeyboardInterrupt
+    resume: continue the run whose checkpoint is in `logger.run_dir` (see the module
+    docstring); the summary then covers the whole run.
+    Raises TypeError/ValueError for a bad config (before compiling) or a checkpoint that
+    `config` cannot resume (pipelines.resume; saved on another device count or on several
+    hosts), FileNotFoundError when there is no checkpoint to resume, and KeyboardInterrupt
     after saving the checkpoint when Ctrl-C stopped the run (at the end of a chunk).
     """
     clock = RunClock()
     program = make_program(config)
+    checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     per_update = config.batch_size
     updates, steps_to_target, last = 0, None, {}
     with StopOnInterrupt() as interrupt:  # from here, Ctrl-C (even during the compile) saves a checkpoint
         notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
         with clock.compiling():
             state = program.init(jax.random.PRNGKey(config.seed))
+            if checkpoint is not None:
+                state = _restore(state, checkpoint, program)
+                updates = checkpoint.update
+                clock.continue_from(checkpoint.info["clock"])
             compiled = {program.chunk_updates: program.run_chunk.lower(state).compile()}
         notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
+        saved_at = updates
+
+        def save():
+            # Multi-host: params are replicated, so one process writes the checkpoint.
+            if jax.process_index() == 0:
+                save_checkpoint(logger.run_dir, config, _checkpoint(state, updates * per_update, updates, program,
+                                                                    clock))
+
         clock.start_training()
-        for n in program.chunk_plan:
+        for n in plan_chunks(program.num_updates, program.chunk_updates, updates):
             if interrupt.requested:
                 break
             if n not in compiled:  # the shorter last chunk, compiled only when reached
@@ -80,11 +104,13 @@ def train(config: TrainConfig, logger) -> dict:
                     steps_to_target = steps
             if steps_to_target is not None:
                 break  # the target is seen at the end of the chunk that reached it
+            every = config.save_every
+            if every and updates // every > saved_at // every and updates < program.num_updates:
+                save()
+                saved_at = updates
         steps = updates * per_update
         summary = clock.summary(steps)
-        # Multi-host: params are replicated, so one process writes the checkpoint.
-        if jax.process_index() == 0:
-            save_checkpoint(logger.run_dir, config, _checkpoint(state, steps, updates, program))
+        save()
     if interrupt.requested:
         raise KeyboardInterrupt
     summary.update(mean_return=last.get("mean_return", float("nan")), episodes=int(last.get("episodes", 0)),
@@ -94,31 +120,34 @@ def train(config: TrainConfig, logger) -> dict:
     return summary
 
 
-def _path_name(path) -> str:
-    """A pytree path as `a/0/b` (dict keys, tuple indices and attribute names)."""
-    parts = []
-    for entry in path:
-        for attribute in ("key", "idx", "name"):
-            if hasattr(entry, attribute):
-                parts.append(str(getattr(entry, attribute)))
-                break
-    return "/".join(parts)
-
-
-def _arrays(tree) -> dict:
-    return {_path_name(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgram) -> Checkpoint:
+def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgram, clock: RunClock) -> Checkpoint:
     """Params, optax state, and (on one host) the rest of the runner state: env states, episode
     statistics and PRNG keys, what a bit-identical continuation needs."""
     host = jax.device_get(state.params), jax.device_get(state.opt_state)
     rest = {}
     if jax.process_count() == 1:  # split state is only addressable whole on a single host
-        rest = _arrays(jax.device_get({"env_state": state.env_state, "obs": state.obs, "stats": state.stats,
-                                       "keys": state.keys, "update": state.update}))
-    return Checkpoint(BACKEND, steps, updates, params=flatten_tree(host[0]), optimizer=_arrays(host[1]),
-                      state=rest, info={"devices": program.mesh.size})
+        rest = tree_arrays(jax.device_get(_rest(state)))
+    return Checkpoint(BACKEND, steps, updates, params=flatten_tree(host[0]), optimizer=tree_arrays(host[1]),
+                      state=rest, info={"devices": program.mesh.size, "clock": clock.times()})
+
+
+def _rest(state: RunnerState) -> dict:
+    return {"env_state": state.env_state, "obs": state.obs, "stats": state.stats, "keys": state.keys,
+            "update": state.update}
+
+
+def _restore(template: RunnerState, checkpoint: Checkpoint, program: PPOProgram) -> RunnerState:
+    """The runner state saved in `checkpoint`, placed as `template` (a fresh init) is."""
+    saved_devices = checkpoint.info.get("devices")
+    if saved_devices != program.mesh.size:
+        raise ValueError(f"checkpoint: expected a run saved on {program.mesh.size} devices (envs are split over "
+                         f"devices), received one saved on {saved_devices}")
+    if not checkpoint.state:
+        raise ValueError("checkpoint: expected the whole runner state, received one saved on several hosts, "
+                         "which keeps params and optimizer only")
+    rest = restore_tree(_rest(template), checkpoint.state, "state")
+    return RunnerState(params=restore_tree(template.params, checkpoint.params, "params"),
+                       opt_state=restore_tree(template.opt_state, checkpoint.optimizer, "optimizer"), **rest)
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:

@@ -26,7 +26,7 @@ from ..episodes import JaxEpisodeStats, jax_stats_init, jax_stats_mean, jax_stat
 from .learner import advantages_and_returns, make_optimizer, minibatch_step
 from .policy import apply_fused, apply_policy, fuse_policy, init_params, policy_dist
 
-__all__ = ["AXIS", "METRICS", "RunnerState", "PPOProgram", "make_mesh", "make_program", "metrics_dict"]
+__all__ = ["AXIS", "METRICS", "RunnerState", "PPOProgram", "make_mesh", "make_program", "metrics_dict", "plan_chunks"]
 
 AXIS = "data"  # the mesh axis that envs and the batch are split over
 
@@ -54,7 +54,8 @@ class PPOProgram(NamedTuple):
     """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and
     `run_chunk(state) -> (state, metrics (chunk_updates, len(METRICS)))`, jitted, running
     `chunk_updates` updates; `chunk(n)` is the same for `n` updates (one jitted function per
-    length). `chunk_plan` lists the chunk lengths that make up the whole run."""
+    length). `chunk_plan` lists the chunk lengths that make up the whole run
+    (`plan_chunks(num_updates, chunk_updates)`)."""
     init: Any
     run_chunk: Any
     chunk: Any
@@ -106,8 +107,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     if chunk_updates is None and "chunk_updates" in config.extra:
         chunk_updates = check_positive_int("config.extra['chunk_updates']", config.extra["chunk_updates"])
     chunk_updates = min(int(chunk_updates or _default_chunk(num_updates)), num_updates)
-    plan = (chunk_updates,) * (num_updates // chunk_updates)
-    plan += (num_updates % chunk_updates,) * bool(num_updates % chunk_updates)
+    plan = plan_chunks(num_updates, chunk_updates)
     tx = make_optimizer(config, num_updates)
     venv_local = VecEnv(spec, local_envs)
 
@@ -208,6 +208,19 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.
     init = jax.jit(init_state, out_shardings=shardings)
     return PPOProgram(init, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan)
+
+
+def plan_chunks(num_updates: int, chunk_updates: int, done: int = 0) -> tuple:
+    """The lengths of the chunks that run updates `done + 1 .. num_updates`: chunks end at the
+    multiples of `chunk_updates` and at `num_updates`, wherever the run starts. So a run
+    resumed after a chunk runs the same chunks as the rest of an uninterrupted run, and one
+    resumed elsewhere (after raising total_steps) joins that plan at its next boundary."""
+    plan = []
+    while done < num_updates:
+        end = min((done // chunk_updates + 1) * chunk_updates, num_updates)
+        plan.append(end - done)
+        done = end
+    return tuple(plan)
 
 
 def _default_chunk(num_updates: int) -> int:

@@ -23,6 +23,7 @@ from puffer_backend.spec import Continuous, Discrete
 
 from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
+from ..jax.trees import restore_tree, tree_arrays
 
 __all__ = ["GymnaxTorchEnv", "Carry", "RolloutEnd"]
 
@@ -65,6 +66,8 @@ class GymnaxTorchEnv:
         recent-return statistics.
     warm_up() compiles the jitted functions (after reset), so compile time can be measured apart.
     mean_return() / episodes(): recent-episode statistics (one small transfer each).
+    state_arrays() / restore(arrays): between rollouts, everything the next rollouts depend on
+        (env states, PRNG key, last observation, episode statistics), for a checkpoint.
     observation_layout, action_spec: what the torch agent is built from.
     """
 
@@ -155,6 +158,22 @@ class GymnaxTorchEnv:
             truncated_at = truncated.nonzero(as_tuple=True)
             final_obs = exchange.to_torch(carry.final_obs)[truncated_at]
         return RolloutEnd(rewards, (ends != RUNNING).float(), truncated_at, final_obs)
+
+    def state_arrays(self) -> dict:
+        """Numpy copies of what the next rollouts depend on, named `key`, `state/...`, `obs`,
+        `stats/...`. Call between rollouts: the rollout buffers and the reset pool are
+        rewritten from these by the next rollout."""
+        return tree_arrays({"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs,
+                            "stats": self.stats})
+
+    def restore(self, arrays: dict) -> torch.Tensor:
+        """Continue from `state_arrays()` (after `reset`, which sets up the carry); returns the
+        observation tensor. ValueError when the arrays are of another env or env count."""
+        template = {"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs, "stats": self.stats}
+        restored = restore_tree(template, arrays, "state/env")
+        self.carry = self.carry._replace(key=restored["key"], state=restored["state"])
+        self.last_obs, self.stats = restored["obs"], restored["stats"]
+        return exchange.to_torch(self.last_obs)
 
     def last_reward_done(self):
         """Numpy copies of slot 0's reward and done (for evaluation loops: `step(0, action)`)."""

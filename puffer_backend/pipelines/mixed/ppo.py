@@ -5,6 +5,11 @@ dispatch (env step + auto-reset + bookkeeping, `env.GymnaxTorchEnv`), observatio
 torch with `exchange.to_torch` and actions go back with `exchange.to_jax`, both zero-copy
 DLPack views. The policy and the learner (GAE, clipped PPO, Adam) are the torch pipeline's
 (`pipelines.torch.policy`, `pipelines.torch.learner`): the same PPO on a different env.
+
+`train(config, logger, resume=True)` continues the run saved in `logger.run_dir` bit for
+bit: the checkpoint holds the torch side (weights, Adam, the sampling generator) and the
+env's JAX side (env states, PRNG key, observation, episode statistics), saved between
+rollouts.
 """
 from __future__ import annotations
 
@@ -16,10 +21,11 @@ from ..config import check_positive_int
 from ..episodes import target_reached
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
+from ..resume import resume_checkpoint
 from ..torch.learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
 from ..torch.policy import build_agent, rollout_fn, warm_up_compiled
 from ..torch.runtime import seed_everything, torch_threads
-from ..torch.saving import agent_checkpoint, load_agent_params
+from ..torch.saving import agent_checkpoint, load_agent_params, restore_learner
 
 __all__ = ["train", "evaluate", "store_rollout_end"]
 
@@ -45,20 +51,26 @@ def store_rollout_end(buf: RolloutBuffer, end, value_fn, gamma: float) -> None:
         buf.rewards[end.truncated_at] += gamma * value_fn(end.final_obs)
 
 
-def train(config, logger) -> dict:
+def train(config, logger, *, resume: bool = False) -> dict:
     """Train PPO; returns the summary of pipelines.metrics (steps, sps, compile_s, wall_time,
-    mean_return, episodes, and steps_to_target when `config.target_return` is set).
+    mean_return, episodes, and steps_to_target when `config.target_return` is set). Saves the
+    checkpoint at the end, every `config.save_every` updates and on Ctrl-C.
 
-    Raises ValueError for an env id gymnax does not provide here or a bad config, and
-    KeyboardInterrupt after saving the checkpoint when Ctrl-C stopped the run.
+    resume: continue the run whose checkpoint is in `logger.run_dir`, exactly as if it had
+    not stopped; the summary then covers the whole run.
+    Raises ValueError for an env id gymnax does not provide here, a bad config or a
+    checkpoint that `config` cannot resume (pipelines.resume), FileNotFoundError when there is
+    no checkpoint to resume, and KeyboardInterrupt after saving the checkpoint when Ctrl-C
+    stopped the run.
     """
     clock = RunClock()
     config.validate()
+    checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     with torch_threads(1):
-        return _train(config, logger, clock)
+        return _train(config, logger, clock, checkpoint)
 
 
-def _train(config, logger, clock: RunClock) -> dict:
+def _train(config, logger, clock: RunClock, checkpoint) -> dict:
     generator = seed_everything(config.seed)
     steps, envs = config.num_steps, config.num_envs
     env = _make_env(config.env_id, envs, steps)
@@ -81,10 +93,25 @@ def _train(config, logger, clock: RunClock) -> dict:
         if config.compile:
             warm_up_compiled(policy, model, obs, buf, config.minibatch_size)
     notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
-    global_step, update, steps_to_target, mean_return, episodes = 0, 0, None, float("nan"), 0
+    global_step, update, steps_to_target = 0, 0, None
+    if checkpoint is not None:
+        restore_learner(agent, optimizer, generator, checkpoint)
+        with torch.inference_mode():
+            obs = env.restore({name.removeprefix("env/"): value for name, value in checkpoint.state.items()
+                               if name.startswith("env/")})
+        clock.continue_from(checkpoint.info["clock"])
+        global_step, update = checkpoint.step, checkpoint.update
+    mean_return, episodes = env.mean_return(), env.episodes()
+
+    def save(update: int) -> None:
+        env_state = {f"env/{name}": value for name, value in env.state_arrays().items()}
+        save_checkpoint(logger.run_dir, config, agent_checkpoint(BACKEND, global_step, update, agent, optimizer,
+                                                                 generator, state=env_state,
+                                                                 info={"clock": clock.times()}))
+
     clock.start_training()
     with StopOnInterrupt() as interrupt:
-        for update in range(1, num_updates + 1):
+        for update in range(update + 1, num_updates + 1):
             if config.anneal_lr:
                 anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
             agent.refresh_rollout_weights()  # the last update changed the weights
@@ -112,10 +139,10 @@ def _train(config, logger, clock: RunClock) -> dict:
                 break
             if interrupt.requested:
                 break
+            if config.save_every and update % config.save_every == 0 and update < num_updates:
+                save(update)
         summary = clock.summary(global_step)
-        # Inside: a Ctrl-C now waits for the checkpoint to be written.
-        save_checkpoint(logger.run_dir, config,
-                        agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
+        save(update)  # inside: a Ctrl-C now waits for the checkpoint to be written
     if interrupt.requested:
         raise KeyboardInterrupt
     summary.update(mean_return=mean_return, episodes=episodes)

@@ -14,8 +14,8 @@ from torch import nn
 
 from ..gae import gae_numpy
 
-__all__ = ["RolloutBuffer", "ppo_update", "optimizer_arrays", "make_optimizer", "flatten_parameters", "clip_flat_grad_norm_",
-           "anneal_learning_rate"]
+__all__ = ["RolloutBuffer", "ppo_update", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
+           "flatten_parameters", "clip_flat_grad_norm_", "anneal_learning_rate"]
 
 
 class RolloutBuffer:
@@ -168,3 +168,24 @@ def optimizer_arrays(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items() if k != "params"}
               for group in state["param_groups"]]
     return arrays, {"optimizer": type(optimizer).__name__, "param_groups": groups}
+
+
+def load_optimizer_arrays(optimizer: torch.optim.Optimizer, arrays: dict, facts: dict) -> None:
+    """Restore what `optimizer_arrays` saved into an optimizer over the same parameters: the
+    state tensors (copied: Adam's moments and its step count) and the groups' hyperparameters.
+    Raises ValueError when the saved state is of another optimizer or another parameter count."""
+    if facts.get("optimizer") != type(optimizer).__name__:
+        raise ValueError(f"checkpoint: expected the state of a {type(optimizer).__name__} optimizer, received "
+                         f"one of {facts.get('optimizer')!r}")
+    current = optimizer.state_dict()
+    saved_groups = facts.get("param_groups", [])
+    if len(saved_groups) != len(current["param_groups"]):
+        raise ValueError(f"checkpoint: expected {len(current['param_groups'])} optimizer parameter groups, "
+                         f"received {len(saved_groups)}")
+    groups = [{**group, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()},
+               "params": group["params"]} for group, saved in zip(current["param_groups"], saved_groups)]
+    state: dict = {}
+    for key, value in arrays.items():
+        index, _, name = key.partition("/")
+        state.setdefault(int(index), {})[name] = torch.tensor(value)  # a copy: checkpoint arrays may be read-only
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -6,6 +6,11 @@ bootstrapped with the critic's value of the final observation (pipelines.gae). U
 torchrun (WORLD_SIZE > 1) every rank steps its own envs (seed + rank) and the update runs
 under DistributedDataParallel on gloo, so gradients are averaged across ranks; only rank 0
 logs and writes the checkpoint. `config.total_steps` counts steps over all ranks.
+
+`train(config, logger, resume=True)` continues the run saved in `logger.run_dir`: weights,
+Adam's state, the sampling generator, the counters, the episode window and the clock come
+back exactly; gymnasium envs cannot be restored mid-episode, so they are reset (with a seed
+drawn from the seed and the update count) and the episodes under way at the save are lost.
 """
 from __future__ import annotations
 
@@ -22,29 +27,41 @@ from ..envs.gym_vec import GymVecEnv
 from ..episodes import EpisodeStats
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
+from ..resume import resume_checkpoint, resumed_env_seed
+from ...spec.errors import bad_value
 from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
 from .policy import build_agent, rollout_fn, warm_up_compiled
 from .runtime import DistInfo, init_distributed, seed_everything, torch_threads
-from .saving import agent_checkpoint, load_agent_params
+from .saving import agent_checkpoint, load_agent_params, restore_learner
 
 __all__ = ["train", "evaluate", "collect_rollout"]
 
 BACKEND = "torch"
 
 
-def train(config, logger) -> dict:
+def train(config, logger, *, resume: bool = False) -> dict:
     """Train PPO; returns the summary of pipelines.metrics (steps, sps, compile_s, wall_time,
-    mean_return, episodes, and steps_to_target when `config.target_return` is set).
+    mean_return, episodes, and steps_to_target when `config.target_return` is set). Saves the
+    checkpoint at the end, every `config.save_every` updates and on Ctrl-C.
 
-    Raises ValueError for an unknown env id or a bad config (before any work starts), and
-    KeyboardInterrupt after saving the checkpoint when Ctrl-C stopped the run.
+    resume: continue the run whose checkpoint is in `logger.run_dir` (see the module
+    docstring); the summary then covers the whole run.
+    Raises ValueError for an unknown env id or a bad config (before any work starts), a
+    checkpoint that `config` cannot resume (pipelines.resume) or a resume under torchrun,
+    FileNotFoundError when there is no checkpoint to resume, and KeyboardInterrupt after
+    saving the checkpoint when Ctrl-C stopped the run.
     """
     clock = RunClock()
     config.validate()
+    checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     dist = init_distributed()
     try:
+        if checkpoint is not None and dist.world_size > 1:
+            # The checkpoint holds rank 0's sampling generator only.
+            raise bad_value("resume", "a single-process run (resuming under torchrun is not supported)",
+                            f"WORLD_SIZE={dist.world_size}")
         with torch_threads(1):
-            return _train(config, logger, dist, clock)
+            return _train(config, logger, dist, clock, checkpoint)
     finally:
         # Free DistributedDataParallel (its reducer keeps gloo work and tensors alive, in
         # reference cycles) while the interpreter and the process group are both still up:
@@ -53,17 +70,18 @@ def train(config, logger) -> dict:
         dist.close()
 
 
-def _train(config, logger, dist: DistInfo, clock: RunClock) -> dict:
+def _train(config, logger, dist: DistInfo, clock: RunClock, checkpoint) -> dict:
     seed = config.seed + dist.rank
     generator = seed_everything(seed)
     env = GymVecEnv(config.env_id, config.num_envs)
     try:
-        return _loop(config, logger, dist, clock, env, seed, generator)
+        return _loop(config, logger, dist, clock, env, seed, generator, checkpoint)
     finally:
         env.close()
 
 
-def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed: int, generator) -> dict:
+def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed: int, generator,
+          checkpoint) -> dict:
     agent = build_agent(env, config.hidden_size)
     model = agent
     if dist.world_size > 1:
@@ -83,18 +101,31 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     step_per_update = config.steps_per_update(dist.world_size)
     num_updates = config.num_updates_for(dist.world_size)
     act = rollout_fn(agent, policy, config.compile, generator)
+    global_step, done_updates, reset_seed = 0, 0, seed
+    if checkpoint is not None:
+        restore_learner(agent, optimizer, generator, checkpoint)
+        stats.restore({name.removeprefix("episodes/"): value for name, value in checkpoint.state.items()
+                       if name.startswith("episodes/")})
+        clock.continue_from(checkpoint.info["clock"])
+        global_step, done_updates = checkpoint.step, checkpoint.update
+        reset_seed = resumed_env_seed(seed, done_updates)
+
+    def save(update: int) -> None:
+        save_checkpoint(logger.run_dir, config, agent_checkpoint(
+            BACKEND, global_step, update, agent, optimizer, generator,
+            state={f"episodes/{k}": v for k, v in stats.state_arrays().items()}, info={"clock": clock.times()}))
 
     with torch.inference_mode():  # an inference tensor, as every later observation (see warm_up_compiled)
-        obs = env.reset(seed=seed)
+        obs = env.reset(seed=reset_seed)
     if config.compile:
         notify(logger, "compiling the torch policy (torch.compile) ...")
         with clock.compiling():
             warm_up_compiled(policy, model, obs, buf, config.minibatch_size)
         notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
-    global_step, update, steps_to_target = 0, 0, None
+    update, steps_to_target = done_updates, None
     clock.start_training()
     with StopOnInterrupt() as interrupt:
-        for update in range(1, num_updates + 1):
+        for update in range(done_updates + 1, num_updates + 1):
             if config.anneal_lr:
                 anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
             agent.refresh_rollout_weights()  # the last update changed the weights
@@ -113,10 +144,11 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
                 steps_to_target = global_step
             if reached or interrupted:
                 break
+            if config.save_every and update % config.save_every == 0 and dist.is_main and update < num_updates:
+                save(update)
         summary = clock.summary(global_step)
         if dist.is_main:  # inside: a Ctrl-C now waits for the checkpoint to be written
-            save_checkpoint(logger.run_dir, config,
-                            agent_checkpoint(BACKEND, global_step, update, agent, optimizer, generator))
+            save(update)
     if interrupt.requested:
         raise KeyboardInterrupt
     summary.update(mean_return=stats.mean_return, episodes=stats.episodes)

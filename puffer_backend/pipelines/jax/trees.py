@@ -1,0 +1,50 @@
+"""JAX pytrees to and from the checkpoint's flat, named numpy arrays (pipelines.checkpoint).
+
+A leaf is named by its path in the tree (`env_state/x`, `1/0/mu/actor/0/kernel`): dict keys,
+sequence indices and attribute names joined by `/`. Used by the jax pipeline (the whole
+runner state) and the mixed pipeline's env (env states, keys, episode statistics).
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+__all__ = ["path_name", "tree_arrays", "restore_tree"]
+
+
+def path_name(path) -> str:
+    """A pytree path as `a/0/b` (dict keys, tuple indices and attribute names)."""
+    parts = []
+    for entry in path:
+        for attribute in ("key", "idx", "name"):
+            if hasattr(entry, attribute):
+                parts.append(str(getattr(entry, attribute)))
+                break
+    return "/".join(parts)
+
+
+def tree_arrays(tree) -> dict:
+    """{path name: numpy array} of every leaf of `tree` (fetched from the device)."""
+    return {path_name(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def restore_tree(template, arrays: dict, what: str):
+    """`template`'s tree with every leaf replaced by `arrays[path name]`, placed as the
+    template's leaf is (same sharding, committed). `what` names the group in errors.
+
+    Raises ValueError when a leaf is missing or differs in shape or dtype: a checkpoint of
+    another configuration (or device count).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    restored = []
+    for path, leaf in leaves:
+        name = path_name(path)
+        if name not in arrays:
+            raise ValueError(f"checkpoint: expected {what}/{name}, received a checkpoint without it")
+        value = np.asarray(arrays[name])
+        shape, dtype = np.shape(leaf), (leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype)
+        if value.shape != tuple(shape) or value.dtype != dtype:
+            raise ValueError(f"checkpoint: expected {what}/{name} of shape {tuple(shape)} and dtype {dtype}, "
+                             f"received shape {value.shape} and dtype {value.dtype}")
+        restored.append(jax.device_put(value, leaf.sharding) if hasattr(leaf, "sharding") else value)
+    return jax.tree_util.tree_unflatten(treedef, restored)
