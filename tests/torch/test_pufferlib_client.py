@@ -224,11 +224,9 @@ def test_normal_rescored_with_the_same_logits_is_exact(client, scenario):
     assert torch.equal(logprob.reshape(MINIBATCH_SEGMENTS, HORIZON), run["buffers"]["logprobs"][run["idx"]])
 
 
-@pytest.mark.xfail(strict=True, reason="torch_impl's no-grad sampling path (_draw_no_grad) normalizes with the "
-                   "last cumsum entry, the scoring path (_categorical) with w.sum(-1): for the same logits the "
-                   "sampled and re-scored logprobs differ by a few float32 ulps (PufferLib: one formula, exact)")
 @pytest.mark.parametrize("heads", [(6,), (3, 5, 2)], ids=["discrete", "multidiscrete"])
 def test_categorical_rescored_with_the_same_logits_is_exact(heads):
+    # what makes PPO's first ratio exactly 1, as in PufferLib (one formula for both)
     generator = torch.Generator().manual_seed(0)
     segments, horizon = 64, 64  # 4096 rows: a rounding difference somewhere is certain if one exists
     logits = [3 * torch.randn(segments * horizon, n, generator=generator) for n in heads]
