@@ -26,9 +26,10 @@ from . import validation as v
 
 __all__ = ["sample_logits", "sample_from_uniforms", "log_prob", "entropy", "entropy_probs"]
 
-_CLAMP = {torch.float32: -87.0, torch.float64: -708.0}
-# exp(clamp) is ~e^-87; zeroing everything up to twice that leaves no ulp-dependent residue
-_CUTOFF = {dt: 2.0 * math.exp(c) for dt, c in _CLAMP.items()}
+# Shifted logits are clamped here: exp2(clamp * log2(e)) underflows to exactly 0 (float32:
+# 2**-150.8; float64: 2**-1076.3), so masked and -inf actions get weight 0 (never drawn), and
+# masked entries stay finite, so `z * w` is 0, not `-inf * 0 = NaN` (values and gradients).
+_CLAMP = {torch.float32: -104.5, torch.float64: -746.0}
 
 
 # -- the categorical core ----------------------------------------------------------------------
@@ -52,7 +53,8 @@ def _max(x, dim):
     result). On CPU, torch 2.13's amax over a last axis whose length is not a multiple of 32
     runs a scalar loop (73 us at 4096 x 16, 20 us at 4096 x 32): large batches of such rows
     are copied into a -inf padded scratch buffer first (~10 us)."""
-    x = x.detach()
+    if x.requires_grad:
+        x = x.detach()
     n = x.shape[dim]
     width = -(-n // 32) * 32
     buffer = None
@@ -75,14 +77,13 @@ def _weights(x: torch.Tensor, dim: int, inplace: bool):
     into reused scratch buffers; the values are the same either way.
     """
     m = _max(x, dim)
-    clamp, cutoff = _CLAMP[x.dtype], _CUTOFF[x.dtype]
+    clamp = _CLAMP[x.dtype]
     if inplace:
         z = torch.sub(x, m, out=_scratch("z", x.shape, x.dtype, x.device)).clamp_(min=clamp)
         w = torch.mul(z, _LOG2_E, out=_scratch("w", x.shape, x.dtype, x.device)).exp2_()
-        torch.nn.functional.threshold_(w, cutoff, 0.0)
     else:
         z = (x - m).clamp(min=clamp)
-        w = torch.nn.functional.threshold((z * _LOG2_E).exp2(), cutoff, 0.0)
+        w = (z * _LOG2_E).exp2()
     return m, z, w
 
 
@@ -202,7 +203,7 @@ def _categorical(x, dim, action, deterministic, generator, uniform=None):
     total = _total(w, dim)
     log_total = total.log()
     logprob = _log_prob(x, dim, m, log_total, action, given)
-    return action, logprob, _entropy((w * z).sum(dim), total, log_total)
+    return action, logprob, _entropy((z * w).sum(dim), total, log_total)
 
 
 # -- torch only: the no-grad CPU draw, fused ---------------------------------------------------
@@ -240,13 +241,13 @@ def _scratch(role, shape, dtype, device):
 
 def _draw_no_grad(x, dim, generator, uniform):
     """Sampling without autograd: `_categorical`'s arithmetic with its buffers reused in place
-    (z becomes w*z, w becomes the CDF) and, on CPU, across calls.
+    (w becomes the CDF) and, on CPU, across calls.
 
     torch.rand returns u <= 1 - eps/2 and rounding is monotone, so u * total <=
     nextafter(total, 0) already: the spec's clamp is needed only for caller-given uniforms.
     """
     m, z, w = _weights(x, dim, inplace=True)
-    weighted = z.mul_(w).sum(dim)
+    weighted = torch.mul(z, w, out=_scratch("zw", x.shape, x.dtype, x.device)).sum(dim)
     cdf = _running_sum_(w, dim)
     total = cdf.narrow(dim, cdf.shape[dim] - 1, 1)
     if uniform is None:
@@ -255,7 +256,8 @@ def _draw_no_grad(x, dim, generator, uniform):
         threshold = _threshold(uniform, total)
     action = _locate(cdf, threshold, dim)
     log_total = total.log()
-    logprob = x.gather(dim, action).sub_(m).sub_(log_total).squeeze(dim)
+    # z = x - m exactly at a drawn action (its weight is positive, so it is not clamped)
+    logprob = z.gather(dim, action).sub_(log_total).squeeze(dim)
     return action.squeeze(dim), logprob, _entropy(weighted, total.squeeze(dim), log_total.squeeze(dim))
 
 
@@ -497,7 +499,7 @@ def entropy(logits):
     x = _as_compute(logits)
     _, z, w = _weights(x, _ROWS, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     total = _total(w, _ROWS)
-    return _entropy((w * z).sum(-1), total, total.log())
+    return _entropy((z * w).sum(-1), total, total.log())
 
 
 def entropy_probs(logits, probs):
