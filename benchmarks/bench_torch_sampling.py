@@ -104,7 +104,7 @@ def measure(cases, compiled, repeats: int) -> dict:
 
 
 def print_table(runs: list[dict], compiled: bool) -> None:
-    header = (f"{'case':<19}{'PufferLib 3':>13}{'ours':>11}{'speedup':>11}{'goal':>9}"
+    header = (f"{'case':<19}{'PufferLib 3':>13}{'ours':>11}{'speedup':>11}{'goal':>13}"
               + (f"{'compiled':>11}{'speedup':>11}" if compiled else "") + f"{'floor':>11}")
     print(header)
     print("-" * len(header))
