@@ -44,6 +44,14 @@ _ROWS, _COLUMNS = -1, 0
 _LOG2_E = 1.4426950408889634
 
 
+def _rand(shape, generator, dtype, device):
+    """torch.rand; `generator=None` is not passed on: under torch.compile it makes a dynamic
+    batch size untraceable ("SymIntArrayRef expected to contain only concrete integers")."""
+    if generator is None:
+        return torch.rand(shape, dtype=dtype, device=device)
+    return torch.rand(shape, generator=generator, dtype=dtype, device=device)
+
+
 def _as_compute(x: torch.Tensor) -> torch.Tensor:
     return x.to(v.compute_dtype(x.dtype))
 
@@ -202,7 +210,7 @@ def _categorical(x, dim, action, deterministic, generator, uniform=None):
                 action = x.argmax(dim)
             else:
                 if uniform is None:
-                    uniform = torch.rand(m.shape, generator=generator, dtype=x.dtype, device=x.device)
+                    uniform = _rand(m.shape, generator, x.dtype, x.device)
                 action = _inverse_cdf(w.detach(), dim, uniform)
     total = _total(w, dim)
     log_total = total.log()
@@ -256,7 +264,7 @@ def _draw_no_grad(x, dim, generator, uniform):
     cdf = _running_sum_(w, dim)
     total = cdf.narrow(dim, cdf.shape[dim] - 1, 1)
     if uniform is None:
-        threshold = torch.rand(total.shape, generator=generator, dtype=x.dtype, device=x.device).mul_(total)
+        threshold = _rand(total.shape, generator, x.dtype, x.device).mul_(total)
     else:
         threshold = _threshold(uniform, total)
     action = _locate(cdf, threshold, dim, below=z)
@@ -364,7 +372,7 @@ def _normal(loc, scale, action, deterministic, generator, uniform=None):
                     # step makes the draws symmetric in (0, 1), so ndtri never sees 0.
                     draw = v.compute_dtype(loc.dtype)  # ndtri has no half kernels; draw in float32
                     half_step = torch.finfo(draw).eps / 4  # the rand step is eps / 2
-                    uniform = torch.rand(loc.shape, generator=generator, dtype=draw, device=loc.device)
+                    uniform = _rand(loc.shape, generator, draw, loc.device)
                     uniform = uniform + half_step
                 cd = v.compute_dtype(loc.dtype)
                 noise = torch.special.ndtri(uniform.to(torch.promote_types(uniform.dtype, cd)))
