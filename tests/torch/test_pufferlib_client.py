@@ -232,11 +232,12 @@ def test_categorical_rescored_with_the_same_logits_is_exact(heads):
     logits = [3 * torch.randn(segments * horizon, n, generator=generator) for n in heads]
     logits = logits[0] if len(heads) == 1 else logits
     with torch.no_grad():
-        action, stored, _ = T.sample_logits(logits, generator=generator)  # the trainer's evaluate
+        action, stored, stored_entropy = T.sample_logits(logits, generator=generator)  # the trainer's evaluate
     buffer = action.reshape(segments, horizon, *action.shape[1:])
     grad_logits = [x.clone().requires_grad_() for x in ([logits] if len(heads) == 1 else logits)]
-    _, rescored, _ = T.sample_logits(grad_logits[0] if len(heads) == 1 else grad_logits, action=buffer)
+    _, rescored, entropy = T.sample_logits(grad_logits[0] if len(heads) == 1 else grad_logits, action=buffer)
     assert torch.equal(rescored.detach(), stored)
+    assert torch.equal(entropy.detach(), stored_entropy)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
