@@ -321,11 +321,12 @@ _COLUMNS_MAX = 16  # rows of up to this many actions are laid out as columns
 
 def _layout(x):
     """(x, dim): float logits `(batch, n)` as the core takes them, rows (`_ROWS`, as they are)
-    or, for n <= `_COLUMNS_MAX`, columns `(n, batch)` (`_COLUMNS`): over 4 or 8 actions a row
-    reduction is a scalar loop, a column reduction a vectorized one, and that gains more than
-    the transposing copy costs (30% of the draw at 4096 x 4 to x 12, 5-8% at x 16, none at x 24)."""
+    or, on CPU for n <= `_COLUMNS_MAX`, columns `(n, batch)` (`_COLUMNS`): over 4 to 16
+    actions a row reduction is a scalar loop, a column reduction a vectorized one, and that
+    gains more than the transposing copy costs (30% of the draw at 4096 x 4 to x 12, 5-8% at
+    x 16, none at x 24). Elsewhere one cumsum kernel beats a launch per column."""
     n = x.shape[-1]
-    if n > _COLUMNS_MAX:
+    if n > _COLUMNS_MAX or x.device.type != "cpu":
         return x, _ROWS
     buffer = None
     if not (torch.is_grad_enabled() and x.requires_grad):
