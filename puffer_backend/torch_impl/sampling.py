@@ -3,15 +3,19 @@
 Discrete draws follow the spec's rule (puffer_backend.spec.sampling): inverse CDF with one
 uniform per head per row, so the JAX backend returns the same actions for the same uniforms.
 Everything is computed in float32 (float64 stays float64) from shifted logits
-`z = logits - max`, clamped at the exponent where float exp leaves the normal range:
-below it `exp` takes a slow path on CPU and `0 * -inf` would poison the gradients. The
-clamped entries get weight exactly 0 (a threshold just above `exp(clamp)`), so masked and
-`-inf` actions are never drawn; the probability mass lost this way is below 1e-37 of the
-total (1e-307 in float64).
+`z = logits - max` and weights `exp2(z * log2(e))`. z is clamped where those weights
+underflow to exactly 0, so masked and `-inf` actions are never drawn and `0 * -inf` never
+poisons values or gradients; a clamped entry loses less than 5e-46 of the total weight
+(float64: less than the smallest subnormal).
+
+One formula for drawn and re-scored results: the no-grad draw (`_draw_no_grad`, PufferLib's
+rollout hot path) and the scoring path (`_categorical`, with autograd in the update) share
+every rounding, so on CPU in eager mode a sampled action's log-probability and entropy equal
+the re-scored ones bit for bit, as in PufferLib (PPO's first ratio is exactly 1).
 
 Sections and private helpers mirror jax_impl/sampling.py name for name (`_weights`,
 `_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`, `_normal_parts`, `_normal`,
-`_classify`); what only torch needs says so (`_draw_no_grad`, `_stack_heads`).
+`_classify`); what only torch needs says so (`_draw_no_grad`, `_stack_heads`, `_layout`).
 """
 from __future__ import annotations
 
@@ -34,11 +38,12 @@ _CLAMP = {torch.float32: -104.5, torch.float64: -746.0}
 
 # -- the categorical core ----------------------------------------------------------------------
 #
-# Two layouts, chosen by the input and used alike by every path that sees that input (so a
-# sampled and a re-scored result share each rounding): a logits tensor keeps its rows, the
-# actions along the last axis (`dim=-1`); stacked heads are columns `(max n, heads * batch)`
-# (`dim=0`), where every reduction over the actions is a vectorized loop over contiguous rows
-# instead of a scalar loop over a row of a few actions (`_stack_heads`).
+# Two layouts, chosen by the input alone, so that every path that sees the same logits (the
+# draw, the re-scoring, log_prob, entropy) shares each rounding: rows, the actions along the
+# last axis (`dim=-1`), or columns `(n, rows)` (`dim=0`), where every reduction over the
+# actions is a vectorized loop over contiguous rows instead of a scalar loop over a row of a
+# few actions. Stacked heads are columns (`_stack_heads`); a logits tensor is columns on CPU
+# up to 16 actions, else rows (`_layout`).
 
 _ROWS, _COLUMNS = -1, 0
 _LOG2_E = 1.4426950408889634
