@@ -133,7 +133,7 @@ def _total(w: torch.Tensor, dim: int) -> torch.Tensor:
     return s + (last - s.detach())
 
 
-_COUNT_MAX = 32  # up to this many actions in a row, counting beats binary search
+_COUNT_MAX = 128  # up to this many actions in a row, counting beats binary search (a tie at 256)
 
 
 def _locate(cdf, threshold, dim, below=None):
@@ -141,13 +141,14 @@ def _locate(cdf, threshold, dim, below=None):
 
     Mostly a branch-free count of `cdf <= threshold`, written as 0/1 floats into a scratch
     buffer and summed (summing booleans is a slow int64 reduction: 62 us at 4096 x 16 against
-    32 us). Long rows binary-search. With fresh random thresholds searchsorted mispredicts its
-    branches: at 4096 x 16 it costs 109 us against 64 us for the boolean count (repeated calls
-    on the same data look 4x faster than that, which is how a benchmark on fixed inputs hides
-    it). A row with nothing allowed has max -inf, so its CDF is NaN (never a total of 0: the
-    max has weight 1): the count gives 0 and searchsorted the out-of-range n, set to 0 here,
-    as in jax_impl (never an index error or a CUDA device-side assert in the gather that follows).
-    `below`: a free scratch buffer of the CDF's shape for the count, or None.
+    32 us). Rows longer than `_COUNT_MAX` binary-search. With fresh random thresholds
+    searchsorted mispredicts its branches: at 4096 x 64 the whole draw takes 10-15% longer
+    with it than with the count (repeated calls on the same data look 4x faster than that,
+    which is how a benchmark on fixed inputs hides it). A row with nothing allowed has max
+    -inf, so its CDF is NaN (never a total of 0: the max has weight 1): the count gives 0 and
+    searchsorted the out-of-range n, set to 0 here, as in jax_impl (never an index error or a
+    CUDA device-side assert in the gather that follows). `below`: a free scratch buffer of the
+    CDF's shape for the count, or None.
     """
     if dim == _ROWS and cdf.shape[-1] > _COUNT_MAX:
         total = cdf[..., -1:]
