@@ -59,8 +59,8 @@ def _check(backend, values, arrays, masks, seed, heads, deterministic=False):
 
 
 # The widths around every switch of the samplers' code paths (torch: columns up to 16, a count
-# up to 32; JAX: unrolled columns up to 8), at the batch of a PufferLib rollout.
-@pytest.mark.parametrize("n", [2, 4, 8, 9, 16, 17, 32, 33, 64])
+# up to 128, a binary search; JAX: unrolled columns up to 8), at the batch of a PufferLib rollout.
+@pytest.mark.parametrize("n", [2, 4, 8, 9, 16, 17, 64, 128, 129])
 @pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
 def test_discrete_rescored_bit_for_bit(backend, n, masked):
     values, arrays, masks = _inputs(backend, n, 4096, [n], "float32", masked)
