@@ -312,6 +312,10 @@ def _heads_categorical(heads, masks, action, deterministic, generator, uniform=N
     count, batch = len(heads), heads[0].shape[0]
     x = _stack_heads(heads, masks)
     columns = None if action is None else action.T.reshape(-1)
+    if uniform is None and action is None and not deterministic:
+        # drawn as (batch, heads), as jax_impl's: the same generator state gives the actions of
+        # sample_from_uniforms(heads, torch.rand((batch, heads)))
+        uniform = _rand((batch, count), generator, x.dtype, x.device)
     if uniform is not None:
         uniform = uniform.T.reshape(1, -1).to(x.dtype)
     drawn, logprob, ent = _categorical(x, _COLUMNS, columns, deterministic, generator, uniform)
