@@ -118,17 +118,19 @@ def _entropy(shifted, weights, total):
 
 def _categorical(logits, mask, action, deterministic, uniform):
     """(action, logprob, entropy), each `(batch,)`, of one head's logits `(batch, n)`: scores the
-    given `action`, takes the argmax (`deterministic`) or draws with `uniform` `(batch,)`."""
-    if logits.shape[1] <= _UNROLL_MAX and not deterministic:
-        return _head_by_columns(logits, mask, uniform=None if action is not None else uniform, action=action)
+    given `action`, takes the argmax (`deterministic`) or draws with `uniform` `(batch,)`.
+
+    Drawn, argmax and given actions are scored by the same arithmetic (the draw's total is
+    `weights.sum(-1)`, not the CDF's last entry), so outside `jit` a sampled log-probability
+    and entropy equal the re-scored ones bit for bit."""
+    if action is None and deterministic:
+        x = logits.astype(v.compute_dtype(logits.dtype))
+        action = jnp.argmax(x if mask is None else jnp.where(mask, x, -jnp.inf), axis=-1).astype(int_dtype())
+    if logits.shape[1] <= _UNROLL_MAX:
+        return _head_by_columns(logits, mask, uniform=uniform if action is None else None, action=action)
     shifted, weights, total = _weights(logits, mask)
     if action is None:
-        if deterministic:
-            action = jnp.argmax(shifted, axis=-1).astype(int_dtype())
-        else:
-            cdf = _cdf(weights)
-            total = cdf[..., -1]  # one reduction fewer than a separate sum
-            action = _action_from_cdf(cdf, uniform)
+        action = _action_from_cdf(_cdf(weights), uniform)
     return action, _log_prob(shifted, total, action), _entropy(shifted, weights, total)
 
 
@@ -369,8 +371,10 @@ def log_prob(logits, value):
     v.check_integer_action(value, "value")
     checks.check_value_shape(value.shape, logits.shape)
     logits = jnp.asarray(logits)
-    shifted, _, total = _weights(logits, None)
-    return _log_prob(shifted, total, v.check_action(value, logits.shape[:-1], [logits.shape[-1]], "value"))
+    value = v.check_action(value, logits.shape[:-1], [logits.shape[-1]], "value")
+    # rows through `_categorical`: the same arithmetic as sample_logits (bit-equal outside jit)
+    rows = logits.reshape(-1, logits.shape[-1])
+    return _categorical(rows, None, value.reshape(-1), False, None)[1].reshape(value.shape)
 
 
 def entropy(logits):
@@ -379,7 +383,9 @@ def entropy(logits):
     16/32-bit logits."""
     v.check_logits(logits)
     logits = jnp.asarray(logits)
-    return _entropy(*_weights(logits, None))
+    rows = logits.reshape(-1, logits.shape[-1])
+    any_action = jnp.zeros(rows.shape[:1], int_dtype())  # only the entropy is kept
+    return _categorical(rows, None, any_action, False, None)[2].reshape(logits.shape[:-1])
 
 
 def entropy_probs(logits, probs):

@@ -57,6 +57,12 @@ class Adapter:
         """Gradients of `fn(*args).sum()` with respect to every float arg, as numpy."""
         raise NotImplementedError
 
+    def with_grad(self, fn, *args) -> list[np.ndarray]:
+        """The outputs of `fn(*args)` (a tuple of float arrays) computed while autodiff records
+        every float arg, also inside tuples of heads (torch: leaves that require grad; JAX: the
+        primal outputs of `jax.vjp`, outside jit), as numpy."""
+        raise NotImplementedError
+
     def compiled(self, fn):
         """`fn` under the backend's compiler (torch.compile(fullgraph=True) / jax.jit)."""
         raise NotImplementedError

@@ -76,6 +76,20 @@ class JaxAdapter(Adapter):
         grads = jax.grad(total)([flat[i] for i in floats])
         return [self.numpy(g) for g in grads]
 
+    def with_grad(self, fn, *args):
+        flat, tree = jax.tree_util.tree_flatten(args)
+        floats = [i for i, leaf in enumerate(flat)
+                  if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating)]
+
+        def primal(*float_leaves):
+            full = list(flat)
+            for i, value in zip(floats, float_leaves):
+                full[i] = value
+            return tuple(fn(*jax.tree_util.tree_unflatten(tree, full)))
+
+        out, _ = jax.vjp(primal, *[flat[i] for i in floats])
+        return [self.numpy(o) for o in out]
+
     def compiled(self, fn):
         return jax.jit(fn)
 

@@ -59,6 +59,16 @@ class TorchAdapter(Adapter):
         fn(*leaves).sum().backward()
         return [a.grad.float().numpy().copy() for a in leaves if a.is_floating_point()]
 
+    def with_grad(self, fn, *args):
+        def leaf(a):
+            if isinstance(a, (tuple, list)):
+                return type(a)(leaf(x) for x in a)
+            return a.detach().clone().requires_grad_(True) if a.is_floating_point() else a
+        with torch.enable_grad():
+            out = fn(*[leaf(a) for a in args])
+        assert all(o.requires_grad for o in out)
+        return [self.numpy(o) for o in out]
+
     def compiled(self, fn):
         return torch.compile(fn, fullgraph=True, backend="eager")
 

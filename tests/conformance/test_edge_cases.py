@@ -38,10 +38,11 @@ def test_any_integer_width_is_scored(backend, dtype):
     np.testing.assert_allclose(backend.numpy(lp), _truth.categorical_log_prob(x, a.astype(np.int64)), atol=1e-5)
 
 
-def test_row_with_nothing_allowed_gives_action_0_and_nan(backend):
+@pytest.mark.parametrize("n", [4, 40, 200])  # every CDF path (tests/conformance/test_sample_logits.py)
+def test_row_with_nothing_allowed_gives_action_0_and_nan(backend, n):
     # no distribution: the action is 0 (never an out-of-range index), logprob and entropy NaN
-    x = _x(4, batch=3)
-    mask = np.ones((3, 4), bool)
+    x = _x(4, batch=3, n=n)
+    mask = np.ones((3, n), bool)
     mask[1] = False
     for kwargs in ({"seed": 1}, {"deterministic": True}):
         action, lp, ent = backend.sample_logits(backend.array(x), mask=backend.array(mask), **kwargs)

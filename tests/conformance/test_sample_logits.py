@@ -149,7 +149,7 @@ def test_masked_heads_never_sampled(backend):
     assert (a[:, 0] != 0).all() and np.isin(a[:, 1], [0, 3]).all()
 
 
-@pytest.mark.parametrize("n", [4, 16, 48])
+@pytest.mark.parametrize("n", [4, 16, 48, 200])  # every CDF path of both backends (see below)
 def test_chi_square_matches_softmax(backend, n):
     rng = np.random.default_rng(n)
     row = (rng.normal(size=n) * 1.5).astype(np.float32)
@@ -183,7 +183,9 @@ def test_seeds_reproduce_and_differ(backend):
     assert (a1 != a3).any()
 
 
-@pytest.mark.parametrize("n", [7, 40])  # both sides of each backend's short/long-row CDF paths
+# every CDF path: torch columns (up to 16), a count (up to 128), a binary search; JAX columns
+# (up to 8), a matrix product
+@pytest.mark.parametrize("n", [7, 40, 200])
 def test_sample_from_uniforms_is_the_spec_rule(backend, n):
     rng = np.random.default_rng(30 + n)
     x = (rng.normal(size=(300, n)) * 3).astype(np.float32)

@@ -68,3 +68,11 @@ def test_nativize_copy_path_compiles_without_graph_break():
     truth = rows.view(packed)[:, 0]
     np.testing.assert_array_equal(out["big"].numpy()[:, 0], truth["big"])
     np.testing.assert_array_equal(out["value"].numpy().view(np.uint32), truth["value"].view(np.uint32))
+
+
+def test_sampling_compiles_for_a_batch_size_that_changes():
+    # the second batch size makes dynamo trace the batch as a symbol; torch.rand must take it
+    fn = _compile(lambda logits, heads: (T.sample_logits(logits), T.sample_logits(heads)))
+    for batch in (8, 12, 16):
+        (a, lp, _), (h, _, _) = fn(torch.randn(batch, 4), (torch.randn(batch, 3), torch.randn(batch, 20)))
+        assert a.shape == lp.shape == (batch,) and h.shape == (batch, 2)

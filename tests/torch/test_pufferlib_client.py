@@ -224,21 +224,20 @@ def test_normal_rescored_with_the_same_logits_is_exact(client, scenario):
     assert torch.equal(logprob.reshape(MINIBATCH_SEGMENTS, HORIZON), run["buffers"]["logprobs"][run["idx"]])
 
 
-@pytest.mark.xfail(strict=True, reason="torch_impl's no-grad sampling path (_draw_no_grad) normalizes with the "
-                   "last cumsum entry, the scoring path (_categorical) with w.sum(-1): for the same logits the "
-                   "sampled and re-scored logprobs differ by a few float32 ulps (PufferLib: one formula, exact)")
 @pytest.mark.parametrize("heads", [(6,), (3, 5, 2)], ids=["discrete", "multidiscrete"])
 def test_categorical_rescored_with_the_same_logits_is_exact(heads):
+    # what makes PPO's first ratio exactly 1, as in PufferLib (one formula for both)
     generator = torch.Generator().manual_seed(0)
     segments, horizon = 64, 64  # 4096 rows: a rounding difference somewhere is certain if one exists
     logits = [3 * torch.randn(segments * horizon, n, generator=generator) for n in heads]
     logits = logits[0] if len(heads) == 1 else logits
     with torch.no_grad():
-        action, stored, _ = T.sample_logits(logits, generator=generator)  # the trainer's evaluate
+        action, stored, stored_entropy = T.sample_logits(logits, generator=generator)  # the trainer's evaluate
     buffer = action.reshape(segments, horizon, *action.shape[1:])
     grad_logits = [x.clone().requires_grad_() for x in ([logits] if len(heads) == 1 else logits)]
-    _, rescored, _ = T.sample_logits(grad_logits[0] if len(heads) == 1 else grad_logits, action=buffer)
+    _, rescored, entropy = T.sample_logits(grad_logits[0] if len(heads) == 1 else grad_logits, action=buffer)
     assert torch.equal(rescored.detach(), stored)
+    assert torch.equal(entropy.detach(), stored_entropy)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -12,6 +12,10 @@ def test_generator_draws_follow_the_rule_with_torch_rand():
     assert torch.equal(action, T.sample_from_uniforms(logits, u))
     again = T.sample_logits(logits, generator=torch.Generator().manual_seed(7))[0]
     assert torch.equal(action, again)
+    heads = (torch.randn(100, 3), torch.randn(100, 9))  # one uniform per row and head, row-major
+    action = T.sample_logits(heads, generator=torch.Generator().manual_seed(8))[0]
+    u = torch.rand((100, 2), generator=torch.Generator().manual_seed(8))
+    assert torch.equal(action, T.sample_from_uniforms(heads, u))
 
 
 def test_global_rng_reproducible_with_manual_seed():
