@@ -10,8 +10,7 @@ import dataclasses
 import decimal
 
 from .. import __version__
-from ..pipelines.config import TrainConfig
-from ..pipelines.envs import SUPPORTED_ENVS
+from ..pipelines.config import VEC_MODES, TrainConfig
 from ..pipelines import PIPELINES
 from .errors import PROG, UsageError
 
@@ -20,7 +19,7 @@ __all__ = ["build_parser", "parse_override", "FIELD_FLAGS"]
 # TrainConfig fields that have their own flag (`--set` refuses them), and bookkeeping (None).
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
-               "target_return": "--target-return", "extra": None}
+               "target_return": "--target-return", "vec": "--vec", "extra": None}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,27 +69,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{train,eval,compare}")
 
-    envs = "; ".join(f"{b}: {', '.join(ids)}" for b, ids in SUPPORTED_ENVS.items())
     train = commands.add_parser("train", help="train PPO and save a run folder",
-                                description="Train PPO (CleanRL's CartPole hyperparameters) and save a run "
-                                "folder <out>/<name> with config.json, metrics.csv, curve.png and a checkpoint.",
-                                epilog=f"Environments per backend -- {envs}.")
+                                description="Train PPO (CleanRL's hyperparameters, or the env's preset) and save "
+                                "a run folder <out>/<name> with config.json, metrics.csv, curve.png and a checkpoint.",
+                                epilog="Environments: --backend torch takes any gymnasium id (CartPole-v1, "
+                                "Blackjack-v1, Pendulum-v1, ...); jax and mixed any gymnax id (CartPole-v1, "
+                                "Acrobot-v1, Pendulum-v1, Breakout-MinAtar, ...); every backend takes "
+                                "package.module:function, your own env factory. Presets: Box-action envs "
+                                "(Pendulum, MuJoCo, ...) train with CleanRL's continuous-control settings; envs "
+                                "with a reward_threshold in gymnasium's registry stop once it is reached.")
     train.add_argument("--backend", choices=tuple(PIPELINES), default="mixed",
                        help="torch: gymnasium envs + torch policy; jax: gymnax, whole loop under jit; "
                        "mixed: gymnax env under jit + torch policy (default: mixed)")
-    train.add_argument("--env", default="CartPole-v1", metavar="ID", help="environment id (default: CartPole-v1)")
-    train.add_argument("--steps", type=positive_int, default=TrainConfig.total_steps, metavar="N",
-                       help=f"environment steps over all envs; 500k, 1M and 5e5 work too (default: {TrainConfig.total_steps})")
+    train.add_argument("--env", default="CartPole-v1", metavar="ID",
+                       help="a gymnasium id (torch), a gymnax id (jax, mixed), or package.module:function "
+                       "(default: CartPole-v1)")
+    # None: not given, so the env's preset (pipelines.presets) decides.
+    train.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                       help="environment steps over all envs, the cap when a target stops the run earlier; "
+                       f"500k, 1M and 5e5 work too (default: {TrainConfig.total_steps}, 1M for continuous control)")
     train.add_argument("--seed", type=seed, default=0, metavar="S", help="random seed (default: 0)")
-    train.add_argument("--num-envs", type=positive_int, default=TrainConfig.num_envs, metavar="E",
-                       help=f"parallel environments (default: {TrainConfig.num_envs})")
+    train.add_argument("--num-envs", type=positive_int, default=None, metavar="E",
+                       help=f"parallel environments (default: {TrainConfig.num_envs}, 1 for continuous control)")
+    train.add_argument("--vec", choices=VEC_MODES, default=None,
+                       help="torch: step the envs in this process (sync) or one process each (async: for slow "
+                       "envs) (default: sync)")
     train.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default: runs)")
     train.add_argument("--name", default=None, metavar="NAME",
                        help="run folder name (default: <backend>-<env>-s<seed>-<timestamp>); an existing "
                        "folder is an error, never overwritten")
-    train.add_argument("--target-return", type=finite_float, default=None, metavar="R",
-                       help="stop early once the mean of the 20 latest episodic returns reaches R "
-                       "(after at least 20 episodes)")
+    target = train.add_mutually_exclusive_group()
+    target.add_argument("--target-return", type=finite_float, default=None, metavar="R",
+                        help="stop early once the mean of the 20 latest episodic returns reaches R (after at "
+                        "least 20 episodes) (default: the env's reward_threshold in gymnasium's registry: "
+                        "475 for CartPole-v1; none for envs without one)")
+    target.add_argument("--no-early-stop", action="store_true",
+                        help="run all --steps, even once the env's target return is reached")
     train.add_argument("--compile", action="store_true", help="torch.compile the torch policy (torch, mixed)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                        help="override any other TrainConfig field, e.g. --set learning_rate=3e-4 (repeatable)")
@@ -106,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=positive_int, default=20, metavar="K",
                           help="episodes to average (default: 20)")
     evaluate.add_argument("--seed", type=seed, default=0, metavar="S", help="environment seed (default: 0)")
+    evaluate.add_argument("--video", default=None, metavar="PATH",
+                          help="also play the episodes one after another and write them as a video "
+                          "(.mp4, or .gif)")
 
     compare = commands.add_parser("compare", help="overlay several runs' learning curves in one PNG",
                                   description="Overlay the learning curves of several runs in one PNG, "

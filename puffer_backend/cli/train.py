@@ -12,6 +12,7 @@ from pathlib import Path
 from ..pipelines.checkpoint import CHECKPOINT_FILE
 from ..pipelines.config import TrainConfig, write_config
 from ..pipelines.episodes import first_step_reaching
+from ..pipelines.presets import CONTINUOUS_CONTROL, preset_name
 from .backends import check_env, check_installed, pipeline_module
 from .errors import EXIT_INTERRUPTED, PROG, UsageError
 from .parser import FIELD_FLAGS, parse_override
@@ -22,16 +23,26 @@ _ARGUMENT_ERROR = re.compile(r"^[\w.\[\]']+: expected ")  # the spec layer's bad
 _CONFIG_ERROR = re.compile(r"^config\.(\w+): ")
 
 
+def explicit_fields(args) -> dict:
+    """The TrainConfig fields the user set on the command line: flags that were given and
+    every `--set` (flags left at None are not set, so the env's preset decides them)."""
+    fields = {"seed": args.seed, "compile": args.compile, "out_dir": args.out, "run_name": args.name}
+    for field, value in (("total_steps", args.steps), ("num_envs", args.num_envs), ("vec", args.vec),
+                         ("target_return", args.target_return)):
+        if value is not None:
+            fields[field] = value
+    if args.no_early_stop:
+        fields["target_return"] = None
+    fields.update(parse_override(text) for text in args.overrides)
+    return fields
+
+
 def config_from_args(args) -> TrainConfig:
-    """The TrainConfig that `args` describe, validated by `TrainConfig.validate` (the only
+    """The TrainConfig that `args` describe: TrainConfig's defaults < the env's preset <
+    what the user set (`TrainConfig.for_env`), validated by `TrainConfig.validate` (the only
     validation); its error is reported with the flag that set the field."""
-    config = TrainConfig(backend=args.backend, env_id=args.env, total_steps=args.steps, seed=args.seed,
-                         num_envs=args.num_envs, compile=args.compile, target_return=args.target_return,
-                         out_dir=args.out, run_name=args.name)
-    updates = dict(parse_override(text) for text in args.overrides)
-    config = dataclasses.replace(config, **updates)
     try:
-        config.validate()
+        config = TrainConfig.for_env(args.env, args.backend, **explicit_fields(args))
     except ValueError as error:
         message = str(error)
         match = _CONFIG_ERROR.match(message)
@@ -44,10 +55,10 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
+    check_installed(args.backend)
     check_env(args.backend, args.env)
     config = config_from_args(args)
     _check_out(config.out_dir, args.name)
-    check_installed(config.backend)
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
 
     from .progress import Progress
@@ -70,6 +81,8 @@ def run(args) -> int:
             if planned != config.total_steps else ""
         print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
               f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+        for line in _setting_notes(config, args):
+            print(f"{PROG}: {line}", file=sys.stderr, flush=True)
     progress = Progress(planned, mode="off" if args.quiet else args.progress) if main_process else None
 
     title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
@@ -112,6 +125,21 @@ def run(args) -> int:
             print(f"{PROG}: note: {logger.plot_error}", file=sys.stderr)
         print(_summary_line(summary, logger, run_dir), flush=True)
     return 0
+
+
+def _setting_notes(config: TrainConfig, args) -> list[str]:
+    """What the env's preset chose and when the run stops, for the start lines."""
+    notes = []
+    name = preset_name(config.env_id)
+    if name:
+        shown = ", ".join(f"{k}={getattr(config, k)}" for k in CONTINUOUS_CONTROL if k != "total_steps")
+        notes.append(f"{name} preset for {config.env_id} (CleanRL's ppo_continuous_action): {shown}; "
+                     "--set KEY=VALUE changes any of them")
+    if config.target_return is not None:
+        source = (f"{config.env_id}'s reward_threshold" if args.target_return is None else "--target-return")
+        notes.append(f"stops once the mean return of the 20 latest episodes reaches {config.target_return:g} "
+                     f"({source}; --no-early-stop runs all steps)")
+    return notes
 
 
 def _new_run_dir(config: TrainConfig, name: str | None) -> Path:

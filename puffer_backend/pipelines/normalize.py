@@ -78,7 +78,8 @@ class Normalizer:
         self.update = True
 
     def observations(self, rows: np.ndarray) -> np.ndarray:
-        """Normalized observations `(n, *obs_shape)`, float32; the statistics see `rows` first."""
+        """Normalized observations `(n, *obs_shape)` of `rows`' float dtype (float32 for other
+        inputs); the statistics see `rows` first."""
         if self.obs_rms is None:
             return rows
         if self.update:
@@ -90,7 +91,8 @@ class Normalizer:
         if self.obs_rms is None:
             return rows
         scaled = (rows - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + EPSILON)
-        return np.clip(scaled, -OBS_CLIP, OBS_CLIP).astype(np.float32)
+        dtype = rows.dtype if np.issubdtype(rows.dtype, np.floating) else np.float32
+        return np.clip(scaled, -OBS_CLIP, OBS_CLIP).astype(dtype)
 
     def rewards(self, reward: np.ndarray, terminated: np.ndarray) -> np.ndarray:
         """Scaled rewards `(num_envs,)` float32 of one step of every env."""

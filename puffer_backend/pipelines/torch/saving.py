@@ -10,13 +10,14 @@ __all__ = ["agent_checkpoint", "load_agent_params"]
 
 
 def agent_checkpoint(backend: str, step: int, update: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     generator: torch.Generator) -> Checkpoint:
-    """The checkpoint of a torch-learner run: the agent's state dict as params, Adam's state,
-    and the sampling generator's state (what a resumed run needs besides the env)."""
+                     generator: torch.Generator, state: dict | None = None) -> Checkpoint:
+    """The checkpoint of a torch-learner run: the agent's state dict as params (a user's
+    policy: its own state dict), Adam's state, the sampling generator's state and `state`
+    (e.g. the normalization statistics, pipelines.normalize)."""
     params = {name: value.detach().cpu().numpy().copy() for name, value in agent.state_dict().items()}
     optimizer_state, facts = optimizer_arrays(optimizer)
     return Checkpoint(backend, step, update, params=params, optimizer=optimizer_state,
-                      state={"generator": generator.get_state().numpy()}, info=facts)
+                      state={"generator": generator.get_state().numpy(), **(state or {})}, info=facts)
 
 
 def load_agent_params(agent: torch.nn.Module, checkpoint: Checkpoint) -> None:
