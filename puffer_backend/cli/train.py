@@ -55,10 +55,10 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
-    check_installed(args.backend)
     check_env(args.backend, args.env)
     config = config_from_args(args)
     _check_out(config.out_dir, args.name)
+    check_installed(config.backend)
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
 
     from .progress import Progress

@@ -70,8 +70,8 @@ def check_env_id(backend: str, env_id: str) -> str:
         hint = f"; did you mean {close[0]}?" if close else ""
         if not close and _in_gymnasium_registry(env_id):
             hint = f"; {env_id} is a gymnasium id: use --backend torch"
-        raise bad_value("env_id", f"a gymnax id ({', '.join(GYMNAX_IDS[:5])}, Breakout-MinAtar, ...: "
-                        f"gymnax.registered_envs) or package.module:make_env", f"{env_id!r}{hint}")
+        raise bad_value("env_id", f"a gymnax id for backend {backend} ({', '.join(GYMNAX_IDS[:5])}, Breakout-MinAtar, "
+                        "...: gymnax.registered_envs) or package.module:make_env", f"{env_id!r}{hint}")
     return "gymnax"
 
 
@@ -111,8 +111,8 @@ def _check_gymnasium_id(env_id: str) -> None:
         hint = one_line(str(error))
         if env_id in GYMNAX_IDS:
             hint += f" ({env_id} is a gymnax id: use --backend jax or mixed)"
-        raise bad_value("env_id", "an id in gymnasium's registry or package.module:make_env",
-                        f"{env_id!r}: {hint}") from None
+        raise bad_value("env_id", "an id in gymnasium's registry for backend torch (CartPole-v1, Blackjack-v1, "
+                        "Pendulum-v1, ...) or package.module:make_env", f"{env_id!r}: {hint}") from None
 
 
 def _installed(module: str) -> bool:

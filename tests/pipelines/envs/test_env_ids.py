@@ -29,9 +29,11 @@ def test_accepted_ids(backend, env_id, kind):
 
 
 @pytest.mark.parametrize("backend, env_id, fragments", [
-    ("torch", "CartPol-v1", ["env_id: expected an id in gymnasium's registry", "'CartPol-v1'", "Did you mean"]),
+    ("torch", "CartPol-v1", ["env_id: expected an id in gymnasium's registry for backend torch", "'CartPol-v1'",
+                               "Did you mean"]),
     ("torch", "Breakout-MinAtar", ["'Breakout-MinAtar'", "gymnax id: use --backend jax or mixed"]),
-    ("jax", "Blackjack-v1", ["env_id: expected a gymnax id", "'Blackjack-v1'", "gymnasium id: use --backend torch"]),
+    ("jax", "Blackjack-v1", ["env_id: expected a gymnax id for backend jax", "'Blackjack-v1'",
+                               "gymnasium id: use --backend torch"]),
     ("mixed", "Breakout-MinAtr", ["did you mean Breakout-MinAtar?"]),
     ("jax", "no_such_module_xyz:make", ["importable module", "no module named 'no_such_module_xyz'"]),
     ("torch", "a.b:c-d", ["package.module:function", "'a.b:c-d'"]),

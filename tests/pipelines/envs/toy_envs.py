@@ -1,8 +1,8 @@
 """Small envs for the tests, built through `package.module:function` factories as users build theirs.
 
-Each episode lasts `LENGTH` steps unless the agent earns the terminal reward early, so a
-few updates see both terminations and time limits. Rewards follow simple rules of the
-observation and the action, so a policy can learn them, but the tests only run a few updates.
+An episode terminates with probability 1/20 per step, whatever the agent does, and is
+truncated after `LENGTH` steps, so a few updates see both kinds of end. Rewards follow
+simple rules of the observation and the action, so a policy can learn them.
 """
 import numpy as np
 
@@ -26,10 +26,10 @@ class _Toy(gym.Env):
         return self._observe(), {}
 
     def step(self, action):
-        assert self.action_space.contains(action), (action, self.action_space)
+        assert self.action_space.contains(action), (action, self.action_space)  # shape, dtype and range
         self.t += 1
         reward = self._reward(action)
-        terminated = reward > 0.9 and self.np_random.random() < 0.2
+        terminated = self.np_random.random() < 0.05
         truncated = self.t >= LENGTH and not terminated
         return self._observe(), float(reward), bool(terminated), bool(truncated), {}
 
@@ -145,3 +145,45 @@ def make_gymnax_cartpole():
     import gymnax
 
     return gymnax.make("CartPole-v1")
+
+
+class ClockEnv(gym.Env):
+    """Episodes of exactly `CLOCK_LENGTH` steps; frame t is black with t + 1 white columns
+    (so a video's frames can be checked one by one)."""
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, render_mode=None):
+        self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.render_mode = render_mode
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(1, self.t / CLOCK_LENGTH, np.float32), 1.0, self.t >= CLOCK_LENGTH, False, {}
+
+    def render(self):
+        return clock_frame(self.t)
+
+
+CLOCK_LENGTH = 7
+
+
+def clock_frame(t):
+    frame = np.zeros((16, 32, 3), np.uint8)
+    frame[:, : t + 1] = 255
+    return frame
+
+
+def make_clock_env(render_mode=None):
+    return ClockEnv(render_mode)
+
+
+def make_unrendered_env():
+    """A gymnasium env whose factory takes no render_mode: refused for videos."""
+    return gym.make("CartPole-v1")
