@@ -60,6 +60,7 @@ def run(args) -> int:
     _check_out(config.out_dir, args.name)
     check_installed(config.backend)
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
+    _check_pipeline_env(pipeline, config)
 
     from .progress import Progress
     from .runs import RunLogger, is_main_process
@@ -125,6 +126,26 @@ def run(args) -> int:
             print(f"{PROG}: note: {logger.plot_error}", file=sys.stderr)
         print(_summary_line(summary, logger, run_dir), flush=True)
     return 0
+
+
+def _check_pipeline_env(pipeline, config: TrainConfig) -> None:
+    """The pipeline builds the env and says whether it can train it, before the run folder
+    and the start line exist: a refusal is one line (`--env: ...`, or the `--set` that asked
+    for what the env cannot do)."""
+    check = getattr(pipeline, "check_env", None)
+    if check is None:
+        return
+    try:
+        check(config)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        if message.startswith("env_id: "):
+            raise UsageError("--env: " + message[len("env_id: "):]) from None
+        match = _CONFIG_ERROR.match(message)
+        if match is not None:
+            flag = FIELD_FLAGS.get(match.group(1)) or f"--set {match.group(1)}"
+            raise UsageError(f"{flag}: {message[match.end():]}") from None
+        raise
 
 
 def _setting_notes(config: TrainConfig, args) -> list[str]:

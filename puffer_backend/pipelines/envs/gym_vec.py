@@ -84,10 +84,11 @@ def _call_factory(env_id: str, factory, **kwargs):
     return env
 
 
-def check_spaces(env_id: str, observation_space, action_space):
+def check_spaces(env_id: str, observation_space, action_space, norm_obs: bool = False):
     """The action spec of an env whose spaces the pipeline trains: an observation the spec
-    layer packs (Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple of those) and a
-    Discrete, MultiDiscrete, MultiBinary or float Box action. ValueError naming env_id otherwise."""
+    layer packs (Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple of those; float
+    rows when `norm_obs`) and a Discrete, MultiDiscrete, MultiBinary or float Box action.
+    ValueError naming env_id (or config.norm_obs) otherwise."""
     import gymnasium as gym
 
     try:
@@ -95,6 +96,9 @@ def check_spaces(env_id: str, observation_space, action_space):
     except (TypeError, ValueError):
         raise bad_value("env_id", "an env whose observation space packs into rows (Box, Discrete, MultiDiscrete, "
                         "MultiBinary, Dict, Tuple of those)", f"{env_id!r} with {_space(observation_space)}") from None
+    if norm_obs and not np.issubdtype(sample_dtype(observation_space), np.floating):
+        raise bad_value("config.norm_obs", "an env whose packed observations are floats",
+                        f"{env_id!r} with {np.dtype(sample_dtype(observation_space)).name} rows")
     if isinstance(action_space, gym.spaces.Box) and not np.issubdtype(action_space.dtype, np.floating):
         raise bad_value("env_id", "an env whose Box actions are floats", f"{env_id!r} with {_space(action_space)}")
     try:
@@ -193,15 +197,12 @@ class GymVecEnv:
         self.num_envs = num_envs
         self.observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
-        self.action_spec = check_spaces(env_id, self.observation_space, self.action_space)
+        self.action_spec = check_spaces(env_id, self.observation_space, self.action_space, norm_obs)
         self.obs_dtype = sample_dtype(self.observation_space)
         self.obs_width = row_elements(self.observation_space)
         self.observation_layout = torch_impl.nativize_dtype(self.observation_space)
         self._convert = ActionConverter(self.action_space)
         self._identity_pack = _packing_is_reshape(self.observation_space, num_envs)
-        if norm_obs and not np.issubdtype(self.obs_dtype, np.floating):
-            raise bad_value("config.norm_obs", "an env whose packed observations are floats",
-                            f"{env_id!r} with {np.dtype(self.obs_dtype).name} rows")
         self.normalizer = None
         if norm_obs or norm_reward:
             self.normalizer = Normalizer((self.obs_width,) if norm_obs else None, num_envs, gamma, norm_reward)

@@ -24,7 +24,8 @@ from ..normalize import RMS, norm_arrays, norm_from_arrays, rms_normalize
 from .policy import JaxPolicy, make_policy
 from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict
 
-__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate", "record_video", "load_params"]
+__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate", "record_video", "check_env",
+           "load_params"]
 
 BACKEND = "jax"
 
@@ -41,6 +42,13 @@ def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
         return state, metrics_dict(metrics)
 
     return run
+
+
+def check_env(config, env=None) -> None:
+    """Build the run's gymnax env and check that this pipeline can train it (Box or Discrete
+    observations, Discrete or Box actions), without training: ValueError naming env_id.
+    The command calls it before it creates the run folder."""
+    make_env(config.env_id, resolve_factory(config.env_id, env))
 
 
 def train(config: TrainConfig, logger, *, env=None, policy=None) -> dict:

@@ -23,7 +23,7 @@ from ..torch.runtime import seed_everything, torch_threads
 from ..torch.saving import agent_checkpoint, load_agent_params
 from ..torch.user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 
-__all__ = ["train", "evaluate", "record_video", "store_rollout_end"]
+__all__ = ["train", "evaluate", "record_video", "check_env", "store_rollout_end"]
 
 BACKEND = "mixed"
 
@@ -46,6 +46,15 @@ def store_rollout_end(buf: RolloutBuffer, end, value_fn, gamma: float) -> None:
     buf.dones.copy_(end.dones)
     if end.final_obs is not None:
         buf.rewards[end.truncated_at] += gamma * value_fn(end.final_obs)
+
+
+def check_env(config, env=None) -> None:
+    """Build the run's gymnax env and check that this pipeline can train it (Box or Discrete
+    observations, Discrete or Box actions), without training: ValueError naming env_id.
+    The command calls it before it creates the run folder."""
+    from ..envs.gymnax_vec import make_env
+
+    make_env(config.env_id, resolve_factory(config.env_id, env))
 
 
 def train(config, logger, *, env=None, policy=None) -> dict:

@@ -32,7 +32,7 @@ from .runtime import DistInfo, init_distributed, seed_everything, torch_threads
 from .saving import agent_checkpoint, load_agent_params
 from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 
-__all__ = ["train", "evaluate", "record_video", "collect_rollout"]
+__all__ = ["train", "evaluate", "record_video", "check_env", "collect_rollout"]
 
 BACKEND = "torch"
 
@@ -63,6 +63,17 @@ def train(config, logger, *, env=None, policy=None) -> dict:
         # torn down at interpreter exit instead, gloo can abort the process (SIGABRT).
         gc.collect()
         dist.close()
+
+
+def check_env(config, env=None) -> None:
+    """Build one env of the run and check that this pipeline can train it (its spaces, float
+    rows under norm_obs), without training: ValueError naming env_id (or config.norm_obs).
+    The command calls it before it creates the run folder."""
+    single = make_gym_env(config.env_id, resolve_factory(config.env_id, env))
+    try:
+        check_spaces(config.env_id, single.observation_space, single.action_space, config.norm_obs)
+    finally:
+        single.close()
 
 
 def _make_env(config, num_envs: int, factory, vec: str | None = None, *, training: bool = True) -> GymVecEnv:
