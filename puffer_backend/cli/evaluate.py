@@ -6,7 +6,7 @@ import re
 
 from ..pipelines import PIPELINES
 from ..pipelines.config import CONFIG_FILE, load_config
-from .backends import check_installed, pipeline_module
+from .backends import check_installed, factory_path, pipeline_module
 from .errors import UsageError
 from .runs import require_run_folder
 
@@ -27,6 +27,7 @@ def run(args) -> int:
     if args.video is not None:
         _check_video_path(args.video)
     check_installed(config.backend)
+    factory_path(config.env_id)
     pipeline = pipeline_module(config.backend)
     try:
         if args.video is None:
