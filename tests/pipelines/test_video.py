@@ -17,6 +17,18 @@ def _trained(backend, env_id, run_dir):
     return pipeline
 
 
+def _save_jax_policy(run_dir, env_id):
+    """A run folder holding the built-in jax policy's initial params for `env_id`."""
+    import jax
+
+    from puffer_backend.pipelines.checkpoint import Checkpoint, flatten_tree, save_checkpoint
+    from puffer_backend.pipelines.envs.gymnax_vec import make_env
+    from puffer_backend.pipelines.jax.policy import init_params
+
+    params = init_params(jax.random.PRNGKey(0), make_env(env_id))
+    save_checkpoint(run_dir, TrainConfig(backend="jax", env_id=env_id), Checkpoint("jax", 0, 0, params=flatten_tree(params)))
+
+
 def _gif_frames(path):
     from PIL import Image
 
@@ -68,7 +80,10 @@ def test_gymnax_cartpole_video(backend, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     if backend == "mixed":
         pytest.importorskip("torch")
-    pipeline = _trained(backend, "CartPole-v1", tmp_path / "run")
+        pipeline = _trained(backend, "CartPole-v1", tmp_path / "run")
+    else:  # a saved untrained policy: the video's truth does not need a trained one (and skips a compile)
+        pipeline = load_pipeline("jax")
+        _save_jax_policy(tmp_path / "run", "CartPole-v1")
     out = pipeline.record_video(tmp_path / "run", tmp_path / "cartpole.mp4", episodes=2, seed=1)
     assert len(out["returns"]) == 2 and out["frames"] == int(sum(out["returns"])) + 2
     frames = _mp4_frames(tmp_path / "cartpole.mp4")
@@ -107,7 +122,8 @@ def test_envs_without_frames_are_refused(tmp_path):
     torch_pipeline = _trained("torch", f"{TOY}:make_unrendered_env", tmp_path / "torch")
     with pytest.raises(ValueError, match=r"env: expected an env made with render_mode='rgb_array'"):
         torch_pipeline.record_video(tmp_path / "torch", tmp_path / "a.gif")
-    jax_pipeline = _trained("jax", "Catch-bsuite", tmp_path / "jax")
+    jax_pipeline = load_pipeline("jax")
+    _save_jax_policy(tmp_path / "jax", "Catch-bsuite")
     with pytest.raises(ValueError, match=r"^env_id: expected a gymnax env with frames for a video .*'Catch-bsuite'"):
         jax_pipeline.record_video(tmp_path / "jax", tmp_path / "b.gif")
     assert not (tmp_path / "b.gif").exists()

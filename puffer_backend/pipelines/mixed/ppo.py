@@ -80,16 +80,13 @@ def _train(config, logger, clock: RunClock, factory, user_policy) -> dict:
     generator = seed_everything(config.seed)
     steps, envs = config.num_steps, config.num_envs
     env = _make_env(config, envs, steps, factory)
-    if user_policy is None:
-        agent = build_agent(env, config.hidden_size)
-        optimizer = make_optimizer(agent, config.learning_rate)
-    else:
-        agent = user_policy  # the plain path: no fused rollout copy, Adam over its own tensors
-        optimizer = make_user_optimizer(agent, config.learning_rate)
+    # The plain path for a user's policy: no fused rollout copy, Adam over its own tensors.
+    agent = build_agent(env, config.hidden_size) if user_policy is None else user_policy
     weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
     policy, model = agent, agent
     if config.compile:
         policy = model = torch.compile(agent)
+    optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
     action_dtype = torch.int64 if env.discrete else torch.float32
     buf = RolloutBuffer(steps, envs, env.spec.obs_dim, torch.float32, env.action_spec.action_shape, action_dtype)
     num_updates = config.num_updates

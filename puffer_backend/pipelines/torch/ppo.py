@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from puffer_backend import torch_impl
-
 from puffer_backend.spec import pack_batch, row_elements
 
 from ..checkpoint import load_checkpoint, save_checkpoint
@@ -92,12 +91,8 @@ def _train(config, logger, dist: DistInfo, clock: RunClock, factory, user_policy
 
 
 def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed: int, generator, user_policy) -> dict:
-    if user_policy is None:
-        agent = build_agent(env, config.hidden_size)
-        optimizer = make_optimizer(agent, config.learning_rate)
-    else:
-        agent = user_policy  # the plain path: no fused rollout copy, Adam over its own tensors
-        optimizer = make_user_optimizer(agent, config.learning_rate)
+    # The plain path for a user's policy: no fused rollout copy, Adam over its own tensors.
+    agent = build_agent(env, config.hidden_size) if user_policy is None else user_policy
     weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
     model = agent
     if dist.world_size > 1:
@@ -107,6 +102,7 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     if config.compile:
         policy = torch.compile(agent)
         model = torch.compile(model)
+    optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
 
     steps, envs, gamma = config.num_steps, config.num_envs, config.gamma
     to_torch = torch_impl.numpy_to_torch_dtype_dict
@@ -197,10 +193,11 @@ def _evaluation_agent(config, checkpoint, layout, action, policy):
     return agent
 
 
-def _frozen_normalizer(env_normalizer, config, checkpoint) -> None:
-    if env_normalizer is not None:
-        env_normalizer.load(checkpoint.state)
-        env_normalizer.update = False
+def _frozen_normalizer(normalizer, checkpoint) -> None:
+    """Give `normalizer` (or None) the run's saved statistics, frozen."""
+    if normalizer is not None:
+        normalizer.load(checkpoint.state)
+        normalizer.update = False
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:
@@ -218,7 +215,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
     with torch_threads(1):
         venv = _make_env(config, episodes, factory, "sync", training=False)
         try:
-            _frozen_normalizer(venv.normalizer, config, checkpoint)
+            _frozen_normalizer(venv.normalizer, checkpoint)
             agent = _evaluation_agent(config, checkpoint, venv.observation_layout, venv.action_spec, policy)
             returns = np.zeros(episodes)
             finished = np.zeros(episodes, dtype=bool)
@@ -260,7 +257,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
             normalizer = None
             if config.norm_obs:
                 normalizer = Normalizer((row_elements(space),), 1, config.gamma, norm_reward=False)
-                _frozen_normalizer(normalizer, config, checkpoint)
+                _frozen_normalizer(normalizer, checkpoint)
             agent = _evaluation_agent(config, checkpoint, torch_impl.nativize_dtype(space), action, policy)
 
             def act(observation):
