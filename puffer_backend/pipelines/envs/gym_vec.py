@@ -58,20 +58,28 @@ def make_gym_vec_env(env_id: str, num_envs: int, vec: str = "sync", factory=None
 
 
 def make_gym_env(env_id: str, factory=None, render_mode: str | None = None):
-    """One gymnasium env (for videos): `gymnasium.make(env_id, render_mode=...)`, or
+    """One gymnasium env (for checks and videos): `gymnasium.make(env_id, render_mode=...)`, or
     `factory(render_mode=...)` when it takes that argument, else `factory()`."""
     import gymnasium as gym
 
     if factory is not None:
-        try:
-            return _call_factory(env_id, factory, render_mode=render_mode)
-        except TypeError:
-            return _call_factory(env_id, factory)
+        kwargs = {"render_mode": render_mode} if render_mode is not None and _takes(factory, "render_mode") else {}
+        return _call_factory(env_id, factory, **kwargs)
     try:
         return gym.make(env_id, render_mode=render_mode)
     except (ImportError, gym.error.Error) as error:
         raise bad_value("env_id", "an env whose dependencies are installed",
                         f"{env_id!r} ({one_line(str(error))})") from None
+
+
+def _takes(function, name: str) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _call_factory(env_id: str, factory, **kwargs):

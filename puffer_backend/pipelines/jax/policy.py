@@ -114,7 +114,6 @@ class JaxPolicy(NamedTuple):
     init: Callable
     apply: Callable
     rollout: Callable
-    builtin: bool
 
 
 def builtin_policy(spec: EnvSpec, hidden_size: int = 64) -> JaxPolicy:
@@ -134,7 +133,7 @@ def builtin_policy(spec: EnvSpec, hidden_size: int = 64) -> JaxPolicy:
             return policy_dist(params, out), value
         return step
 
-    return JaxPolicy(init, apply, rollout, True)
+    return JaxPolicy(init, apply, rollout)
 
 
 def user_policy(policy) -> JaxPolicy:
@@ -155,7 +154,7 @@ def user_policy(policy) -> JaxPolicy:
                             f"shape {tuple(value.shape)}")
         return dist, value.reshape(batch)
 
-    return JaxPolicy(init, apply, lambda params: (lambda obs: apply(params, obs)), False)
+    return JaxPolicy(init, apply, lambda params: (lambda obs: apply(params, obs)))
 
 
 def make_policy(spec: EnvSpec, hidden_size: int, policy=None) -> JaxPolicy:
