@@ -9,7 +9,9 @@ The pipelines' `record_video(run_dir, path, ...)` wrap these with their greedy p
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,8 @@ def check_video_path(path) -> Path:
 class VideoWriter:
     """Frames `(height, width, 3)` uint8 in, one video file out; `frames` counts them.
     mp4: streamed to ffmpeg (imageio-ffmpeg's binary, no system package). gif: kept as
-    palette images (about a third of the memory of RGB) and written on close."""
+    palette images (about a third of the memory of RGB) and written on close; Pillow merges
+    identical consecutive frames into one of their summed duration."""
 
     def __init__(self, path, fps: float = 30):
         self.path = Path(path)
@@ -69,7 +72,8 @@ class VideoWriter:
             self._images.append(Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE))
         else:
             pad = [(0, -n % _MACRO_BLOCK) for n in frame.shape[:2]] + [(0, 0)]
-            self._writer.append_data(np.pad(frame, pad, mode="edge"))
+            with _ffmpeg_starts_quietly():
+                self._writer.append_data(np.pad(frame, pad, mode="edge"))
         self.frames += 1
 
     def close(self) -> None:
@@ -78,7 +82,9 @@ class VideoWriter:
             self._writer = None
         if self._gif and self._images:
             first, *rest = self._images
-            first.save(self.path, save_all=True, append_images=rest, duration=round(1000 / self.fps), loop=0)
+            # GIF stores durations in units of 10 ms.
+            first.save(self.path, save_all=True, append_images=rest, duration=10 * max(1, round(100 / self.fps)),
+                       loop=0)
             self._images = []
 
     def __enter__(self):
@@ -87,6 +93,15 @@ class VideoWriter:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+@contextlib.contextmanager
+def _ffmpeg_starts_quietly():
+    """imageio-ffmpeg starts ffmpeg with subprocess at the first frame; with JAX loaded, Python
+    warns about the fork, which is followed at once by exec (no JAX state is used in it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        yield
 
 
 def quiet_pygame() -> None:
@@ -131,15 +146,20 @@ def play_gymnax(spec, act, episodes: int, seed: int, writer: VideoWriter, frames
                 max_steps: int = EVAL_HORIZON) -> list[float]:
     """`episodes` episodes of the gymnax env of `spec` (envs.gymnax_vec.EnvSpec), from keys
     split off PRNGKey(seed); act(obs `(1, obs_dim)` float32 JAX array) -> the action of that
-    one env (JAX or numpy); frames: `envs.render.gymnax_frames(spec)`. An episode ends where
-    gymnax's step says done (termination or time limit); `max_steps` bounds one that would not."""
+    one env (JAX or numpy); frames: `envs.render.gymnax_frames(spec)`. An episode ends at a
+    termination (gymnax's `step_env` done) or at the time limit (`is_truncated`: gymnax's
+    step_env no longer reports it); `max_steps` bounds one that has neither."""
     import jax
     import jax.numpy as jnp
 
     quiet_pygame()
     env, params = spec.env, spec.params
     reset = jax.jit(lambda key: env.reset_env(key, params))
-    step = jax.jit(lambda key, state, action: env.step_env(key, state, action, params))
+    def step_fn(key, state, action):
+        obs, state, reward, terminated, info = env.step_env(key, state, action, params)
+        return obs, state, reward, terminated | env.is_truncated(state, params), info
+
+    step = jax.jit(step_fn)
     flat = lambda obs: jnp.asarray(obs, jnp.float32).reshape(1, -1)  # noqa: E731
     returns = []
     key = jax.random.PRNGKey(seed)

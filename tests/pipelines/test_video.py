@@ -91,6 +91,26 @@ def test_gymnax_cartpole_video(backend, tmp_path):
     assert frames[0].mean() > 200  # gymnasium's white background, a cart and a pole drawn on it
 
 
+def test_gymnax_episodes_end_at_the_time_limit(tmp_path):
+    """Pendulum never terminates: each episode ends at its 200-step time limit, 201 frames.
+    (A GIF merges identical consecutive frames and adds up their durations: the play time
+    is that of every frame.)"""
+    pytest.importorskip("jax")
+    pytest.importorskip("gymnax")
+    pytest.importorskip("pygame")
+    _save_jax_policy(tmp_path / "run", "Pendulum-v1")
+    out = load_pipeline("jax").record_video(tmp_path / "run", tmp_path / "pendulum.gif", episodes=2)
+    assert out["frames"] == 2 * 201
+    from PIL import Image
+
+    with Image.open(tmp_path / "pendulum.gif") as image:
+        durations = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            durations.append(image.info["duration"])
+    assert sum(durations) == 2 * 201 * 30  # Pendulum's 30 fps: 1000 / 30 ms in GIF's 10 ms units
+
+
 def test_minatar_frames_colour_the_highest_set_channel():
     obs = np.zeros((10, 10, 4), bool)
     obs[2, 3, 0] = obs[2, 3, 2] = True  # two objects on one cell: the later channel shows
