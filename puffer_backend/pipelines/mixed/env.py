@@ -67,8 +67,14 @@ class GymnaxTorchEnv:
     end_rollout() -> RolloutEnd for the `num_steps` steps just taken; also updates the
         recent-return statistics.
     warm_up() compiles the jitted functions (after reset), so compile time can be measured apart.
-    mean_return() / episodes(): recent-episode statistics (one small transfer each).
+    mean_return() / episodes(): recent-episode statistics (one small transfer each), of the
+        env's own rewards.
     observation_layout, action_spec: what the torch agent is built from.
+    factory: a user's `() -> (env, env_params)` (else env_id is a gymnax id). norm_obs /
+    norm_reward: pipelines.normalize inside the jitted step (observations, final
+    observations, rewards); norm_arrays() gives the statistics for a checkpoint, and
+    load_norm(state) takes a checkpoint's (call it before `reset`: the jitted functions read
+    whether to update them when they are traced).
     """
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int, *, factory=None, norm_obs: bool = False,
@@ -77,7 +83,7 @@ class GymnaxTorchEnv:
         self.vec = VecEnv(self.spec, num_envs)
         self.num_envs, self.num_steps = num_envs, num_steps
         self.norm_obs, self.norm_reward, self.gamma = norm_obs, norm_reward, gamma
-        self.update_norm = True  # False freezes the normalization statistics (evaluation)
+        self.update_norm = True  # False freezes the statistics (evaluation); read when the step is traced
         self._loaded_norm = None
         self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
