@@ -1,20 +1,35 @@
 """Which backends and environments the command can run here, decided before any framework import."""
 from __future__ import annotations
 
+import os
+import sys
+
 from ..pipelines import load_pipeline
-from ..pipelines.envs import REQUIRED_MODULES, SUPPORTED_ENVS, missing_modules
+from ..pipelines.envs import REQUIRED_MODULES, check_env_id, missing_modules
 from .errors import UsageError
 
-__all__ = ["check_env", "check_installed", "pipeline_module"]
+__all__ = ["check_env", "check_installed", "pipeline_module", "factory_path"]
+
+
+def factory_path(env_id: str) -> None:
+    """For `--env package.module:function`, the current folder is searched first (as
+    `python -m` does; the `puffer-backend` script alone would not look there), so a factory
+    in the folder the command runs from imports."""
+    if ":" in env_id and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def check_env(backend: str, env_id: str) -> None:
-    """An env id the backend's pipeline cannot train on is a UsageError (naming the backends that can)."""
-    if env_id not in SUPPORTED_ENVS[backend]:
-        others = [b for b, ids in SUPPORTED_ENVS.items() if env_id in ids]
-        hint = f" ({env_id} is available with --backend {'/'.join(others)})" if others else ""
-        raise UsageError(f"--env: expected one of {', '.join(SUPPORTED_ENVS[backend])} for backend "
-                         f"{backend}, received {env_id!r}{hint}")
+    """An env id the backend cannot build is a UsageError, decided without importing torch or
+    JAX (pipelines.envs.check_env_id; the torch backend's check reads gymnasium's registry).
+    Whether the env's spaces can be trained is decided when the pipeline builds it."""
+    factory_path(env_id)
+    try:
+        check_env_id(backend, env_id)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        raise UsageError("--env" + message[len("env_id"):] if message.startswith("env_id:") else
+                         f"--env: {message}") from None
 
 
 def check_installed(backend: str) -> None:

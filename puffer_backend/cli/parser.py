@@ -13,8 +13,7 @@ import math
 import textwrap
 
 from .. import __version__
-from ..pipelines.config import LOGGERS, TrainConfig, field_docs
-from ..pipelines.envs import SUPPORTED_ENVS
+from ..pipelines.config import LOGGERS, VEC_MODES, TrainConfig, field_docs
 from ..pipelines import PIPELINES
 from .errors import PROG, UsageError
 
@@ -23,12 +22,12 @@ __all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", 
 # TrainConfig fields that have their own flag (`--set` refuses them), and bookkeeping (None).
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
-               "target_return": "--target-return", "save_every": "--save-every", "logger": "--logger",
-               "extra": None}
+               "target_return": "--target-return", "vec": "--vec", "save_every": "--save-every",
+               "logger": "--logger", "extra": None}
 # The `args` attribute of each flag that sets a field.
 FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
               "out_dir": "out", "run_name": "name", "compile": "compile", "target_return": "target_return",
-              "save_every": "save_every", "logger": "logger"}
+              "vec": "vec", "save_every": "save_every", "logger": "logger"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,36 +117,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{train,eval,compare}")
 
-    envs = "; ".join(f"{b}: {', '.join(ids)}" for b, ids in SUPPORTED_ENVS.items())
     train = commands.add_parser("train", help="train PPO and save a run folder",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description=textwrap.fill(
-                                    "Train PPO (CleanRL's CartPole hyperparameters) and save a run folder "
-                                    "<out>/<name> with config.json, metrics.csv, curve.png and a checkpoint. "
-                                    "Settings come from TrainConfig's defaults, then a --config file, then the "
-                                    "flags and --set (each wins over the ones before).", 88),
-                                epilog=textwrap.fill(f"Environments per backend -- {envs}.", 88) + "\n\n"
-                                + config_keys_help())
-    # Field flags default to None: a flag that was not given leaves the config file's value.
+                                    "Train PPO (CleanRL's hyperparameters, or the env's preset) and save a run "
+                                    "folder <out>/<name> with config.json, metrics.csv, curve.png and a checkpoint. "
+                                    "Settings come from TrainConfig's defaults, then the env's preset, then a "
+                                    "--config file, then the flags and --set (each wins over the ones before).", 88),
+                                epilog=textwrap.fill(
+                                    "Environments: --backend torch takes any gymnasium id (CartPole-v1, "
+                                    "Blackjack-v1, Pendulum-v1, ...); jax and mixed any gymnax id (CartPole-v1, "
+                                    "Acrobot-v1, Pendulum-v1, Breakout-MinAtar, ...); every backend takes "
+                                    "package.module:function, your own env factory. Presets: Box-action envs "
+                                    "(Pendulum, MuJoCo, ...) train with CleanRL's continuous-control settings; "
+                                    "envs with a reward_threshold in gymnasium's registry stop once it is "
+                                    "reached.", 88) + "\n\n" + config_keys_help())
+    # Field flags default to None: a flag that was not given leaves the preset's or the config file's value.
     train.add_argument("--backend", choices=tuple(PIPELINES), default=None,
                        help="torch: gymnasium envs + torch policy; jax: gymnax, whole loop under jit; "
                        f"mixed: gymnax env under jit + torch policy (default: {TrainConfig.backend})")
-    train.add_argument("--env", default=None, metavar="ID", help=f"environment id (default: {TrainConfig.env_id})")
+    train.add_argument("--env", default=None, metavar="ID",
+                       help="a gymnasium id (torch), a gymnax id (jax, mixed), or package.module:function "
+                       f"(default: {TrainConfig.env_id})")
     train.add_argument("--steps", type=positive_int, default=None, metavar="N",
-                       help="environment steps over all envs; 500k, 1M and 5e5 work too "
-                       f"(default: {TrainConfig.total_steps})")
+                       help="environment steps over all envs, the cap when a target stops the run earlier; "
+                       f"500k, 1M and 5e5 work too (default: {TrainConfig.total_steps}, 1M for continuous control)")
     train.add_argument("--seed", type=seed, default=None, metavar="S",
                        help=f"random seed (default: {TrainConfig.seed})")
     train.add_argument("--num-envs", type=positive_int, default=None, metavar="E",
-                       help=f"parallel environments (default: {TrainConfig.num_envs})")
+                       help=f"parallel environments (default: {TrainConfig.num_envs}, 1 for continuous control)")
+    train.add_argument("--vec", choices=VEC_MODES, default=None,
+                       help="torch: step the envs in this process (sync) or one process each (async: for slow "
+                       f"envs) (default: {TrainConfig.vec})")
     train.add_argument("--out", default=None, metavar="DIR",
                        help=f"parent folder of run folders (default: {TrainConfig.out_dir})")
     train.add_argument("--name", default=None, metavar="NAME",
                        help="run folder name (default: <backend>-<env>-s<seed>-<timestamp>); an existing "
                        "folder is an error, never overwritten")
-    train.add_argument("--target-return", type=finite_float, default=None, metavar="R",
-                       help="stop early once the mean of the 20 latest episodic returns reaches R "
-                       "(after at least 20 episodes)")
+    target = train.add_mutually_exclusive_group()
+    target.add_argument("--target-return", type=finite_float, default=None, metavar="R",
+                        help="stop early once the mean of the 20 latest episodic returns reaches R (after at "
+                        "least 20 episodes) (default: the env's reward_threshold in gymnasium's registry: "
+                        "475 for CartPole-v1; none for envs without one)")
+    target.add_argument("--no-early-stop", action="store_true",
+                        help="run all --steps, even once the env's target return is reached")
     train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the torch policy (torch, mixed; default: off)")
     train.add_argument("--config", default=None, metavar="FILE",
@@ -174,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=positive_int, default=20, metavar="K",
                           help="episodes to average (default: 20)")
     evaluate.add_argument("--seed", type=seed, default=0, metavar="S", help="environment seed (default: 0)")
+    evaluate.add_argument("--video", default=None, metavar="PATH",
+                          help="also play the episodes one after another and write them as a video "
+                          "(.mp4, or .gif)")
 
     compare = commands.add_parser("compare", help="overlay several runs' learning curves in one PNG",
                                   description="Overlay the learning curves of several runs in one PNG, "

@@ -18,6 +18,7 @@ from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_
 from ..pipelines.config import CONFIG_FILE, TrainConfig, load_config, write_config
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
 from ..pipelines.episodes import first_step_reaching
+from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
 from .backends import check_env, check_installed, pipeline_module
 from .errors import EXIT_INTERRUPTED, PROG, UsageError
@@ -56,6 +57,8 @@ def _settings(args) -> list[Setting]:
         value = getattr(args, dest, None)
         if value is not None:
             settings.append(Setting(FIELD_FLAGS[field], field, value))
+    if getattr(args, "no_early_stop", False):
+        settings.append(Setting("--no-early-stop", "target_return", None))
     for text in args.overrides:
         key, value = parse_override(text)
         settings.append(Setting(f"--set {key}", key, value))
@@ -121,6 +124,7 @@ def run(args) -> int:
         raise UsageError("--resume: expected a single process, received a torchrun job "
                          f"(WORLD_SIZE={_world_size(config)}); resuming under torchrun is not supported")
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
+    _check_pipeline_env(pipeline, config)
 
     from .progress import Progress
     from .runs import RunLogger, is_main_process
@@ -149,6 +153,8 @@ def run(args) -> int:
         else:
             print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
                   f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+        for line in _setting_notes(config, args):
+            print(f"{PROG}: {line}", file=sys.stderr, flush=True)
     progress = Progress(planned, mode="off" if args.quiet else args.progress,
                         initial_step=start_step) if main_process else None
 
@@ -197,6 +203,42 @@ def run(args) -> int:
 
 def _world_size(config: TrainConfig) -> int:
     return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1)) if config.backend == "torch" else 1
+
+
+def _check_pipeline_env(pipeline, config: TrainConfig) -> None:
+    """The pipeline builds the env and says whether it can train it, before the run folder
+    and the start line exist: a refusal is one line (`--env: ...`, or the `--set` that asked
+    for what the env cannot do)."""
+    check = getattr(pipeline, "check_env", None)
+    if check is None:
+        return
+    try:
+        check(config)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        if message.startswith("env_id: "):
+            raise UsageError("--env: " + message[len("env_id: "):]) from None
+        match = _CONFIG_ERROR.match(message)
+        if match is not None:
+            flag = FIELD_FLAGS.get(match.group(1)) or f"--set {match.group(1)}"
+            raise UsageError(f"{flag}: {message[match.end():]}") from None
+        raise
+
+
+def _setting_notes(config: TrainConfig, args) -> list[str]:
+    """What the env's preset chose and when the run stops, for the start lines."""
+    notes = []
+    name = preset_name(config.env_id)
+    if name:
+        shown = ", ".join(f"{k}={getattr(config, k)}" for k in CONTINUOUS_CONTROL if k != "total_steps")
+        notes.append(f"{name} preset for {config.env_id} (CleanRL's ppo_continuous_action): {shown}; "
+                     "--set KEY=VALUE changes any of them")
+    if config.target_return is not None:
+        source = (f"{config.env_id}'s reward_threshold" if config.target_return == env_target(config.env_id)
+                  else "the target_return setting")
+        notes.append(f"stops once the mean return of the 20 latest episodes reaches {config.target_return:g} "
+                     f"({source}; --no-early-stop runs all steps)")
+    return notes
 
 
 def _new_run_dir(config: TrainConfig, name: str | None) -> Path:

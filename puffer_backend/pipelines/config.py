@@ -22,11 +22,12 @@ from pathlib import Path
 
 from ..spec.errors import bad_type, bad_value
 
-__all__ = ["BACKENDS", "LOGGERS", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int", "write_config",
-           "load_config", "field_docs"]
+__all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int",
+           "write_config", "load_config", "field_docs"]
 
 BACKENDS = ("torch", "jax", "mixed")
 LOGGERS = ("csv", "tensorboard")
+VEC_MODES = ("sync", "async")
 CONFIG_FILE = "config.json"
 # JAX with x64 off keeps the low 32 bits of a larger seed (2**32 and 0 give the same key).
 MAX_SEED = 2**32 - 1
@@ -38,7 +39,8 @@ class TrainConfig:
     """torch: gymnasium envs and a torch policy; jax: gymnax envs, rollout and update under one
     jax.jit; mixed: a gymnax env stepped under jit, a torch policy"""
     env_id: str = "CartPole-v1"
-    """environment id (the ids each backend supports: pipelines.envs.SUPPORTED_ENVS)"""
+    """environment: a gymnasium id (torch), a gymnax id (jax, mixed), or package.module:function,
+    a user's env factory (pipelines.envs)"""
     total_steps: int = 500_000
     """environment steps over all envs (and all ranks under torchrun), rounded down to whole updates"""
     seed: int = 0
@@ -73,6 +75,15 @@ class TrainConfig:
     """clip the global gradient norm to this, > 0"""
     hidden_size: int = 64
     """width of the two hidden tanh layers of the actor and of the critic"""
+    norm_obs: bool = False
+    """normalize observations by their running mean and std, clipped to [-10, 10]
+    (pipelines.normalize; float observations only)"""
+    norm_reward: bool = False
+    """scale rewards by the running std of the discounted return, clipped to [-10, 10]
+    (pipelines.normalize; the logged returns stay the env's own)"""
+    vec: str = "sync"
+    """torch: gymnasium's vector env, "sync" (all envs in this process) or "async" (one process
+    per env: for slow envs); jax and mixed step their envs under jit and take "sync" only"""
     compile: bool = False
     """torch.compile the torch policy (torch and mixed; the jax pipeline is always jitted)"""
     target_return: float | None = None
@@ -138,9 +149,14 @@ class TrainConfig:
         _check_number("max_grad_norm", self.max_grad_norm, "> 0", lambda x: x > 0)
         if self.target_return is not None:
             _check_number("target_return", self.target_return, "finite, or None", lambda x: True)
-        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile"):
+        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile", "norm_obs", "norm_reward"):
             if not isinstance(getattr(self, name), bool):
                 raise bad_value(f"config.{name}", "a bool", repr(getattr(self, name)))
+        if self.vec not in VEC_MODES:
+            raise bad_value("config.vec", f"one of {list(VEC_MODES)}", repr(self.vec))
+        if self.vec != "sync" and self.backend != "torch":
+            raise bad_value("config.vec", f"'sync' for backend {self.backend} (its gymnax envs step under jit; "
+                            "async is for backend torch)", repr(self.vec))
         if not isinstance(self.out_dir, (str, os.PathLike)):
             raise bad_value("config.out_dir", "a folder path", repr(self.out_dir))
         if self.run_name is not None and not isinstance(self.run_name, str):
@@ -159,6 +175,26 @@ class TrainConfig:
             raise bad_value("config.num_minibatches",
                             f"at most {self.batch_size // 2} (advantage normalization needs minibatches "
                             "of 2 or more)", repr(self.num_minibatches))
+
+    @classmethod
+    def for_env(cls, env_id: str = "CartPole-v1", backend: str = "mixed", **fields) -> "TrainConfig":
+        """The config of a run on `env_id`: TrainConfig's defaults < the env's preset
+        (pipelines.presets: CleanRL's continuous-control settings for Box-action envs, the
+        env's target return from gymnasium's `reward_threshold`) < `fields`. Validated.
+
+        `TrainConfig.for_env("Pendulum-v1", "jax")` trains Pendulum as CleanRL does;
+        `TrainConfig.for_env("CartPole-v1", "torch", target_return=None)` runs all its steps.
+        Raises ValueError for a key that is not a field or a bad value.
+        """
+        from .presets import preset
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - names)
+        if unknown:
+            raise bad_value("fields", "TrainConfig fields", repr(unknown[0]))
+        config = cls(**{**preset(env_id, backend), **fields, "backend": backend, "env_id": env_id})
+        config.validate()
+        return config
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -48,11 +48,11 @@ class Setting(NamedTuple):
 
 
 def env_preset(backend: str, env_id: str) -> dict:
-    """Per-env settings, applied over the defaults and under a config file and overrides.
+    """Per-env settings (pipelines.presets: CleanRL's continuous-control settings, the env's
+    target return), applied over the defaults and under a config file and overrides."""
+    from .presets import preset
 
-    The hook for per-env hyperparameter presets; none are defined yet, so this returns {}.
-    """
-    return {}
+    return preset(env_id, backend)
 
 
 def _kinds() -> dict[str, str]:

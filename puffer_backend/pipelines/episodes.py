@@ -23,10 +23,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["RETURN_WINDOW", "target_reached", "first_step_reaching", "EpisodeStats", "JaxEpisodeStats",
+__all__ = ["RETURN_WINDOW", "EVAL_HORIZON", "target_reached", "first_step_reaching", "EpisodeStats", "JaxEpisodeStats",
            "jax_stats_init", "jax_stats_update", "jax_stats_mean"]
 
 RETURN_WINDOW = 20
+# Evaluation (and videos) stop an episode that has not ended after this many steps and count
+# its return so far: envs without a time limit (CliffWalking) can run forever under a
+# greedy policy.
+EVAL_HORIZON = 10_000
 
 
 def target_reached(mean_return, episodes, target, window: int = RETURN_WINDOW) -> bool:

@@ -22,10 +22,11 @@ from .config import TrainConfig
 
 __all__ = ["RESUME_MAY_CHANGE", "check_resumable", "resume_checkpoint", "resume_config", "resumed_env_seed"]
 
-# Settings that a resumed run may change: the length of the run, when it stops, how it is
-# saved, compiled and logged. (out_dir, run_name: the run's folder, which the command sets.)
-RESUME_MAY_CHANGE = ("total_steps", "target_return", "compile", "save_every", "logger", "out_dir", "run_name",
-                     "extra")
+# Settings that a resumed run may change: the length of the run, when it stops (target_return,
+# None for --no-early-stop), how its envs are stepped (vec: torch resets its envs anyway), saved,
+# compiled and logged. (out_dir, run_name: the run's folder, which the command sets.)
+RESUME_MAY_CHANGE = ("total_steps", "target_return", "vec", "compile", "save_every", "logger", "out_dir",
+                     "run_name", "extra")
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig, checkpoint: Checkpoint) -> None:

@@ -13,15 +13,16 @@ from puffer_backend.pipelines.config import CONFIG_FILE, load_config
 # --- train / eval / compare with the fake pipeline ---------------------------------------------------
 
 def test_train_writes_a_run_folder(fake, capsys):
-    code = cli.main(["train", "--backend", "jax", "--env", "Pendulum-v1", "--steps", "2k", "--seed", "2",
+    code = cli.main(["train", "--backend", "jax", "--env", "Acrobot-v1", "--steps", "2k", "--seed", "2",
                      "--num-envs", "2", "--out", "out", "--name", "r1", "--set", "learning_rate=3e-4",
                      "--set", "anneal_lr=false", "--target-return", "-200"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     run = fake / "out" / "r1"
     config = json.loads((run / CONFIG_FILE).read_text())
-    assert config["backend"] == "jax" and config["env_id"] == "Pendulum-v1" and config["total_steps"] == 2000
+    assert config["backend"] == "jax" and config["env_id"] == "Acrobot-v1" and config["total_steps"] == 2000
     assert config["seed"] == 2 and config["num_envs"] == 2 and config["run_name"] == "r1"
+    # --target-return wins over Acrobot-v1's reward_threshold (-100), the preset's target
     assert config["learning_rate"] == 3e-4 and config["anneal_lr"] is False and config["target_return"] == -200
     # config.json existed when train started: the fake read it back into its checkpoint
     assert json.loads((run / "fake.ckpt").read_text())["seen"] == config
@@ -37,6 +38,34 @@ def test_train_writes_a_run_folder(fake, capsys):
     assert out_lines[0].endswith(f"run {Path('out') / 'r1'}")
     assert "step 16/1792  sps 1000  mean_return 12.0" in captured.err.splitlines()  # 7 whole updates of 256
     assert "(2000 rounded to whole updates of 256)" in captured.err
+
+
+def test_presets_are_the_layer_between_defaults_and_flags(fake, capsys):
+    """Pendulum's preset (CleanRL's continuous control) fills what no flag sets; flags and
+    --set win; the start lines say what the preset chose."""
+    assert cli.main(["train", "--backend", "torch", "--env", "Pendulum-v1", "--name", "p", "--num-envs", "2",
+                     "--set", "update_epochs=3"]) == 0
+    config = load_config(fake / "runs" / "p")
+    assert (config.num_envs, config.update_epochs) == (2, 3)  # the user's
+    assert (config.num_steps, config.num_minibatches, config.learning_rate, config.ent_coef) == (2048, 32, 3e-4, 0.0)
+    assert config.norm_obs and config.norm_reward and config.total_steps == 1_000_000 and config.target_return is None
+    err = capsys.readouterr().err
+    assert "continuous control preset for Pendulum-v1" in err and "num_envs=2" in err and "stops once" not in err
+
+
+def test_the_env_target_stops_the_run_unless_told_otherwise(fake, capsys):
+    """CartPole-v1's reward_threshold (475) is the default target; --no-early-stop removes it."""
+    assert cli.main(["train", "--name", "a"]) == 0
+    assert load_config(fake / "runs" / "a").target_return == 475.0
+    captured = capsys.readouterr()
+    assert "stops once the mean return of the 20 latest episodes reaches 475 (CartPole-v1's reward_threshold" in \
+        captured.err
+    assert "target not reached" in captured.out  # the fake's returns stay far below
+    assert cli.main(["train", "--name", "b", "--no-early-stop", "--quiet"]) == 0
+    assert load_config(fake / "runs" / "b").target_return is None
+    assert "target" not in capsys.readouterr().out
+    assert cli.main(["train", "--target-return", "5", "--no-early-stop"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("target, expected", [(20.0, "target reached at step 64"), (1000.0, "target not reached")])
@@ -172,7 +201,7 @@ def test_summary_falls_back_to_the_last_record(fake, capsys):
     original = fake_pipeline_mod.train
     fake_pipeline_mod.train = lambda config, logger: original(config, logger) and None  # returns None
     try:
-        assert cli.main(["--quiet", "--name", "none"]) == 0
+        assert cli.main(["--quiet", "--name", "none", "--no-early-stop"]) == 0
     finally:
         fake_pipeline_mod.train = original
     assert capsys.readouterr().out.startswith("done: steps 96  sps 3000  mean_return 30.0")

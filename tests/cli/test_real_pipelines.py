@@ -149,3 +149,39 @@ def test_torchrun_two_processes_one_run_folder(tmp_path):
     assert sum(line.startswith("puffer-backend: training") for line in result.stderr.splitlines()) == 1
     assert runs.read_metrics(run)["step"] == [1024.0, 2048.0]  # one update = a batch on each of 2 ranks
     assert (run / runs.CURVE_FILE).exists() and load_config(run).total_steps == 2048
+
+
+# --- any env, presets, videos: through the command --------------------------------------------------
+
+def test_any_env_and_a_video_through_the_command(tmp_path):
+    """A user's factory trains from the command; eval --video writes a gif of the clock env's
+    frames; an env the pipeline cannot train is one line and exit 2, with no run folder left
+    behind."""
+    if not _pipeline_ready("torch"):
+        pytest.skip("the torch pipeline or its framework is not installed")
+    toy = "tests.pipelines.envs.toy_envs"
+    result = _command("train", "--backend", "torch", "--env", f"{toy}:make_clock_env", "--steps", "512",
+                      "--out", str(tmp_path), "--name", "clock", "--quiet", "--no-early-stop")
+    assert result.returncode == 0, result.stderr[-3000:]
+    video = tmp_path / "clock.gif"
+    result = _command("eval", str(tmp_path / "clock"), "--episodes", "2", "--video", str(video))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("mean_return 7.00  episodes 2") and "(16 frames)" in result.stdout
+    from PIL import Image
+
+    with Image.open(video) as image:
+        assert image.n_frames == 16
+    result = _command("train", "--backend", "torch", "--env", f"{toy}:make_tuple_action_env", "--out", str(tmp_path),
+                      "--name", "refused")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith("puffer-backend: error: --env: expected an env with Discrete, MultiDiscrete, ")
+    assert f"'{toy}:make_tuple_action_env' with Tuple(Discrete(2), Discrete(2))" in lines[0]
+    assert not (tmp_path / "refused").exists()
+    result = _command("train", "--backend", "torch", "--env", "Blackjack-v1", "--set", "norm_obs=true",
+                      "--out", str(tmp_path), "--name", "refused")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+    assert "--set norm_obs: expected an env whose packed observations are floats" in lines[0]
+    result = _command("eval", str(tmp_path / "clock"), "--video", str(tmp_path / "x.avi"))
+    assert result.returncode == 2 and "--video: expected a file name ending in .mp4 or .gif" in result.stderr

@@ -87,7 +87,8 @@ class ScriptedEnv:
         cut = r["truncated"][t] & ~r["terminated"][t]
         envs = np.flatnonzero(cut) if cut.any() else None
         final = torch.from_numpy(r["final_obs"][t][envs]) if envs is not None else None
-        return (torch.from_numpy(next_obs), r["rewards"][t], r["terminated"][t] | r["truncated"][t], envs, final)
+        return (torch.from_numpy(next_obs), r["rewards"][t], r["terminated"][t] | r["truncated"][t], envs, final,
+                r["rewards"][t])
 
 
 def _torch_path(agent, r, old_logprob):

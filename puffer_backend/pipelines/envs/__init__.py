@@ -1,26 +1,36 @@
-"""Environments shared by the pipelines: which ids and installed modules each needs (this
-module, framework-free), gymnasium vector envs for torch (`gym_vec`), gymnax vector envs for
-jax and mixed (`gymnax_vec`).
+"""Environments of the pipelines: which env ids each backend takes, decided cheaply (this module,
+framework-free), gymnasium vector envs for torch (`gym_vec`), gymnax vector envs for jax and
+mixed (`gymnax_vec`), users' env factories (`factory`), frames for videos (`render`).
 
-The CLI validates `--backend` and `--env` against these tables before importing any
-framework, so a typo costs milliseconds instead of a torch/JAX import.
+`--env` takes, per backend:
+- torch: any id in gymnasium's registry (`gymnasium.registry`), or `package.module:function`,
+  a user's factory returning a gymnasium env;
+- jax and mixed: any id gymnax registers (GYMNAX_IDS: CartPole-v1, ..., Breakout-MinAtar, ...),
+  or `package.module:function`, a user's factory returning a gymnax `(env, env_params)`.
+`check_env_id` decides this without importing torch or JAX (gymnasium's registry imports
+gymnasium only), so a typo costs a fraction of a second; whether the env's spaces can be
+trained is decided when the env is built (gym_vec, gymnax_vec), with an error naming env_id.
 """
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import re
 
-__all__ = ["GYMNASIUM_ENVS", "GYMNAX_ENVS", "SUPPORTED_ENVS", "REQUIRED_MODULES", "supported_envs",
-           "missing_modules"]
+from ...spec.errors import bad_type, bad_value, one_line
 
-# Ids the pipelines train and test. gymnasium and gymnax have more; each one added here must
-# have an observation the spec layer packs (torch) or a flat Box (gymnax), and a Discrete,
-# MultiDiscrete or Box action space.
-GYMNASIUM_ENVS = ("CartPole-v1", "Blackjack-v1", "Pendulum-v1")
-GYMNAX_ENVS = ("CartPole-v1", "Pendulum-v1")
+__all__ = ["GYMNAX_IDS", "REQUIRED_MODULES", "check_env_id", "is_factory_id", "missing_modules"]
 
-# torch steps gymnasium envs (envs/gym_vec.py); jax and mixed step gymnax envs under jit
-# (envs/gymnax_vec.py).
-SUPPORTED_ENVS: dict[str, tuple[str, ...]] = {"torch": GYMNASIUM_ENVS, "jax": GYMNAX_ENVS, "mixed": GYMNAX_ENVS}
+# The ids gymnax 1.0 registers (`gymnax.registered_envs`; a test keeps the two equal). Read
+# from this table rather than from gymnax, which imports JAX.
+GYMNAX_IDS = (
+    "CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+    "Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar", "SpaceInvaders-MinAtar",
+    "Catch-bsuite", "DeepSea-bsuite", "MemoryChain-bsuite", "UmbrellaChain-bsuite", "DiscountingChain-bsuite",
+    "MNISTBandit-bsuite", "SimpleBandit-bsuite",
+    "FourRooms-misc", "MetaMaze-misc", "PointRobot-misc", "BernoulliBandit-misc", "GaussianBandit-misc",
+    "Reacher-misc", "Swimmer-misc", "Pong-misc", "FrozenLake-misc",
+)
 
 # Top-level modules each pipeline imports; a missing one is reported before training starts.
 REQUIRED_MODULES: dict[str, tuple[str, ...]] = {
@@ -29,15 +39,80 @@ REQUIRED_MODULES: dict[str, tuple[str, ...]] = {
     "mixed": ("torch", "jax", "gymnax"),
 }
 
+_FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
-def supported_envs(backend: str) -> tuple[str, ...]:
-    """The environment ids that `backend`'s pipeline can train on.
 
-    Raises ValueError for an unknown backend.
+def is_factory_id(env_id: str) -> bool:
+    """True for `package.module:function` (a user's env factory), False for a registry id."""
+    return isinstance(env_id, str) and bool(_FACTORY.match(env_id))
+
+
+def check_env_id(backend: str, env_id: str) -> str:
+    """How `backend` will build `env_id`: "gymnasium", "gymnax" or "factory".
+
+    Cheap: no torch or JAX import (the torch backend's check imports gymnasium for its
+    registry). Raises TypeError when env_id is not a str, ValueError naming `env_id`, in one
+    line, for an id the backend's registry lacks (with gymnasium's or a close-match hint) or
+    a factory whose module cannot be found.
     """
-    if backend not in SUPPORTED_ENVS:
-        raise ValueError(f"backend: expected one of {sorted(SUPPORTED_ENVS)}, received {backend!r}")
-    return SUPPORTED_ENVS[backend]
+    if backend not in REQUIRED_MODULES:
+        raise bad_value("backend", f"one of {sorted(REQUIRED_MODULES)}", repr(backend))
+    if not isinstance(env_id, str):
+        raise bad_type("env_id", "a str", env_id)
+    if ":" in env_id:
+        _check_factory(env_id)
+        return "factory"
+    if backend == "torch":
+        _check_gymnasium_id(env_id)
+        return "gymnasium"
+    if env_id not in GYMNAX_IDS:
+        close = difflib.get_close_matches(env_id, GYMNAX_IDS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        if not close and _in_gymnasium_registry(env_id):
+            hint = f"; {env_id} is a gymnasium id: use --backend torch"
+        raise bad_value("env_id", f"a gymnax id for backend {backend} ({', '.join(GYMNAX_IDS[:5])}, Breakout-MinAtar, "
+                        "...: gymnax.registered_envs) or package.module:make_env", f"{env_id!r}{hint}")
+    return "gymnax"
+
+
+def _check_factory(env_id: str) -> None:
+    if not is_factory_id(env_id):
+        raise bad_value("env_id", "package.module:function (a user's env factory)", repr(env_id))
+    module = env_id.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package that is missing or fails to import
+        found = False
+    if not found:
+        raise bad_value("env_id", "package.module:function with an importable module", f"{env_id!r} "
+                        f"(no module named {module!r} on the Python path)")
+
+
+def _gymnasium():
+    try:
+        import gymnasium
+    except ImportError:
+        return None
+    return gymnasium
+
+
+def _in_gymnasium_registry(env_id: str) -> bool:
+    gym = _gymnasium()
+    return gym is not None and env_id in gym.registry
+
+
+def _check_gymnasium_id(env_id: str) -> None:
+    gym = _gymnasium()
+    if gym is None or env_id in gym.registry:
+        return  # without gymnasium, the missing module is reported instead (missing_modules)
+    try:
+        gym.spec(env_id)  # raises with gymnasium's own hint ("Did you mean: `CartPole`?")
+    except Exception as error:  # gymnasium's NameNotFound, VersionNotFound, Error
+        hint = one_line(str(error))
+        if env_id in GYMNAX_IDS:
+            hint += f" ({env_id} is a gymnax id: use --backend jax or mixed)"
+        raise bad_value("env_id", "an id in gymnasium's registry for backend torch (CartPole-v1, Blackjack-v1, "
+                        "Pendulum-v1, ...) or package.module:make_env", f"{env_id!r}: {hint}") from None
 
 
 def _installed(module: str) -> bool:

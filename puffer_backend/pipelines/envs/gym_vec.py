@@ -1,8 +1,12 @@
 """gymnasium vector envs for the torch pipeline, with observations packed into flat rows.
 
 Packing (`puffer_backend.spec.pack_batch`) is what PufferLib's emulation does: every
-observation, however structured (Blackjack's Tuple, Dicts), becomes one row of the sample
-dtype, and the policy unpacks it with `nativize_tensor` (`observation_layout`).
+observation, however structured (Box, Discrete, MultiDiscrete, MultiBinary, Dict, Tuple),
+becomes one row of the sample dtype, and the policy unpacks it with `nativize_tensor`
+(`observation_layout`). Actions come back from the sampler as int64 indices (Discrete,
+MultiDiscrete, MultiBinary) or float32 vectors (Box) and are turned into what the env's
+action space holds (`ActionConverter`). Any registered gymnasium id or a user's factory;
+`vec="async"` runs one process per env (gymnasium's AsyncVectorEnv).
 """
 from __future__ import annotations
 
@@ -12,20 +16,142 @@ import numpy as np
 import torch
 
 from puffer_backend import torch_impl
-from puffer_backend.spec import Continuous, action_spec, bad_value, pack_batch, row_elements, sample_dtype
+from puffer_backend.spec import action_spec, bad_value, pack_batch, row_elements, sample_dtype
+from puffer_backend.spec.errors import one_line
 
-__all__ = ["GymVecEnv", "GymStep", "make_gym_vec_env"]
+from ..normalize import Normalizer
+
+__all__ = ["GymVecEnv", "GymStep", "ActionConverter", "make_gym_vec_env", "make_gym_env", "check_spaces"]
 
 
-def make_gym_vec_env(env_id: str, num_envs: int):
-    """A gymnasium SyncVectorEnv with same-step autoreset: the observation after an episode's
-    end is the next episode's first, and `infos["final_obs"]` holds the one the end reached."""
+def _autoreset():
     import gymnasium as gym
+    return gym.vector.AutoresetMode.SAME_STEP
+
+
+def make_gym_vec_env(env_id: str, num_envs: int, vec: str = "sync", factory=None):
+    """A gymnasium vector env with same-step autoreset (the observation after an episode's
+    end is the next episode's first; `infos["final_obs"]` holds the one the end reached):
+    `gymnasium.make_vec(env_id)`, or `factory` (a user's `() -> gymnasium.Env`) called once
+    per env. vec: "sync" (SyncVectorEnv) or "async" (AsyncVectorEnv, one process per env).
+
+    Raises ValueError naming env_id when the id is not registered, its dependencies are not
+    installed, or the factory does not return a gymnasium env.
+    """
+    import gymnasium as gym
+
+    if vec not in ("sync", "async"):
+        raise bad_value("vec", "'sync' or 'async'", repr(vec))
+    if factory is not None:
+        probe = _call_factory(env_id, factory)
+        probe.close()
+        cls = gym.vector.SyncVectorEnv if vec == "sync" else gym.vector.AsyncVectorEnv
+        return cls([factory] * num_envs, autoreset_mode=_autoreset())
     if env_id not in gym.registry:
-        raise bad_value("env_id", "a registered gymnasium env id such as CartPole-v1, Blackjack-v1 "
-                                  "or Pendulum-v1", repr(env_id))
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+        raise bad_value("env_id", "an id in gymnasium's registry or package.module:make_env", repr(env_id))
+    try:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vec,
+                            vector_kwargs={"autoreset_mode": _autoreset()})
+    except (ImportError, gym.error.Error) as error:  # DependencyNotInstalled is both
+        raise bad_value("env_id", "an env whose dependencies are installed",
+                        f"{env_id!r} ({one_line(str(error))})") from None
+
+
+def make_gym_env(env_id: str, factory=None, render_mode: str | None = None):
+    """One gymnasium env (for checks and videos): `gymnasium.make(env_id, render_mode=...)`, or
+    `factory(render_mode=...)` when it takes that argument, else `factory()`."""
+    import gymnasium as gym
+
+    if factory is not None:
+        kwargs = {"render_mode": render_mode} if render_mode is not None and _takes(factory, "render_mode") else {}
+        return _call_factory(env_id, factory, **kwargs)
+    try:
+        return gym.make(env_id, render_mode=render_mode)
+    except (ImportError, gym.error.Error) as error:
+        raise bad_value("env_id", "an env whose dependencies are installed",
+                        f"{env_id!r} ({one_line(str(error))})") from None
+
+
+def _takes(function, name: str) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _call_factory(env_id: str, factory, **kwargs):
+    import gymnasium as gym
+
+    env = factory(**kwargs)
+    if not isinstance(env, gym.Env):
+        raise bad_value("env_id", "a factory returning a gymnasium.Env", f"{env_id!r} returning "
+                        f"{type(env).__name__}")
+    return env
+
+
+def check_spaces(env_id: str, observation_space, action_space, norm_obs: bool = False):
+    """The action spec of an env whose spaces the pipeline trains: an observation the spec
+    layer packs (Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple of those; float
+    rows when `norm_obs`) and a Discrete, MultiDiscrete, MultiBinary or float Box action.
+    ValueError naming env_id (or config.norm_obs) otherwise."""
+    import gymnasium as gym
+
+    try:
+        sample_dtype(observation_space)
+    except (TypeError, ValueError):
+        raise bad_value("env_id", "an env whose observation space packs into rows (Box, Discrete, MultiDiscrete, "
+                        "MultiBinary, Dict, Tuple of those)", f"{env_id!r} with {_space(observation_space)}") from None
+    if norm_obs and not np.issubdtype(sample_dtype(observation_space), np.floating):
+        raise bad_value("config.norm_obs", "an env whose packed observations are floats",
+                        f"{env_id!r} with {np.dtype(sample_dtype(observation_space)).name} rows")
+    if isinstance(action_space, gym.spaces.Box) and not np.issubdtype(action_space.dtype, np.floating):
+        raise bad_value("env_id", "an env whose Box actions are floats", f"{env_id!r} with {_space(action_space)}")
+    try:
+        return action_spec(action_space)
+    except (TypeError, ValueError):
+        raise bad_value("env_id", "an env with Discrete, MultiDiscrete, MultiBinary or Box actions",
+                        f"{env_id!r} with {_space(action_space)}") from None
+
+
+def _space(space) -> str:
+    text = one_line(repr(space))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class ActionConverter:
+    """Sampled actions -> the env's actions: Discrete and MultiDiscrete indices shifted by the
+    space's `start`, Box actions clipped to the bounds (the pipeline keeps the unclipped draw,
+    as CleanRL), then reshaped to the space's shape and cast to its dtype where they differ
+    (a sampled action is int64 `(batch,)` or `(batch, heads)`, or float32 `(batch, width)`)."""
+
+    def __init__(self, space):
+        import gymnasium as gym
+
+        spec = action_spec(space)
+        self.shape = tuple(space.shape)
+        self.dtype = np.dtype(space.dtype)
+        self.start = None
+        self.clip = None
+        if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)) and np.any(space.start != 0):
+            self.start = np.asarray(space.start).reshape(-1) if self.shape else np.asarray(space.start)
+        if isinstance(space, gym.spaces.Box):
+            self.clip = (space.low.reshape(-1), space.high.reshape(-1))
+        self.reshape = self.shape != spec.action_shape
+        self.cast = self.dtype != spec.action_dtype
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        if self.clip is not None:
+            action = np.clip(action, *self.clip)
+        if self.start is not None:
+            action = action + self.start
+        if self.reshape:
+            action = action.reshape((action.shape[0],) + self.shape)
+        if self.cast:
+            action = action.astype(self.dtype)
+        return action
 
 
 def _packing_is_reshape(space, num_envs: int) -> bool:
@@ -43,12 +169,14 @@ class GymStep(NamedTuple):
     episode ended. `truncated_envs` (int64 indices) are the envs that hit their time limit
     without terminating, and `final_obs` the packed observations they reached `(k, width)`:
     the pipeline bootstraps those returns with V(final_obs). Both are None when no env
-    was truncated (most steps)."""
+    was truncated (most steps). With a normalizer, obs, final_obs and reward are
+    normalized and `env_reward` holds the env's own rewards (else it is `reward` itself)."""
     obs: torch.Tensor          # (num_envs, width), the sample dtype
     reward: np.ndarray         # (num_envs,) float32
     done: np.ndarray           # (num_envs,) bool: terminated or truncated
     truncated_envs: np.ndarray | None
     final_obs: torch.Tensor | None
+    env_reward: np.ndarray     # (num_envs,) float32: the env's own rewards, for the episode statistics
 
 
 class GymVecEnv:
@@ -58,43 +186,62 @@ class GymVecEnv:
     `step(action)` -> GymStep.
     `observation_layout` is what `torch_impl.nativize_tensor` needs to unpack a row;
     `action_spec` the spec layer's description of the action space.
+    factory: a user's `() -> gymnasium.Env` (else `env_id` is a registry id); vec: "sync" or
+    "async"; norm_obs / norm_reward: normalize the packed rows / the rewards
+    (`normalizer`, a pipelines.normalize.Normalizer; None when neither). Raises ValueError
+    naming env_id for an env it cannot train.
     """
 
-    def __init__(self, env_id: str, num_envs: int):
-        self.env = make_gym_vec_env(env_id, num_envs)
+    def __init__(self, env_id: str, num_envs: int, *, vec: str = "sync", factory=None, norm_obs: bool = False,
+                 norm_reward: bool = False, gamma: float = 0.99):
+        self.env = make_gym_vec_env(env_id, num_envs, vec, factory)
+        try:
+            self._setup(env_id, num_envs, norm_obs, norm_reward, gamma)
+        except BaseException:
+            self.env.close()
+            raise
+
+    def _setup(self, env_id: str, num_envs: int, norm_obs: bool, norm_reward: bool, gamma: float) -> None:
         self.num_envs = num_envs
         self.observation_space = self.env.single_observation_space
-        self.action_spec = action_spec(self.env.single_action_space)
+        self.action_space = self.env.single_action_space
+        self.action_spec = check_spaces(env_id, self.observation_space, self.action_space, norm_obs)
         self.obs_dtype = sample_dtype(self.observation_space)
         self.obs_width = row_elements(self.observation_space)
         self.observation_layout = torch_impl.nativize_dtype(self.observation_space)
-        space = self.env.single_action_space
-        self._clip = (space.low, space.high) if isinstance(self.action_spec, Continuous) else None
+        self._convert = ActionConverter(self.action_space)
         self._identity_pack = _packing_is_reshape(self.observation_space, num_envs)
+        self.normalizer = None
+        if norm_obs or norm_reward:
+            self.normalizer = Normalizer((self.obs_width,) if norm_obs else None, num_envs, gamma, norm_reward)
 
-    def _pack(self, obs, rows: int) -> torch.Tensor:
+    def _pack(self, obs, rows: int) -> np.ndarray:
         if self._identity_pack:
             # Checked once in __init__: for a flat Box pack_batch returns exactly this view,
             # and skipping its per-call dtype bookkeeping saves ~30 us per step.
-            return torch.from_numpy(np.ascontiguousarray(obs).reshape(rows, -1))
-        return torch.from_numpy(pack_batch(self.observation_space, obs))
+            return np.ascontiguousarray(obs).reshape(rows, -1)
+        return pack_batch(self.observation_space, obs)
 
     def reset(self, seed: int) -> torch.Tensor:
         obs, _ = self.env.reset(seed=seed)
-        return self._pack(obs, self.num_envs)
+        rows = self._pack(obs, self.num_envs)
+        if self.normalizer is not None:
+            rows = self.normalizer.observations(rows)
+        return torch.from_numpy(rows)
 
     def step(self, action: torch.Tensor) -> GymStep:
-        act = action.numpy()
-        if self._clip is not None:
-            act = np.clip(act, *self._clip)
-        obs, reward, terminated, truncated, infos = self.env.step(act)
+        obs, reward, terminated, truncated, infos = self.env.step(self._convert(action.numpy()))
+        reward = env_reward = reward.astype(np.float32, copy=False)
+        rows = self._pack(obs, self.num_envs)
+        if self.normalizer is not None:
+            rows = self.normalizer.observations(rows)
+            reward = self.normalizer.rewards(env_reward, terminated)
         cut = truncated & ~terminated
         truncated_envs = final_obs = None
         if cut.any():
             truncated_envs = np.flatnonzero(cut)
             final_obs = self._pack_final(infos["final_obs"], truncated_envs)
-        return GymStep(self._pack(obs, self.num_envs), reward.astype(np.float32, copy=False), terminated | truncated,
-                       truncated_envs, final_obs)
+        return GymStep(torch.from_numpy(rows), reward, terminated | truncated, truncated_envs, final_obs, env_reward)
 
     def _pack_final(self, final_obs, envs: np.ndarray) -> torch.Tensor:
         """The final observations of `envs` (an object array entry per env) as packed rows."""
@@ -102,7 +249,10 @@ class GymVecEnv:
 
         items = [final_obs[i] for i in envs]
         batch = concatenate(self.observation_space, items, create_empty_array(self.observation_space, len(items)))
-        return self._pack(batch, len(items))
+        rows = self._pack(batch, len(items))
+        if self.normalizer is not None:
+            rows = self.normalizer.final_observations(rows)
+        return torch.from_numpy(rows)
 
     def close(self) -> None:
         self.env.close()

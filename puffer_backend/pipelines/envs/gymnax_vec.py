@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...spec.errors import bad_type, bad_value
-from . import GYMNAX_ENVS
+from ...spec.errors import bad_type, bad_value, one_line
+from . import GYMNAX_IDS
 
 __all__ = ["EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv"]
 
@@ -26,9 +26,10 @@ __all__ = ["EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv"]
 class EnvSpec:
     """One gymnax env and the shapes its policy needs.
 
-    obs_dim: width of the flat float32 observation.
+    obs_dim: width of the flat float32 observation rows; obs_shape: the env's own shape of
+    one observation (rows are `obs.reshape(-1, *obs_shape)` of it: MinAtar's (10, 10, C)).
     discrete: True for a Discrete action space (then `num_actions` is its size), False for a
-    Box (then `action_dim` is its width and `action_low`/`action_high` its bounds).
+    Box (then `action_dim` is its width and `action_low`/`action_high` its bounds per dimension).
     """
     env_id: str
     env: Any
@@ -37,38 +38,73 @@ class EnvSpec:
     discrete: bool
     num_actions: int = 0
     action_dim: int = 0
-    action_low: float = -1.0
-    action_high: float = 1.0
+    action_low: tuple = (-1.0,)
+    action_high: tuple = (1.0,)
     max_episode_steps: int = 0
+    obs_shape: tuple = ()
 
     @property
     def policy_width(self) -> int:
         """Width of the actor's last layer: the logits or the Normal's mean."""
         return self.num_actions if self.discrete else self.action_dim
 
+    def env_action(self, action):
+        """The action the env receives: Box actions clipped to the bounds per dimension (the
+        learner keeps the raw draw, as CleanRL); discrete ones as they are. JAX, jit-friendly."""
+        if self.discrete:
+            return action
+        low = jnp.asarray(self.action_low, jnp.float32)
+        high = jnp.asarray(self.action_high, jnp.float32)
+        return jnp.clip(action, low, high)
 
-def make_env(env_id: str) -> EnvSpec:
-    """The gymnax env for a gymnasium-style id ('CartPole-v1', 'Pendulum-v1').
 
-    Raises TypeError if `env_id` is not a str, ValueError naming the supported ids otherwise.
+def make_env(env_id: str, factory=None) -> EnvSpec:
+    """The gymnax env of a gymnax id ('CartPole-v1', 'Breakout-MinAtar', ...: gymnax.registered_envs),
+    or of a user's `factory() -> (env, env_params)` (then `env_id` only names it).
+
+    Raises TypeError if `env_id` is not a str, ValueError naming env_id for an id gymnax does
+    not register or cannot build, and for an env whose observations are not a Box or
+    Discrete, or whose actions are not Discrete or a Box.
     """
     if not isinstance(env_id, str):
         raise bad_type("env_id", "a str", env_id)
-    if env_id not in GYMNAX_ENVS:
-        raise bad_value("env_id", f"one of {list(GYMNAX_ENVS)} (gymnax)", repr(env_id))
-    import gymnax  # imported here: it pulls in its whole registry
+    if factory is not None:
+        made = factory()
+        if not (isinstance(made, tuple) and len(made) == 2 and hasattr(made[0], "step")):
+            raise bad_value("env_id", "a factory returning a gymnax (env, env_params) pair",
+                            f"{env_id!r} returning {type(made).__name__}")
+        env, params = made
+    else:
+        if env_id not in GYMNAX_IDS:
+            raise bad_value("env_id", f"a gymnax id (one of {', '.join(GYMNAX_IDS)}) or package.module:make_env",
+                            repr(env_id))
+        import gymnax  # imported here: it pulls in its whole registry
 
-    env, params = gymnax.make(env_id)
+        try:
+            env, params = gymnax.make(env_id)
+        except Exception as error:  # e.g. MNISTBandit downloads its data set when made
+            raise bad_value("env_id", "a gymnax env that builds here",
+                            f"{env_id!r} ({type(error).__name__}: {one_line(str(error))[:160]})") from None
     obs_space = env.observation_space(params)
     act_space = env.action_space(params)
-    obs_dim = int(np.prod(obs_space.shape))
+    kind = type(obs_space).__name__
+    if kind not in ("Box", "Discrete"):
+        raise bad_value("env_id", "a gymnax env with a Box or Discrete observation space",
+                        f"{env_id!r} with a {kind} observation space")
+    obs_shape = tuple(int(n) for n in getattr(obs_space, "shape", ()) or ())
+    obs_dim = int(np.prod(obs_shape))
     max_steps = int(getattr(params, "max_steps_in_episode", 0))
-    if hasattr(act_space, "n"):
-        return EnvSpec(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps)
-    low = float(np.min(np.asarray(act_space.low)))
-    high = float(np.max(np.asarray(act_space.high)))
-    return EnvSpec(env_id, env, params, obs_dim, False, action_dim=int(np.prod(act_space.shape)),
-                   action_low=low, action_high=high, max_episode_steps=max_steps)
+    if type(act_space).__name__ == "Discrete":
+        return EnvSpec(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps,
+                       obs_shape=obs_shape)
+    if type(act_space).__name__ != "Box":
+        raise bad_value("env_id", "a gymnax env with Discrete or Box actions",
+                        f"{env_id!r} with a {type(act_space).__name__} action space")
+    dim = int(np.prod(act_space.shape))
+    low = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.low, np.float64), (dim,)))
+    high = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.high, np.float64), (dim,)))
+    return EnvSpec(env_id, env, params, obs_dim, False, action_dim=dim, action_low=low, action_high=high,
+                   max_episode_steps=max_steps, obs_shape=obs_shape)
 
 
 class StepResult(NamedTuple):

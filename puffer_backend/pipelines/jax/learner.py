@@ -58,16 +58,22 @@ def advantages_and_returns(value_fn, rewards, values, dones, truncated, final_ob
     return adv, adv + values
 
 
-def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None):
+def _builtin_apply(params, obs):
+    out, value = apply_policy(params, obs)
+    return policy_dist(params, out), value
+
+
+def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None, apply=None):
     """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl)).
 
     minibatch: (obs, action, old_logprob, old_value, advantage, return), leading axis batch.
     axis_name: inside `shard_map`, the mesh axis over which the advantages are normalized
     (the statistics of the global minibatch); None normalizes over this minibatch alone.
+    apply: `(params, obs) -> (dist_input, value)` (policy.JaxPolicy.apply); None: the built-in policy.
     """
     obs, action, old_logprob, old_value, adv, ret = minibatch
-    out, value = apply_policy(params, obs)
-    _, logprob, entropy = jax_impl.sample_logits(key, policy_dist(params, out), action)
+    dist, value = (apply or _builtin_apply)(params, obs)
+    _, logprob, entropy = jax_impl.sample_logits(key, dist, action)
     logratio = logprob - old_logprob
     ratio = jnp.exp(logratio)
     if config.norm_adv:
@@ -88,13 +94,15 @@ def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None 
     return loss, (pg_loss, v_loss, ent, approx_kl)
 
 
-def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, axis_name: str | None = None):
+def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, axis_name: str | None = None,
+                   apply=None):
     """One optimizer step on one minibatch -> (params, opt_state, stacked loss terms `(4,)`).
 
     Inside `shard_map` with `axis_name`, each device holds its slice of the minibatch and the
     gradient is averaged over devices (`pmean`): the gradient of the whole minibatch's loss.
+    apply: as ppo_loss's.
     """
-    (_, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, minibatch, key, config, axis_name)
+    (_, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, minibatch, key, config, axis_name, apply)
     aux = jnp.stack(aux)
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)

@@ -1,11 +1,18 @@
-"""CleanRL's PPO actor-critic as plain-dict JAX params.
+"""The jax pipeline's policies: CleanRL's actor-critic (built in) or a user's.
 
-Two separate 2-layer tanh MLPs (actor and critic), orthogonal init through
+Built in: two separate 2-layer tanh MLPs (actor and critic), orthogonal init through
 `jax_impl.layer_init` (std sqrt(2) for hidden layers, 0.01 for the actor head, 1.0 for the
 critic head, zero biases), as CleanRL's ppo.py / ppo_continuous_action.py. A continuous
-actor adds a state-independent `log_std` vector (zeros at init).
+actor adds a state-independent `log_std` vector (zeros at init). Params are a dict of dicts
+of arrays (in a checkpoint: `params/actor/0/kernel`, ...). Its rollouts run the fused MLP.
 
-Params are a dict of dicts of arrays (in a checkpoint: `params/actor/0/kernel`, ...).
+A user's policy (docs/pipelines-custom.md): a flax `nn.Module`, or an `(init, apply)` pair,
+    init(key, obs) -> params           obs: `(1, obs_dim)` float32, an example row
+    apply(params, obs) -> (dist_input, value)
+on float32 rows `(batch, obs_dim)` of the flattened gymnax observation (normalized under
+`norm_obs`); dist_input is what `jax_impl.sample_logits` takes: logits `(batch, n)` for
+Discrete actions, a `jax_impl.Normal` over `(batch, width)` for Box actions; value
+`(batch,)` or `(batch, 1)`. `JaxPolicy` holds either form behind one interface.
 """
 from __future__ import annotations
 
@@ -17,7 +24,12 @@ import jax.numpy as jnp
 from ... import jax_impl
 from ..envs.gymnax_vec import EnvSpec
 
-__all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist"]
+from typing import Callable, NamedTuple
+
+from ...spec.errors import bad_type, bad_value
+
+__all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist", "JaxPolicy", "builtin_policy",
+           "user_policy", "make_policy"]
 
 
 def _mlp(key, sizes, head_std):
@@ -90,3 +102,61 @@ def policy_dist(params, actor_out):
         return actor_out
     scale = jnp.broadcast_to(jnp.exp(params["log_std"]), actor_out.shape)
     return jax_impl.Normal(actor_out, scale)
+
+
+class JaxPolicy(NamedTuple):
+    """A policy as the jitted program uses it.
+
+    init(key, obs `(1, obs_dim)`) -> params; apply(params, obs) -> (dist_input, value `(batch,)`);
+    rollout(params) -> (obs -> (dist_input, value)), built once per update (the built-in
+    policy's fused MLP; a user's policy is its own apply).
+    """
+    init: Callable
+    apply: Callable
+    rollout: Callable
+
+
+def builtin_policy(spec: EnvSpec, hidden_size: int = 64) -> JaxPolicy:
+    """CleanRL's actor-critic for `spec`, with the fused rollout MLP."""
+    def init(key, obs):
+        return init_params(key, spec, hidden_size)
+
+    def apply(params, obs):
+        out, value = apply_policy(params, obs)
+        return policy_dist(params, out), value
+
+    def rollout(params):
+        fused = fuse_policy(params)  # actor and critic as one MLP: half the matmuls per step
+
+        def step(obs):
+            out, value = apply_fused(fused, obs, spec.policy_width)
+            return policy_dist(params, out), value
+        return step
+
+    return JaxPolicy(init, apply, rollout)
+
+
+def user_policy(policy) -> JaxPolicy:
+    """A user's flax module (its `init` and `apply`) or `(init, apply)` pair as a JaxPolicy.
+    The value output is checked while tracing: `(batch,)` or `(batch, 1)`, else ValueError."""
+    if hasattr(policy, "init") and hasattr(policy, "apply") and not isinstance(policy, tuple):
+        init, apply_fn = policy.init, policy.apply
+    elif isinstance(policy, tuple) and len(policy) == 2 and all(map(callable, policy)):
+        init, apply_fn = policy
+    else:
+        raise bad_type("policy", "a flax module or an (init, apply) pair of functions", policy)
+
+    def apply(params, obs):
+        dist, value = apply_fn(params, obs)
+        batch = obs.shape[0]
+        if tuple(value.shape) not in ((batch,), (batch, 1)):
+            raise bad_value("policy", f"a value of shape ({batch},) or ({batch}, 1) as apply's second output",
+                            f"shape {tuple(value.shape)}")
+        return dist, value.reshape(batch)
+
+    return JaxPolicy(init, apply, lambda params: (lambda obs: apply(params, obs)))
+
+
+def make_policy(spec: EnvSpec, hidden_size: int, policy=None) -> JaxPolicy:
+    """The built-in policy when `policy` is None, else the user's."""
+    return builtin_policy(spec, hidden_size) if policy is None else user_policy(policy)

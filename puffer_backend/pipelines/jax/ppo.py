@@ -15,29 +15,34 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ... import jax_impl
-from ..checkpoint import Checkpoint, flatten_tree, load_checkpoint, save_checkpoint, unflatten_tree
+from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..config import TrainConfig, check_positive_int
-from ..resume import resume_checkpoint
+from ..envs.factory import resolve_factory
 from ..envs.gymnax_vec import VecEnv, make_env
-from ..episodes import target_reached
+from ..episodes import EVAL_HORIZON, target_reached
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
-from .policy import apply_policy, policy_dist
+from ..normalize import RMS, norm_arrays, norm_from_arrays, norm_state_arrays, rms_normalize
+from ..resume import resume_checkpoint
+from .policy import JaxPolicy, make_policy
 from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
-from .trees import restore_tree, tree_arrays
+from .trees import path_name, restore_tree, tree_arrays
 
-__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate"]
+__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate", "record_video", "check_env",
+           "load_params"]
 
 BACKEND = "jax"
 
 
-def make_train(config: TrainConfig, *, mesh=None):
+def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
     """PureJaxRL's interface: `train(key) -> (RunnerState, metrics)`, the whole run as one
     jitted call. metrics: dict of `(num_updates,)` float32 arrays (program.METRICS:
-    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl)."""
-    program = make_program(config, mesh=mesh, chunk_updates=config.num_updates)
+    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl). env, policy: as
+    `train`'s."""
+    program = make_program(config, mesh=mesh, chunk_updates=config.num_updates, env=env, policy=policy)
 
     def run(key):
         state, metrics = program.run_chunk(program.init(key))
@@ -46,20 +51,32 @@ def make_train(config: TrainConfig, *, mesh=None):
     return run
 
 
-def train(config: TrainConfig, logger, *, resume: bool = False) -> dict:
+def check_env(config, env=None) -> None:
+    """Build the run's gymnax env and check that this pipeline can train it (Box or Discrete
+    observations, Discrete or Box actions), without training: ValueError naming env_id.
+    The command calls it before it creates the run folder."""
+    make_env(config.env_id, resolve_factory(config.env_id, env))
+
+
+def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy=None) -> dict:
     """Trains PPO on a gymnax env; records one row per update; saves the checkpoint at the end,
     at the end of the chunk that reaches each multiple of `config.save_every` updates, and on
     Ctrl-C; returns the summary of pipelines.metrics plus `devices` (the mesh size).
 
     resume: continue the run whose checkpoint is in `logger.run_dir` (see the module
     docstring); the summary then covers the whole run.
-    Raises TypeError/ValueError for a bad config (before compiling) or a checkpoint that
-    `config` cannot resume (pipelines.resume; saved on another device count or on several
-    hosts), FileNotFoundError when there is no checkpoint to resume, and KeyboardInterrupt
-    after saving the checkpoint when Ctrl-C stopped the run (at the end of a chunk).
+    env: a user's gymnax factory `() -> (env, env_params)` (else `config.env_id` names a
+    gymnax id or a `package.module:function` factory). policy: a user's flax module or
+    `(init, apply)` pair with `apply(params, obs) -> (dist_input, value)` (jax/policy.py);
+    else the built-in actor-critic.
+    Raises TypeError/ValueError for a bad config, env or policy (before compiling; naming
+    env_id for an env it cannot train) or a checkpoint that `config` cannot resume
+    (pipelines.resume; saved on another device count or on several hosts),
+    FileNotFoundError when there is no checkpoint to resume, and KeyboardInterrupt after
+    saving the checkpoint when Ctrl-C stopped the run (at the end of a chunk).
     """
     clock = RunClock()
-    program = make_program(config)
+    program = make_program(config, env=env, policy=policy)
     checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     per_update = config.batch_size
     updates, steps_to_target, last = 0, None, {}
@@ -121,13 +138,19 @@ def train(config: TrainConfig, logger, *, resume: bool = False) -> dict:
 
 
 def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgram, clock: RunClock) -> Checkpoint:
-    """Params, optax state, and (on one host) the rest of the runner state: env states, episode
+    """Params (named by their tree paths: `actor/0/kernel`), optax state, the normalization
+    statistics, and (on one host) the rest of the runner state: env states, episode
     statistics and PRNG keys, what a bit-identical continuation needs."""
     host = jax.device_get(state.params), jax.device_get(state.opt_state)
     rest = {}
+    if state.norm is not None:  # the moments are replicated: addressable on every host
+        norm = state.norm
+        rest.update(norm_arrays(jax.device_get(norm.obs), jax.device_get(norm.ret), None))
     if jax.process_count() == 1:  # split state is only addressable whole on a single host
-        rest = tree_arrays(jax.device_get(_rest(state)))
-    return Checkpoint(BACKEND, steps, updates, params=flatten_tree(host[0]), optimizer=tree_arrays(host[1]),
+        rest.update(tree_arrays(jax.device_get(_rest(state))))
+        if state.norm is not None and state.norm.returns is not None:
+            rest["norm_returns"] = np.asarray(jax.device_get(state.norm.returns))
+    return Checkpoint(BACKEND, steps, updates, params=tree_arrays(host[0]), optimizer=tree_arrays(host[1]),
                       state=rest, info={"devices": program.mesh.size, "clock": clock.times()})
 
 
@@ -146,22 +169,57 @@ def _restore(template: RunnerState, checkpoint: Checkpoint, program: PPOProgram)
         raise ValueError("checkpoint: expected the whole runner state, received one saved on several hosts, "
                          "which keeps params and optimizer only")
     rest = restore_tree(_rest(template), checkpoint.state, "state")
+    norm = template.norm
+    if norm is not None:
+        norm = restore_tree(norm, norm_state_arrays(checkpoint.state, norm), "state/norm")
     return RunnerState(params=restore_tree(template.params, checkpoint.params, "params"),
-                       opt_state=restore_tree(template.opt_state, checkpoint.optimizer, "optimizer"), **rest)
+                       opt_state=restore_tree(template.opt_state, checkpoint.optimizer, "optimizer"), norm=norm,
+                       **rest)
 
 
-def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
-    """Mean return of `episodes` greedy episodes (argmax / Normal mean) of a saved run.
+def load_params(checkpoint: Checkpoint, policy: JaxPolicy, obs_dim: int):
+    """The saved params in the tree of `policy.init` (a fresh init gives the structure; every
+    leaf comes from the checkpoint). ValueError when the names or shapes differ."""
+    template = policy.init(jax.random.PRNGKey(0), jnp.zeros((1, obs_dim), jnp.float32))
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    names = [path_name(path) for path, _ in leaves]
+    if sorted(names) != sorted(checkpoint.params):
+        raise ValueError(f"policy: expected params named as the checkpoint's ({sorted(checkpoint.params)[:4]} ...), "
+                         f"received a policy whose params are {sorted(names)[:4]} ...")
+    values = []
+    for name, (_, leaf) in zip(names, leaves):
+        value = checkpoint.params[name]
+        if value.shape != np.shape(leaf):
+            raise ValueError(f"policy: expected {name} of shape {value.shape} (the checkpoint's), received "
+                             f"{np.shape(leaf)}")
+        values.append(jnp.asarray(value))
+    return jax.tree_util.tree_unflatten(treedef, values)
 
-    All episodes run in parallel under jit, each stopped at its first `done`.
+
+def _saved_obs_rms(config, checkpoint):
+    if not config.norm_obs:
+        return None
+    return RMS(*(jnp.asarray(x, jnp.float32) for x in norm_from_arrays(checkpoint.state, True, False)[0]))
+
+
+def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:
+    """Mean return of `episodes` greedy episodes (argmax / Normal mean) of a saved run, the
+    env's own rewards, observations normalized with the saved statistics when the run
+    normalized them.
+
+    All episodes run in parallel under jit, each stopped at its first `done` (or after
+    EVAL_HORIZON steps for an env without a time limit). env, policy: as `train`'s (needed
+    again when the run used them and they cannot be imported from config.env_id).
     Raises FileNotFoundError if `run_dir` has no checkpoint, ValueError for episodes < 1.
     """
     episodes = check_positive_int("episodes", episodes)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
-    params = jax.tree.map(jnp.asarray, unflatten_tree(checkpoint.params))
-    spec = make_env(config.env_id)
+    spec = make_env(config.env_id, resolve_factory(config.env_id, env))
+    pol = make_policy(spec, config.hidden_size, policy)
+    params = load_params(checkpoint, pol, spec.obs_dim)
+    obs_rms = _saved_obs_rms(config, checkpoint)
     venv = VecEnv(spec, episodes)
-    horizon = spec.max_episode_steps or 10_000
+    horizon = spec.max_episode_steps or EVAL_HORIZON
 
     @jax.jit
     def run(key):
@@ -171,11 +229,9 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
         def step(carry, _):
             env_state, obs, key, total, alive = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            out, _ = apply_policy(params, obs)
-            action, _, _ = jax_impl.sample_logits(k_act, policy_dist(params, out), deterministic=True)
-            if not spec.discrete:
-                action = jnp.clip(action, spec.action_low, spec.action_high)
-            res = venv.step(k_env, env_state, action)
+            dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
+            action, _, _ = jax_impl.sample_logits(k_act, dist, deterministic=True)
+            res = venv.step(k_env, env_state, spec.env_action(action))
             total = total + jnp.where(alive, res.reward, 0.0)
             return (res.state, res.obs, key, total, alive & ~res.done), None
 
@@ -184,3 +240,34 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
         return total.mean()
 
     return float(run(jax.random.PRNGKey(seed)))
+
+
+def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, policy=None) -> dict:
+    """Play `episodes` greedy episodes one after another and write their frames to `path`
+    (.mp4 or .gif; frames from envs.render: classic control through gymnasium's renderer,
+    MinAtar grids); returns {"returns": [per episode], "frames": count}.
+
+    Raises ValueError for an env without frames or a path that is not a video file,
+    FileNotFoundError when `run_dir` has no checkpoint.
+    """
+    from ..envs.render import gymnax_frames
+    from ..video import VideoWriter, check_video_path, play_gymnax
+
+    episodes = check_positive_int("episodes", episodes)
+    path = check_video_path(path)
+    config, checkpoint = load_checkpoint(run_dir, BACKEND)
+    spec = make_env(config.env_id, resolve_factory(config.env_id, env))
+    frames = gymnax_frames(spec)  # an env without frames is refused before anything runs
+    pol = make_policy(spec, config.hidden_size, policy)
+    params = load_params(checkpoint, pol, spec.obs_dim)
+    obs_rms = _saved_obs_rms(config, checkpoint)
+
+    @jax.jit
+    def act(obs):
+        dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
+        action, _, _ = jax_impl.sample_logits(jax.random.PRNGKey(0), dist, deterministic=True)
+        return spec.env_action(action)
+
+    with VideoWriter(path, fps=frames.fps) as writer:
+        returns = play_gymnax(spec, act, episodes, seed, writer, frames)
+    return {"returns": returns, "frames": writer.frames}

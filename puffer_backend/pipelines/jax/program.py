@@ -21,10 +21,12 @@ from jax.sharding import PartitionSpec as P
 from ... import jax_impl
 from ...spec.errors import bad_type, bad_value
 from ..config import TrainConfig, check_positive_int
+from ..envs.factory import resolve_factory
 from ..envs.gymnax_vec import EnvSpec, VecEnv, make_env
 from ..episodes import JaxEpisodeStats, jax_stats_init, jax_stats_mean, jax_stats_update
+from ..normalize import RMS, NormState, norm_init, norm_reset, norm_step
 from .learner import advantages_and_returns, make_optimizer, minibatch_step
-from .policy import apply_fused, apply_policy, fuse_policy, init_params, policy_dist
+from .policy import JaxPolicy, make_policy
 
 __all__ = ["AXIS", "METRICS", "RunnerState", "PPOProgram", "make_mesh", "make_program", "metrics_dict", "plan_chunks"]
 
@@ -39,6 +41,7 @@ class RunnerState(NamedTuple):
     stats: JaxEpisodeStats  # running returns split over devices; the recent-returns ring replicated
     keys: jax.Array      # (num_devices, 2): one PRNG key per device
     update: jax.Array    # () int32: updates done so far
+    norm: Any = None     # normalize.NormState under norm_obs / norm_reward: moments replicated, returns split
 
 
 class Transition(NamedTuple):
@@ -46,8 +49,9 @@ class Transition(NamedTuple):
     action: jax.Array
     logprob: jax.Array
     value: jax.Array
-    reward: jax.Array
+    reward: jax.Array      # normalized under norm_reward
     done: jax.Array
+    env_reward: Any = None  # the env's own reward under norm_reward (for the episode statistics)
 
 
 class PPOProgram(NamedTuple):
@@ -65,6 +69,7 @@ class PPOProgram(NamedTuple):
     num_updates: int
     state_shardings: Any
     chunk_plan: tuple
+    policy: JaxPolicy
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -79,21 +84,33 @@ def _check_config(config):
     config.validate()
 
 
-def _state_specs():
+def _state_specs(config: TrainConfig):
     """PartitionSpecs: env data split over `data`, everything else replicated."""
     split, rep = P(AXIS), P()
     stats = JaxEpisodeStats(running=split, recent=rep, count=rep)
-    return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep)
+    norm = None
+    if config.norm_obs or config.norm_reward:
+        moments = RMS(rep, rep, rep)
+        norm = NormState(moments if config.norm_obs else None, moments if config.norm_reward else None,
+                         split if config.norm_reward else None)
+    return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep,
+                       norm=norm)
 
 
-def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates: int | None = None) -> PPOProgram:
+def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates: int | None = None, env=None,
+                 policy=None) -> PPOProgram:
     """Builds the jitted PPO chunk for `config` on `mesh` (default: all devices).
 
-    Raises ValueError for an unknown env id, a non-positive size, a num_minibatches that
-    does not divide the batch, or a num_envs not divisible by the device count.
+    env: a user's gymnax factory `() -> (env, env_params)` (else config.env_id names a gymnax
+    id or a `package.module:function` factory); policy: a user's flax module or (init, apply)
+    pair (policy.py), else the built-in actor-critic.
+    Raises ValueError for an env it cannot train (naming env_id), a non-positive size, a
+    num_minibatches that does not divide the batch, or a num_envs not divisible by the
+    device count.
     """
     _check_config(config)
-    spec = make_env(config.env_id)
+    spec = make_env(config.env_id, resolve_factory(config.env_id, env))
+    pol = make_policy(spec, config.hidden_size, policy)
     mesh = make_mesh() if mesh is None else mesh
     n_dev = mesh.size
     if config.num_envs % n_dev:
@@ -111,18 +128,13 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     tx = make_optimizer(config, num_updates)
     venv_local = VecEnv(spec, local_envs)
 
-    def env_action(action):
-        if spec.discrete:
-            return action
-        return jnp.clip(action, spec.action_low, spec.action_high)  # the loss sees the raw sample
-
     # An env is truncated at most once per max_episode_steps steps: at most this many
     # truncated rows per rollout (all rows when the env has no known limit). The bootstrap
     # evaluates the critic on these gathered rows only (learner.truncated_values).
     truncation_slots = local_envs * (math.ceil(config.num_steps / spec.max_episode_steps)
                                      if spec.max_episode_steps else config.num_steps)
 
-    def rollout(params, fused, env_state, obs, key):
+    def rollout(policy_step, env_state, obs, norm, key):
         # Every env random draw and reset state of the rollout in one batched call (see
         # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
         key, k_pool, k_act = jax.random.split(key, 3)
@@ -132,16 +144,20 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         act_keys = jax.random.split(k_act, config.num_steps)
 
         def step(carry, t):
-            env_state, obs = carry
-            out, value = apply_fused(fused, obs, spec.policy_width)
-            action, logprob, _ = jax_impl.sample_logits(act_keys[t], policy_dist(params, out))
-            res = venv_local.step_from_pool(pool, t, env_state, env_action(action))
-            step_out = Transition(obs, action, logprob, value, res.reward, res.done)
-            return (res.state, res.obs), (step_out, res.final_obs, res.truncated)
+            env_state, obs, norm = carry
+            dist, value = policy_step(obs)
+            action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist)
+            # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
+            res = venv_local.step_from_pool(pool, t, env_state, spec.env_action(action))
+            norm, next_obs, final_obs, reward = norm_step(norm, res.obs, res.final_obs, res.reward, res.terminated,
+                                                          config.gamma, AXIS)
+            env_reward = res.reward if config.norm_reward else None
+            step_out = Transition(obs, action, logprob, value, reward, res.done, env_reward)
+            return (res.state, next_obs, norm), (step_out, final_obs, res.truncated)
 
-        (env_state, obs), (traj, final_obs, truncated) = jax.lax.scan(
-            step, (env_state, obs), jnp.arange(config.num_steps))
-        return env_state, obs, key, traj, final_obs, truncated
+        (env_state, obs, norm), (traj, final_obs, truncated) = jax.lax.scan(
+            step, (env_state, obs, norm), jnp.arange(config.num_steps))
+        return env_state, obs, norm, key, traj, final_obs, truncated
 
     def learn(params, opt_state, batch, key):
         def epoch(carry, _):
@@ -151,7 +167,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
 
             def minibatch(carry, mb):
-                params, opt_state, aux = minibatch_step(carry[0], carry[1], mb, k_loss, config, tx, AXIS)
+                params, opt_state, aux = minibatch_step(carry[0], carry[1], mb, k_loss, config, tx, AXIS, pol.apply)
                 return (params, opt_state), aux
 
             (params, opt_state), aux = jax.lax.scan(minibatch, (params, opt_state), mbs)
@@ -162,24 +178,25 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
 
     def one_update(state: RunnerState):
         key = state.keys[0]
-        fused = fuse_policy(state.params)  # actor and critic as one MLP: half the matmuls per step
-        env_state, obs, key, traj, final_obs, truncated = rollout(state.params, fused, state.env_state, state.obs, key)
-        _, last_value = apply_policy(state.params, obs)
-        adv, ret = advantages_and_returns(lambda o: apply_fused(fused, o, spec.policy_width)[1], traj.reward,
-                                          traj.value, traj.done, truncated, final_obs, last_value, config,
-                                          truncation_slots)
+        policy_step = pol.rollout(state.params)  # built once per update (the fused MLP for the built-in policy)
+        env_state, obs, norm, key, traj, final_obs, truncated = rollout(policy_step, state.env_state, state.obs,
+                                                                        state.norm, key)
+        _, last_value = pol.apply(state.params, obs)
+        adv, ret = advantages_and_returns(lambda o: policy_step(o)[1], traj.reward, traj.value, traj.done, truncated,
+                                          final_obs, last_value, config, truncation_slots)
         # Episode bookkeeping sees every device's envs, in global env order, and the env's own rewards.
         gather = lambda x: jax.lax.all_gather(x, AXIS, axis=1, tiled=True)  # noqa: E731
-        stats = jax_stats_update(state.stats, traj.reward, traj.done, gather=gather)
+        own = traj.reward if traj.env_reward is None else traj.env_reward
+        stats = jax_stats_update(state.stats, own, traj.done, gather=gather)
         flat = lambda x: x.reshape((local_batch,) + x.shape[2:])  # noqa: E731
         batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
         key, k_learn = jax.random.split(key)
         params, opt_state, losses = learn(state.params, state.opt_state, batch, k_learn)
-        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1)
+        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1, norm)
         metrics = jnp.concatenate([jax_stats_mean(stats)[None], stats.count.astype(jnp.float32)[None], losses])
         return new, metrics
 
-    specs = _state_specs()
+    specs = _state_specs(config)
     chunks = {}
 
     def chunk(length: int):
@@ -199,15 +216,16 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
 
     def init_state(key):
         k_params, k_env, k_run = jax.random.split(key, 3)
-        params = init_params(k_params, spec, config.hidden_size)
+        params = pol.init(k_params, jnp.zeros((1, spec.obs_dim), jnp.float32))
         obs, env_state = venv_all.reset(k_env)
+        norm, obs = norm_reset(norm_init(spec.obs_dim, config.num_envs, config.norm_obs, config.norm_reward), obs)
         return RunnerState(params, tx.init(params), env_state, obs,
                            jax_stats_init(config.num_envs),
-                           jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32))
+                           jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32), norm)
 
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.
     init = jax.jit(init_state, out_shardings=shardings)
-    return PPOProgram(init, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan)
+    return PPOProgram(init, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan, pol)
 
 
 def plan_chunks(num_updates: int, chunk_updates: int, done: int = 0) -> tuple:

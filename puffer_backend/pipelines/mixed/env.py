@@ -24,6 +24,8 @@ from puffer_backend.spec import Continuous, Discrete
 from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
 from ..jax.trees import restore_tree, tree_arrays
+from ..normalize import (RMS, NormState, norm_arrays, norm_from_arrays, norm_init, norm_reset, norm_state_arrays,
+                         norm_step)
 
 __all__ = ["GymnaxTorchEnv", "Carry", "RolloutEnd"]
 
@@ -31,13 +33,15 @@ RUNNING, TERMINATED, TRUNCATED = 0, 1, 2  # how step t ended, per env (the `ends
 
 
 class Carry(NamedTuple):
-    """Everything the jitted step threads through (all JAX arrays)."""
+    """Everything the jitted step threads through (all JAX arrays; None where unused)."""
     key: jax.Array
     state: Any
-    rewards: jax.Array     # (num_steps, num_envs) float32
+    rewards: jax.Array     # (num_steps, num_envs) float32, normalized under norm_reward
     ends: jax.Array        # (num_steps, num_envs) int8: RUNNING, TERMINATED or TRUNCATED at step t
     final_obs: jax.Array   # (num_steps, num_envs, obs_dim) float32: the observation step t reached
     pool: Any              # ResetPool: the rollout's step keys and reset states, drawn at t == 0
+    norm: Any = None       # pipelines.normalize.NormState under norm_obs / norm_reward
+    env_rewards: Any = None  # (num_steps, num_envs) float32: the env's own rewards, under norm_reward
 
 
 class RolloutEnd(NamedTuple):
@@ -65,16 +69,27 @@ class GymnaxTorchEnv:
     end_rollout() -> RolloutEnd for the `num_steps` steps just taken; also updates the
         recent-return statistics.
     warm_up() compiles the jitted functions (after reset), so compile time can be measured apart.
-    mean_return() / episodes(): recent-episode statistics (one small transfer each).
+    mean_return() / episodes(): recent-episode statistics (one small transfer each), of the
+        env's own rewards.
     state_arrays() / restore(arrays): between rollouts, everything the next rollouts depend on
-        (env states, PRNG key, last observation, episode statistics), for a checkpoint.
+        (env states, PRNG key, last observation, episode statistics), for a checkpoint; the
+        normalization statistics go through norm_arrays() / load_norm(state, freeze=False).
     observation_layout, action_spec: what the torch agent is built from.
+    factory: a user's `() -> (env, env_params)` (else env_id is a gymnax id). norm_obs /
+    norm_reward: pipelines.normalize inside the jitted step (observations, final
+    observations, rewards); norm_arrays() gives the statistics for a checkpoint, and
+    load_norm(state) takes a checkpoint's (call it before `reset`: the jitted functions read
+    whether to update them when they are traced).
     """
 
-    def __init__(self, env_id: str, num_envs: int, num_steps: int):
-        self.spec = make_env(env_id)
+    def __init__(self, env_id: str, num_envs: int, num_steps: int, *, factory=None, norm_obs: bool = False,
+                 norm_reward: bool = False, gamma: float = 0.99):
+        self.spec = make_env(env_id, factory)
         self.vec = VecEnv(self.spec, num_envs)
         self.num_envs, self.num_steps = num_envs, num_steps
+        self.norm_obs, self.norm_reward, self.gamma = norm_obs, norm_reward, gamma
+        self.update_norm = True  # False freezes the statistics (evaluation); read when the step is traced
+        self._loaded_norm = None
         self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
         self._refill = jax.jit(self._refill_impl, donate_argnums=0)
@@ -92,14 +107,16 @@ class GymnaxTorchEnv:
     def discrete(self) -> bool:
         return self.spec.discrete
 
-    def _reset_impl(self, key):
+    def _reset_impl(self, key, norm):
         key, sub = jax.random.split(key)
         obs, state = self.vec.reset(sub)
         n, t = self.num_envs, self.num_steps
         key, sub = jax.random.split(key)
         pool = self.vec.draw_pool(sub, t)
+        norm, obs = norm_reset(norm, obs, update=self.update_norm)
         carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), jnp.int8),
-                      jnp.zeros((t, n, self.spec.obs_dim), jnp.float32), pool)
+                      jnp.zeros((t, n, self.spec.obs_dim), jnp.float32), pool, norm,
+                      jnp.zeros((t, n), jnp.float32) if self.norm_reward else None)
         return carry, obs
 
     def _refill_impl(self, carry: Carry):
@@ -107,20 +124,26 @@ class GymnaxTorchEnv:
         return carry._replace(key=key, pool=self.vec.draw_pool(sub, self.num_steps))
 
     def _step_impl(self, carry: Carry, t, action):
-        if not self.spec.discrete:
-            action = jnp.clip(action, self.spec.action_low, self.spec.action_high)
+        action = self.spec.env_action(action)
         out = self.vec.step_from_pool(carry.pool, t, carry.state, action)
+        norm, obs, final_obs, reward = norm_step(carry.norm, out.obs, out.final_obs, out.reward, out.terminated,
+                                                 self.gamma, update=self.update_norm)
         end = jnp.where(out.terminated, TERMINATED, jnp.where(out.truncated, TRUNCATED, RUNNING)).astype(jnp.int8)
-        carry = carry._replace(state=out.state, rewards=carry.rewards.at[t].set(out.reward),
-                               ends=carry.ends.at[t].set(end), final_obs=carry.final_obs.at[t].set(out.final_obs))
-        return carry, out.obs
+        carry = carry._replace(state=out.state, rewards=carry.rewards.at[t].set(reward), norm=norm,
+                               ends=carry.ends.at[t].set(end), final_obs=carry.final_obs.at[t].set(final_obs))
+        if carry.env_rewards is not None:
+            carry = carry._replace(env_rewards=carry.env_rewards.at[t].set(out.reward))
+        return carry, obs
 
     def reset(self, seed: int) -> torch.Tensor:
         # Committed to the device that actions arrive on, as every later carry is (an action
         # imported from torch is committed): jit compiles once per signature, and a
         # committed and an uncommitted argument are two signatures.
         device = next(iter(exchange.to_jax(torch.zeros(1)).devices()))
-        carry, obs = self._reset(jax.random.PRNGKey(seed))
+        norm = self._loaded_norm
+        if norm is None:
+            norm = norm_init(self.spec.obs_dim, self.num_envs, self.norm_obs, self.norm_reward)
+        carry, obs = self._reset(jax.random.PRNGKey(seed), norm)
         self.carry, self.last_obs, self.stats = jax.device_put((carry, obs, jax_stats_init(self.num_envs)), device)
         return exchange.to_torch(self.last_obs)
 
@@ -149,7 +172,8 @@ class GymnaxTorchEnv:
 
     def end_rollout(self) -> RolloutEnd:
         carry = self.carry
-        self.stats = self._stats_update(self.stats, carry.rewards, carry.ends)
+        own = carry.rewards if carry.env_rewards is None else carry.env_rewards
+        self.stats = self._stats_update(self.stats, own, carry.ends)
         # Copies: the carry's buffers are donated to (overwritten by) the next rollout.
         rewards, ends = exchange.to_torch((carry.rewards, carry.ends), copy=True)
         truncated = ends == TRUNCATED
@@ -166,18 +190,44 @@ class GymnaxTorchEnv:
         return tree_arrays({"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs,
                             "stats": self.stats})
 
-    def restore(self, arrays: dict) -> torch.Tensor:
-        """Continue from `state_arrays()` (after `reset`, which sets up the carry); returns the
-        observation tensor. ValueError when the arrays are of another env or env count."""
+    def restore(self, arrays: dict, norm_state: dict | None = None) -> torch.Tensor:
+        """Continue from `state_arrays()` (after `reset`, which sets up the carry), and from the
+        normalization statistics in `norm_state` (a checkpoint's state group, as norm_arrays()
+        wrote it) when this env normalizes; returns the observation tensor. ValueError when the
+        arrays are of another env or env count."""
         template = {"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs, "stats": self.stats}
         restored = restore_tree(template, arrays, "state/env")
         self.carry = self.carry._replace(key=restored["key"], state=restored["state"])
+        if self.carry.norm is not None:
+            norm = restore_tree(self.carry.norm, norm_state_arrays(norm_state or {}, self.carry.norm), "state/norm")
+            self.carry = self.carry._replace(norm=norm)
         self.last_obs, self.stats = restored["obs"], restored["stats"]
         return exchange.to_torch(self.last_obs)
 
     def last_reward_done(self):
-        """Numpy copies of slot 0's reward and done (for evaluation loops: `step(0, action)`)."""
-        return np.asarray(self.carry.rewards[0]), np.asarray(self.carry.ends[0] != RUNNING)
+        """Numpy copies of slot 0's reward (the env's own) and done (for evaluation loops:
+        `step(0, action)`)."""
+        own = self.carry.rewards if self.carry.env_rewards is None else self.carry.env_rewards
+        return np.asarray(own[0]), np.asarray(self.carry.ends[0] != RUNNING)
+
+    def norm_arrays(self) -> dict:
+        """The normalization statistics as checkpoint arrays (pipelines.normalize); {} without."""
+        norm = self.carry.norm if self.carry is not None else None
+        if norm is None:
+            return {}
+        host = jax.device_get(norm)
+        return norm_arrays(host.obs, host.ret, host.returns)
+
+    def load_norm(self, state: dict, freeze: bool = True) -> None:
+        """Use a checkpoint's statistics from the next `reset` on (frozen: evaluation)."""
+        obs, ret, returns = norm_from_arrays(state, self.norm_obs, self.norm_reward)
+        as_rms = lambda m: None if m is None else RMS(*(jnp.asarray(x, jnp.float32) for x in m))  # noqa: E731
+        if returns is not None and np.shape(returns) != (self.num_envs,):
+            returns = None
+        self._loaded_norm = NormState(as_rms(obs), as_rms(ret), None if not self.norm_reward else
+                                      jnp.asarray(returns if returns is not None else np.zeros(self.num_envs),
+                                                  jnp.float32))
+        self.update_norm = not freeze
 
     def mean_return(self) -> float:
         return float(jax_stats_mean(self.stats))

@@ -20,39 +20,49 @@ import numpy as np
 import torch
 
 from puffer_backend import torch_impl
+from puffer_backend.spec import pack_batch, row_elements
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import check_positive_int
-from ..envs.gym_vec import GymVecEnv
-from ..episodes import EpisodeStats
+from ..envs.factory import resolve_factory
+from ..envs.gym_vec import ActionConverter, GymVecEnv, check_spaces, make_gym_env
+from ..episodes import EVAL_HORIZON, EpisodeStats
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
 from ..resume import resume_checkpoint, resumed_env_seed
 from ...spec.errors import bad_value
 from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
-from .policy import build_agent, rollout_fn, warm_up_compiled
+from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
 from .runtime import DistInfo, init_distributed, seed_everything, torch_threads
 from .saving import agent_checkpoint, load_agent_params, restore_learner
+from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 
-__all__ = ["train", "evaluate", "collect_rollout"]
+__all__ = ["train", "evaluate", "record_video", "check_env", "collect_rollout"]
 
 BACKEND = "torch"
 
 
-def train(config, logger, *, resume: bool = False) -> dict:
+def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dict:
     """Train PPO; returns the summary of pipelines.metrics (steps, sps, compile_s, wall_time,
     mean_return, episodes, and steps_to_target when `config.target_return` is set). Saves the
     checkpoint at the end, every `config.save_every` updates and on Ctrl-C.
 
     resume: continue the run whose checkpoint is in `logger.run_dir` (see the module
     docstring); the summary then covers the whole run.
-    Raises ValueError for an unknown env id or a bad config (before any work starts), a
-    checkpoint that `config` cannot resume (pipelines.resume) or a resume under torchrun,
-    FileNotFoundError when there is no checkpoint to resume, and KeyboardInterrupt after
-    saving the checkpoint when Ctrl-C stopped the run.
+    env: a user's env factory `() -> gymnasium.Env` (else `config.env_id` names a registry id
+    or a `package.module:function` factory). policy: a user's `torch.nn.Module` with
+    `policy(obs) -> (dist_input, value)` (torch/user_policy.py), trained in place; else the
+    built-in agent.
+    Raises ValueError naming env_id for an env it cannot train, for a bad config or policy
+    (before any update), a checkpoint that `config` cannot resume (pipelines.resume) or a
+    resume under torchrun, FileNotFoundError when there is no checkpoint to resume, and
+    KeyboardInterrupt after saving the checkpoint when Ctrl-C stopped the run.
     """
     clock = RunClock()
     config.validate()
+    factory = resolve_factory(config.env_id, env)
+    if policy is not None:
+        policy = UserPolicy(policy)
     checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     dist = init_distributed()
     try:
@@ -61,7 +71,7 @@ def train(config, logger, *, resume: bool = False) -> dict:
             raise bad_value("resume", "a single-process run (resuming under torchrun is not supported)",
                             f"WORLD_SIZE={dist.world_size}")
         with torch_threads(1):
-            return _train(config, logger, dist, clock, checkpoint)
+            return _train(config, logger, dist, clock, factory, policy, checkpoint)
     finally:
         # Free DistributedDataParallel (its reducer keeps gloo work and tensors alive, in
         # reference cycles) while the interpreter and the process group are both still up:
@@ -70,19 +80,37 @@ def train(config, logger, *, resume: bool = False) -> dict:
         dist.close()
 
 
-def _train(config, logger, dist: DistInfo, clock: RunClock, checkpoint) -> dict:
+def check_env(config, env=None) -> None:
+    """Build one env of the run and check that this pipeline can train it (its spaces, float
+    rows under norm_obs), without training: ValueError naming env_id (or config.norm_obs).
+    The command calls it before it creates the run folder."""
+    single = make_gym_env(config.env_id, resolve_factory(config.env_id, env))
+    try:
+        check_spaces(config.env_id, single.observation_space, single.action_space, config.norm_obs)
+    finally:
+        single.close()
+
+
+def _make_env(config, num_envs: int, factory, vec: str | None = None, *, training: bool = True) -> GymVecEnv:
+    return GymVecEnv(config.env_id, num_envs, vec=vec or config.vec, factory=factory, norm_obs=config.norm_obs,
+                     norm_reward=config.norm_reward and training, gamma=config.gamma)
+
+
+def _train(config, logger, dist: DistInfo, clock: RunClock, factory, user_policy, checkpoint) -> dict:
     seed = config.seed + dist.rank
     generator = seed_everything(seed)
-    env = GymVecEnv(config.env_id, config.num_envs)
+    env = _make_env(config, config.num_envs, factory)
     try:
-        return _loop(config, logger, dist, clock, env, seed, generator, checkpoint)
+        return _loop(config, logger, dist, clock, env, seed, generator, user_policy, checkpoint)
     finally:
         env.close()
 
 
-def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed: int, generator,
+def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed: int, generator, user_policy,
           checkpoint) -> dict:
-    agent = build_agent(env, config.hidden_size)
+    # The plain path for a user's policy: no fused rollout copy, Adam over its own tensors.
+    agent = build_agent(env, config.hidden_size) if user_policy is None else user_policy
+    weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
     model = agent
     if dist.world_size > 1:
         # DDP broadcasts rank 0's initial weights and averages gradients in backward().
@@ -91,7 +119,7 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     if config.compile:
         policy = torch.compile(agent)
         model = torch.compile(model)
-    optimizer = make_optimizer(agent, config.learning_rate)
+    optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
 
     steps, envs, gamma = config.num_steps, config.num_envs, config.gamma
     to_torch = torch_impl.numpy_to_torch_dtype_dict
@@ -103,7 +131,9 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     act = rollout_fn(agent, policy, config.compile, generator)
     global_step, done_updates, reset_seed = 0, 0, seed
     if checkpoint is not None:
-        restore_learner(agent, optimizer, generator, checkpoint)
+        restore_learner(weights, optimizer, generator, checkpoint)
+        if env.normalizer is not None:  # before the reset, whose observations it sees
+            env.normalizer.load(checkpoint.state)
         stats.restore({name.removeprefix("episodes/"): value for name, value in checkpoint.state.items()
                        if name.startswith("episodes/")})
         clock.continue_from(checkpoint.info["clock"])
@@ -111,12 +141,16 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
         reset_seed = resumed_env_seed(seed, done_updates)
 
     def save(update: int) -> None:
+        state = {f"episodes/{k}": v for k, v in stats.state_arrays().items()}
+        if env.normalizer is not None:
+            state.update(env.normalizer.arrays())
         save_checkpoint(logger.run_dir, config, agent_checkpoint(
-            BACKEND, global_step, update, agent, optimizer, generator,
-            state={f"episodes/{k}": v for k, v in stats.state_arrays().items()}, info={"clock": clock.times()}))
+            BACKEND, global_step, update, weights, optimizer, generator, state=state, info={"clock": clock.times()}))
 
     with torch.inference_mode():  # an inference tensor, as every later observation (see warm_up_compiled)
         obs = env.reset(seed=reset_seed)
+    if user_policy is not None:
+        check_policy_actions(user_policy, obs, env.action_spec)
     if config.compile:
         notify(logger, "compiling the torch policy (torch.compile) ...")
         with clock.compiling():
@@ -172,34 +206,106 @@ def collect_rollout(env, act, value_fn, buf: RolloutBuffer, stats: EpisodeStats,
             buf.actions[t] = action
             buf.logprobs[t] = logprob
             buf.values[t] = value
-            obs, reward, done, truncated_envs, final_obs = env.step(action)
+            obs, reward, done, truncated_envs, final_obs, env_reward = env.step(action)
             rewards[t] = reward
             dones[t] = done
-            stats.add(reward, done)
+            stats.add(env_reward, done)
             if truncated_envs is not None:
                 rewards[t, truncated_envs] += gamma * value_fn(final_obs).numpy()
         return obs, value_fn(obs)
 
 
-def evaluate(run_dir, episodes: int = 20, seed: int = 0) -> float:
-    """Mean return of the greedy policy over `episodes` episodes (one per parallel env).
+def _evaluation_agent(config, checkpoint, layout, action, policy):
+    """The saved policy, greedy: the built-in agent rebuilt from the config, or the user's
+    `policy` (a module of the same shape) with the saved weights loaded into it."""
+    if policy is None:
+        agent = Agent(layout, action, config.hidden_size)
+        load_agent_params(agent, checkpoint)
+        return agent
+    agent = UserPolicy(policy)
+    load_agent_params(policy, checkpoint)
+    return agent
 
-    Raises FileNotFoundError when `run_dir` has no checkpoint, ValueError for episodes < 1.
+
+def _frozen_normalizer(normalizer, checkpoint) -> None:
+    """Give `normalizer` (or None) the run's saved statistics, frozen."""
+    if normalizer is not None:
+        normalizer.load(checkpoint.state)
+        normalizer.update = False
+
+
+def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:
+    """Mean return of the greedy policy over `episodes` episodes (one per parallel env), the
+    env's own rewards, observations normalized with the saved statistics when the run
+    normalized them. An episode still running after EVAL_HORIZON steps counts its return so far.
+
+    env, policy: as `train`'s (a user's factory and module: needed again when the run used
+    them and they cannot be imported from config.env_id). Raises FileNotFoundError when
+    `run_dir` has no checkpoint, ValueError for episodes < 1.
     """
     episodes = check_positive_int("episodes", episodes)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
+    factory = resolve_factory(config.env_id, env)
     with torch_threads(1):
-        env = GymVecEnv(config.env_id, episodes)
-        agent = build_agent(env, config.hidden_size)
-        load_agent_params(agent, checkpoint)
-        returns = np.zeros(episodes)
-        finished = np.zeros(episodes, dtype=bool)
-        obs = env.reset(seed=seed)
-        with torch.inference_mode():
-            while not finished.all():
-                action, _, _, _ = agent(obs, deterministic=True)
-                obs, reward, done, _, _ = env.step(action)
-                returns += np.where(finished, 0.0, reward)
-                finished |= done
-        env.close()
+        venv = _make_env(config, episodes, factory, "sync", training=False)
+        try:
+            _frozen_normalizer(venv.normalizer, checkpoint)
+            agent = _evaluation_agent(config, checkpoint, venv.observation_layout, venv.action_spec, policy)
+            returns = np.zeros(episodes)
+            finished = np.zeros(episodes, dtype=bool)
+            obs = venv.reset(seed=seed)
+            with torch.inference_mode():
+                for _ in range(EVAL_HORIZON):
+                    if finished.all():
+                        break
+                    action, _, _, _ = agent(obs, deterministic=True)
+                    step = venv.step(action)
+                    obs = step.obs
+                    returns += np.where(finished, 0.0, step.env_reward)
+                    finished |= step.done
+        finally:
+            venv.close()
     return float(returns.mean())
+
+
+def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, policy=None) -> dict:
+    """Play `episodes` greedy episodes one after another in one env rendering `rgb_array`
+    frames and write them to `path` (.mp4 or .gif, pipelines.video); returns {"returns":
+    [per episode], "frames": count} (a frame per observation: the reset's and each step's).
+
+    Raises ValueError when the env does not render rgb_array frames or the path is not a
+    video file, FileNotFoundError when `run_dir` has no checkpoint.
+    """
+    from ..video import VideoWriter, check_video_path, play_gymnasium
+
+    episodes = check_positive_int("episodes", episodes)
+    path = check_video_path(path)
+    config, checkpoint = load_checkpoint(run_dir, BACKEND)
+    factory = resolve_factory(config.env_id, env)
+    with torch_threads(1):
+        single = make_gym_env(config.env_id, factory, render_mode="rgb_array")
+        try:
+            space = single.observation_space
+            action = check_spaces(config.env_id, space, single.action_space)
+            convert = ActionConverter(single.action_space)
+            normalizer = None
+            if config.norm_obs:
+                normalizer = Normalizer((row_elements(space),), 1, config.gamma, norm_reward=False)
+                _frozen_normalizer(normalizer, checkpoint)
+            agent = _evaluation_agent(config, checkpoint, torch_impl.nativize_dtype(space), action, policy)
+
+            def act(observation):
+                from gymnasium.vector.utils import concatenate, create_empty_array
+
+                rows = pack_batch(space, concatenate(space, [observation], create_empty_array(space, 1)))
+                if normalizer is not None:
+                    rows = normalizer.final_observations(rows)
+                with torch.inference_mode():
+                    chosen, _, _, _ = agent(torch.from_numpy(rows), deterministic=True)
+                return convert(chosen.numpy())[0]
+
+            with VideoWriter(path, fps=single.metadata.get("render_fps") or 30) as writer:
+                returns = play_gymnasium(single, act, episodes, seed, writer)
+        finally:
+            single.close()
+    return {"returns": returns, "frames": writer.frames}

@@ -12,9 +12,10 @@ __all__ = ["agent_checkpoint", "load_agent_params", "restore_learner"]
 
 def agent_checkpoint(backend: str, step: int, update: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
                      generator: torch.Generator, *, state: dict | None = None, info: dict | None = None) -> Checkpoint:
-    """The checkpoint of a torch-learner run: the agent's state dict as params, Adam's state,
-    the sampling generator's state, and the pipeline's own `state` arrays and `info` facts
-    (episode statistics, env state, the clock): what a resumed run needs."""
+    """The checkpoint of a torch-learner run: the agent's state dict as params (a user's
+    policy: its own state dict), Adam's state, the sampling generator's state, and the
+    pipeline's own `state` arrays and `info` facts (episode statistics, env state, the
+    normalization statistics of pipelines.normalize, the clock): what a resumed run needs."""
     params = {name: value.detach().cpu().numpy().copy() for name, value in agent.state_dict().items()}
     optimizer_state, facts = optimizer_arrays(optimizer)
     return Checkpoint(backend, step, update, params=params, optimizer=optimizer_state,

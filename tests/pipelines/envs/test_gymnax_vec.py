@@ -15,11 +15,30 @@ def test_make_env_shapes():
     assert cart.max_episode_steps == 500
     pend = gymnax_envs.make_env("Pendulum-v1")
     assert (pend.obs_dim, pend.discrete, pend.action_dim, pend.policy_width) == (3, False, 1, 1)
-    assert (pend.action_low, pend.action_high) == (-2.0, 2.0)
+    assert (pend.action_low, pend.action_high) == ((-2.0,), (2.0,))
+    breakout = gymnax_envs.make_env("Breakout-MinAtar")
+    assert (breakout.obs_shape, breakout.obs_dim, breakout.num_actions) == ((10, 10, 4), 400, 3)
+    lake = gymnax_envs.make_env("FrozenLake-misc")  # a Discrete observation: one float per row
+    assert (lake.obs_shape, lake.obs_dim) == ((), 1)
+    robot = gymnax_envs.make_env("PointRobot-misc")
+    assert robot.action_dim == 2
+    np.testing.assert_allclose([robot.action_low, robot.action_high], [[-0.1, -0.1], [0.1, 0.1]], rtol=1e-6)
+    clipped = robot.env_action(jnp.array([[0.5, -0.05], [-3.0, 0.0]]))
+    np.testing.assert_allclose(clipped, [[0.1, -0.05], [-0.1, 0.0]])
+
+
+def test_make_env_from_a_factory():
+    from tests.pipelines.envs import toy_envs
+
+    spec = gymnax_envs.make_env("my-cartpole", toy_envs.make_gymnax_cartpole)
+    assert (spec.env_id, spec.obs_dim, spec.num_actions, spec.max_episode_steps) == ("my-cartpole", 4, 2, 500)
+    with pytest.raises(ValueError, match=r"env_id: expected a factory returning a gymnax \(env, env_params\) pair, "
+                                         r"received 'mine' returning str"):
+        gymnax_envs.make_env("mine", toy_envs.make_not_an_env)
 
 
 def test_make_env_bad_ids():
-    with pytest.raises(ValueError, match=r"env_id: expected one of .*CartPole-v1.*received 'Breakout-v5'"):
+    with pytest.raises(ValueError, match=r"env_id: expected a gymnax id \(one of CartPole-v1.*received 'Breakout-v5'"):
         gymnax_envs.make_env("Breakout-v5")
     with pytest.raises(TypeError, match="env_id: expected a str"):
         gymnax_envs.make_env(3)

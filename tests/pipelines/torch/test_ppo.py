@@ -103,8 +103,8 @@ class ScriptedEnv:
     def step(self, action):
         reward, done, truncated_envs, final_obs = self.steps[self.t]
         self.t += 1
-        return (torch.full((2, 4), float(self.t)), np.asarray(reward, np.float32), np.asarray(done),
-                truncated_envs, final_obs)
+        reward = np.asarray(reward, np.float32)
+        return (torch.full((2, 4), float(self.t)), reward, np.asarray(done), truncated_envs, final_obs, reward)
 
 
 def test_rollout_bootstraps_time_limits_with_the_final_observation():

@@ -1,0 +1,90 @@
+"""A user's torch policy in the torch and mixed pipelines (docs/pipelines-custom.md).
+
+The interface, PufferLib's shape: a `torch.nn.Module` with
+    policy(obs) -> (dist_input, value)
+obs: `(batch, width)` rows, as the pipeline's env gives them (torch: the packed rows of the
+sample dtype, to unpack with `nativize_tensor(obs, nativize_dtype(observation_space))`;
+mixed: float32 rows of the flattened gymnax observation, normalized when `norm_obs`).
+dist_input: what `torch_impl.sample_logits` takes: logits `(batch, n)` for Discrete
+actions, a tuple of head logits for MultiDiscrete, a `torch.distributions.Normal` over
+`(batch, width)` for Box actions. value: `(batch,)` or `(batch, 1)`. An optional
+`get_value(obs) -> value` is used for the bootstrap values when present.
+`UserPolicy` wraps it into what the learner calls (`forward(obs, action)` returning
+action, logprob, entropy and value; `get_value`; `rollout_step`): the plain path, without
+the built-in agent's fused rollout MLP.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from puffer_backend import torch_impl
+from puffer_backend.spec import Continuous, bad_type, bad_value
+
+__all__ = ["UserPolicy", "check_policy_actions", "make_user_optimizer"]
+
+
+class UserPolicy(nn.Module):
+    """Drives `policy(obs) -> (dist_input, value)` with the calls the learner makes."""
+
+    def __init__(self, policy: nn.Module):
+        super().__init__()
+        if not isinstance(policy, nn.Module):
+            raise bad_type("policy", "a torch.nn.Module with policy(obs) -> (dist_input, value)", policy)
+        self.policy = policy
+        self._sample_logits = torch_impl.sample_logits
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor | None = None, *,
+                deterministic: bool = False, generator: torch.Generator | None = None):
+        dist, value = self.policy(obs)
+        if deterministic:
+            sampled, logprob, entropy = self._sample_logits(dist, action, deterministic=True)
+        elif generator is not None:
+            sampled, logprob, entropy = self._sample_logits(dist, action, generator=generator)
+        else:
+            sampled, logprob, entropy = self._sample_logits(dist, action)
+        return sampled, logprob, entropy, _values(value, obs.shape[0])
+
+    def get_value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(obs) `(batch,)`: the policy's `get_value` when it has one, else its second output."""
+        get_value = getattr(self.policy, "get_value", None)
+        value = get_value(obs) if get_value is not None else self.policy(obs)[1]
+        return _values(value, obs.shape[0])
+
+    def refresh_rollout_weights(self) -> None:
+        """Nothing to refresh: a user's policy has no fused rollout copy."""
+
+    def rollout_step(self, obs: torch.Tensor, generator: torch.Generator | None = None):
+        action, logprob, _, value = self(obs, generator=generator)
+        return action, logprob, value
+
+
+def _values(value, batch: int) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) not in ((batch,), (batch, 1)):
+        raise bad_value("policy", f"a value of shape ({batch},) or ({batch}, 1) as its second output",
+                        f"{type(value).__name__} of shape {tuple(getattr(value, 'shape', ()))}")
+    return value.reshape(batch)
+
+
+def check_policy_actions(model: UserPolicy, obs: torch.Tensor, action_spec) -> None:
+    """Sample once from `obs` and check the actions against the env's action spec (shape and
+    dtype), so that a policy built for another action space fails here, with its reason,
+    rather than inside the env. ValueError naming `policy`."""
+    with torch.no_grad():
+        action, _, _, _ = model(obs)
+    want_dtype = torch.float32 if isinstance(action_spec, Continuous) else torch.int64
+    want_shape = (obs.shape[0], *action_spec.action_shape)
+    if tuple(action.shape) != want_shape or action.dtype != want_dtype:
+        head = ("a Normal over" if isinstance(action_spec, Continuous)
+                else "logits (a tuple of head logits for MultiDiscrete) giving")
+        raise bad_value("policy", f"{head} actions of shape {want_shape} {want_dtype} for the env's {action_spec}",
+                        f"actions of shape {tuple(action.shape)} {action.dtype}")
+
+
+def make_user_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
+    """CleanRL's Adam (eps 1e-5) over the parameters as they are (the built-in agent's flat
+    parameter buffer needs one dtype and would replace the user's tensors with views)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise bad_value("policy", "a module with trainable parameters", "one with none")
+    return torch.optim.Adam(params, lr=learning_rate, eps=1e-5)
