@@ -19,17 +19,18 @@ def factory_path(env_id: str) -> None:
         sys.path.insert(0, os.getcwd())
 
 
-def check_env(backend: str, env_id: str) -> None:
-    """An env id the backend cannot build is a UsageError, decided without importing torch or
-    JAX (pipelines.envs.check_env_id; the torch backend's check reads gymnasium's registry).
+def check_env(backend: str, env_id: str, label: str = "--env") -> None:
+    """An env id the backend cannot build is a UsageError naming `label` (the flag, or the
+    config file's key that set it), decided without importing torch or JAX
+    (pipelines.envs.check_env_id; the torch backend's check reads gymnasium's registry).
     Whether the env's spaces can be trained is decided when the pipeline builds it."""
     factory_path(env_id)
     try:
         check_env_id(backend, env_id)
     except (TypeError, ValueError) as error:
         message = str(error)
-        raise UsageError("--env" + message[len("env_id"):] if message.startswith("env_id:") else
-                         f"--env: {message}") from None
+        raise UsageError(label + message[len("env_id"):] if message.startswith("env_id:") else
+                         f"{label}: {message}") from None
 
 
 def check_installed(backend: str) -> None:

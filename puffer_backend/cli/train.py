@@ -110,7 +110,8 @@ def run(args) -> int:
     else:
         config = config_from_args(args)
         checkpoint = None
-    check_env(config.backend, config.env_id)
+    env_labels = [setting.label for setting in _settings(args) if setting.field == "env_id"] if not resume else []
+    check_env(config.backend, config.env_id, env_labels[-1] if env_labels else "--env")
     if not resume:
         _check_out(config.out_dir, config.run_name)
     if config.logger == "tensorboard":

@@ -8,6 +8,7 @@ import pytest
 
 from puffer_backend import cli
 from puffer_backend.pipelines.config import CONFIG_FILE, TrainConfig, field_docs
+from puffer_backend.pipelines.presets import preset
 
 from .helpers import ROOT, assert_usage_error, run_cli
 
@@ -32,7 +33,8 @@ def test_the_file_sets_the_run(fake, capsys):
     saved = json.loads((fake / "runs" / "from-file" / CONFIG_FILE).read_text())
     assert (saved["backend"], saved["env_id"], saved["total_steps"], saved["seed"]) == ("jax", "Pendulum-v1", 2048, 3)
     assert (saved["learning_rate"], saved["gamma"], saved["save_every"]) == (1e-3, 0.95, 2)
-    assert saved["extra"] == {"chunk_updates": 4} and saved["num_envs"] == TrainConfig().num_envs
+    # Pendulum's preset (CleanRL's continuous control) lies under the file: one env.
+    assert saved["extra"] == {"chunk_updates": 4} and saved["num_envs"] == preset("Pendulum-v1", "jax")["num_envs"]
 
 
 def test_flags_and_set_win_over_the_file(fake, capsys):
@@ -59,7 +61,7 @@ def test_the_shipped_example_runs(fake, capsys):
     ('gamma = "high"\n', ["run.toml: gamma: expected a number, received 'high'"]),
     ("num_envs = 2.5\n", ["run.toml: num_envs: expected an integer, received 2.5"]),
     ("num_minibatches = 3\n", ["run.toml: num_minibatches: expected a divisor of the batch size 512"]),
-    ('env_id = "Nope-v0"\n', ["--env: expected one of", "'Nope-v0'"]),
+    ('env_id = "Nope-v0"\n', ["run.toml: env_id: expected a gymnax id for backend mixed", "'Nope-v0'"]),
     ("total_steps = \n", ["run.toml: expected TOML, received a file that fails to parse"]),
 ])
 def test_bad_files_give_one_line_and_exit_2(tmp_path, text, fragments):

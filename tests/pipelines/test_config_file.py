@@ -8,6 +8,7 @@ import pytest
 
 from puffer_backend.pipelines import config_file
 from puffer_backend.pipelines.config import TrainConfig
+from puffer_backend.pipelines.presets import preset
 from puffer_backend.pipelines.config_file import (Setting, build_config, layered_config, read_config_file,
                                                   relabel_error)
 
@@ -53,10 +54,18 @@ def test_layers_each_win_over_the_ones_before(tmp_path, monkeypatch):
     assert build_config(path, {"num_steps": 16}, preset=False).learning_rate == TrainConfig().learning_rate
 
 
-def test_the_preset_hook_changes_nothing_yet():
-    for backend, env_id in [("torch", "CartPole-v1"), ("jax", "Pendulum-v1"), ("mixed", "CartPole-v1")]:
-        assert config_file.env_preset(backend, env_id) == {}
-    assert build_config() == TrainConfig()
+def test_the_env_layer_is_the_envs_preset():
+    import gymnasium
+
+    # CartPole: only its target (gymnasium's reward_threshold); Pendulum: CleanRL's continuous control.
+    assert config_file.env_preset("mixed", "CartPole-v1") == {
+        "target_return": float(gymnasium.registry["CartPole-v1"].reward_threshold)}
+    pendulum = config_file.env_preset("jax", "Pendulum-v1")
+    assert pendulum == preset("Pendulum-v1", "jax") and pendulum["norm_obs"] and pendulum["num_envs"] == 1
+    assert build_config() == TrainConfig(target_return=475.0)
+    assert build_config(preset=False) == TrainConfig()
+    # A file or an override wins over the preset, None included (the early stop turned off).
+    assert build_config(overrides={"target_return": None}).target_return is None
 
 
 def test_values_take_their_fields_types(tmp_path):
