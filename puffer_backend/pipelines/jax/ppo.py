@@ -70,18 +70,16 @@ def train(config: TrainConfig, logger, *, env=None, policy=None) -> dict:
         notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
         with clock.compiling():
             state = program.init(jax.random.PRNGKey(config.seed))
-            compiled = {program.chunk_updates: program.run_chunk.lower(state).compile()}
+            # One program for the whole run: the chunk length is an argument.
+            compiled = program.run.lower(state, np.int32(program.chunk_updates)).compile()
         notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
         clock.start_training()
         for n in program.chunk_plan:
             if interrupt.requested:
                 break
-            if n not in compiled:  # the shorter last chunk, compiled only when reached
-                with clock.compiling():
-                    compiled[n] = program.chunk(n).lower(state).compile()
             begin = clock.now()
-            state, metrics = compiled[n](state)
-            metrics = metrics_dict(jax.device_get(metrics))
+            state, metrics = compiled(state, np.int32(n))
+            metrics = metrics_dict(jax.device_get(metrics)[:n])
             end = clock.now()
             for i in range(n):
                 updates += 1

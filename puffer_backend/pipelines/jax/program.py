@@ -1,8 +1,8 @@
 """The jax pipeline's program: rollout and update of PPO as one jitted chunk of updates.
 
-`make_program(config)` builds `init(key) -> RunnerState` and `chunk(n)`: `n` updates as one
-jitted `lax.scan` (updates > rollout steps, epochs > minibatches), keys threaded explicitly,
-PureJaxRL-style. Data parallel: the chunk is a `shard_map` over a 1-d mesh of all local
+`make_program(config)` builds `init(key) -> RunnerState` and `run(state, n)`: `n` updates
+as one jitted loop (updates > rollout steps, epochs > minibatches), keys threaded explicitly,
+PureJaxRL-style; one compiled program serves every chunk length of a run. Data parallel: the chunk is a `shard_map` over a 1-d mesh of all local
 devices (axis `data`). Envs (and so the batch) are split across devices, params and
 optimizer state are replicated, gradients are averaged with `pmean`. One device is the same
 program. Several hosts: call `jax.distributed.initialize()` before; see docs/pipelines-jax.md.
@@ -55,11 +55,14 @@ class Transition(NamedTuple):
 
 
 class PPOProgram(NamedTuple):
-    """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and
-    `run_chunk(state) -> (state, metrics (chunk_updates, len(METRICS)))`, jitted, running
-    `chunk_updates` updates; `chunk(n)` is the same for `n` updates (one jitted function per
-    length). `chunk_plan` lists the chunk lengths that make up the whole run."""
+    """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and the one
+    jitted training program `run(state, updates) -> (state, metrics (chunk_updates, len(METRICS)))`
+    running `updates` (an int32 scalar, 1 to chunk_updates) updates; rows past `updates` are
+    NaN. The state argument is donated. Every chunk length runs this one compiled program:
+    `run_chunk(state)` runs `chunk_updates` updates, `chunk(n)(state)` runs `n` and returns
+    their `n` rows. `chunk_plan` lists the chunk lengths that make up the whole run."""
     init: Any
+    run: Any
     run_chunk: Any
     chunk: Any
     mesh: Mesh
@@ -209,19 +212,31 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         return new, metrics
 
     specs = _state_specs(config)
-    chunks = {}
+
+    def local_run(state: RunnerState, updates):
+        # One program for every chunk length: a loop with a traced trip count (no lax.cond
+        # around the update, which made the whole loop about 1.7x slower on XLA:CPU), its
+        # metrics written into a fixed `(chunk_updates, len(METRICS))` buffer.
+        def body(i, carry):
+            state, rows = carry
+            state, row = one_update(state)
+            return state, jax.lax.dynamic_update_index_in_dim(rows, row, i, 0)
+
+        rows = jnp.full((chunk_updates, len(METRICS)), jnp.nan, jnp.float32)
+        return jax.lax.fori_loop(0, updates, body, (state, rows))
+
+    run = jax.jit(jax.shard_map(local_run, mesh=mesh, in_specs=(specs, P()), out_specs=(specs, P()),
+                                check_vma=False), donate_argnums=0)
 
     def chunk(length: int):
-        # A fixed-length scan, no lax.cond to stop at num_updates: a conditional around the
-        # update made the whole loop about 1.7x slower on XLA:CPU.
-        if length not in chunks:
-            def local_chunk(state: RunnerState):
-                return jax.lax.scan(lambda st, _: one_update(st), state, None, length)
-            chunks[length] = jax.jit(
-                jax.shard_map(local_chunk, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=False),
-                donate_argnums=0,
-            )
-        return chunks[length]
+        if not 1 <= length <= chunk_updates:
+            raise bad_value("length", f"an int from 1 to chunk_updates {chunk_updates}", repr(length))
+        count = jnp.asarray(length, jnp.int32)
+
+        def run_length(state: RunnerState):
+            state, rows = run(state, count)
+            return state, rows[:length]
+        return run_length
 
     shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
     venv_all = VecEnv(spec, config.num_envs)
@@ -237,7 +252,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
 
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.
     init = jax.jit(init_state, out_shardings=shardings)
-    return PPOProgram(init, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan, pol)
+    return PPOProgram(init, run, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan,
+                      pol)
 
 
 def _default_chunk(num_updates: int) -> int:
