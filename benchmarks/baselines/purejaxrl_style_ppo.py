@@ -4,7 +4,10 @@ This is a baseline written here, from the algorithm, to mirror PureJaxRL's singl
 the same algorithm, hyperparameters (PureJaxRL's / CleanRL's CartPole config) and structure
 (the whole run is one jitted function: a scan over updates holding a scan over rollout steps
 with gymnax's own auto-resetting `step` vmapped over envs, GAE by a reverse scan, and scans
-over epochs and shuffled minibatches). It is not PureJaxRL's code and does not import
+over epochs and shuffled minibatches) and the same per-update work: LogWrapper-style episode
+statistics updated in the rollout scan with their per-step info returned for the whole run,
+any episode end (termination or time limit) treated as terminal with no bootstrap, Adam
+behind a global-norm clip of 0.5 with the learning rate annealed once per update. It is not PureJaxRL's code and does not import
 `puffer_backend`: plain jax + flax.linen + optax + gymnax, as a PureJaxRL user's script is.
 
 benchmarks/acceptance_train.py runs it in the same process/machine as our pipelines so
@@ -79,14 +82,46 @@ class Transition(NamedTuple):
     reward: jnp.ndarray
     log_prob: jnp.ndarray
     obs: jnp.ndarray
+    info: dict
 
 
-class EpisodeStats(NamedTuple):
-    # What a log wrapper keeps, plus a ring buffer of recently finished returns so the
-    # per-update "mean of the 20 most recent" needs no per-step output from the jit.
-    running: jnp.ndarray   # (num_envs,) return of the episode in progress
-    recent: jnp.ndarray    # (RECENT,) ring buffer of finished episodic returns
-    count: jnp.ndarray     # () episodes finished so far
+class LogState(NamedTuple):
+    # What gymnax-style LogWrapper keeps per env, updated inside the rollout scan; its four
+    # info fields are emitted every step and returned for the whole run, as PureJaxRL does.
+    episode_returns: jnp.ndarray
+    episode_lengths: jnp.ndarray
+    returned_episode_returns: jnp.ndarray
+    returned_episode_lengths: jnp.ndarray
+    timestep: jnp.ndarray
+
+
+def log_step(log, reward, done):
+    """LogWrapper's bookkeeping for one vectorized step -> (LogState, info dict)."""
+    done_f = done.astype(jnp.float32)
+    done_i = done.astype(jnp.int32)
+    new_return = log.episode_returns + reward
+    new_length = log.episode_lengths + 1
+    log = LogState(new_return * (1.0 - done_f), new_length * (1 - done_i),
+                   log.returned_episode_returns * (1.0 - done_f) + new_return * done_f,
+                   log.returned_episode_lengths * (1 - done_i) + new_length * done_i,
+                   log.timestep + 1)
+    info = {"returned_episode_returns": log.returned_episode_returns,
+            "returned_episode_lengths": log.returned_episode_lengths,
+            "timestep": log.timestep, "returned_episode": done}
+    return log, info
+
+
+def recent_means(returns, finished, window: int = RECENT):
+    """Host side, after the run: per update, the mean of the `window` most recently finished
+    returns and the episodes finished so far, from the per-step info `(updates, steps, envs)`."""
+    means, counts, recent, count = [], [], [], 0
+    for update_returns, update_done in zip(returns, finished):
+        done_returns = update_returns[update_done]  # time order, env order within a step
+        count += done_returns.size
+        recent = (recent + done_returns.tolist())[-window:]
+        means.append(float(np.mean(recent)) if recent else float("nan"))
+        counts.append(count)
+    return np.asarray(means), np.asarray(counts)
 
 
 def make_train(config):
@@ -113,16 +148,17 @@ def make_train(config):
         rng, reset_rng = jax.random.split(rng)
         obsv, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(reset_rng, config["NUM_ENVS"]), env_params)
-        stats = EpisodeStats(jnp.zeros(config["NUM_ENVS"]), jnp.zeros(RECENT),
-                             jnp.zeros((), jnp.int32))
+        zeros_f, zeros_i = jnp.zeros(config["NUM_ENVS"]), jnp.zeros(config["NUM_ENVS"], jnp.int32)
+        log = LogState(zeros_f, zeros_i, zeros_f, zeros_i, zeros_i)
 
         def update_step(runner_state, _):
             def env_step(carry, _):
-                params, opt_state, env_state, last_obs, stats, rng = carry
-                rng, act_rng, step_rng = jax.random.split(rng, 3)
+                params, opt_state, env_state, last_obs, log, rng = carry
+                rng, act_rng = jax.random.split(rng)
                 logits, value = network.apply(params, last_obs)
                 action = jax.random.categorical(act_rng, logits)
                 logp = log_prob(logits, action)
+                rng, step_rng = jax.random.split(rng)
                 # gymnax >= 1.0 returns terminated and truncated separately; PureJaxRL's
                 # PPO treats any episode end as done, so merge them.
                 obsv, env_state, reward, terminated, truncated, _ = jax.vmap(
@@ -131,19 +167,13 @@ def make_train(config):
                     env_params)
                 done = jnp.logical_or(terminated, truncated)
 
-                ret = stats.running + reward
-                # Slot for each finishing env in the ring buffer; others write out of range.
-                slot = (stats.count + jnp.cumsum(done) - 1) % RECENT
-                recent = stats.recent.at[jnp.where(done, slot, RECENT)].set(ret, mode="drop")
-                stats = EpisodeStats(ret * (1.0 - done), recent,
-                                     stats.count + done.sum(dtype=jnp.int32))
-
-                transition = Transition(done, action, value, reward, logp, last_obs)
-                return (params, opt_state, env_state, obsv, stats, rng), transition
+                log, info = log_step(log, reward, done)
+                transition = Transition(done, action, value, reward, logp, last_obs, info)
+                return (params, opt_state, env_state, obsv, log, rng), transition
 
             runner_state, traj_batch = jax.lax.scan(
                 env_step, runner_state, None, config["NUM_STEPS"])
-            params, opt_state, env_state, last_obs, stats, rng = runner_state
+            params, opt_state, env_state, last_obs, log, rng = runner_state
             _, last_val = network.apply(params, last_obs)
 
             def gae_step(carry, transition):
@@ -202,15 +232,12 @@ def make_train(config):
             (params, opt_state, rng), _ = jax.lax.scan(
                 update_epoch, (params, opt_state, rng), None, config["UPDATE_EPOCHS"])
 
-            # Per-update metric: mean of the (up to) RECENT most recent finished returns.
-            filled = jnp.minimum(stats.count, RECENT)
-            mean_recent = jnp.where(filled > 0, stats.recent.sum() / jnp.maximum(filled, 1), jnp.nan)
-            metric = {"mean_return": mean_recent, "episodes": stats.count}
-            runner_state = (params, opt_state, env_state, last_obs, stats, rng)
-            return runner_state, metric
+            # The per-step LogWrapper info of the whole rollout is the update's metric.
+            runner_state = (params, opt_state, env_state, last_obs, log, rng)
+            return runner_state, traj_batch.info
 
         rng, run_rng = jax.random.split(rng)
-        runner_state = (params, opt_state, env_state, obsv, stats, run_rng)
+        runner_state = (params, opt_state, env_state, obsv, log, run_rng)
         runner_state, metrics = jax.lax.scan(update_step, runner_state, None, config["NUM_UPDATES"])
         return {"runner_state": runner_state, "metrics": metrics}
 
@@ -232,8 +259,8 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
 
     steps_per_update = config["NUM_ENVS"] * config["NUM_STEPS"]
     steps = config["NUM_UPDATES"] * steps_per_update
-    mean_returns = np.asarray(out["metrics"]["mean_return"], dtype=np.float64)
-    episodes = np.asarray(out["metrics"]["episodes"])
+    info = jax.device_get(out["metrics"])
+    mean_returns, episodes = recent_means(info["returned_episode_returns"], info["returned_episode"])
     records = [((i + 1) * steps_per_update, float(r)) for i, r in enumerate(mean_returns)]
 
     steps_to_target = None

@@ -4,8 +4,12 @@ ppo.py      train, evaluate, make_train (the entry module, PIPELINES["jax"])
 program.py  the jitted, sharded chunk of updates and its plan
 learner.py  advantages with the time-limit bootstrap, the PPO loss, one optimizer step
 policy.py   the actor-critic params and the fused rollout MLP
+xla_flags.py  XLA:CPU flags set on import, before the CPU backend starts
 
 Inside this package `import jax` is the framework (absolute imports).
 """
+from .xla_flags import apply_cpu_flags
+
+apply_cpu_flags()
 
 __all__: list[str] = []  # a namespace: import its modules (ppo, ...) directly

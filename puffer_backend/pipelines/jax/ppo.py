@@ -88,7 +88,8 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
                 state = _restore(state, checkpoint, program)
                 updates = checkpoint.update
                 clock.continue_from(checkpoint.info["clock"])
-            compiled = {program.chunk_updates: program.run_chunk.lower(state).compile()}
+            # One program for the whole run: the chunk length is an argument.
+            compiled = program.run.lower(state, np.int32(program.chunk_updates)).compile()
         notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
         saved_at = updates
 
@@ -102,12 +103,9 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
         for n in plan_chunks(program.num_updates, program.chunk_updates, updates):
             if interrupt.requested:
                 break
-            if n not in compiled:  # the shorter last chunk, compiled only when reached
-                with clock.compiling():
-                    compiled[n] = program.chunk(n).lower(state).compile()
             begin = clock.now()
-            state, metrics = compiled[n](state)
-            metrics = metrics_dict(jax.device_get(metrics))
+            state, metrics = compiled(state, np.int32(n))
+            metrics = metrics_dict(jax.device_get(metrics)[:n])
             end = clock.now()
             for i in range(n):
                 updates += 1

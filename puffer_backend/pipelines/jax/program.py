@@ -1,8 +1,8 @@
 """The jax pipeline's program: rollout and update of PPO as one jitted chunk of updates.
 
-`make_program(config)` builds `init(key) -> RunnerState` and `chunk(n)`: `n` updates as one
-jitted `lax.scan` (updates > rollout steps, epochs > minibatches), keys threaded explicitly,
-PureJaxRL-style. Data parallel: the chunk is a `shard_map` over a 1-d mesh of all local
+`make_program(config)` builds `init(key) -> RunnerState` and `run(state, n)`: `n` updates
+as one jitted loop (updates > rollout steps, epochs > minibatches), keys threaded explicitly,
+PureJaxRL-style; one compiled program serves every chunk length of a run. Data parallel: the chunk is a `shard_map` over a 1-d mesh of all local
 devices (axis `data`). Envs (and so the batch) are split across devices, params and
 optimizer state are replicated, gradients are averaged with `pmean`. One device is the same
 program. Several hosts: call `jax.distributed.initialize()` before; see docs/pipelines-jax.md.
@@ -25,7 +25,7 @@ from ..envs.factory import resolve_factory
 from ..envs.gymnax_vec import EnvSpec, VecEnv, make_env
 from ..episodes import JaxEpisodeStats, jax_stats_init, jax_stats_mean, jax_stats_update
 from ..normalize import RMS, NormState, norm_init, norm_reset, norm_step
-from .learner import advantages_and_returns, make_optimizer, minibatch_step
+from .learner import advantages_and_returns, flat_adam, flat_minibatch_step, make_optimizer, minibatch_step
 from .policy import JaxPolicy, make_policy
 
 __all__ = ["AXIS", "METRICS", "RunnerState", "PPOProgram", "make_mesh", "make_program", "metrics_dict", "plan_chunks"]
@@ -55,12 +55,14 @@ class Transition(NamedTuple):
 
 
 class PPOProgram(NamedTuple):
-    """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and
-    `run_chunk(state) -> (state, metrics (chunk_updates, len(METRICS)))`, jitted, running
-    `chunk_updates` updates; `chunk(n)` is the same for `n` updates (one jitted function per
-    length). `chunk_plan` lists the chunk lengths that make up the whole run
-    (`plan_chunks(num_updates, chunk_updates)`)."""
+    """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and the one
+    jitted training program `run(state, updates) -> (state, metrics (chunk_updates, len(METRICS)))`
+    running `updates` (an int32 scalar, 1 to chunk_updates) updates; rows past `updates` are
+    NaN. The state argument is donated. Every chunk length runs this one compiled program:
+    `run_chunk(state)` runs `chunk_updates` updates, `chunk(n)(state)` runs `n` and returns
+    their `n` rows. `chunk_plan` lists the chunk lengths that make up the whole run."""
     init: Any
+    run: Any
     run_chunk: Any
     chunk: Any
     mesh: Mesh
@@ -116,6 +118,9 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     if config.num_envs % n_dev:
         raise bad_value("num_envs", f"a multiple of the device count {n_dev} (envs are split over devices)",
                         repr(config.num_envs))
+    # On one device there is nothing to reduce over: no collectives in the program (on
+    # XLA:CPU each one is a rendezvous costing more than a small kernel).
+    axis = AXIS if n_dev > 1 else None
     local_envs = config.num_envs // n_dev
     local_batch = local_envs * config.num_steps
     if local_batch % config.num_minibatches:
@@ -150,7 +155,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
             res = venv_local.step_from_pool(pool, t, env_state, spec.env_action(action))
             norm, next_obs, final_obs, reward = norm_step(norm, res.obs, res.final_obs, res.reward, res.terminated,
-                                                          config.gamma, AXIS)
+                                                          config.gamma, axis)
             env_reward = res.reward if config.norm_reward else None
             step_out = Transition(obs, action, logprob, value, reward, res.done, env_reward)
             return (res.state, next_obs, norm), (step_out, final_obs, res.truncated)
@@ -159,21 +164,30 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             step, (env_state, obs, norm), jnp.arange(config.num_steps))
         return env_state, obs, norm, key, traj, final_obs, truncated
 
+    # The optimizer runs on flat vectors inside an update (learner.FlatAdam); the runner
+    # state keeps optax's trees. Params that are not all float32 keep optax's per-leaf step.
+    adam = flat_adam(config, num_updates, jax.eval_shape(pol.init, jax.random.PRNGKey(0),
+                                                         jnp.zeros((1, spec.obs_dim), jnp.float32)))
+
     def learn(params, opt_state, batch, key):
         def epoch(carry, _):
-            params, opt_state, key = carry
+            opt, key = carry
             key, k_perm, k_loss = jax.random.split(key, 3)
             perm = jax.random.permutation(k_perm, local_batch)
             mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
 
-            def minibatch(carry, mb):
-                params, opt_state, aux = minibatch_step(carry[0], carry[1], mb, k_loss, config, tx, AXIS, pol.apply)
+            def minibatch(opt, mb):
+                if adam is not None:
+                    return flat_minibatch_step(opt, mb, k_loss, config, adam, axis, pol.apply)
+                params, opt_state, aux = minibatch_step(*opt, mb, k_loss, config, tx, axis, pol.apply)
                 return (params, opt_state), aux
 
-            (params, opt_state), aux = jax.lax.scan(minibatch, (params, opt_state), mbs)
-            return (params, opt_state, key), aux
+            opt, aux = jax.lax.scan(minibatch, opt, mbs)
+            return (opt, key), aux
 
-        (params, opt_state, key), aux = jax.lax.scan(epoch, (params, opt_state, key), None, config.update_epochs)
+        opt = (params, opt_state) if adam is None else adam.pack(params, opt_state)
+        (opt, key), aux = jax.lax.scan(epoch, (opt, key), None, config.update_epochs)
+        params, opt_state = opt if adam is None else adam.unpack(opt, opt_state)
         return params, opt_state, aux.reshape(-1, 4).mean(axis=0)
 
     def one_update(state: RunnerState):
@@ -185,7 +199,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         adv, ret = advantages_and_returns(lambda o: policy_step(o)[1], traj.reward, traj.value, traj.done, truncated,
                                           final_obs, last_value, config, truncation_slots)
         # Episode bookkeeping sees every device's envs, in global env order, and the env's own rewards.
-        gather = lambda x: jax.lax.all_gather(x, AXIS, axis=1, tiled=True)  # noqa: E731
+        gather = None if axis is None else (lambda x: jax.lax.all_gather(x, axis, axis=1, tiled=True))
         own = traj.reward if traj.env_reward is None else traj.env_reward
         stats = jax_stats_update(state.stats, own, traj.done, gather=gather)
         flat = lambda x: x.reshape((local_batch,) + x.shape[2:])  # noqa: E731
@@ -197,19 +211,31 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         return new, metrics
 
     specs = _state_specs(config)
-    chunks = {}
+
+    def local_run(state: RunnerState, updates):
+        # One program for every chunk length: a loop with a traced trip count (no lax.cond
+        # around the update, which made the whole loop about 1.7x slower on XLA:CPU), its
+        # metrics written into a fixed `(chunk_updates, len(METRICS))` buffer.
+        def body(i, carry):
+            state, rows = carry
+            state, row = one_update(state)
+            return state, jax.lax.dynamic_update_index_in_dim(rows, row, i, 0)
+
+        rows = jnp.full((chunk_updates, len(METRICS)), jnp.nan, jnp.float32)
+        return jax.lax.fori_loop(0, updates, body, (state, rows))
+
+    run = jax.jit(jax.shard_map(local_run, mesh=mesh, in_specs=(specs, P()), out_specs=(specs, P()),
+                                check_vma=False), donate_argnums=0)
 
     def chunk(length: int):
-        # A fixed-length scan, no lax.cond to stop at num_updates: a conditional around the
-        # update made the whole loop about 1.7x slower on XLA:CPU.
-        if length not in chunks:
-            def local_chunk(state: RunnerState):
-                return jax.lax.scan(lambda st, _: one_update(st), state, None, length)
-            chunks[length] = jax.jit(
-                jax.shard_map(local_chunk, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=False),
-                donate_argnums=0,
-            )
-        return chunks[length]
+        if not 1 <= length <= chunk_updates:
+            raise bad_value("length", f"an int from 1 to chunk_updates {chunk_updates}", repr(length))
+        count = jnp.asarray(length, jnp.int32)
+
+        def run_length(state: RunnerState):
+            state, rows = run(state, count)
+            return state, rows[:length]
+        return run_length
 
     shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
     venv_all = VecEnv(spec, config.num_envs)
@@ -225,7 +251,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
 
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.
     init = jax.jit(init_state, out_shardings=shardings)
-    return PPOProgram(init, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan, pol)
+    return PPOProgram(init, run, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan,
+                      pol)
 
 
 def plan_chunks(num_updates: int, chunk_updates: int, done: int = 0) -> tuple:

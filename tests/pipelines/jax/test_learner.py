@@ -79,3 +79,46 @@ def test_lr_anneals_linearly_per_update():
         updates, state = tx.update({"w": jnp.ones(())}, state, params)
         steps.append(-float(updates["w"]))
     np.testing.assert_allclose(steps[::4], [1e-3, 7.5e-4, 5e-4, 2.5e-4], rtol=1e-3)
+
+
+def _minibatch(rng, rows=32):
+    return (jnp.asarray(rng.normal(size=(rows, 4)), jnp.float32), jnp.asarray(rng.integers(0, 2, rows)),
+            jnp.asarray(rng.normal(-0.7, 0.1, rows), jnp.float32), jnp.asarray(rng.normal(size=rows), jnp.float32),
+            jnp.asarray(rng.normal(size=rows), jnp.float32), jnp.asarray(rng.normal(size=rows), jnp.float32))
+
+
+@pytest.mark.parametrize("anneal_lr, max_grad_norm", [(True, 0.5), (False, 0.5), (True, 100.0)])
+def test_flat_adam_steps_as_optax(anneal_lr, max_grad_norm):
+    """The program's flat optimizer gives optax's params and state after several minibatch
+    steps, with the clip active (0.5) or not (100), the learning rate annealed or constant."""
+    cfg = TrainConfig(update_epochs=2, num_minibatches=2, learning_rate=1e-2, anneal_lr=anneal_lr,
+                      max_grad_norm=max_grad_norm)
+    spec = gymnax_envs.make_env("CartPole-v1")
+    params = jax_policy.init_params(jax.random.PRNGKey(0), spec, hidden_size=16)
+    tx = jax_learner.make_optimizer(cfg, num_updates=3)
+    adam = jax_learner.flat_adam(cfg, 3, params)
+    rng = np.random.default_rng(1)
+    ref, ref_state = params, tx.init(params)
+    flat = adam.pack(params, tx.init(params))
+    key = jax.random.PRNGKey(2)
+    norms = []
+    for _ in range(8):  # two updates' worth: the annealed rate changes after four steps
+        mb = _minibatch(rng)
+        grads = jax.grad(lambda p: jax_learner.ppo_loss(p, mb, key, cfg)[0])(ref)
+        norms.append(float(jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads)))))
+        ref, ref_state, ref_aux = jax_learner.minibatch_step(ref, ref_state, mb, key, cfg, tx)
+        flat, aux = jax_learner.flat_minibatch_step(flat, mb, key, cfg, adam)
+        np.testing.assert_allclose(np.asarray(aux), np.asarray(ref_aux), rtol=1e-4, atol=1e-6)
+    assert (max(norms) > max_grad_norm) == (max_grad_norm < 1)  # the clip is exercised where meant
+    got_params, got_state = adam.unpack(flat, tx.init(params))
+    assert jax.tree.structure(got_state) == jax.tree.structure(ref_state)
+    for got, want in zip(jax.tree.leaves((got_params, got_state)), jax.tree.leaves((ref, ref_state))):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-4, atol=1e-6)
+    moved = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(got_params), jax.tree.leaves(params)))
+    assert moved > 1e-3  # the steps did move the params
+
+
+def test_flat_adam_declines_params_that_are_not_float32():
+    cfg = TrainConfig()
+    assert jax_learner.flat_adam(cfg, 3, {"w": jnp.zeros(3, jnp.bfloat16)}) is None
+    assert jax_learner.flat_adam(cfg, 3, {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}) is not None
