@@ -199,11 +199,14 @@ def machine_lines() -> list[str]:
 
 
 def print_profiles(profile_dir, top: int) -> None:
-    """The top functions by own time of each profiled run."""
+    """For each profiled run: the top functions by own time, then the project's and the
+    baselines' functions by cumulative time (the phases: rollout, env step, update)."""
     import pstats
     for path in sorted(Path(profile_dir).glob("*.prof")):
         print(f"\n# profile {path.stem}: top {top} by own time")
         pstats.Stats(str(path)).sort_stats("tottime").print_stats(top)
+        print(f"# profile {path.stem}: top {top} of puffer_backend/baselines by cumulative time")
+        pstats.Stats(str(path)).sort_stats("cumulative").print_stats(r"puffer_backend|baselines", top)
 
 
 def parse(argv):
