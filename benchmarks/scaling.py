@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runner import baseline_modules, run_baseline, run_pipeline  # noqa: E402  (benchmarks/ is not a package)
+from runner import baseline_modules, load_baseline, run_baseline, run_pipeline  # noqa: E402  (benchmarks/ is not a package)
 
 PIPELINES = ("torch", "jax", "mixed")
 NUM_STEPS = 128  # rollout length of every system's default config
@@ -60,6 +60,12 @@ def run_here(system: str, num_envs: int, steps: int, seed: int, profile: str | N
         row = train()
     else:
         import cProfile
+        # Imports outside the profile, so that it shows the run rather than module loading.
+        if system in PIPELINES:
+            from puffer_backend.pipelines import load_pipeline
+            load_pipeline(system)
+        else:
+            load_baseline(system)
         profiler = cProfile.Profile()
         row = profiler.runcall(train)
         profiler.dump_stats(profile)
