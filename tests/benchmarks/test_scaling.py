@@ -28,9 +28,9 @@ def test_baselines_are_found_from_their_declarations(scaling, tmp_path):
     assert scaling.all_systems()[:3] == ["torch", "jax", "mixed"]
     assert set(scaling.all_systems()[3:]) == set(found)
     (tmp_path / "declared.py").write_text('import os\nNAME = "mine"\n')
-    (tmp_path / "helper.py").write_text("NAME_OF_THING = 'not a declaration'\n")
+    (tmp_path / "not_declared.py").write_text("NAME_OF_THING = 'not a declaration'\n")
     assert runner.declared_name(tmp_path / "declared.py") == "mine"
-    assert runner.declared_name(tmp_path / "helper.py") is None
+    assert runner.declared_name(tmp_path / "not_declared.py") is None
 
 
 def test_quick_sweep_writes_csv_rows_and_a_png(scaling, tmp_path, capsys):
