@@ -32,10 +32,11 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
-from puffer_backend.pipelines import MemoryLogger, TrainConfig, load_pipeline
-from puffer_backend.pipelines.episodes import first_step_reaching
+from puffer_backend.pipelines import load_pipeline
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from runner import run_baseline, run_pipeline  # noqa: E402  (benchmarks/ is not a package)
 
 # The goals as first stated, from figures measured on another 2-core machine (reference only
 # when the baselines run; the goals proper are the ratios below).
@@ -43,43 +44,6 @@ GOAL_SPS = {"jax": 230_000, "torch": 15_000, "mixed": 30_000}
 # backend -> (baseline it is compared with, minimum speed ratio)
 GOAL_RATIO = {"jax": ("purejaxrl-style", 1.5), "torch": ("cleanrl-style", 1.5), "mixed": ("cleanrl-style", 3.0)}
 TARGET = 475.0
-
-
-def run_one(backend, seed, steps, env_id, workdir):
-    pipeline = load_pipeline(backend)
-    config = TrainConfig(backend=backend, env_id=env_id, total_steps=steps, seed=seed,
-                         out_dir=workdir, run_name=f"{backend}-{seed}")
-    logger = MemoryLogger(os.path.join(workdir, f"{backend}-{seed}"))
-    t0, c0 = time.perf_counter(), time.process_time()
-    summary = pipeline.train(config, logger)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    done = int(summary.get("steps", logger.records[-1]["step"] if logger.records else 0))
-    return {
-        "backend": backend, "seed": seed, "steps": done,
-        "sps": float(summary.get("sps", float("nan"))),
-        "sps_with_compile": done / wall,
-        "compile_s": summary.get("compile_s"),
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "final_mean_return": float(summary.get("mean_return", float("nan"))),
-        "steps_to_target": first_step_reaching(logger.records, TARGET),  # the pipelines' one rule
-    }
-
-
-def run_baseline(name, seed, steps):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    if name == "cleanrl-style":
-        from baselines import cleanrl_style_ppo as module
-    else:
-        from baselines import purejaxrl_style_ppo as module
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = module.train(seed=seed, total_steps=steps, target_return=TARGET)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {
-        "backend": name, "seed": seed, "steps": int(out["steps"]), "sps": float(out["sps"]),
-        "sps_with_compile": out["steps"] / wall, "compile_s": out.get("compile_s"), "wall_s": wall,
-        "cpu_s": cpu, "final_mean_return": float(out["mean_return"]), "steps_to_target": out["steps_to_target"],
-    }
 
 
 def print_row(row):
@@ -118,10 +82,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         for seed in args.seeds:
             for name in baselines:
-                rows.append(run_baseline(name, seed, args.steps))
+                rows.append(run_baseline(name, seed, args.steps, target_return=TARGET))
                 print_row(rows[-1])
             for backend in backends:
-                rows.append(run_one(backend, seed, args.steps, args.env, workdir))
+                rows.append(run_pipeline(backend, seed, args.steps, args.env, workdir, target_return=TARGET))
                 print_row(rows[-1])
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 from torch.distributions.categorical import Categorical
 
+NAME = "cleanrl-style"  # how benchmarks/runner.py finds and labels this baseline
 ENV_ID = "CartPole-v1"
 RETURN_WINDOW = 20  # "mean return" = mean of this many most recent finished episodes
 
@@ -110,8 +111,8 @@ def _mean_recent(returns: deque) -> float:
 
 
 def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None = None,
-          stop_at_target: bool = False) -> dict:
-    """Train PPO on CartPole-v1 for total_steps // 512 updates.
+          stop_at_target: bool = False, num_envs: int = NUM_ENVS) -> dict:
+    """Train PPO on CartPole-v1 with num_envs envs for total_steps // (num_envs * 128) updates.
 
     Returns {"steps", "sps", "wall_s", "mean_return", "steps_to_target", "records"}:
     sps is env steps per second over the whole run (like ppo.py's SPS; env and agent
@@ -121,7 +122,7 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
     no target), records a list of (step, mean_return), one per update. With
     stop_at_target=True training stops at that update.
     """
-    batch_size = NUM_ENVS * NUM_STEPS
+    batch_size = num_envs * NUM_STEPS
     minibatch_size = batch_size // NUM_MINIBATCHES
     num_iterations = max(1, total_steps // batch_size)
 
@@ -135,7 +136,7 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
         device = torch.device("cpu")
 
         envs = gym.vector.SyncVectorEnv(
-            [make_env(ENV_ID) for _ in range(NUM_ENVS)],
+            [make_env(ENV_ID) for _ in range(num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
         assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete actions"
@@ -145,12 +146,12 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
 
         obs_shape = envs.single_observation_space.shape
         act_shape = envs.single_action_space.shape
-        obs = torch.zeros((NUM_STEPS, NUM_ENVS) + obs_shape).to(device)
-        actions = torch.zeros((NUM_STEPS, NUM_ENVS) + act_shape).to(device)
-        logprobs = torch.zeros((NUM_STEPS, NUM_ENVS)).to(device)
-        rewards = torch.zeros((NUM_STEPS, NUM_ENVS)).to(device)
-        dones = torch.zeros((NUM_STEPS, NUM_ENVS)).to(device)
-        values = torch.zeros((NUM_STEPS, NUM_ENVS)).to(device)
+        obs = torch.zeros((NUM_STEPS, num_envs) + obs_shape).to(device)
+        actions = torch.zeros((NUM_STEPS, num_envs) + act_shape).to(device)
+        logprobs = torch.zeros((NUM_STEPS, num_envs)).to(device)
+        rewards = torch.zeros((NUM_STEPS, num_envs)).to(device)
+        dones = torch.zeros((NUM_STEPS, num_envs)).to(device)
+        values = torch.zeros((NUM_STEPS, num_envs)).to(device)
 
         recent_returns: deque = deque(maxlen=RETURN_WINDOW)
         episodes = 0
@@ -160,7 +161,7 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
         global_step = 0
         next_obs, _ = envs.reset(seed=seed)
         next_obs = torch.Tensor(next_obs).to(device)
-        next_done = torch.zeros(NUM_ENVS).to(device)
+        next_done = torch.zeros(num_envs).to(device)
         start_time = time.perf_counter()
 
         for iteration in range(1, num_iterations + 1):
@@ -168,9 +169,9 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
                 frac = 1.0 - (iteration - 1.0) / num_iterations
                 optimizer.param_groups[0]["lr"] = frac * LEARNING_RATE
 
-            # Rollout: one vector step per iteration of this loop, NUM_ENVS env steps each.
+            # Rollout: one vector step per iteration of this loop, num_envs env steps each.
             for step in range(NUM_STEPS):
-                global_step += NUM_ENVS
+                global_step += num_envs
                 obs[step] = next_obs
                 dones[step] = next_done
 

@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from flax.linen.initializers import constant, orthogonal
 
+NAME = "purejaxrl-style"  # how benchmarks/runner.py finds and labels this baseline
 CONFIG = {
     "ENV_NAME": "CartPole-v1",
     "NUM_ENVS": 4,
@@ -244,9 +245,10 @@ def make_train(config):
     return train, config
 
 
-def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None = None) -> dict:
-    """Train once (one compiled call, no early stop) and time the compiled run."""
-    train_fn, config = make_train({**CONFIG, "TOTAL_TIMESTEPS": int(total_steps)})
+def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None = None,
+          num_envs: int = CONFIG["NUM_ENVS"]) -> dict:
+    """Train once with num_envs envs (one compiled call, no early stop); time the compiled run."""
+    train_fn, config = make_train({**CONFIG, "TOTAL_TIMESTEPS": int(total_steps), "NUM_ENVS": int(num_envs)})
     rng = jax.random.PRNGKey(seed)
 
     t0 = time.perf_counter()
