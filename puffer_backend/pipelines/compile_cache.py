@@ -59,7 +59,7 @@ class CacheReport:
 
     def describe(self) -> str:
         """A parenthesis for the "compiled in ..." line, or "" when the cache is off."""
-        if self.folder is None:
+        if self.folder is None or not self.requests:  # off, disabled in JAX, or JAX no longer reports it
             return ""
         where = f"the cache at {self.folder}" if self.owner == "ours" else f"your JAX cache at {self.folder}"
         if self.hits and self.hits >= self.requests:

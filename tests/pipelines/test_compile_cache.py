@@ -40,6 +40,7 @@ def test_cache_dir_follows_the_variable_then_xdg_then_home(monkeypatch, tmp_path
 
 def test_the_compile_line_says_where_the_programs_came_from():
     assert CacheReport().describe() == ""
+    assert CacheReport("/c", "ours", requests=0, hits=0).describe() == ""  # nothing went through the cache
     assert CacheReport("/c", "ours", requests=3, hits=3).describe() == " (from the cache at /c)"
     assert CacheReport("/c", "yours", requests=3, hits=3).describe() == " (from your JAX cache at /c)"
     assert CacheReport("/c", "ours", requests=3, hits=1).describe() == " (1 of 3 programs from the cache at /c)"
