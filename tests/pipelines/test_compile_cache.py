@@ -57,6 +57,14 @@ def test_flags_set_the_field(flags, expected):
     assert config_from_args(args).compile_cache is expected
 
 
+def test_a_config_file_sets_it_and_the_flag_wins(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('backend = "jax"\ncompile_cache = false\n')
+    assert config_from_args(build_parser().parse_args(["train", "--config", str(path)])).compile_cache is False
+    args = build_parser().parse_args(["train", "--config", str(path), "--compile-cache"])
+    assert config_from_args(args).compile_cache is True
+
+
 def test_set_refuses_the_field_that_has_a_flag():
     from puffer_backend.cli.errors import UsageError
     from puffer_backend.cli.parser import parse_override
