@@ -22,13 +22,12 @@ __all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", 
 # TrainConfig fields that have their own flag (`--set` refuses them), and bookkeeping (None).
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
-               "compile_cache": "--compile-cache", "target_return": "--target-return", "vec": "--vec", "save_every": "--save-every",
-               "logger": "--logger", "extra": None}
+               "compile_cache": "--compile-cache", "target_return": "--target-return", "vec": "--vec",
+               "save_every": "--save-every", "logger": "--logger", "extra": None}
 # The `args` attribute of each flag that sets a field.
 FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
               "out_dir": "out", "run_name": "name", "compile": "compile", "compile_cache": "compile_cache",
-              "target_return": "target_return",
-              "vec": "vec", "save_every": "save_every", "logger": "logger"}
+              "target_return": "target_return", "vec": "vec", "save_every": "save_every", "logger": "logger"}
 
 
 class _Parser(argparse.ArgumentParser):
