@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -8,6 +9,12 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests import adapters  # noqa: E402
+
+# The jax and mixed pipelines keep compiled programs in the user's cache folder
+# (pipelines.compile_cache): the suite, and the commands it starts, use a folder of its own.
+_CACHE = tempfile.TemporaryDirectory(prefix="puffer-backend-test-cache-")
+os.environ["PUFFER_BACKEND_CACHE_DIR"] = _CACHE.name
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # a user's own JAX cache folder is not the suite's either
 
 # CI runs the same examples every time (a failure there must reproduce); locally hypothesis
 # keeps exploring new layouts on each run.

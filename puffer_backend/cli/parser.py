@@ -22,12 +22,12 @@ __all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", 
 # TrainConfig fields that have their own flag (`--set` refuses them), and bookkeeping (None).
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
-               "target_return": "--target-return", "vec": "--vec", "save_every": "--save-every",
-               "logger": "--logger", "extra": None}
+               "compile_cache": "--compile-cache", "target_return": "--target-return", "vec": "--vec",
+               "save_every": "--save-every", "logger": "--logger", "extra": None}
 # The `args` attribute of each flag that sets a field.
 FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
-              "out_dir": "out", "run_name": "name", "compile": "compile", "target_return": "target_return",
-              "vec": "vec", "save_every": "save_every", "logger": "logger"}
+              "out_dir": "out", "run_name": "name", "compile": "compile", "compile_cache": "compile_cache",
+              "target_return": "target_return", "vec": "vec", "save_every": "save_every", "logger": "logger"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run all --steps, even once the env's target return is reached")
     train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the torch policy (torch, mixed; default: off)")
+    train.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=None,
+                       help="keep compiled JAX programs (jax, mixed) in the user's cache folder, so the next "
+                       "run with the same shapes skips the compile (default: on; PUFFER_BACKEND_CACHE_DIR moves "
+                       "it; a folder set in JAX's config is used instead)")
     train.add_argument("--config", default=None, metavar="FILE",
                        help="a TOML file of TrainConfig keys (listed below); flags and --set win over it")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",

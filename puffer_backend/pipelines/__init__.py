@@ -10,6 +10,7 @@ One folder per pipeline over shared building blocks:
     checkpoint.py  the one checkpoint format (config.json stays the only copy of the config)
     resume.py      what a resumed run may change, checked before it continues
     interrupt.py   Ctrl-C finishes the update, saves a checkpoint, then stops
+    compile_cache.py  JAX's persistent compilation cache for the jax and mixed pipelines
     envs/          the env table; gymnasium vector envs (torch), gymnax vector envs (jax, mixed)
     torch/         the torch pipeline: gymnasium envs, torch policy and learner, DDP
     jax/           the jax pipeline: gymnax envs, rollout and update under one jax.jit

@@ -86,6 +86,10 @@ class TrainConfig:
     per env: for slow envs); jax and mixed step their envs under jit and take "sync" only"""
     compile: bool = False
     """torch.compile the torch policy (torch and mixed; the jax pipeline is always jitted)"""
+    compile_cache: bool = True
+    """keep the compiled JAX programs (jax, mixed) in JAX's persistent compilation cache, in the
+    user's cache folder (pipelines.compile_cache), so a later run with the same shapes skips the
+    compile; a cache folder set in JAX's own config is used instead"""
     target_return: float | None = None
     """stop once the target is reached: the mean return of the 20 latest episodes is at least
     this, and 20 episodes have ended (pipelines.episodes.target_reached)"""
@@ -149,7 +153,7 @@ class TrainConfig:
         _check_number("max_grad_norm", self.max_grad_norm, "> 0", lambda x: x > 0)
         if self.target_return is not None:
             _check_number("target_return", self.target_return, "finite, or None", lambda x: True)
-        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile", "norm_obs", "norm_reward"):
+        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile", "compile_cache", "norm_obs", "norm_reward"):
             if not isinstance(getattr(self, name), bool):
                 raise bad_value(f"config.{name}", "a bool", repr(getattr(self, name)))
         if self.vec not in VEC_MODES:

@@ -24,9 +24,10 @@ __all__ = ["RESUME_MAY_CHANGE", "check_resumable", "resume_checkpoint", "resume_
 
 # Settings that a resumed run may change: the length of the run, when it stops (target_return,
 # None for --no-early-stop), how its envs are stepped (vec: torch resets its envs anyway), saved,
-# compiled and logged. (out_dir, run_name: the run's folder, which the command sets.)
+# compiled (and whether compiled programs are cached) and logged. (out_dir, run_name: the run's
+# folder, which the command sets.)
 RESUME_MAY_CHANGE = ("total_steps", "target_return", "vec", "compile", "save_every", "logger", "out_dir",
-                     "run_name", "extra")
+                     "run_name", "extra", "compile_cache")
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig, checkpoint: Checkpoint) -> None:

@@ -36,7 +36,8 @@ def test_a_changed_run_is_refused(field, value):
 
 
 def test_what_may_change():
-    config = dataclasses.replace(SAVED, total_steps=4096, target_return=400.0, compile=True, save_every=3,
+    config = dataclasses.replace(SAVED, total_steps=4096, target_return=400.0, compile=True, compile_cache=False,
+                                 save_every=3,
                                  logger="tensorboard", out_dir="elsewhere", run_name="moved",
                                  extra={"chunk_updates": 2})
     check_resumable(SAVED, config, DONE)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...spec.errors import bad_type, bad_value, one_line
 from . import GYMNAX_IDS
+from .gymnax_import import import_gymnax
 
 __all__ = ["EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv"]
 
@@ -78,7 +79,7 @@ def make_env(env_id: str, factory=None) -> EnvSpec:
         if env_id not in GYMNAX_IDS:
             raise bad_value("env_id", f"a gymnax id (one of {', '.join(GYMNAX_IDS)}) or package.module:make_env",
                             repr(env_id))
-        import gymnax  # imported here: it pulls in its whole registry
+        gymnax = import_gymnax()  # imported here: it pulls in its whole registry
 
         try:
             env, params = gymnax.make(env_id)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ... import jax_impl
 from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..compile_cache import jax_compile_cache
 from ..config import TrainConfig, check_positive_int
 from ..envs.factory import resolve_factory
 from ..envs.gymnax_vec import VecEnv, make_env
@@ -76,6 +77,11 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
     saving the checkpoint when Ctrl-C stopped the run (at the end of a chunk).
     """
     clock = RunClock()
+    with jax_compile_cache(config.compile_cache) as cache:
+        return _train(config, logger, clock, cache, resume, env, policy)
+
+
+def _train(config, logger, clock, cache, resume, env, policy) -> dict:
     program = make_program(config, env=env, policy=policy)
     checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     per_update = config.batch_size
@@ -90,7 +96,7 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
                 clock.continue_from(checkpoint.info["clock"])
             # One program for the whole run: the chunk length is an argument.
             compiled = program.run.lower(state, np.int32(program.chunk_updates)).compile()
-        notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
+        notify(logger, f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
         saved_at = updates
 
         def save():

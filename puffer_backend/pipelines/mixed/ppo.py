@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..compile_cache import jax_compile_cache
 from ..config import check_positive_int
 from ..envs.factory import resolve_factory
 from ..episodes import EVAL_HORIZON, target_reached
@@ -84,11 +85,11 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     factory = resolve_factory(config.env_id, env)
     user_policy = UserPolicy(policy) if policy is not None else None
     checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
-    with torch_threads(1):
-        return _train(config, logger, clock, factory, user_policy, checkpoint)
+    with torch_threads(1), jax_compile_cache(config.compile_cache) as cache:
+        return _train(config, logger, clock, factory, user_policy, checkpoint, cache)
 
 
-def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint) -> dict:
+def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, cache) -> dict:
     generator = seed_everything(config.seed)
     steps, envs = config.num_steps, config.num_envs
     env = _make_env(config, envs, steps, factory)
@@ -114,7 +115,7 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint) ->
             check_policy_actions(user_policy, obs, env.action_spec)
         if config.compile:
             warm_up_compiled(policy, model, obs, buf, config.minibatch_size)
-    notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
+    notify(logger, f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
     global_step, update, steps_to_target = 0, 0, None
     if checkpoint is not None:
         restore_learner(weights, optimizer, generator, checkpoint)
