@@ -10,6 +10,9 @@ installed.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -57,12 +60,19 @@ class Agent(nn.Module):
         self.action_spec = action
         self._single_leaf = isinstance(native_dtype, tuple) and not isinstance(native_dtype, dict)
         in_size = flattened_tensor_size(native_dtype)
+        self._in_size = in_size
+        # rows that are one float32 leaf from offset 0 are their own features (nativize is a view)
+        self._float_rows = (self._single_leaf and native_dtype[0] == torch.float32 and native_dtype[2] == 0
+                            and math.prod(native_dtype[1]) == in_size)
         self.critic = _mlp(in_size, hidden_size, 1, 1.0)
         self.actor = _mlp(in_size, hidden_size, action.logits_width, 0.01)
         if isinstance(action, Continuous):
             self.actor_logstd = nn.Parameter(torch.zeros(1, action.logits_width))
         self._splits = action.head_sizes if isinstance(action, MultiDiscrete) else None
         self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
+        self._numpy_fused = None  # their numpy copies for the numpy path of rollout_step
+        # One Discrete head of up to 16 actions: rollout_step runs in numpy (_numpy_rollout_step).
+        self._lean_draw = isinstance(action, Discrete) and action.n <= _LEAN_MAX_ACTIONS
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """Flat float32 features `(batch, flattened_tensor_size)` from packed rows."""
@@ -108,17 +118,31 @@ class Agent(nn.Module):
         self._fused = [(torch.cat([a[0].weight, c[0].weight]), torch.cat([a[0].bias, c[0].bias])),
                        (torch.block_diag(a[2].weight, c[2].weight), torch.cat([a[2].bias, c[2].bias])),
                        (torch.block_diag(a[4].weight, c[4].weight), torch.cat([a[4].bias, c[4].bias]))]
+        self._numpy_fused = None
+        if self._lean_draw and all(w.device.type == "cpu" and w.dtype == torch.float32 for w, _ in self._fused):
+            # transposed copies: x @ w.T in numpy is one sgemm on contiguous operands
+            self._numpy_fused = [(w.T.contiguous().numpy(), b.numpy()) for w, b in self._fused]
 
     def rollout_step(self, obs: torch.Tensor, generator: torch.Generator | None = None):
         """Inference fast path for rollouts: `(action, logprob, value)` as `forward` computes
         them, with actor and critic run as one block-diagonal MLP (3 matmuls instead of 6).
         The zero blocks add exact zeros, so results match `forward` to float rounding. Uses
         the weights as of the last `refresh_rollout_weights()`. Call under `torch.no_grad()`
-        or `torch.inference_mode()`."""
+        or `torch.inference_mode()`.
+
+        For one Discrete head of up to 16 actions on float32 CPU tensors (CartPole-like envs)
+        the MLP and the draw run in numpy (`_numpy_rollout_step`): at rollout batches of a few
+        rows each torch op costs its dispatch (~3-4 us), a numpy call ~1 us."""
         if self._fused is None:
             self.refresh_rollout_weights()
-        (w1, b1), (w2, b2), (w3, b3) = self._fused
+        if self._numpy_fused is not None and obs.device.type == "cpu" and not torch.compiler.is_compiling():
+            if self._float_rows and obs.dtype == torch.float32 and obs.dim() == 2 and obs.shape[1] == self._in_size:
+                x = obs.numpy()  # the features are the rows themselves (one float32 leaf)
+            else:
+                x = self.features(obs).numpy()
+            return _numpy_rollout_step(self._numpy_fused, x, self.action_spec.logits_width, generator)
         x = self.features(obs)
+        (w1, b1), (w2, b2), (w3, b3) = self._fused
         h = torch.tanh(F.linear(x, w1, b1))
         h = torch.tanh(F.linear(h, w2, b2))
         out = F.linear(h, w3, b3)
@@ -129,6 +153,57 @@ class Agent(nn.Module):
         else:
             action, logprob, _ = self._sample_logits(dist)
         return action, logprob, out[:, width]
+
+
+# sample_logits lays out up to this many actions as columns and sums them one action at a
+# time in float32, the order np.cumsum keeps; wider rows use a cumsum of another rounding.
+_LEAN_MAX_ACTIONS = 16
+_CLAMP_F32 = np.float32(-104.5)  # sample_logits' clamp of shifted float32 logits (weight 2**-150.8 -> 0)
+_LOG2_E = np.float32(1.4426950408889634)
+
+
+def _numpy_rollout_step(fused, x: np.ndarray, width: int, generator: torch.Generator | None):
+    """`Agent.rollout_step` for one Discrete head on float32 CPU rows, in numpy.
+
+    fused: the block-diagonal MLP's [(weight.T, bias)] x 3 as numpy arrays; x: features
+    `(batch, in)`. The draw is `sample_logits(logits, generator=generator)`'s: the same
+    uniforms (one `torch.rand((batch,))` from `generator`), the same formula (shifted logits
+    clamped, weights `exp2(z * log2(e))`, a float32 running sum, the first CDF entry above
+    `u * total`, logprob `(x_a - max) - log(total)`). numpy's BLAS and exp2 may round an ulp
+    apart from torch's, so results agree with `forward` to float rounding, and an action can
+    differ only where a uniform falls within an ulp of a CDF entry.
+    Returns torch tensors (action int64 `(batch,)`, logprob float32 `(batch,)`, value
+    float32 `(batch,)`), views of numpy arrays allocated here."""
+    (w1, b1), (w2, b2), (w3, b3) = fused
+    if generator is None:
+        uniform = torch.rand((x.shape[0],))
+    else:
+        uniform = torch.rand((x.shape[0],), generator=generator)
+    h = np.dot(x, w1)
+    h += b1
+    np.tanh(h, out=h)
+    h2 = np.dot(h, w2)
+    h2 += b2
+    np.tanh(h2, out=h2)
+    out = np.dot(h2, w3)
+    out += b3
+    logits = out[:, :width]
+    # ufunc reductions called directly: ndarray.max / np.count_nonzero(axis=) add Python layers
+    z = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+    cdf = np.maximum(z, _CLAMP_F32)
+    cdf *= _LOG2_E
+    np.exp2(cdf, out=cdf)
+    np.add.accumulate(cdf, axis=1, out=cdf)
+    total = cdf[:, -1]
+    threshold = uniform.numpy()
+    threshold *= total
+    action = np.add.reduce(cdf <= threshold[:, None], axis=1, dtype=np.int64)
+    logprob = z[_ROWS[:z.shape[0]] if z.shape[0] <= len(_ROWS) else np.arange(z.shape[0]), action]
+    logprob -= np.log(total)
+    return torch.from_numpy(action), torch.from_numpy(logprob), torch.from_numpy(out[:, width])
+
+
+_ROWS = np.arange(4096)  # row indices for the logprob gather (sliced: no arange per step)
 
 
 def rollout_fn(agent: Agent, policy, compiled: bool, generator: torch.Generator):
