@@ -6,11 +6,13 @@ steps/s (for jax without and with compile time), wall time, and the first step a
 mean of the 20 most recent episodic returns reaches 475.
 
 Speed goals are ratios to baselines trained in the same run, seed for seed, on the same
-machine (`baselines/`: a CleanRL-style torch ppo.py and a PureJaxRL-style JAX ppo.py, both
-written here and using no part of this library):
+machine (`baselines/`: a CleanRL-style torch ppo.py, the same loop on gymnax's own gymnasium
+vector wrapper, and a PureJaxRL-style JAX ppo.py, all written here and using no part of this
+library):
     jax   >= 1.0x the PureJaxRL-style baseline (compile excluded on both sides)
-    torch >= 1.5x the CleanRL-style baseline
-    mixed >= 3.0x the CleanRL-style baseline
+    torch >= 1.5x the CleanRL-style baseline (issue 14's goal, 3x the real CleanRL ppo.py, is
+          measured against that script side by side, outside this repo: docs/benchmarks.md)
+    mixed >= 3.0x the CleanRL-on-gymnax baseline, and >= 1.0x the torch pipeline
     every seed of every pipeline reaches 475 within the step budget.
 The figures measured elsewhere that the goals were first stated with (PureJaxRL 230k,
 CleanRL 10k steps/s on "a 2-core CPU") are printed beside them for reference only. Speed
@@ -40,8 +42,10 @@ from puffer_backend.pipelines.episodes import first_step_reaching
 # The goals as first stated, from figures measured on another 2-core machine (reference only
 # when the baselines run; the goals proper are the ratios below).
 GOAL_SPS = {"jax": 230_000, "torch": 15_000, "mixed": 30_000}
-# backend -> (baseline it is compared with, minimum speed ratio)
-GOAL_RATIO = {"jax": ("purejaxrl-style", 1.0), "torch": ("cleanrl-style", 1.5), "mixed": ("cleanrl-style", 3.0)}
+# backend -> [(what it is compared with: a baseline or another pipeline, minimum speed ratio)]
+GOALS = {"jax": [("purejaxrl-style", 1.0)], "torch": [("cleanrl-style", 1.5)],
+         "mixed": [("cleanrl-gymnax", 3.0), ("torch", 1.0)]}
+BASELINES = ("cleanrl-style", "cleanrl-gymnax", "purejaxrl-style")
 TARGET = 475.0
 
 
@@ -70,6 +74,8 @@ def run_baseline(name, seed, steps):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if name == "cleanrl-style":
         from baselines import cleanrl_style_ppo as module
+    elif name == "cleanrl-gymnax":
+        from baselines import cleanrl_gymnax_ppo as module
     else:
         from baselines import purejaxrl_style_ppo as module
     t0, c0 = time.perf_counter(), time.process_time()
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
 
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  cpus: {os.cpu_count()}")
     backends = [b for b in args.backends if importable(b)]
-    baselines = [] if args.no_baselines else sorted({GOAL_RATIO[b][0] for b in backends})
+    baselines = [] if args.no_baselines else sorted({base for b in backends for base, _ in GOALS[b] if base in BASELINES})
     rows, ok = [], True
     with tempfile.TemporaryDirectory() as workdir:
         for seed in args.seeds:
@@ -133,14 +139,13 @@ def main(argv=None) -> int:
         reached = [r for r in mine if r["steps_to_target"] is not None]
         to_target = ", ".join(str(r["steps_to_target"]) for r in mine)
         learned = f"{len(reached)}/{len(mine)} (steps: {to_target})"
-        if name not in GOAL_RATIO:  # a baseline: context, not a goal
+        if name not in GOALS:  # a baseline: context, not a goal
             print(f"{name:15s}  {median[name]:14.0f}  {'(baseline)':26s}  {'':5s}  {learned}")
             continue
         if baselines:
-            base, ratio = GOAL_RATIO[name]
-            got = median[name] / median[base]
-            goal = f">= {ratio:.1f}x {base} ({got:.2f}x)"
-            speed_ok = got >= ratio
+            checks = [(base, ratio, median[name] / median[base]) for base, ratio in GOALS[name] if base in median]
+            goal = "; ".join(f">= {ratio:.1f}x {base} ({got:.2f}x)" for base, ratio, got in checks)
+            speed_ok = all(got >= ratio for _, ratio, got in checks)
         else:
             goal = f">= {GOAL_SPS[name]} (anchor)"
             speed_ok = median[name] >= GOAL_SPS[name]
