@@ -48,3 +48,30 @@ def test_agent_deepcopies_and_pickles():
     with torch.no_grad():
         torch.testing.assert_close(clone.get_value(obs), agent.get_value(obs))
     torch.save(agent, io.BytesIO())
+
+
+@pytest.mark.parametrize("actions", [3, 16, 17])
+def test_rollout_draw_equals_sample_logits_for_wide_discrete_heads(actions):
+    """rollout_step's numpy draw (one Discrete head of up to 16 actions) and its torch path
+    (17 and more) give forward's actions and log-probabilities for the same generator, on
+    rows whose policies are far from uniform (large random weights)."""
+    import gymnasium as gym
+
+    from puffer_backend import torch_impl
+    from puffer_backend.pipelines.torch.policy import Agent
+    from puffer_backend.spec import Discrete
+
+    space = gym.spaces.Box(-1.0, 1.0, (8,), np.float32)
+    agent = Agent(torch_impl.nativize_dtype(space), Discrete(actions), 32)
+    with torch.no_grad():
+        agent.actor[4].weight.mul_(300.0)  # peaked distributions, logits spread over tens of units
+    agent.refresh_rollout_weights()
+    assert (agent._numpy_fused is not None) == (actions <= 16)
+    obs = torch.from_numpy(np.random.default_rng(actions).uniform(-1, 1, (256, 8)).astype(np.float32))
+    with torch.inference_mode():
+        a1, lp1, v1 = agent.rollout_step(obs, torch.Generator().manual_seed(7))
+        a2, lp2, _, v2 = agent(obs, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(a1, a2)
+    assert len(set(a1.tolist())) > 1
+    torch.testing.assert_close(lp1, lp2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-6)
