@@ -71,6 +71,7 @@ class Agent(nn.Module):
         self._splits = action.head_sizes if isinstance(action, MultiDiscrete) else None
         self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
         self._numpy_fused = None  # their numpy copies for the numpy path of rollout_step
+        self._numpy_max_rows = 0  # the most rows it takes (see refresh_rollout_weights)
         # One Discrete head of up to 16 actions: rollout_step runs in numpy (_numpy_rollout_step).
         self._lean_draw = isinstance(action, Discrete) and action.n <= _LEAN_MAX_ACTIONS
 
@@ -122,6 +123,10 @@ class Agent(nn.Module):
         if self._lean_draw and all(w.device.type == "cpu" and w.dtype == torch.float32 for w, _ in self._fused):
             # transposed copies: x @ w.T in numpy is one sgemm on contiguous operands
             self._numpy_fused = [(w.T.contiguous().numpy(), b.numpy()) for w, b in self._fused]
+            # OpenBLAS (numpy's BLAS) runs an sgemm of more than 4 * 65536 multiply-adds on all
+            # cores, with threads that spin: on a loaded machine a 64-row step took 4x the CPU.
+            # Above this many rows the torch path runs (one thread in the pipelines).
+            self._numpy_max_rows = _BLAS_ONE_THREAD_MACS // max(w.shape[0] * w.shape[1] for w, _ in self._fused)
 
     def rollout_step(self, obs: torch.Tensor, generator: torch.Generator | None = None):
         """Inference fast path for rollouts: `(action, logprob, value)` as `forward` computes
@@ -135,7 +140,8 @@ class Agent(nn.Module):
         rows each torch op costs its dispatch (~3-4 us), a numpy call ~1 us."""
         if self._fused is None:
             self.refresh_rollout_weights()
-        if self._numpy_fused is not None and obs.device.type == "cpu" and not torch.compiler.is_compiling():
+        if (self._numpy_fused is not None and obs.device.type == "cpu" and obs.shape[0] <= self._numpy_max_rows
+                and not torch.compiler.is_compiling()):
             if self._float_rows and obs.dtype == torch.float32 and obs.dim() == 2 and obs.shape[1] == self._in_size:
                 x = obs.numpy()  # the features are the rows themselves (one float32 leaf)
             else:
@@ -158,6 +164,7 @@ class Agent(nn.Module):
 # sample_logits lays out up to this many actions as columns and sums them one action at a
 # time in float32, the order np.cumsum keeps; wider rows use a cumsum of another rounding.
 _LEAN_MAX_ACTIONS = 16
+_BLAS_ONE_THREAD_MACS = 4 * 65536  # OpenBLAS's GEMM_MULTITHREAD_THRESHOLD (4) x 65536
 _CLAMP_F32 = np.float32(-104.5)  # sample_logits' clamp of shifted float32 logits (weight 2**-150.8 -> 0)
 _LOG2_E = np.float32(1.4426950408889634)
 

@@ -67,11 +67,14 @@ def test_rollout_draw_equals_sample_logits_for_wide_discrete_heads(actions):
         agent.actor[4].weight.mul_(300.0)  # peaked distributions, logits spread over tens of units
     agent.refresh_rollout_weights()
     assert (agent._numpy_fused is not None) == (actions <= 16)
-    obs = torch.from_numpy(np.random.default_rng(actions).uniform(-1, 1, (256, 8)).astype(np.float32))
-    with torch.inference_mode():
-        a1, lp1, v1 = agent.rollout_step(obs, torch.Generator().manual_seed(7))
-        a2, lp2, _, v2 = agent(obs, generator=torch.Generator().manual_seed(7))
-    torch.testing.assert_close(a1, a2)
-    assert len(set(a1.tolist())) > 1
-    torch.testing.assert_close(lp1, lp2, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-6)
+    assert agent._numpy_max_rows == (64 if actions <= 16 else 0)
+    # up to _numpy_max_rows rows in numpy (64 here: OpenBLAS stays on one thread), more in torch
+    for rows in (64, 200):
+        obs = torch.from_numpy(np.random.default_rng(actions).uniform(-1, 1, (rows, 8)).astype(np.float32))
+        with torch.inference_mode():
+            a1, lp1, v1 = agent.rollout_step(obs, torch.Generator().manual_seed(7))
+            a2, lp2, _, v2 = agent(obs, generator=torch.Generator().manual_seed(7))
+        torch.testing.assert_close(a1, a2)
+        assert len(set(a1.tolist())) > 1
+        torch.testing.assert_close(lp1, lp2, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-6)
