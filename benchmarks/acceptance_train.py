@@ -122,7 +122,8 @@ def main(argv=None) -> int:
 
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  cpus: {os.cpu_count()}")
     backends = [b for b in args.backends if importable(b)]
-    baselines = [] if args.no_baselines else sorted({base for b in backends for base, _ in GOALS[b] if base in BASELINES})
+    baselines = [] if args.no_baselines else sorted(
+        {base for b in backends for base, _ in GOALS[b] if base in BASELINES})
     rows, ok = [], True
     with tempfile.TemporaryDirectory() as workdir:
         for seed in args.seeds:
