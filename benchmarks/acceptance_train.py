@@ -6,11 +6,16 @@ steps/s (for jax without and with compile time), wall time, and the first step a
 mean of the 20 most recent episodic returns reaches 475.
 
 Speed goals are ratios to baselines trained in the same run, seed for seed, on the same
-machine (`baselines/`: a CleanRL-style torch ppo.py and a PureJaxRL-style JAX ppo.py, both
-written here and using no part of this library):
+machine (`baselines/`: a CleanRL-style torch ppo.py, the same loop on gymnax's own gymnasium
+vector wrapper, and a PureJaxRL-style JAX ppo.py, all written here and using no part of this
+library):
     jax   >= 1.5x the PureJaxRL-style baseline (compile excluded on both sides)
-    torch >= 1.5x the CleanRL-style baseline
-    mixed >= 3.0x the CleanRL-style baseline
+    torch >= 2.2x the CleanRL-style baseline: issue 14's goal is 3x the real CleanRL ppo.py,
+          which is not in this repo; measured side by side, the CleanRL-style baseline ran
+          at 1.37x the real script with one thread (medians; with torch's default threads
+          the real script is slower still), so 2.2x here is 3x the real script
+          (docs/benchmarks.md)
+    mixed >= 3.0x the CleanRL-on-gymnax baseline, and >= 1.0x the torch pipeline
     every seed of every pipeline reaches 475 within the step budget.
 The figures measured elsewhere that the goals were first stated with (PureJaxRL 230k,
 CleanRL 10k steps/s on "a 2-core CPU") are printed beside them for reference only. Speed
@@ -41,8 +46,10 @@ from runner import run_baseline, run_pipeline  # noqa: E402  (benchmarks/ is not
 # The goals as first stated, from figures measured on another 2-core machine (reference only
 # when the baselines run; the goals proper are the ratios below).
 GOAL_SPS = {"jax": 230_000, "torch": 15_000, "mixed": 30_000}
-# backend -> (baseline it is compared with, minimum speed ratio)
-GOAL_RATIO = {"jax": ("purejaxrl-style", 1.5), "torch": ("cleanrl-style", 1.5), "mixed": ("cleanrl-style", 3.0)}
+# backend -> [(what it is compared with: a baseline or another pipeline, minimum speed ratio)]
+GOALS = {"jax": [("purejaxrl-style", 1.5)], "torch": [("cleanrl-style", 2.2)],
+         "mixed": [("cleanrl-gymnax", 3.0), ("torch", 1.0)]}
+BASELINES = ("cleanrl-style", "cleanrl-gymnax", "purejaxrl-style")
 TARGET = 475.0
 
 
@@ -77,7 +84,8 @@ def main(argv=None) -> int:
 
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  cpus: {os.cpu_count()}")
     backends = [b for b in args.backends if importable(b)]
-    baselines = [] if args.no_baselines else sorted({GOAL_RATIO[b][0] for b in backends})
+    baselines = [] if args.no_baselines else sorted(
+        {base for b in backends for base, _ in GOALS[b] if base in BASELINES})
     rows, ok = [], True
     with tempfile.TemporaryDirectory() as workdir:
         for seed in args.seeds:
@@ -97,14 +105,13 @@ def main(argv=None) -> int:
         reached = [r for r in mine if r["steps_to_target"] is not None]
         to_target = ", ".join(str(r["steps_to_target"]) for r in mine)
         learned = f"{len(reached)}/{len(mine)} (steps: {to_target})"
-        if name not in GOAL_RATIO:  # a baseline: context, not a goal
+        if name not in GOALS:  # a baseline: context, not a goal
             print(f"{name:15s}  {median[name]:14.0f}  {'(baseline)':26s}  {'':5s}  {learned}")
             continue
         if baselines:
-            base, ratio = GOAL_RATIO[name]
-            got = median[name] / median[base]
-            goal = f">= {ratio:.1f}x {base} ({got:.2f}x)"
-            speed_ok = got >= ratio
+            checks = [(base, ratio, median[name] / median[base]) for base, ratio in GOALS[name] if base in median]
+            goal = "; ".join(f">= {ratio:.1f}x {base} ({got:.2f}x)" for base, ratio, got in checks)
+            speed_ok = all(got >= ratio for _, ratio, got in checks)
         else:
             goal = f">= {GOAL_SPS[name]} (anchor)"
             speed_ok = median[name] >= GOAL_SPS[name]

@@ -34,13 +34,13 @@ def child(name: str, seed: int, steps: int) -> None:
     import tempfile
 
     sys.path.insert(0, HERE)
-    from acceptance_train import run_baseline, run_one
+    from runner import run_baseline, run_pipeline
 
     if name == "jax":
         with tempfile.TemporaryDirectory() as workdir:
-            row = run_one("jax", seed, steps, "CartPole-v1", workdir)
+            row = run_pipeline("jax", seed, steps, "CartPole-v1", workdir, target_return=TARGET)
     else:
-        row = run_baseline("purejaxrl-style", seed, steps)
+        row = run_baseline("purejaxrl-style", seed, steps, target_return=TARGET)
     print(json.dumps(row))
 
 

@@ -19,7 +19,7 @@ def _load(name):
         sys.path.remove(str(BASELINES.parent))
 
 
-@pytest.mark.parametrize("name", ["cleanrl_style_ppo", "purejaxrl_style_ppo"])
+@pytest.mark.parametrize("name", ["cleanrl_style_ppo", "cleanrl_gymnax_ppo", "purejaxrl_style_ppo"])
 def test_baseline_imports_nothing_from_this_library(name):
     tree = ast.parse((BASELINES / f"{name}.py").read_text())
     modules = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
@@ -27,7 +27,8 @@ def test_baseline_imports_nothing_from_this_library(name):
     assert modules and not any(m.split(".")[0] == "puffer_backend" for m in modules)
 
 
-@pytest.mark.parametrize("name, needs", [("cleanrl_style_ppo", "gymnasium"), ("purejaxrl_style_ppo", "gymnax")])
+@pytest.mark.parametrize("name, needs", [("cleanrl_style_ppo", "gymnasium"), ("cleanrl_gymnax_ppo", "gymnax"),
+                                         ("purejaxrl_style_ppo", "gymnax")])
 def test_baseline_short_run_reports_what_acceptance_reads(name, needs):
     pytest.importorskip(needs)
     out = _load(name).train(seed=0, total_steps=2048, target_return=475.0)

@@ -154,6 +154,11 @@ class ActionConverter:
         return action
 
 
+def _sync_vector_env():
+    import gymnasium as gym
+    return gym.vector.SyncVectorEnv
+
+
 def _packing_is_reshape(space, num_envs: int) -> bool:
     """True when packed rows are the observations themselves, reshaped (a Box of the sample dtype)."""
     import gymnasium as gym
@@ -211,6 +216,11 @@ class GymVecEnv:
         self.observation_layout = torch_impl.nativize_dtype(self.observation_space)
         self._convert = ActionConverter(self.action_space)
         self._identity_pack = _packing_is_reshape(self.observation_space, num_envs)
+        # Flat rows from a sync vector env: step its single envs here (_step_envs), writing each
+        # observation straight into its row.
+        self._single_envs = None
+        if self._identity_pack and isinstance(self.env, _sync_vector_env()):
+            self._single_envs = list(self.env.envs)
         self.normalizer = None
         if norm_obs or norm_reward:
             self.normalizer = Normalizer((self.obs_width,) if norm_obs else None, num_envs, gamma, norm_reward)
@@ -230,9 +240,12 @@ class GymVecEnv:
         return torch.from_numpy(rows)
 
     def step(self, action: torch.Tensor) -> GymStep:
-        obs, reward, terminated, truncated, infos = self.env.step(self._convert(action.numpy()))
+        if self._single_envs is not None:
+            rows, reward, terminated, truncated, infos = self._step_envs(self._convert(action.numpy()))
+        else:
+            obs, reward, terminated, truncated, infos = self.env.step(self._convert(action.numpy()))
+            rows = self._pack(obs, self.num_envs)
         reward = env_reward = reward.astype(np.float32, copy=False)
-        rows = self._pack(obs, self.num_envs)
         if self.normalizer is not None:
             rows = self.normalizer.observations(rows)
             reward = self.normalizer.rewards(env_reward, terminated)
@@ -242,6 +255,30 @@ class GymVecEnv:
             truncated_envs = np.flatnonzero(cut)
             final_obs = self._pack_final(infos["final_obs"], truncated_envs)
         return GymStep(torch.from_numpy(rows), reward, terminated | truncated, truncated_envs, final_obs, env_reward)
+
+    def _step_envs(self, actions: np.ndarray):
+        """SyncVectorEnv.step with same-step autoreset, for flat Box rows: each env steps on
+        its row of `actions`, and an env whose episode ended is reset at once, its final
+        observation kept in `infos["final_obs"]` (an object array, as gymnasium's). Returns
+        (rows `(num_envs, width)`, rewards float64, terminated, truncated, infos). The same
+        single envs and wrappers as the vector env, so the same episodes; without its
+        per-step bookkeeping (info dicts merged per env, `concatenate`, a deepcopy of the
+        batch), which costs about as much as CartPole's own steps."""
+        n = self.num_envs
+        rows = np.empty((n, self.obs_width), dtype=self.obs_dtype)
+        rewards = np.empty(n)
+        terminated = np.empty(n, dtype=bool)
+        truncated = np.empty(n, dtype=bool)
+        final_obs = None
+        for i, env in enumerate(self._single_envs):
+            obs, rewards[i], terminated[i], truncated[i], _ = env.step(actions[i])
+            if terminated[i] or truncated[i]:
+                if final_obs is None:
+                    final_obs = np.full(n, None, dtype=object)
+                final_obs[i] = obs
+                obs, _ = env.reset()
+            rows[i] = np.asarray(obs).reshape(-1)
+        return rows, rewards, terminated, truncated, {} if final_obs is None else {"final_obs": final_obs}
 
     def _pack_final(self, final_obs, envs: np.ndarray) -> torch.Tensor:
         """The final observations of `envs` (an object array entry per env) as packed rows."""

@@ -105,6 +105,7 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, ca
     num_updates = config.num_updates
     act = rollout_fn(agent, policy, config.compile, generator)
     discrete = env.discrete
+    obs_rows, actions, logprobs, values, _, _ = buf.numpy_views()
 
     notify(logger, "compiling the jitted env" + (" and the torch policy ..." if config.compile else " ..."))
     with clock.compiling():
@@ -141,13 +142,13 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, ca
             agent.refresh_rollout_weights()  # the last update changed the weights
             with torch.inference_mode():
                 for t in range(steps):
-                    buf.obs[t] = obs
+                    obs_rows[t] = obs.numpy()  # numpy row writes: ~1 us each, torch indexing ~4
                     action, logprob, value = act(obs)
-                    # JAX steps the envs (async dispatch) while torch stores this step.
+                    # JAX steps the envs (async dispatch) while this step is stored.
                     env.step_async(t, _env_action(action, discrete))
-                    buf.actions[t] = action
-                    buf.logprobs[t] = logprob
-                    buf.values[t] = value
+                    actions[t] = action.numpy()
+                    logprobs[t] = logprob.numpy()
+                    values[t] = value.numpy()
                     obs = env.observation()
                 last_value = agent.get_value(obs)
                 store_rollout_end(buf, env.end_rollout(), agent.get_value, config.gamma)

@@ -39,6 +39,12 @@ class RolloutBuffer:
         self.advantages = torch.zeros((t, n))
         self.returns = torch.zeros((t, n))
 
+    def numpy_views(self) -> tuple:
+        """(obs, actions, logprobs, values, rewards, dones) as numpy views of the buffers, for
+        the rollout loops' per-step row writes."""
+        return (self.obs.numpy(), self.actions.numpy(), self.logprobs.numpy(), self.values.numpy(),
+                self.rewards.numpy(), self.dones.numpy())
+
     def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float):
         """Fill advantages and returns in place (pipelines.gae); `last_value` is V of the
         observation after the last step, `(num_envs,)`."""

@@ -198,14 +198,15 @@ def collect_rollout(env, act, value_fn, buf: RolloutBuffer, stats: EpisodeStats,
     time-limit bootstrap (rewards[t] += gamma * V(final obs), pipelines.gae). `stats` sees the
     env's own rewards. Runs under inference mode.
     """
-    rewards, dones = buf.rewards.numpy(), buf.dones.numpy()
+    # numpy views of the buffers: a row written through numpy costs ~1 us, through torch indexing ~4
+    obs_rows, actions, logprobs, values, rewards, dones = buf.numpy_views()
     with torch.inference_mode():
         for t in range(rewards.shape[0]):
-            buf.obs[t] = obs
+            obs_rows[t] = obs.numpy()
             action, logprob, value = act(obs)
-            buf.actions[t] = action
-            buf.logprobs[t] = logprob
-            buf.values[t] = value
+            actions[t] = action.numpy()
+            logprobs[t] = logprob.numpy()
+            values[t] = value.numpy()
             obs, reward, done, truncated_envs, final_obs, env_reward = env.step(action)
             rewards[t] = reward
             dones[t] = done

@@ -53,3 +53,38 @@ def test_terminations_are_not_bootstrapped():
         ends += int(step.done.sum())
         assert step.truncated_envs is None
     assert ends >= 8
+
+
+def test_flat_rows_step_the_single_envs_as_sync_vector_env_does():
+    """For flat Box rows GymVecEnv steps the vector env's single envs itself: observations,
+    rewards, ends, auto-resets and final observations equal gymnasium's SyncVectorEnv
+    (same-step autoreset) on the same seeds and random actions, through terminations and
+    time limits (CartPole cut at 15 steps)."""
+    import gymnasium as gym
+
+    def factory():
+        return gym.make("CartPole-v1", max_episode_steps=15)
+
+    env = GymVecEnv("short-cartpole", 4, factory=factory)
+    assert env._single_envs is not None  # the fast path is what this test checks
+    reference = gym.vector.SyncVectorEnv([factory] * 4, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    np.testing.assert_array_equal(env.reset(seed=3).numpy(), reference.reset(seed=3)[0])
+    actions = np.random.default_rng(0).integers(0, 2, size=(200, 4))
+    terminations = truncations = 0
+    for row in actions:
+        step = env.step(torch.from_numpy(row))
+        obs, reward, terminated, truncated, info = reference.step(row)
+        np.testing.assert_array_equal(step.obs.numpy(), obs)
+        np.testing.assert_array_equal(step.reward, reward.astype(np.float32))
+        np.testing.assert_array_equal(step.done, terminated | truncated)
+        cut = truncated & ~terminated
+        if cut.any():
+            np.testing.assert_array_equal(step.truncated_envs, np.flatnonzero(cut))
+            np.testing.assert_array_equal(step.final_obs.numpy(), np.stack(info["final_obs"][cut]))
+        else:
+            assert step.truncated_envs is None and step.final_obs is None
+        terminations += int(terminated.sum())
+        truncations += int(cut.sum())
+    assert terminations > 0 and truncations > 0  # both kinds of end were compared
+    reference.close()
+    env.close()
