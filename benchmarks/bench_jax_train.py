@@ -1,14 +1,14 @@
 """The jax pipeline against the PureJaxRL-style baseline on CartPole-v1: training speed, compile time, learning.
 
 Seeds run interleaved (baseline, jax, baseline, jax, ...), each run in its own Python
-process as a user would start it (the baseline with JAX's default settings, the pipeline
-with its own XLA flags), compile timed apart from the training loop. Prints per run the
+process as a user would start it (both with JAX's default settings), compile timed apart from the training loop. Prints per run the
 training-loop steps/s, the compile time on its own and the first step at which the mean of
 the 20 most recent returns reaches 475; then the medians and the goals:
     jax >= 1.5x the baseline's training-loop steps/s (medians over the seeds)
     every seed of both reaches 475, the pipeline's steps-to-475 within the baseline's seed range
 With --load, one busy process shares the cores for the whole measurement (quiet vs loaded:
-run it twice, with and without). --no-xla-flags runs the pipeline with JAX's defaults.
+run it twice, with and without). --xla-flags runs the pipeline with PUFFER_XLA_FLAGS=1
+(pipelines/jax/xla_flags.py: one thread per XLA:CPU op).
 
     python benchmarks/bench_jax_train.py                    # seeds 0 1 2, 500k steps
     python benchmarks/bench_jax_train.py --steps 100000 --load --no-baseline
@@ -46,8 +46,7 @@ def child(name: str, seed: int, steps: int) -> None:
 
 def run(name: str, seed: int, steps: int, xla_flags: bool) -> dict:
     env = dict(os.environ)
-    if not xla_flags:
-        env["PUFFER_XLA_FLAGS"] = "0"
+    env["PUFFER_XLA_FLAGS"] = "1" if xla_flags else "0"
     cmd = [sys.executable, os.path.abspath(__file__), "--child", name, str(seed), str(steps)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -67,7 +66,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=500_000)
     parser.add_argument("--load", action="store_true", help="one busy process shares the cores meanwhile")
-    parser.add_argument("--no-xla-flags", action="store_true", help="the pipeline without its XLA:CPU flags")
+    parser.add_argument("--xla-flags", action="store_true",
+                        help="the pipeline with PUFFER_XLA_FLAGS=1 (one thread per XLA:CPU op)")
     parser.add_argument("--no-baseline", action="store_true", help="time the pipeline only")
     parser.add_argument("--child", nargs=3, metavar=("NAME", "SEED", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     try:
         for seed in args.seeds:
             for name in names:
-                row = run(name, seed, args.steps, not args.no_xla_flags)
+                row = run(name, seed, args.steps, args.xla_flags)
                 rows.append(row)
                 print(f"{name:15s} seed {seed}  train steps/s {row['sps']:9.0f}  compile {row['compile_s']:5.1f}s  "
                       f"cpu {row['cpu_s']:5.1f}s  steps to {TARGET:.0f}: {row['steps_to_target']}", flush=True)

@@ -1,9 +1,11 @@
-"""XLA:CPU settings for the jax pipeline, applied before JAX starts its CPU backend.
+"""XLA:CPU settings for the jax pipeline, opt-in (`PUFFER_XLA_FLAGS=1`), applied before JAX
+starts its CPU backend.
 
-The pipeline's kernels are tiny (4-row policy steps, 128-row minibatches): split over a
-thread pool they gain little, and when another process holds one of the cores the split
-kernel waits for its slowest thread at every op. One thread per op (the program's loop is
-sequential anyway) keeps a loaded machine's speed close to its quiet speed.
+The flag here runs each XLA:CPU op on one thread. It was meant to keep a loaded machine's
+speed close to its quiet speed; measured on an otherwise quiet 2-core machine
+(docs/benchmarks.md), it did the opposite: with one busy process the pipeline kept 77% of
+its speed with the flag and all of it without. So JAX's defaults stay, and the flag is
+there for machines where the measurement comes out the other way.
 
 XLA reads XLA_FLAGS once, when the first backend is created (not at `import jax`), so
 `apply_cpu_flags()` must run before anything touches a device; the pipeline package calls
@@ -28,9 +30,9 @@ def _backend_started() -> bool:
 def apply_cpu_flags(environ=None) -> list[str]:
     """Append CPU_FLAGS to XLA_FLAGS in `environ` (default os.environ), skipping any flag
     already named there; returns the flags added. Adds nothing once a JAX backend exists
-    (the flags would no longer take effect) or when PUFFER_XLA_FLAGS is `0`."""
+    (the flags would no longer take effect) or unless PUFFER_XLA_FLAGS is `1`."""
     environ = os.environ if environ is None else environ
-    if environ.get("PUFFER_XLA_FLAGS") == "0" or _backend_started():
+    if environ.get("PUFFER_XLA_FLAGS") != "1" or _backend_started():
         return []
     current = environ.get("XLA_FLAGS", "")
     named = {part.lstrip("-").split("=")[0] for part in current.split()}
