@@ -110,9 +110,27 @@ def _mean_recent(returns: deque) -> float:
     return float(np.mean(returns)) if returns else float("nan")
 
 
+def _sync_vector_env(num_envs: int, seed: int):
+    return gym.vector.SyncVectorEnv([make_env(ENV_ID) for _ in range(num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def _final_info_returns(infos: dict):
+    """Returns of the episodes that ended this step. SAME_STEP autoreset: the finished
+    episode's info (with "episode") sits under "final_info", batched per key with an
+    "_episode" mask."""
+    final = infos.get("final_info", {})
+    return final["episode"]["r"][final["_episode"]] if "episode" in final else ()
+
+
 def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None = None,
-          stop_at_target: bool = False, num_envs: int = NUM_ENVS) -> dict:
+          stop_at_target: bool = False, num_envs: int = NUM_ENVS, *, make_envs=_sync_vector_env,
+          finished_returns=_final_info_returns) -> dict:
     """Train PPO on CartPole-v1 with num_envs envs for total_steps // (num_envs * 128) updates.
+
+    make_envs(num_envs, seed) builds the vector env (gymnasium's SyncVectorEnv by default) and
+    finished_returns(infos) reads the returns of the episodes that ended in a step: the
+    cleanrl-gymnax baseline swaps both and keeps the rest of this loop.
 
     Returns {"steps", "sps", "wall_s", "mean_return", "steps_to_target", "records"}:
     sps is env steps per second over the whole run (like ppo.py's SPS; env and agent
@@ -135,10 +153,7 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
         torch.backends.cudnn.deterministic = True
         device = torch.device("cpu")
 
-        envs = gym.vector.SyncVectorEnv(
-            [make_env(ENV_ID) for _ in range(num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
+        envs = make_envs(num_envs, seed)
         assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete actions"
 
         agent = Agent(envs).to(device)
@@ -160,7 +175,7 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
 
         global_step = 0
         next_obs, _ = envs.reset(seed=seed)
-        next_obs = torch.Tensor(next_obs).to(device)
+        next_obs = torch.Tensor(np.asarray(next_obs)).to(device)
         next_done = torch.zeros(num_envs).to(device)
         start_time = time.perf_counter()
 
@@ -183,17 +198,13 @@ def train(seed: int = 0, total_steps: int = 500_000, target_return: float | None
 
                 next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
                 next_done = np.logical_or(terminations, truncations)
-                rewards[step] = torch.tensor(reward).to(device).view(-1)
-                next_obs, next_done = torch.Tensor(next_obs).to(device), torch.Tensor(next_done).to(device)
-
-                # SAME_STEP autoreset: the finished episode's info (with "episode") sits under
-                # "final_info", batched per key with an "_episode" mask.
-                if "final_info" in infos:
-                    final = infos["final_info"]
-                    if "episode" in final:
-                        for r in final["episode"]["r"][final["_episode"]]:
-                            recent_returns.append(float(r))
-                            episodes += 1
+                # np.asarray: a no-op for numpy, the host copy for a JAX-backed env
+                rewards[step] = torch.tensor(np.asarray(reward)).to(device).view(-1)
+                next_obs = torch.Tensor(np.asarray(next_obs)).to(device)
+                next_done = torch.Tensor(next_done).to(device)
+                for r in finished_returns(infos):
+                    recent_returns.append(float(r))
+                    episodes += 1
 
             # GAE, bootstrapping from the value of the observation after the last step.
             with torch.no_grad():

@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["OBS_CLIP", "REWARD_CLIP", "EPSILON", "INITIAL_COUNT", "update_moments", "RunningMeanStd",
            "Normalizer", "RMS", "NormState", "norm_init", "norm_reset", "norm_step", "rms_normalize",
-           "norm_arrays", "norm_from_arrays", "norm_state_arrays"]
+           "norm_arrays", "norm_from_arrays", "norm_state_arrays", "saved_obs_rms"]
 
 OBS_CLIP = 10.0
 REWARD_CLIP = 10.0
@@ -215,6 +215,16 @@ def rms_normalize(rms: RMS, x, clip: float = OBS_CLIP):
     import jax.numpy as jnp
 
     return jnp.clip((x - rms.mean) / jnp.sqrt(rms.var + EPSILON), -clip, clip)
+
+
+def saved_obs_rms(state: dict, norm_obs: bool) -> RMS | None:
+    """A checkpoint's observation statistics as float32 JAX moments (frozen for evaluation
+    and videos), or None for a run without norm_obs."""
+    import jax.numpy as jnp
+
+    if not norm_obs:
+        return None
+    return RMS(*(jnp.asarray(x, jnp.float32) for x in norm_from_arrays(state, True, False)[0]))
 
 
 def norm_reset(state: NormState | None, obs, axis_name=None, update: bool = True):

@@ -26,7 +26,7 @@ from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import EVAL_HORIZON, target_reached
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
-from ..normalize import RMS, norm_arrays, norm_from_arrays, norm_state_arrays, rms_normalize
+from ..normalize import norm_arrays, norm_state_arrays, rms_normalize, saved_obs_rms
 from ..resume import resume_checkpoint
 from .policy import JaxPolicy, make_policy
 from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
@@ -200,12 +200,6 @@ def load_params(checkpoint: Checkpoint, policy: JaxPolicy, obs_dim: int):
     return jax.tree_util.tree_unflatten(treedef, values)
 
 
-def _saved_obs_rms(config, checkpoint):
-    if not config.norm_obs:
-        return None
-    return RMS(*(jnp.asarray(x, jnp.float32) for x in norm_from_arrays(checkpoint.state, True, False)[0]))
-
-
 def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:
     """Mean return of `episodes` greedy episodes (argmax / Normal mean) of a saved run, the
     env's own rewards, observations normalized with the saved statistics when the run
@@ -221,7 +215,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
     spec = make_env(config.env_id, resolve_factory(config.env_id, env))
     pol = make_policy(spec, config.hidden_size, policy)
     params = load_params(checkpoint, pol, spec.obs_dim)
-    obs_rms = _saved_obs_rms(config, checkpoint)
+    obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
     venv = VecEnv(spec, episodes)
     horizon = spec.max_episode_steps or EVAL_HORIZON
 
@@ -264,7 +258,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     frames = gymnax_frames(spec)  # an env without frames is refused before anything runs
     pol = make_policy(spec, config.hidden_size, policy)
     params = load_params(checkpoint, pol, spec.obs_dim)
-    obs_rms = _saved_obs_rms(config, checkpoint)
+    obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
 
     @jax.jit
     def act(obs):

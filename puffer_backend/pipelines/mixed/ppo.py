@@ -230,7 +230,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     from puffer_backend import exchange
 
     from ..envs.render import gymnax_frames
-    from ..normalize import RMS, norm_from_arrays, rms_normalize
+    from ..normalize import rms_normalize, saved_obs_rms
     from ..video import VideoWriter, check_video_path, play_gymnax
 
     episodes = check_positive_int("episodes", episodes)
@@ -240,9 +240,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     with torch_threads(1):
         genv = _make_env(config, 1, 1, factory, training=False)
         frames = gymnax_frames(genv.spec)  # an env without frames is refused before anything runs
-        obs_rms = None
-        if config.norm_obs:
-            obs_rms = RMS(*(jnp.asarray(x, jnp.float32) for x in norm_from_arrays(checkpoint.state, True, False)[0]))
+        obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
         agent = _evaluation_agent(config, checkpoint, genv, policy)
 
         def act(obs):
