@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import threading
 
+import numpy as np
 import torch
 
 from ..spec import bad_value, checks, normal
@@ -343,8 +344,10 @@ def _layout(x):
         buffer = _scratch("columns", (n, x.shape[0]), x.dtype, x.device)
     if buffer is None:
         return x.T.contiguous(), _COLUMNS
-    # a transposing copy (exact); copy_ takes a blocked path made for square matrices, 3x slower here
-    return torch.mul(x.T, 1.0, out=buffer), _COLUMNS
+    # A transposing copy (exact; x is float32 or float64 here). numpy's is 2-3x faster than
+    # torch's strided loops (4096 x 16: 50 us against 85 us for mul(out=), 104 us for copy_).
+    np.copyto(buffer.numpy(), x.detach().numpy().T)
+    return buffer, _COLUMNS
 
 
 def _tensor_categorical(x, action, deterministic, generator, uniform=None):

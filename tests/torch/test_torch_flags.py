@@ -102,3 +102,20 @@ def test_same_draws_with_and_without_autograd():
         assert torch.equal(plain[0], graded[0])
         torch.testing.assert_close(plain[1], graded[1].detach())
         torch.testing.assert_close(plain[2], graded[2].detach())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_reused_column_buffer_holds_the_logits_transposed(dtype):
+    # rollout-sized batches of up to 16 actions are transposed into a reused buffer by numpy
+    # (half types after their float32 upcast): the same actions, log-probabilities and entropies
+    # as the autograd path, which transposes with torch, for plain and inference tensors
+    logits = (torch.randn(4096, 7) * 3).to(dtype)
+    u = torch.rand(4096, dtype=torch.float64)
+    tracked = logits.clone().requires_grad_(True)
+    expected = T.sample_logits(tracked, T.sample_from_uniforms(tracked.detach(), u))
+    for source in (logits, torch.inference_mode()(lambda: logits.clone())()):
+        with torch.no_grad():
+            action = T.sample_from_uniforms(source, u)
+            scored = T.sample_logits(source, action)
+        assert torch.equal(action, expected[0])
+        assert torch.equal(scored[1], expected[1].detach()) and torch.equal(scored[2], expected[2].detach())
