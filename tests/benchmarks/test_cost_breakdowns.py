@@ -1,0 +1,41 @@
+"""The cost-breakdown benchmarks: jax_update_cost's arithmetic (minibatch step from two epoch
+counts, the fixed and width-dependent parts from the fit) on timings of a known model, and
+mixed_step_cost's measurement on a short run of both pipelines' envs."""
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _import(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_jax_update_cost_recovers_a_known_split(monkeypatch, capsys):
+    module = _import("jax_update_cost")
+    fixed_ms, slope_ms, rest_ms = 0.06, 0.1 / 64 ** 2, 1.4  # per minibatch step, per h^2, per update
+
+    def fake(hidden, epochs, steps):  # T(epochs) = rest + 4 * epochs minibatch steps
+        return rest_ms + 4 * epochs * (fixed_ms + slope_ms * hidden * hidden)
+    monkeypatch.setattr(module, "ms_per_update", fake)
+    assert module.main(["--hidden", "8", "64", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["64"])
+    assert float(row[3]) == pytest.approx((fixed_ms + slope_ms * 64 * 64) * 1e3, abs=1)  # us per step
+    assert float(row[4]) == pytest.approx(rest_ms, abs=0.01)
+    assert "hidden 64: fit 60 us fixed + 100 us width-dependent" in out
+
+
+def test_mixed_step_cost_times_every_part():
+    pytest.importorskip("gymnax")
+    module = _import("mixed_step_cost")
+    for case in (module.mixed_case, module.torch_case):
+        result = case(4, 3, 1)
+        assert set(result) == {"policy alone", "env alone", "policy in loop", "env in loop"}
+        assert all(0 < value < 1e6 for value in result.values())
