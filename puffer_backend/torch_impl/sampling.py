@@ -197,7 +197,7 @@ def _entropy(weighted, total, log_total):
     return torch.addcdiv(log_total, weighted, total, value=-1.0)
 
 
-def _categorical(x, dim, action, deterministic, generator, uniform=None):
+def _categorical(x, dim, action, deterministic, generator, uniform=None, rows=None):
     """Core for float logits x with masks applied (-inf) and actions along `dim` (`_ROWS`: a
     tensor `(..., n)`; `_COLUMNS`: stacked heads `(n, rows)`).
 
@@ -205,11 +205,12 @@ def _categorical(x, dim, action, deterministic, generator, uniform=None):
     that shape; `uniform` (x's shape with `dim` of length 1) overrides rand. Sampled and
     re-scored results of the same logits are bit-identical: both paths share `_weights`,
     `_total`, `_log_prob` and `_entropy`, and the draw's in-place versions keep every rounding.
+    rows: the same logits as rows `(batch, n)` when x is a scratch copy the draw may overwrite.
     """
     given = action is not None
     grad = torch.is_grad_enabled() and x.requires_grad
     if action is None and not deterministic and not grad:
-        return _draw_no_grad(x, dim, generator, uniform)
+        return _draw_no_grad(x, dim, generator, uniform, rows)
     m, z, w = _weights(x, dim, inplace=not grad)
     if action is None:
         with torch.no_grad():
@@ -258,10 +259,12 @@ def _scratch(role, shape, dtype, device):
     return _WORKSPACE.get(role, shape, dtype)
 
 
-def _draw_no_grad(x, dim, generator, uniform):
+def _draw_no_grad(x, dim, generator, uniform, rows=None):
     """Sampling without autograd: `_categorical`'s arithmetic with its buffers reused in place
     (z becomes z * w, then the count's scratch; w becomes the CDF) and, on CPU, across calls:
-    two buffers of the logits' size (they stay in cache).
+    two buffers of the logits' size (they stay in cache). With `rows` (the logits as rows), x
+    is a columns copy in the z buffer itself, shifted in place, and log-probabilities are read
+    from `rows`: the same values, one buffer and one pass fewer.
 
     torch.rand returns u <= 1 - eps/2 and rounding is monotone, so u * total <=
     nextafter(total, 0) already: the spec's clamp is needed only for caller-given uniforms.
@@ -276,8 +279,10 @@ def _draw_no_grad(x, dim, generator, uniform):
         threshold = _threshold(uniform, total)
     action = _locate(cdf, threshold, dim, below=z)
     log_total = total.log()
+    if rows is not None:  # x was overwritten: the same logits, as rows
+        x, dim, action, m, log_total = rows, _ROWS, action.view(-1, 1), m.view(-1, 1), log_total.view(-1, 1)
     logprob = x.gather(dim, action).sub_(m).sub_(log_total).squeeze(dim)
-    return action.squeeze(dim), logprob, _entropy(weighted, total.squeeze(dim), log_total.squeeze(dim))
+    return action.squeeze(dim), logprob, _entropy(weighted, total.reshape(-1), log_total.reshape(-1))
 
 
 # -- heads -------------------------------------------------------------------------------------
@@ -330,18 +335,19 @@ def _heads_categorical(heads, masks, action, deterministic, generator, uniform=N
 _COLUMNS_MAX = 16  # rows of up to this many actions are laid out as columns
 
 
-def _layout(x):
+def _layout(x, role="columns"):
     """(x, dim): float logits `(batch, n)` as the core takes them, rows (`_ROWS`, as they are)
     or, on CPU for n <= `_COLUMNS_MAX`, columns `(n, batch)` (`_COLUMNS`): over 4 to 16
     actions a row reduction is a scalar loop, a column reduction a vectorized one, and that
     gains more than the transposing copy costs (30% of the draw at 4096 x 4 to x 12, 5-8% at
-    x 16, none at x 24). Elsewhere one cumsum kernel beats a launch per column."""
+    x 16, none at x 24). Elsewhere one cumsum kernel beats a launch per column. `role`: the
+    scratch buffer the columns go to without autograd (the no-grad draw passes its z buffer)."""
     n = x.shape[-1]
     if n > _COLUMNS_MAX or x.device.type != "cpu":
         return x, _ROWS
     buffer = None
     if not (torch.is_grad_enabled() and x.requires_grad):
-        buffer = _scratch("columns", (n, x.shape[0]), x.dtype, x.device)
+        buffer = _scratch(role, (n, x.shape[0]), x.dtype, x.device)
     if buffer is None:
         return x.T.contiguous(), _COLUMNS
     # A transposing copy (exact; x is float32 or float64 here). numpy's is 2-3x faster than
@@ -353,10 +359,13 @@ def _layout(x):
 def _tensor_categorical(x, action, deterministic, generator, uniform=None):
     """`_categorical` on float logits `(batch, n)` (masks applied): action, logprob and entropy
     `(batch,)`; given actions `(batch,)`; uniform `(batch,)` overrides rand."""
-    x, dim = _layout(x)
+    draw = action is None and not deterministic and not (torch.is_grad_enabled() and x.requires_grad)
+    columns, dim = _layout(x, "z" if draw else "columns")
     if uniform is not None:
         uniform = uniform.reshape((1, -1) if dim == _COLUMNS else (-1, 1))
-    return _categorical(x, dim, action, deterministic, generator, uniform)
+    # the draw may shift its columns copy in place: log-probabilities are read from the rows
+    rows = x if draw and dim == _COLUMNS else None
+    return _categorical(columns, dim, action, deterministic, generator, uniform, rows)
 
 
 # -- the Normal --------------------------------------------------------------------------------
