@@ -24,7 +24,7 @@ from ..episodes import EVAL_HORIZON, target_reached
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
 from ..resume import resume_checkpoint
-from ..torch.learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
+from ..torch.learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, ppo_update
 from ..torch.policy import build_agent, rollout_fn, warm_up_compiled
 from ..torch.runtime import seed_everything, torch_threads
 from ..torch.saving import agent_checkpoint, load_agent_params, restore_learner
@@ -96,9 +96,10 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, ca
     # The plain path for a user's policy: no fused rollout copy, Adam over its own tensors.
     agent = build_agent(env, config.hidden_size) if user_policy is None else user_policy
     weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
-    policy, model = agent, agent
+    policy, model, loss_fn = agent, agent, minibatch_loss
     if config.compile:
-        policy = model = torch.compile(agent)
+        # the rollout's policy step, and the update's forward, loss and backward as one graph
+        policy, loss_fn = torch.compile(agent), torch.compile(minibatch_loss)
     optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
     action_dtype = torch.int64 if env.discrete else torch.float32
     buf = RolloutBuffer(steps, envs, env.spec.obs_dim, torch.float32, env.action_spec.action_shape, action_dtype)
@@ -115,7 +116,7 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, ca
         if user_policy is not None:
             check_policy_actions(user_policy, obs, env.action_spec)
         if config.compile:
-            warm_up_compiled(policy, model, obs, buf, config.minibatch_size)
+            warm_up_compiled(policy, loss_fn, model, obs, buf, config)
     notify(logger, f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
     global_step, update, steps_to_target = 0, 0, None
     if checkpoint is not None:
@@ -153,7 +154,7 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, ca
                 last_value = agent.get_value(obs)
                 store_rollout_end(buf, env.end_rollout(), agent.get_value, config.gamma)
             buf.finish(last_value, config.gamma, config.gae_lambda)
-            losses = ppo_update(model, optimizer, buf, config, generator)
+            losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
             global_step += config.batch_size
             mean_return, episodes = env.mean_return(), env.episodes()
             logger.record(global_step, mean_return=mean_return, episodes=episodes, **clock.stamp(global_step),

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..gae import gae_numpy
 
-__all__ = ["RolloutBuffer", "ppo_update", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
+__all__ = ["RolloutBuffer", "minibatch_loss", "ppo_update", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
            "flatten_parameters", "clip_flat_grad_norm_", "anneal_learning_rate"]
 
 
@@ -105,10 +105,36 @@ def anneal_learning_rate(optimizer, update: int, num_updates: int, learning_rate
     return lr
 
 
+def minibatch_loss(model: nn.Module, obs, actions, old_logprob, adv, ret, old_value, config):
+    """CleanRL's clipped PPO loss on one minibatch: (loss, pg_loss, v_loss, entropy, approx_kl,
+    clipfrac), all 0-d; only `loss` carries a gradient. One function, so that `--compile` can
+    compile the forward, the loss and (through AOTAutograd) their backward as one graph."""
+    clip = config.clip_coef
+    _, newlogprob, entropy, newvalue = model(obs, actions)
+    logratio = newlogprob - old_logprob
+    ratio = logratio.exp()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - logratio).mean()
+        clipfrac = ((ratio - 1.0).abs() > clip).float().mean()
+    if config.norm_adv:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
+    if config.clip_vloss:
+        v_unclipped = (newvalue - ret) ** 2
+        v_clipped = old_value + torch.clamp(newvalue - old_value, -clip, clip)
+        v_loss = 0.5 * torch.max(v_unclipped, (v_clipped - ret) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((newvalue - ret) ** 2).mean()
+    entropy_loss = entropy.mean()
+    loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
+    return loss, pg_loss.detach(), v_loss.detach(), entropy_loss.detach(), approx_kl, clipfrac
+
+
 def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutBuffer, config,
-               generator: torch.Generator) -> dict:
+               generator: torch.Generator, loss_fn=minibatch_loss) -> dict:
     """`update_epochs` passes of clipped PPO over the flattened rollout.
 
+    loss_fn: `minibatch_loss` or a compiled version of it (`--compile`).
     Returns the last minibatch's losses and approx_kl (what CleanRL logs) and the mean clipfrac.
     """
     batch = buf.rewards.numel()
@@ -120,7 +146,6 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
     # What the optimizer steps: the flat Parameter of `make_optimizer`, or any other list.
     params = [p for group in optimizer.param_groups for p in group["params"]]
     flat_param = params[0] if len(params) == 1 and params[0].grad is not None else None
-    clip = config.clip_coef
     clipfracs = []
     for _ in range(config.update_epochs):
         perm = torch.randperm(batch, generator=generator)
@@ -129,23 +154,9 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
         for start in range(0, batch - mb_size + 1, mb_size):
             end = start + mb_size
             old_logprob, adv, ret, old_value = e_flat[:, start:end]
-            _, newlogprob, entropy, newvalue = model(e_obs[start:end], e_actions[start:end])
-            logratio = newlogprob - old_logprob
-            ratio = logratio.exp()
-            with torch.no_grad():
-                approx_kl = ((ratio - 1) - logratio).mean()
-                clipfracs.append(((ratio - 1.0).abs() > clip).float().mean())
-            if config.norm_adv:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
-            if config.clip_vloss:
-                v_unclipped = (newvalue - ret) ** 2
-                v_clipped = old_value + torch.clamp(newvalue - old_value, -clip, clip)
-                v_loss = 0.5 * torch.max(v_unclipped, (v_clipped - ret) ** 2).mean()
-            else:
-                v_loss = 0.5 * ((newvalue - ret) ** 2).mean()
-            entropy_loss = entropy.mean()
-            loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
+            loss, pg_loss, v_loss, entropy_loss, approx_kl, clipfrac = loss_fn(
+                model, e_obs[start:end], e_actions[start:end], old_logprob, adv, ret, old_value, config)
+            clipfracs.append(clipfrac)
             if flat_param is not None:
                 flat_param.grad.zero_()  # in place: the model's gradients are views of it
                 loss.backward()

@@ -143,11 +143,11 @@ def rollout_fn(agent: Agent, policy, compiled: bool, generator: torch.Generator)
     return act
 
 
-def warm_up_compiled(policy, model, obs: torch.Tensor, buf, minibatch_size: int) -> None:
+def warm_up_compiled(policy, loss_fn, model, obs: torch.Tensor, buf, config) -> None:
     """Run the graphs that torch.compile compiles at their first call, so that compile time is
     measured apart from training: the rollout step (inference mode, `obs`'s batch) and the
-    update's forward and backward (a minibatch of `buf`'s rows). Leaves gradients behind,
-    which the update zeroes before its first backward.
+    update's compiled loss with its backward (a minibatch of `buf`'s rows). Leaves gradients
+    behind, which the update zeroes before its first backward.
 
     The rollout must then call `policy` with inference tensors only (observations made under
     `torch.inference_mode()`, the reset's too): a normal tensor fails a guard, and that
@@ -155,10 +155,12 @@ def warm_up_compiled(policy, model, obs: torch.Tensor, buf, minibatch_size: int)
     sampler's `torch.rand` cannot trace."""
     with torch.inference_mode():
         policy(obs.clone())  # cloned under inference mode: an inference tensor, as in the rollout
-    rows = buf.obs.reshape(-1, buf.obs.shape[-1])[:minibatch_size]
-    actions = buf.actions.reshape(-1, *buf.actions.shape[2:])[:minibatch_size]
-    _, logprob, entropy, value = model(rows, actions)
-    (logprob.sum() + entropy.sum() + value.sum()).backward()
+    rows = config.minibatch_size
+    columns = [x.reshape(-1)[:rows] for x in (buf.logprobs, buf.advantages, buf.returns, buf.values)]
+    old_logprob, adv, ret, old_value = columns
+    loss = loss_fn(model, buf.obs.reshape(-1, buf.obs.shape[-1])[:rows],
+                   buf.actions.reshape(-1, *buf.actions.shape[2:])[:rows], old_logprob, adv, ret, old_value, config)[0]
+    loss.backward()
 
 
 def _get(tree, path):

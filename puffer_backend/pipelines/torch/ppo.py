@@ -31,7 +31,7 @@ from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
 from ..resume import resume_checkpoint, resumed_env_seed
 from ...spec.errors import bad_value
-from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, ppo_update
+from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, ppo_update
 from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
 from .runtime import DistInfo, init_distributed, seed_everything, torch_threads
 from .saving import agent_checkpoint, load_agent_params, restore_learner
@@ -115,10 +115,10 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     if dist.world_size > 1:
         # DDP broadcasts rank 0's initial weights and averages gradients in backward().
         model = torch.nn.parallel.DistributedDataParallel(agent)
-    policy = agent
+    policy, loss_fn = agent, minibatch_loss
     if config.compile:
-        policy = torch.compile(agent)
-        model = torch.compile(model)
+        # the rollout's policy step, and the update's forward, loss and backward as one graph
+        policy, loss_fn = torch.compile(agent), torch.compile(minibatch_loss)
     optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
 
     steps, envs, gamma = config.num_steps, config.num_envs, config.gamma
@@ -154,7 +154,7 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
     if config.compile:
         notify(logger, "compiling the torch policy (torch.compile) ...")
         with clock.compiling():
-            warm_up_compiled(policy, model, obs, buf, config.minibatch_size)
+            warm_up_compiled(policy, loss_fn, model, obs, buf, config)
         notify(logger, f"compiled in {clock.compile_s:.1f}s (not counted in sps)")
     update, steps_to_target = done_updates, None
     clock.start_training()
@@ -165,7 +165,7 @@ def _loop(config, logger, dist: DistInfo, clock: RunClock, env: GymVecEnv, seed:
             agent.refresh_rollout_weights()  # the last update changed the weights
             obs, last_value = collect_rollout(env, act, agent.get_value, buf, stats, obs, gamma)
             buf.finish(last_value, gamma, config.gae_lambda)
-            losses = ppo_update(model, optimizer, buf, config, generator)
+            losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
             global_step += step_per_update
             if dist.is_main:
                 logger.record(global_step, mean_return=stats.mean_return, episodes=stats.episodes,
