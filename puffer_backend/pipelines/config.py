@@ -85,7 +85,8 @@ class TrainConfig:
     """torch: gymnasium's vector env, "sync" (all envs in this process) or "async" (one process
     per env: for slow envs); jax and mixed step their envs under jit and take "sync" only"""
     compile: bool = False
-    """torch.compile the torch policy (torch and mixed; the jax pipeline is always jitted)"""
+    """torch.compile the torch policy step and the update's loss with its backward (torch and
+    mixed; the jax pipeline is always jitted)"""
     compile_cache: bool = True
     """keep the compiled JAX programs (jax, mixed) in JAX's persistent compilation cache, in the
     user's cache folder (pipelines.compile_cache), so a later run with the same shapes skips the
