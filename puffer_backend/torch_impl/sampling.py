@@ -360,12 +360,12 @@ def _tensor_categorical(x, action, deterministic, generator, uniform=None):
     """`_categorical` on float logits `(batch, n)` (masks applied): action, logprob and entropy
     `(batch,)`; given actions `(batch,)`; uniform `(batch,)` overrides rand."""
     draw = action is None and not deterministic and not (torch.is_grad_enabled() and x.requires_grad)
-    columns, dim = _layout(x, "z" if draw else "columns")
+    laid_out, dim = _layout(x, "z" if draw else "columns")
     if uniform is not None:
         uniform = uniform.reshape((1, -1) if dim == _COLUMNS else (-1, 1))
     # the draw may shift its columns copy in place: log-probabilities are read from the rows
     rows = x if draw and dim == _COLUMNS else None
-    return _categorical(columns, dim, action, deterministic, generator, uniform, rows)
+    return _categorical(laid_out, dim, action, deterministic, generator, uniform, rows)
 
 
 # -- the Normal --------------------------------------------------------------------------------
