@@ -27,6 +27,7 @@ process CPU time of the run, which other load disturbs much less than wall time.
     python benchmarks/acceptance_train.py --backends jax --seeds 0 1 2
     python benchmarks/acceptance_train.py --no-baselines       # pipelines only, anchors as goals
     python benchmarks/acceptance_train.py --json results.json  # also write the rows
+    python benchmarks/acceptance_train.py --backends torch mixed --compile   # torch.compile (compile time apart)
 Exit status 0 when every goal checked passes, 1 otherwise.
 """
 from __future__ import annotations
@@ -76,6 +77,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=500_000, help="step budget per run")
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--json", help="write all rows to this file")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the torch and mixed pipelines with --compile (compile time excluded from steps/s)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip the same-run baselines and check the first-stated anchors instead")
     args = parser.parse_args(argv)
@@ -93,7 +96,8 @@ def main(argv=None) -> int:
                 rows.append(run_baseline(name, seed, args.steps, target_return=TARGET))
                 print_row(rows[-1])
             for backend in backends:
-                rows.append(run_pipeline(backend, seed, args.steps, args.env, workdir, target_return=TARGET))
+                rows.append(run_pipeline(backend, seed, args.steps, args.env, workdir, target_return=TARGET,
+                                         torch_compile=args.compile))
                 print_row(rows[-1])
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -40,13 +40,16 @@ def baseline_modules() -> dict[str, str]:
 
 
 def run_pipeline(backend: str, seed: int, steps: int, env_id: str, workdir: str,
-                 num_envs: int | None = None, target_return: float | None = None) -> dict:
-    """Train one pipeline through the Python API (`load_pipeline(backend).train`) -> one row."""
+                 num_envs: int | None = None, target_return: float | None = None, torch_compile: bool = False) -> dict:
+    """Train one pipeline through the Python API (`load_pipeline(backend).train`) -> one row.
+    torch_compile: torch.compile for the torch and mixed pipelines (`--compile`)."""
     from puffer_backend.pipelines import MemoryLogger, TrainConfig, load_pipeline
     from puffer_backend.pipelines.episodes import first_step_reaching
 
     pipeline = load_pipeline(backend)
     sized = {} if num_envs is None else {"num_envs": num_envs}
+    if torch_compile and backend != "jax":
+        sized["compile"] = True
     config = TrainConfig(backend=backend, env_id=env_id, total_steps=steps, seed=seed,
                          out_dir=workdir, run_name=f"{backend}-{seed}", **sized)
     logger = MemoryLogger(os.path.join(workdir, f"{backend}-{seed}"))
@@ -81,6 +84,8 @@ def run_baseline(name: str, seed: int, steps: int, num_envs: int | None = None,
     """Train one declared baseline -> one row (same keys as run_pipeline)."""
     module = load_baseline(name)
     sized = {} if num_envs is None else {"num_envs": num_envs}
+    if torch_compile and backend != "jax":
+        sized["compile"] = True
     t0, c0 = time.perf_counter(), time.process_time()
     out = module.train(seed=seed, total_steps=steps, target_return=target_return, **sized)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

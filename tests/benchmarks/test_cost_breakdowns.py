@@ -1,6 +1,6 @@
 """The cost-breakdown benchmarks: jax_update_cost's arithmetic (minibatch step from two epoch
 counts, the fixed and width-dependent parts from the fit) on timings of a known model, and
-mixed_step_cost's measurement on a short run of both pipelines' envs."""
+mixed_step_cost's measurement on a short run of both pipelines' envs; the runner's --compile switch."""
 import sys
 from pathlib import Path
 
@@ -39,3 +39,19 @@ def test_mixed_step_cost_times_every_part():
         result = case(4, 3, 1)
         assert set(result) == {"policy alone", "env alone", "policy in loop", "env in loop"}
         assert all(0 < value < 1e6 for value in result.values())
+
+
+def test_runner_passes_compile_to_the_torch_pipelines_only(monkeypatch, tmp_path):
+    runner = _import("runner")
+    seen = {}
+
+    class Pipeline:
+        @staticmethod
+        def train(config, logger):
+            seen[config.backend] = config.compile
+            return {"steps": 512, "sps": 1.0, "mean_return": 0.0, "compile_s": 0.0}
+    import puffer_backend.pipelines as pipelines
+    monkeypatch.setattr(pipelines, "load_pipeline", lambda backend: Pipeline)
+    for backend in ("torch", "mixed", "jax"):
+        runner.run_pipeline(backend, 0, 512, "CartPole-v1", str(tmp_path), torch_compile=True)
+    assert seen == {"torch": True, "mixed": True, "jax": False}
