@@ -84,8 +84,6 @@ def run_baseline(name: str, seed: int, steps: int, num_envs: int | None = None,
     """Train one declared baseline -> one row (same keys as run_pipeline)."""
     module = load_baseline(name)
     sized = {} if num_envs is None else {"num_envs": num_envs}
-    if torch_compile and backend != "jax":
-        sized["compile"] = True
     t0, c0 = time.perf_counter(), time.process_time()
     out = module.train(seed=seed, total_steps=steps, target_return=target_return, **sized)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
