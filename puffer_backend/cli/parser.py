@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--no-early-stop", action="store_true",
                         help="run all --steps, even once the env's target return is reached")
     train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                       help="torch.compile the torch policy (torch, mixed; default: off)")
+                       help="torch.compile the torch policy step and the update's loss with its backward "
+                       "(torch, mixed; compile time is reported apart from sps; default: off)")
     train.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=None,
                        help="keep compiled JAX programs (jax, mixed) in the user's cache folder, so the next "
                        "run with the same shapes skips the compile (default: on; PUFFER_BACKEND_CACHE_DIR moves "
