@@ -8,8 +8,8 @@ import importlib
 from . import spec
 
 __version__ = "0.1.0"
-_LAZY = ("torch_impl", "jax_impl", "exchange", "shim")
-__all__ = ["spec", *_LAZY, "__version__"]
+__all__ = ["spec", "torch_impl", "jax_impl", "exchange", "shim", "__version__"]
+_LAZY = ("torch_impl", "jax_impl", "exchange", "shim")  # imported on first attribute access
 
 
 def __getattr__(name):

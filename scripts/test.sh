@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+# The linter first: a crash that a machine can find never reaches the tests or a user.
+.venv/bin/ruff check puffer_backend benchmarks tests examples
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -72,7 +72,7 @@ def test_nan_before_the_first_episode():
     stats = EpisodeStats(2)
     stats.add(np.ones(2), np.zeros(2, bool))
     assert math.isnan(stats.mean_return) and stats.episodes == 0 and not stats.target_reached(-1e9)
-    jax = pytest.importorskip("jax")
+    pytest.importorskip("jax")
     import jax.numpy as jnp
 
     from puffer_backend.pipelines.episodes import jax_stats_init, jax_stats_mean, jax_stats_update

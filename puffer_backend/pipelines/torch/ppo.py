@@ -29,6 +29,7 @@ from ..envs.gym_vec import ActionConverter, GymVecEnv, check_spaces, make_gym_en
 from ..episodes import EVAL_HORIZON, EpisodeStats
 from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
+from ..normalize import Normalizer
 from ..resume import resume_checkpoint, resumed_env_seed
 from ...spec.errors import bad_value
 from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, ppo_update
