@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = ["OBS_CLIP", "REWARD_CLIP", "EPSILON", "INITIAL_COUNT", "update_moments", "RunningMeanStd",
-           "Normalizer", "RMS", "NormState", "norm_init", "norm_reset", "norm_step", "rms_normalize",
+           "Normalizer", "RunningMoments", "NormState", "norm_init", "norm_reset", "norm_step", "rms_normalize",
            "norm_arrays", "norm_from_arrays", "norm_state_arrays", "saved_obs_rms"]
 
 OBS_CLIP = 10.0
@@ -167,7 +167,7 @@ def norm_state_arrays(state: dict, template) -> dict:
 
 # --- The JAX form -----------------------------------------------------------------------
 
-class RMS(NamedTuple):
+class RunningMoments(NamedTuple):
     """Running moments as a pytree (float32 under JAX's default x64 off)."""
     mean: Any
     var: Any
@@ -176,8 +176,8 @@ class RMS(NamedTuple):
 
 class NormState(NamedTuple):
     """The normalization state carried through a rollout; a disabled part is None."""
-    obs: RMS | None       # moments of observation rows `(obs_dim,)`, replicated over devices
-    ret: RMS | None       # moments of the discounted return `()`, replicated over devices
+    obs: RunningMoments | None       # moments of observation rows `(obs_dim,)`, replicated over devices
+    ret: RunningMoments | None       # moments of the discounted return `()`, replicated over devices
     returns: Any          # (num_envs,) discounted return per env (split over devices), or None
 
 
@@ -188,12 +188,12 @@ def norm_init(obs_dim: int, num_envs: int, norm_obs: bool, norm_reward: bool) ->
     if not (norm_obs or norm_reward):
         return None
     def rms(shape):
-        return RMS(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(INITIAL_COUNT, jnp.float32))
+        return RunningMoments(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(INITIAL_COUNT, jnp.float32))
     return NormState(rms((obs_dim,)) if norm_obs else None, rms(()) if norm_reward else None,
                      jnp.zeros((num_envs,), jnp.float32) if norm_reward else None)
 
 
-def _rms_update(rms: RMS, batch, axis_name):
+def _rms_update(rms: RunningMoments, batch, axis_name):
     """Fold a batch `(n, ...)` in; with `axis_name` (inside shard_map) the batch is the
     concatenation over devices of equal parts, and every device gets the same result."""
     import jax
@@ -207,24 +207,24 @@ def _rms_update(rms: RMS, batch, axis_name):
         square = jax.lax.pmean((batch * batch).mean(axis=0), axis_name)
         var = jnp.maximum(square - mean * mean, 0.0)
         count = batch.shape[0] * jax.lax.axis_size(axis_name)
-    return RMS(*update_moments(rms.mean, rms.var, rms.count, mean, var, count))
+    return RunningMoments(*update_moments(rms.mean, rms.var, rms.count, mean, var, count))
 
 
-def rms_normalize(rms: RMS, x, clip: float = OBS_CLIP):
+def rms_normalize(rms: RunningMoments, x, clip: float = OBS_CLIP):
     """`clip((x - mean) / sqrt(var + 1e-8), -clip, clip)` (JAX)."""
     import jax.numpy as jnp
 
     return jnp.clip((x - rms.mean) / jnp.sqrt(rms.var + EPSILON), -clip, clip)
 
 
-def saved_obs_rms(state: dict, norm_obs: bool) -> RMS | None:
+def saved_obs_rms(state: dict, norm_obs: bool) -> RunningMoments | None:
     """A checkpoint's observation statistics as float32 JAX moments (frozen for evaluation
     and videos), or None for a run without norm_obs."""
     import jax.numpy as jnp
 
     if not norm_obs:
         return None
-    return RMS(*(jnp.asarray(x, jnp.float32) for x in norm_from_arrays(state, True, False)[0]))
+    return RunningMoments(*(jnp.asarray(x, jnp.float32) for x in norm_from_arrays(state, True, False)[0]))
 
 
 def norm_reset(state: NormState | None, obs, axis_name=None, update: bool = True):

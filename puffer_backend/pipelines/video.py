@@ -1,7 +1,7 @@
 """Videos of a trained policy: frames to an .mp4 (imageio with imageio-ffmpeg) or a .gif (Pillow).
 
 `play_gymnasium(env, act, episodes, seed, writer)` plays episodes one after another in one
-gymnasium env made with `render_mode="rgb_array"`; `play_gymnax(spec, act, ...)` does the
+gymnasium env made with `render_mode="rgb_array"`; `play_gymnax(gymnax_env, act, ...)` does the
 same with a gymnax env, whose frames come from `envs.render`. Each writes one frame per
 observation (the reset's, then one per step), so a video of episodes of lengths l_i has
 sum(l_i + 1) frames, and returns the episodes' returns (the env's own rewards).
@@ -142,18 +142,18 @@ def play_gymnasium(env, act, episodes: int, seed: int, writer: VideoWriter, max_
     return returns
 
 
-def play_gymnax(spec, act, episodes: int, seed: int, writer: VideoWriter, frames,
+def play_gymnax(gymnax_env, act, episodes: int, seed: int, writer: VideoWriter, frames,
                 max_steps: int = EVAL_HORIZON) -> list[float]:
-    """`episodes` episodes of the gymnax env of `spec` (envs.gymnax_vec.EnvSpec), from keys
+    """`episodes` episodes of the gymnax env of `gymnax_env` (envs.gymnax_vec.GymnaxEnv), from keys
     split off PRNGKey(seed); act(obs `(1, obs_dim)` float32 JAX array) -> the action of that
-    one env (JAX or numpy); frames: `envs.render.gymnax_frames(spec)`. An episode ends at a
+    one env (JAX or numpy); frames: `envs.render.gymnax_frames(gymnax_env)`. An episode ends at a
     termination (gymnax's `step_env` done) or at the time limit (`is_truncated`: gymnax's
     step_env no longer reports it); `max_steps` bounds one that has neither."""
     import jax
     import jax.numpy as jnp
 
     quiet_pygame()
-    env, params = spec.env, spec.params
+    env, params = gymnax_env.env, gymnax_env.params
     reset = jax.jit(lambda key: env.reset_env(key, params))
     def step_fn(key, state, action):
         obs, state, reward, terminated, info = env.step_env(key, state, action, params)

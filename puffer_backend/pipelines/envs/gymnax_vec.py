@@ -19,12 +19,12 @@ from ...spec.errors import bad_type, bad_value, one_line
 from . import GYMNAX_IDS
 from .gymnax_import import import_gymnax
 
-__all__ = ["EnvSpec", "make_env", "StepResult", "ResetPool", "VecEnv"]
+__all__ = ["GymnaxEnv", "make_env", "StepResult", "ResetPool", "VecEnv"]
 
 
 
 @dataclass(frozen=True)
-class EnvSpec:
+class GymnaxEnv:
     """One gymnax env and the shapes its policy needs.
 
     obs_dim: width of the flat float32 observation rows; obs_shape: the env's own shape of
@@ -59,7 +59,7 @@ class EnvSpec:
         return jnp.clip(action, low, high)
 
 
-def make_env(env_id: str, factory=None) -> EnvSpec:
+def make_env(env_id: str, factory=None) -> GymnaxEnv:
     """The gymnax env of a gymnax id ('CartPole-v1', 'Breakout-MinAtar', ...: gymnax.registered_envs),
     or of a user's `factory() -> (env, env_params)` (then `env_id` only names it).
 
@@ -96,7 +96,7 @@ def make_env(env_id: str, factory=None) -> EnvSpec:
     obs_dim = int(np.prod(obs_shape))
     max_steps = int(getattr(params, "max_steps_in_episode", 0))
     if type(act_space).__name__ == "Discrete":
-        return EnvSpec(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps,
+        return GymnaxEnv(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps,
                        obs_shape=obs_shape)
     if type(act_space).__name__ != "Box":
         raise bad_value("env_id", "a gymnax env with Discrete or Box actions",
@@ -104,7 +104,7 @@ def make_env(env_id: str, factory=None) -> EnvSpec:
     dim = int(np.prod(act_space.shape))
     low = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.low, np.float64), (dim,)))
     high = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.high, np.float64), (dim,)))
-    return EnvSpec(env_id, env, params, obs_dim, False, action_dim=dim, action_low=low, action_high=high,
+    return GymnaxEnv(env_id, env, params, obs_dim, False, action_dim=dim, action_low=low, action_high=high,
                    max_episode_steps=max_steps, obs_shape=obs_shape)
 
 
@@ -144,12 +144,12 @@ class VecEnv:
     not) cost about twice the transition itself.
     """
 
-    def __init__(self, spec: EnvSpec, num_envs: int):
+    def __init__(self, gymnax_env: GymnaxEnv, num_envs: int):
         if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
             raise bad_value("num_envs", "a positive int", repr(num_envs))
-        self.spec = spec
+        self.gymnax_env = gymnax_env
         self.num_envs = int(num_envs)
-        env, params = spec.env, spec.params
+        env, params = gymnax_env.env, gymnax_env.params
         self._reset = jax.vmap(lambda k: env.reset(k, params))
         self._step = jax.vmap(lambda k, s, a: env.step(k, s, a, params))
 
@@ -161,7 +161,7 @@ class VecEnv:
         return self._flat(obs), state
 
     def draw_pool(self, key, steps: int) -> ResetPool:
-        env, params = self.spec.env, self.spec.params
+        env, params = self.gymnax_env.env, self.gymnax_env.params
         step_key, reset_key = jax.random.split(key)
         shape = (steps, self.num_envs)
         step_keys = jax.random.split(step_key, steps * self.num_envs)
@@ -173,7 +173,7 @@ class VecEnv:
 
     def step_from_pool(self, pool: ResetPool, t, state, action) -> StepResult:
         """gymnax's step (transition, time limit, auto-reset) with slot `t` of `pool`."""
-        env, params = self.spec.env, self.spec.params
+        env, params = self.gymnax_env.env, self.gymnax_env.params
         obs, next_state, reward, terminated, _ = jax.vmap(
             lambda k, s, a: env.step_env(k, s, a, params))(pool.step_keys[t], state, action)
         truncated = jax.vmap(lambda s: env.is_truncated(s, params))(next_state)

@@ -40,16 +40,16 @@ class GymnaxFrames:
         return self._draw(state, obs)
 
 
-def gymnax_frames(spec) -> GymnaxFrames:
-    """The frames of the env of `spec` (envs.gymnax_vec.EnvSpec); ValueError naming env_id
+def gymnax_frames(gymnax_env) -> GymnaxFrames:
+    """The frames of the env of `gymnax_env` (envs.gymnax_vec.GymnaxEnv); ValueError naming env_id
     when there is no renderer for it, or `video` when gymnasium's renderer cannot start
     (pygame missing)."""
-    if spec.env_id in _CLASSIC:
-        return _classic_frames(spec.env_id)
-    if spec.env_id.endswith("-MinAtar"):
+    if gymnax_env.env_id in _CLASSIC:
+        return _classic_frames(gymnax_env.env_id)
+    if gymnax_env.env_id.endswith("-MinAtar"):
         return GymnaxFrames(_minatar_frame, 15)
     raise bad_value("env_id", f"a gymnax env with frames for a video ({', '.join(RENDERED_GYMNAX_IDS)})",
-                    repr(spec.env_id))
+                    repr(gymnax_env.env_id))
 
 
 def _classic_frames(env_id: str) -> GymnaxFrames:

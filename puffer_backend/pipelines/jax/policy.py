@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from ... import jax_impl
-from ..envs.gymnax_vec import EnvSpec
+from ..envs.gymnax_vec import GymnaxEnv
 
 from typing import Callable, NamedTuple
 
@@ -43,15 +43,15 @@ def _mlp(key, sizes, head_std):
     return layers
 
 
-def init_params(key, spec: EnvSpec, hidden_size: int = 64) -> dict:
-    """Fresh actor-critic params for `spec`: {'actor': {...}, 'critic': {...}[, 'log_std']}."""
+def init_params(key, gymnax_env: GymnaxEnv, hidden_size: int = 64) -> dict:
+    """Fresh actor-critic params for `gymnax_env`: {'actor': {...}, 'critic': {...}[, 'log_std']}."""
     k_actor, k_critic = jax.random.split(key)
     params = {
-        "actor": _mlp(k_actor, (spec.obs_dim, hidden_size, hidden_size, spec.policy_width), 0.01),
-        "critic": _mlp(k_critic, (spec.obs_dim, hidden_size, hidden_size, 1), 1.0),
+        "actor": _mlp(k_actor, (gymnax_env.obs_dim, hidden_size, hidden_size, gymnax_env.policy_width), 0.01),
+        "critic": _mlp(k_critic, (gymnax_env.obs_dim, hidden_size, hidden_size, 1), 1.0),
     }
-    if not spec.discrete:
-        params["log_std"] = jnp.zeros((spec.action_dim,), jnp.float32)
+    if not gymnax_env.discrete:
+        params["log_std"] = jnp.zeros((gymnax_env.action_dim,), jnp.float32)
     return params
 
 
@@ -116,10 +116,10 @@ class JaxPolicy(NamedTuple):
     rollout: Callable
 
 
-def builtin_policy(spec: EnvSpec, hidden_size: int = 64) -> JaxPolicy:
-    """CleanRL's actor-critic for `spec`, with the fused rollout MLP."""
+def builtin_policy(gymnax_env: GymnaxEnv, hidden_size: int = 64) -> JaxPolicy:
+    """CleanRL's actor-critic for `gymnax_env`, with the fused rollout MLP."""
     def init(key, obs):
-        return init_params(key, spec, hidden_size)
+        return init_params(key, gymnax_env, hidden_size)
 
     def apply(params, obs):
         out, value = apply_policy(params, obs)
@@ -129,7 +129,7 @@ def builtin_policy(spec: EnvSpec, hidden_size: int = 64) -> JaxPolicy:
         fused = fuse_policy(params)  # actor and critic as one MLP: half the matmuls per step
 
         def step(obs):
-            out, value = apply_fused(fused, obs, spec.policy_width)
+            out, value = apply_fused(fused, obs, gymnax_env.policy_width)
             return policy_dist(params, out), value
         return step
 
@@ -157,6 +157,6 @@ def user_policy(policy) -> JaxPolicy:
     return JaxPolicy(init, apply, lambda params: (lambda obs: apply(params, obs)))
 
 
-def make_policy(spec: EnvSpec, hidden_size: int, policy=None) -> JaxPolicy:
+def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None) -> JaxPolicy:
     """The built-in policy when `policy` is None, else the user's."""
-    return builtin_policy(spec, hidden_size) if policy is None else user_policy(policy)
+    return builtin_policy(gymnax_env, hidden_size) if policy is None else user_policy(policy)

@@ -212,12 +212,12 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
     """
     episodes = check_positive_int("episodes", episodes)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
-    spec = make_env(config.env_id, resolve_factory(config.env_id, env))
-    pol = make_policy(spec, config.hidden_size, policy)
-    params = load_params(checkpoint, pol, spec.obs_dim)
+    gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
+    pol = make_policy(gymnax_env, config.hidden_size, policy)
+    params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
-    venv = VecEnv(spec, episodes)
-    horizon = spec.max_episode_steps or EVAL_HORIZON
+    venv = VecEnv(gymnax_env, episodes)
+    horizon = gymnax_env.max_episode_steps or EVAL_HORIZON
 
     @jax.jit
     def run(key):
@@ -229,7 +229,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
             key, k_act, k_env = jax.random.split(key, 3)
             dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
             action, _, _ = jax_impl.sample_logits(k_act, dist, deterministic=True)
-            res = venv.step(k_env, env_state, spec.env_action(action))
+            res = venv.step(k_env, env_state, gymnax_env.env_action(action))
             total = total + jnp.where(alive, res.reward, 0.0)
             return (res.state, res.obs, key, total, alive & ~res.done), None
 
@@ -254,18 +254,18 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     episodes = check_positive_int("episodes", episodes)
     path = check_video_path(path)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
-    spec = make_env(config.env_id, resolve_factory(config.env_id, env))
-    frames = gymnax_frames(spec)  # an env without frames is refused before anything runs
-    pol = make_policy(spec, config.hidden_size, policy)
-    params = load_params(checkpoint, pol, spec.obs_dim)
+    gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
+    frames = gymnax_frames(gymnax_env)  # an env without frames is refused before anything runs
+    pol = make_policy(gymnax_env, config.hidden_size, policy)
+    params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
 
     @jax.jit
     def act(obs):
         dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
         action, _, _ = jax_impl.sample_logits(jax.random.PRNGKey(0), dist, deterministic=True)
-        return spec.env_action(action)
+        return gymnax_env.env_action(action)
 
     with VideoWriter(path, fps=frames.fps) as writer:
-        returns = play_gymnax(spec, act, episodes, seed, writer, frames)
+        returns = play_gymnax(gymnax_env, act, episodes, seed, writer, frames)
     return {"returns": returns, "frames": writer.frames}

@@ -22,9 +22,9 @@ from ... import jax_impl
 from ...spec.errors import bad_type, bad_value
 from ..config import TrainConfig, check_positive_int
 from ..envs.factory import resolve_factory
-from ..envs.gymnax_vec import EnvSpec, VecEnv, make_env
+from ..envs.gymnax_vec import GymnaxEnv, VecEnv, make_env
 from ..episodes import JaxEpisodeStats, jax_stats_init, jax_stats_mean, jax_stats_update
-from ..normalize import RMS, NormState, norm_init, norm_reset, norm_step
+from ..normalize import RunningMoments, NormState, norm_init, norm_reset, norm_step
 from .learner import advantages_and_returns, flat_adam, flat_minibatch_step, make_optimizer, minibatch_step
 from .policy import JaxPolicy, make_policy
 
@@ -66,7 +66,7 @@ class PPOProgram(NamedTuple):
     run_chunk: Any
     chunk: Any
     mesh: Mesh
-    spec: EnvSpec
+    gymnax_env: GymnaxEnv
     chunk_updates: int
     num_updates: int
     state_shardings: Any
@@ -92,7 +92,7 @@ def _state_specs(config: TrainConfig):
     stats = JaxEpisodeStats(running=split, recent=rep, count=rep)
     norm = None
     if config.norm_obs or config.norm_reward:
-        moments = RMS(rep, rep, rep)
+        moments = RunningMoments(rep, rep, rep)
         norm = NormState(moments if config.norm_obs else None, moments if config.norm_reward else None,
                          split if config.norm_reward else None)
     return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep,
@@ -111,8 +111,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     device count.
     """
     _check_config(config)
-    spec = make_env(config.env_id, resolve_factory(config.env_id, env))
-    pol = make_policy(spec, config.hidden_size, policy)
+    gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
+    pol = make_policy(gymnax_env, config.hidden_size, policy)
     mesh = make_mesh() if mesh is None else mesh
     n_dev = mesh.size
     if config.num_envs % n_dev:
@@ -131,13 +131,13 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     chunk_updates = min(int(chunk_updates or _default_chunk(num_updates)), num_updates)
     plan = plan_chunks(num_updates, chunk_updates)
     tx = make_optimizer(config, num_updates)
-    venv_local = VecEnv(spec, local_envs)
+    venv_local = VecEnv(gymnax_env, local_envs)
 
     # An env is truncated at most once per max_episode_steps steps: at most this many
     # truncated rows per rollout (all rows when the env has no known limit). The bootstrap
     # evaluates the critic on these gathered rows only (learner.truncated_values).
-    truncation_slots = local_envs * (math.ceil(config.num_steps / spec.max_episode_steps)
-                                     if spec.max_episode_steps else config.num_steps)
+    truncation_slots = local_envs * (math.ceil(config.num_steps / gymnax_env.max_episode_steps)
+                                     if gymnax_env.max_episode_steps else config.num_steps)
 
     def rollout(policy_step, env_state, obs, norm, key):
         # Every env random draw and reset state of the rollout in one batched call (see
@@ -153,7 +153,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
             dist, value = policy_step(obs)
             action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist)
             # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
-            res = venv_local.step_from_pool(pool, t, env_state, spec.env_action(action))
+            res = venv_local.step_from_pool(pool, t, env_state, gymnax_env.env_action(action))
             norm, next_obs, final_obs, reward = norm_step(norm, res.obs, res.final_obs, res.reward, res.terminated,
                                                           config.gamma, axis)
             env_reward = res.reward if config.norm_reward else None
@@ -167,7 +167,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     # The optimizer runs on flat vectors inside an update (learner.FlatAdam); the runner
     # state keeps optax's trees. Params that are not all float32 keep optax's per-leaf step.
     adam = flat_adam(config, num_updates, jax.eval_shape(pol.init, jax.random.PRNGKey(0),
-                                                         jnp.zeros((1, spec.obs_dim), jnp.float32)))
+                                                         jnp.zeros((1, gymnax_env.obs_dim), jnp.float32)))
 
     def learn(params, opt_state, batch, key):
         def epoch(carry, _):
@@ -238,20 +238,20 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         return run_length
 
     shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
-    venv_all = VecEnv(spec, config.num_envs)
+    venv_all = VecEnv(gymnax_env, config.num_envs)
 
     def init_state(key):
         k_params, k_env, k_run = jax.random.split(key, 3)
-        params = pol.init(k_params, jnp.zeros((1, spec.obs_dim), jnp.float32))
+        params = pol.init(k_params, jnp.zeros((1, gymnax_env.obs_dim), jnp.float32))
         obs, env_state = venv_all.reset(k_env)
-        norm, obs = norm_reset(norm_init(spec.obs_dim, config.num_envs, config.norm_obs, config.norm_reward), obs)
+        norm, obs = norm_reset(norm_init(gymnax_env.obs_dim, config.num_envs, config.norm_obs, config.norm_reward), obs)
         return RunnerState(params, tx.init(params), env_state, obs,
                            jax_stats_init(config.num_envs),
                            jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32), norm)
 
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.
     init = jax.jit(init_state, out_shardings=shardings)
-    return PPOProgram(init, run, chunk(chunk_updates), chunk, mesh, spec, chunk_updates, num_updates, shardings, plan,
+    return PPOProgram(init, run, chunk(chunk_updates), chunk, mesh, gymnax_env, chunk_updates, num_updates, shardings, plan,
                       pol)
 
 

@@ -24,7 +24,7 @@ from puffer_backend.spec import Continuous, Discrete
 from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
 from ..jax.trees import restore_tree, tree_arrays
-from ..normalize import (RMS, NormState, norm_arrays, norm_from_arrays, norm_init, norm_reset, norm_state_arrays,
+from ..normalize import (RunningMoments, NormState, norm_arrays, norm_from_arrays, norm_init, norm_reset, norm_state_arrays,
                          norm_step)
 
 __all__ = ["GymnaxTorchEnv", "Carry", "RolloutEnd"]
@@ -84,8 +84,8 @@ class GymnaxTorchEnv:
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int, *, factory=None, norm_obs: bool = False,
                  norm_reward: bool = False, gamma: float = 0.99):
-        self.spec = make_env(env_id, factory)
-        self.vec = VecEnv(self.spec, num_envs)
+        self.gymnax_env = make_env(env_id, factory)
+        self.vec = VecEnv(self.gymnax_env, num_envs)
         self.num_envs, self.num_steps = num_envs, num_steps
         self.norm_obs, self.norm_reward, self.gamma = norm_obs, norm_reward, gamma
         self.update_norm = True  # False freezes the statistics (evaluation); read when the step is traced
@@ -97,15 +97,15 @@ class GymnaxTorchEnv:
         self.carry: Carry | None = None
         self.stats = None
         self.last_obs = None  # the JAX array behind the last observation tensor
-        width = self.spec.obs_dim
+        width = self.gymnax_env.obs_dim
         self.observation_layout = torch_impl.nativize_dtype(
             {"observation_dtype": np.dtype(np.float32), "emulated_observation_dtype": np.dtype((np.float32, (width,)))})
-        self.action_spec = (Discrete(self.spec.num_actions) if self.spec.discrete
-                            else Continuous((self.spec.action_dim,)))
+        self.action_spec = (Discrete(self.gymnax_env.num_actions) if self.gymnax_env.discrete
+                            else Continuous((self.gymnax_env.action_dim,)))
 
     @property
     def discrete(self) -> bool:
-        return self.spec.discrete
+        return self.gymnax_env.discrete
 
     def _reset_impl(self, key, norm):
         key, sub = jax.random.split(key)
@@ -115,7 +115,7 @@ class GymnaxTorchEnv:
         pool = self.vec.draw_pool(sub, t)
         norm, obs = norm_reset(norm, obs, update=self.update_norm)
         carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), jnp.int8),
-                      jnp.zeros((t, n, self.spec.obs_dim), jnp.float32), pool, norm,
+                      jnp.zeros((t, n, self.gymnax_env.obs_dim), jnp.float32), pool, norm,
                       jnp.zeros((t, n), jnp.float32) if self.norm_reward else None)
         return carry, obs
 
@@ -124,7 +124,7 @@ class GymnaxTorchEnv:
         return carry._replace(key=key, pool=self.vec.draw_pool(sub, self.num_steps))
 
     def _step_impl(self, carry: Carry, t, action):
-        action = self.spec.env_action(action)
+        action = self.gymnax_env.env_action(action)
         out = self.vec.step_from_pool(carry.pool, t, carry.state, action)
         norm, obs, final_obs, reward = norm_step(carry.norm, out.obs, out.final_obs, out.reward, out.terminated,
                                                  self.gamma, update=self.update_norm)
@@ -142,7 +142,7 @@ class GymnaxTorchEnv:
         device = next(iter(exchange.to_jax(torch.zeros(1)).devices()))
         norm = self._loaded_norm
         if norm is None:
-            norm = norm_init(self.spec.obs_dim, self.num_envs, self.norm_obs, self.norm_reward)
+            norm = norm_init(self.gymnax_env.obs_dim, self.num_envs, self.norm_obs, self.norm_reward)
         carry, obs = self._reset(jax.random.PRNGKey(seed), norm)
         self.carry, self.last_obs, self.stats = jax.device_put((carry, obs, jax_stats_init(self.num_envs)), device)
         return exchange.to_torch(self.last_obs)
@@ -151,7 +151,7 @@ class GymnaxTorchEnv:
         """Compile the step, the refill and the statistics update now (jit compiles at the
         first call), on a copy of the carry: the env's state is left as it is."""
         action = (torch.zeros(self.num_envs, dtype=torch.int32) if self.discrete
-                  else torch.zeros(self.num_envs, self.spec.action_dim))
+                  else torch.zeros(self.num_envs, self.gymnax_env.action_dim))
         carry = self._refill(jax.tree.map(jnp.copy, self.carry))  # a copy: refill donates its input
         carry, obs = self._step(carry, 0, exchange.to_jax(action))
         jax.block_until_ready(self._stats_update(self.stats, carry.rewards, carry.ends))
@@ -221,7 +221,7 @@ class GymnaxTorchEnv:
     def load_norm(self, state: dict, freeze: bool = True) -> None:
         """Use a checkpoint's statistics from the next `reset` on (frozen: evaluation)."""
         obs, ret, returns = norm_from_arrays(state, self.norm_obs, self.norm_reward)
-        as_rms = lambda m: None if m is None else RMS(*(jnp.asarray(x, jnp.float32) for x in m))  # noqa: E731
+        as_rms = lambda m: None if m is None else RunningMoments(*(jnp.asarray(x, jnp.float32) for x in m))  # noqa: E731
         if returns is not None and np.shape(returns) != (self.num_envs,):
             returns = None
         self._loaded_norm = NormState(as_rms(obs), as_rms(ret), None if not self.norm_reward else

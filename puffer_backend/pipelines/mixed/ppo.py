@@ -102,7 +102,7 @@ def _train(config, logger, clock: RunClock, factory, user_policy, checkpoint, ca
         policy, loss_fn = torch.compile(agent), torch.compile(minibatch_loss)
     optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
     action_dtype = torch.int64 if env.discrete else torch.float32
-    buf = RolloutBuffer(steps, envs, env.spec.obs_dim, torch.float32, env.action_spec.action_shape, action_dtype)
+    buf = RolloutBuffer(steps, envs, env.gymnax_env.obs_dim, torch.float32, env.action_spec.action_shape, action_dtype)
     num_updates = config.num_updates
     act = rollout_fn(agent, policy, config.compile, generator)
     discrete = env.discrete
@@ -240,7 +240,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     factory = resolve_factory(config.env_id, env)
     with torch_threads(1):
         genv = _make_env(config, 1, 1, factory, training=False)
-        frames = gymnax_frames(genv.spec)  # an env without frames is refused before anything runs
+        frames = gymnax_frames(genv.gymnax_env)  # an env without frames is refused before anything runs
         obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
         agent = _evaluation_agent(config, checkpoint, genv, policy)
 
@@ -252,5 +252,5 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
             return _env_action(action, genv.discrete).numpy()
 
         with VideoWriter(path, fps=frames.fps) as writer:
-            returns = play_gymnax(genv.spec, act, episodes, seed, writer, frames)
+            returns = play_gymnax(genv.gymnax_env, act, episodes, seed, writer, frames)
     return {"returns": returns, "frames": writer.frames}

@@ -42,26 +42,26 @@ class Agent(nn.Module):
 
     native_dtype: the observation layout from `torch_impl.nativize_dtype` (a Leaf or a
         nested dict of Leafs); observations are `(batch, width)` rows of the sample dtype.
-    action: a `puffer_backend.spec` action spec (Discrete, MultiDiscrete or Continuous).
+    action_spec: a `puffer_backend.spec` action spec (Discrete, MultiDiscrete or Continuous).
     `forward(obs, action=None)` returns `(action, logprob, entropy, value)`, each with a
     leading batch axis (value is `(batch,)`), as CleanRL's `get_action_and_value`.
     """
 
-    def __init__(self, native_dtype, action, hidden_size: int = 64):
+    def __init__(self, native_dtype, action_spec, hidden_size: int = 64):
         super().__init__()
-        if not isinstance(action, (Discrete, MultiDiscrete, Continuous)):
-            raise bad_type("action", "a puffer_backend.spec Discrete, MultiDiscrete or Continuous", action)
+        if not isinstance(action_spec, (Discrete, MultiDiscrete, Continuous)):
+            raise bad_type("action_spec", "a puffer_backend.spec Discrete, MultiDiscrete or Continuous", action_spec)
         # Functions, not the module: a module attribute would make the agent unpicklable.
         self._nativize_tensor, self._sample_logits = torch_impl.nativize_tensor, torch_impl.sample_logits
         self.native_dtype = native_dtype
-        self.action_spec = action
+        self.action_spec = action_spec
         self._single_leaf = isinstance(native_dtype, tuple) and not isinstance(native_dtype, dict)
         in_size = flattened_tensor_size(native_dtype)
         self.critic = _mlp(in_size, hidden_size, 1, 1.0)
-        self.actor = _mlp(in_size, hidden_size, action.logits_width, 0.01)
-        if isinstance(action, Continuous):
-            self.actor_logstd = nn.Parameter(torch.zeros(1, action.logits_width))
-        self._splits = action.head_sizes if isinstance(action, MultiDiscrete) else None
+        self.actor = _mlp(in_size, hidden_size, action_spec.logits_width, 0.01)
+        if isinstance(action_spec, Continuous):
+            self.actor_logstd = nn.Parameter(torch.zeros(1, action_spec.logits_width))
+        self._splits = action_spec.head_sizes if isinstance(action_spec, MultiDiscrete) else None
         self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:

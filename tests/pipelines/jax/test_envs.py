@@ -35,9 +35,9 @@ def test_a_factory_builds_the_program():
 
     config = TrainConfig(backend="jax", env_id="tests.pipelines.envs.toy_envs:make_gymnax_cartpole", **SHORT)
     ppo.check_env(config)
-    assert ppo.make_program(config).spec.max_episode_steps == 500
+    assert ppo.make_program(config).gymnax_env.max_episode_steps == 500
     program = ppo.make_program(TrainConfig(backend="jax", env_id="mine", **SHORT), env=toy_envs.make_gymnax_cartpole)
-    assert (program.spec.env_id, program.spec.obs_dim) == ("mine", 4)
+    assert (program.gymnax_env.env_id, program.gymnax_env.obs_dim) == ("mine", 4)
     with pytest.raises(ValueError, match="env_id: expected a factory returning a gymnax"):
         ppo.check_env(TrainConfig(backend="jax", env_id="tests.pipelines.envs.toy_envs:make_not_an_env"))
 
@@ -57,7 +57,7 @@ def test_normalization_statistics_are_saved_and_counted(tmp_path):
     assert np.isfinite(ppo.evaluate(tmp_path, episodes=2))
 
 
-def _builtin_as_flax(spec, hidden):
+def _builtin_as_flax(gymnax_env, hidden):
     """The built-in network (tanh MLPs, actor and critic apart) as a user would write it in flax."""
     import flax.linen as nn
 
@@ -68,7 +68,7 @@ def _builtin_as_flax(spec, hidden):
                 for i in range(2):
                     x = jnp.tanh(nn.Dense(hidden, name=f"{name}{i}")(x))
                 return nn.Dense(out, name=f"{name}2")(x)
-            return mlp(obs, spec.num_actions, "actor"), mlp(obs, 1, "critic")
+            return mlp(obs, gymnax_env.num_actions, "actor"), mlp(obs, 1, "critic")
 
     return ActorCritic()
 
@@ -81,11 +81,11 @@ def test_flax_policy_that_is_the_built_in_network_trains_to_its_params(tmp_path)
     pytest.importorskip("flax")
     config = TrainConfig(backend="jax", seed=2, total_steps=256, num_envs=4, num_steps=32, num_minibatches=2,
                          update_epochs=2)
-    spec = gymnax_vec.make_env("CartPole-v1")
-    module = _builtin_as_flax(spec, 64)
+    gymnax_env = gymnax_vec.make_env("CartPole-v1")
+    module = _builtin_as_flax(gymnax_env, 64)
     # init: the built-in init, as the program calls it (same key), in flax's tree.
     start = jax_policy.init_params
-    policy = (lambda key, obs: _to_flax(start(key, spec, 64)), module.apply)
+    policy = (lambda key, obs: _to_flax(start(key, gymnax_env, 64)), module.apply)
     ppo.train(config, MemoryLogger(tmp_path / "built-in"))
     ppo.train(config, MemoryLogger(tmp_path / "flax"), policy=policy)
     _, want = load_checkpoint(tmp_path / "built-in")
