@@ -63,24 +63,25 @@ def measure(env_step, agent, obs, steps: int, blocks: int) -> dict:
     return {name: statistics.median(values) * 1e6 for name, values in results.items()}
 
 
-def mixed_case(num_envs: int, steps: int, blocks: int) -> dict:
-    env = GymnaxTorchEnv("CartPole-v1", num_envs, NUM_STEPS)
+def contract_case(env, steps: int, blocks: int) -> dict:
+    """Time `env` (either pipeline's env: the one env contract) as the shared loop steps it."""
     with torch.inference_mode():
         obs = env.reset(0)
     env.warm_up()
     agent = build_agent(env, 64)
 
     def env_step(i, action):
-        return env.step(i % NUM_STEPS, action.to(torch.int32))
+        env.step(i % env.num_steps, action)
+        return env.observation()
     return measure(env_step, agent, obs, steps, blocks)
 
 
+def mixed_case(num_envs: int, steps: int, blocks: int) -> dict:
+    return contract_case(GymnaxTorchEnv("CartPole-v1", num_envs, NUM_STEPS), steps, blocks)
+
+
 def torch_case(num_envs: int, steps: int, blocks: int) -> dict:
-    env = GymVecEnv("CartPole-v1", num_envs)
-    with torch.inference_mode():
-        obs = env.reset(0)
-    agent = build_agent(env, 64)
-    return measure(lambda i, action: env.step(action).obs, agent, obs, steps, blocks)
+    return contract_case(GymVecEnv("CartPole-v1", num_envs, NUM_STEPS), steps, blocks)
 
 
 def main(argv=None) -> int:

@@ -112,6 +112,11 @@ class Normalizer:
                            None if ret is None else (ret.mean, ret.var, ret.count),
                            self.returns if ret is not None else None)
 
+    def freeze(self, state: dict) -> None:
+        """Use a checkpoint's statistics, frozen (evaluation and videos)."""
+        self.load(state)
+        self.update = False
+
     def load(self, state: dict) -> None:
         """Take the statistics of a checkpoint's `state` group; ValueError when one is missing."""
         obs, ret, returns = norm_from_arrays(state, self.obs_rms is not None, self.return_rms is not None)

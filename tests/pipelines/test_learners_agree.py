@@ -6,10 +6,11 @@ The rollout has an env that terminates, one that hits its time limit mid-rollout
 terminates, restarts and hits its time limit at the last step, so the time-limit bootstrap
 (V(final_obs)), the cut at an episode's end and the bootstrap from the last observation all
 count. Paths:
-- torch: `torch.ppo.collect_rollout` stepping a scripted env (per-step bootstrap), then the
-  torch learner;
+- torch: the torch learner's loop (`torch.loop.collect_rollout`, `finish_rollout`) stepping a
+  GymVecEnv over scripted gymnasium envs (its auto-resets, time limits and final observations
+  as gymnasium hands them), then the torch learner;
 - mixed: the mixed env's `end_rollout` on a carry holding the rollout (its ends and final
-  observations as the jitted step stores them), `mixed.ppo.store_rollout_end`, then the same
+  observations as the jitted step stores them), the same `finish_rollout`, then the same
   torch learner;
 - jax: `jax.learner.advantages_and_returns` and `minibatch_step` (the jitted program's pieces).
 """
@@ -26,7 +27,6 @@ pytest.importorskip("optax")
 import jax.numpy as jnp  # noqa: E402
 
 from puffer_backend.pipelines import TrainConfig  # noqa: E402
-from puffer_backend.pipelines.episodes import EpisodeStats  # noqa: E402
 from puffer_backend.pipelines.jax.learner import advantages_and_returns, make_optimizer as jax_optimizer  # noqa: E402
 from puffer_backend.pipelines.jax.learner import minibatch_step  # noqa: E402
 from puffer_backend.pipelines.jax.policy import apply_policy  # noqa: E402
@@ -73,44 +73,60 @@ def _old_logprobs(agent, r):
     return logp.numpy().reshape(T, N) + r["logprob_noise"]  # the rollout policy was a little different
 
 
-class ScriptedEnv:
-    """Replays the rollout as GymVecEnv.step does: obs after the step, reward, done, and the
-    truncated envs with their packed final observations."""
+def _scripted_gym_env(r, index):
+    """A gymnasium env replaying env `index` of the rollout: its step t returns the next
+    observation (or, where the episode ends, the observation it reached: final_obs), and the
+    auto-reset that follows an end returns obs[t + 1]."""
+    import gymnasium as gym
 
-    def __init__(self, r):
-        self.r, self.t = r, 0
+    class Scripted(gym.Env):
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (D,), np.float32)
+        action_space = gym.spaces.Discrete(2)
 
-    def step(self, action):
-        r, t = self.r, self.t
-        self.t += 1
-        next_obs = r["obs"][t + 1] if t + 1 < T else r["last_obs"]
-        cut = r["truncated"][t] & ~r["terminated"][t]
-        envs = np.flatnonzero(cut) if cut.any() else None
-        final = torch.from_numpy(r["final_obs"][t][envs]) if envs is not None else None
-        return (torch.from_numpy(next_obs), r["rewards"][t], r["terminated"][t] | r["truncated"][t], envs, final,
-                r["rewards"][t])
+        def __init__(self):
+            self.t = -1  # the step the next `step` call is
+
+        def reset(self, *, seed=None, options=None):
+            self.t += 1
+            return (r["obs"][self.t] if self.t < T else r["last_obs"])[index], {}
+
+        def step(self, action):
+            t = self.t
+            terminated, truncated = bool(r["terminated"][t, index]), bool(r["truncated"][t, index])
+            if terminated or truncated:
+                obs = r["final_obs"][t][index]  # the reset that follows returns obs[t + 1]
+            else:
+                self.t += 1
+                obs = r["obs"][t + 1][index] if t + 1 < T else r["last_obs"][index]
+            return obs, float(r["rewards"][t, index]), terminated, truncated, {}
+
+    return Scripted()
 
 
 def _torch_path(agent, r, old_logprob):
+    from puffer_backend.pipelines.envs.gym_vec import GymVecEnv
+    from puffer_backend.pipelines.torch.loop import collect_rollout, finish_rollout
+
+    made = iter(range(-1, N))  # -1: gym_vec's probe of the factory, closed at once
+    env = GymVecEnv("scripted", N, T, factory=lambda: _scripted_gym_env(r, next(made)))
     buf = RolloutBuffer(T, N, D, torch.float32, (), torch.int64)
     steps = iter(range(T))
 
     def act(obs):  # the recorded actions; the critic's value, as the rollout computes it
         t = next(steps)
+        np.testing.assert_array_equal(obs.numpy(), r["obs"][t])
         return torch.from_numpy(r["actions"][t]), torch.from_numpy(old_logprob[t]), agent.get_value(obs)
 
-    from puffer_backend.pipelines.torch.ppo import collect_rollout
-
-    _, last_value = collect_rollout(ScriptedEnv(r), act, agent.get_value, buf, EpisodeStats(N),
-                                    torch.from_numpy(r["obs"][0]), CONFIG.gamma)
-    buf.finish(last_value, CONFIG.gamma, CONFIG.gae_lambda)
+    obs = collect_rollout(env, act, buf, env.reset(seed=0))
+    np.testing.assert_array_equal(obs.numpy(), r["last_obs"])
+    finish_rollout(env, agent.get_value, buf, obs, CONFIG)
     losses = ppo_update(agent, make_optimizer(agent, CONFIG.learning_rate), buf, CONFIG, torch.Generator())
     return buf, losses
 
 
 def _mixed_path(agent, r, old_logprob):
     from puffer_backend.pipelines.mixed.env import TERMINATED, TRUNCATED, GymnaxTorchEnv
-    from puffer_backend.pipelines.mixed.ppo import store_rollout_end
+    from puffer_backend.pipelines.torch.loop import finish_rollout
 
     env = GymnaxTorchEnv("CartPole-v1", N, T)
     env.reset(0)
@@ -118,14 +134,12 @@ def _mixed_path(agent, r, old_logprob):
     env.carry = env.carry._replace(rewards=jnp.asarray(r["rewards"]), ends=jnp.asarray(ends),
                                    final_obs=jnp.asarray(r["final_obs"]))
     buf = RolloutBuffer(T, N, D, torch.float32, (), torch.int64)
-    with torch.inference_mode():  # as the mixed loop fills the buffer
+    with torch.inference_mode():  # as the loop fills the buffer
         buf.obs.copy_(torch.from_numpy(r["obs"]))
         buf.actions.copy_(torch.from_numpy(r["actions"]))
         buf.logprobs.copy_(torch.from_numpy(old_logprob))
         buf.values.copy_(agent.get_value(torch.from_numpy(r["obs"].reshape(-1, D))).reshape(T, N))
-        last_value = agent.get_value(torch.from_numpy(r["last_obs"]))
-        store_rollout_end(buf, env.end_rollout(), agent.get_value, CONFIG.gamma)
-    buf.finish(last_value, CONFIG.gamma, CONFIG.gae_lambda)
+    finish_rollout(env, agent.get_value, buf, torch.from_numpy(r["last_obs"]), CONFIG)
     losses = ppo_update(agent, make_optimizer(agent, CONFIG.learning_rate), buf, CONFIG, torch.Generator())
     return buf, losses
 
@@ -162,9 +176,9 @@ def test_three_learners_agree_on_one_rollout():
     mixed_buf, mixed_losses = _mixed_path(mixed_agent, r, old_logprob)
 
     # The bootstrap went where the rule puts it: env 1 at step 3, env 2 at step 5, nowhere else.
-    bootstrapped = ~np.isclose(torch_buf.rewards.numpy(), r["rewards"])
-    assert bootstrapped.tolist() == (r["truncated"] & ~r["terminated"]).tolist()
     for buf in (torch_buf, mixed_buf):
+        assert (buf.limit_values.numpy() != 0).tolist() == (r["truncated"] & ~r["terminated"]).tolist()
+        np.testing.assert_array_equal(buf.rewards.numpy(), r["rewards"])
         np.testing.assert_allclose(buf.values.numpy(), np.asarray(jax_values), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(buf.dones.numpy(), r["terminated"] | r["truncated"])
         np.testing.assert_allclose(buf.advantages.numpy(), np.asarray(jax_adv), rtol=1e-5, atol=1e-5)

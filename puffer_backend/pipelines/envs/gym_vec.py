@@ -10,8 +10,6 @@ action space holds (`ActionConverter`). Any registered gymnasium id or a user's 
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import torch
 
@@ -19,9 +17,11 @@ from puffer_backend import torch_impl
 from puffer_backend.spec import action_spec, bad_value, pack_batch, row_elements, sample_dtype
 from puffer_backend.spec.errors import one_line
 
+from ..episodes import EpisodeStats
 from ..normalize import Normalizer
+from .contract import RolloutEnd
 
-__all__ = ["GymVecEnv", "GymStep", "ActionConverter", "make_gym_vec_env", "make_gym_env", "check_spaces"]
+__all__ = ["GymVecEnv", "ActionConverter", "make_gym_vec_env", "make_gym_env", "check_spaces"]
 
 
 def _autoreset():
@@ -169,49 +169,41 @@ def _packing_is_reshape(space, num_envs: int) -> bool:
     return packed.dtype == probe.dtype and np.array_equal(packed, probe.reshape(num_envs, -1))
 
 
-class GymStep(NamedTuple):
-    """One vectorized step. `obs` is already the next episode's first observation where an
-    episode ended. `truncated_envs` (int64 indices) are the envs that hit their time limit
-    without terminating, and `final_obs` the packed observations they reached `(k, width)`:
-    the pipeline bootstraps those returns with V(final_obs). Both are None when no env
-    was truncated (most steps). With a normalizer, obs, final_obs and reward are
-    normalized and `env_reward` holds the env's own rewards (else it is `reward` itself)."""
-    obs: torch.Tensor          # (num_envs, width), the sample dtype
-    reward: np.ndarray         # (num_envs,) float32
-    done: np.ndarray           # (num_envs,) bool: terminated or truncated
-    truncated_envs: np.ndarray | None
-    final_obs: torch.Tensor | None
-    env_reward: np.ndarray     # (num_envs,) float32: the env's own rewards, for the episode statistics
-
-
 class GymVecEnv:
-    """Steps a gymnasium vector env on torch actions; returns packed observations as tensors.
+    """A gymnasium vector env on torch actions, packed rows out: the torch pipeline's side of the
+    env contract (envs.contract.RolloutEnv; read that docstring for each method).
 
-    `reset(seed)` -> obs `(num_envs, width)` tensor of the sample dtype.
-    `step(action)` -> GymStep.
-    `observation_layout` is what `torch_impl.nativize_tensor` needs to unpack a row;
-    `action_spec` the spec layer's description of the action space.
+    Observations are packed rows `(num_envs, width)` of the sample dtype (`observation_layout`
+    unpacks them with `torch_impl.nativize_tensor`); actions are converted to what the
+    space holds (ActionConverter). The env keeps its episode statistics (pipelines.episodes,
+    the env's own rewards) and, under norm_obs / norm_reward, its `normalizer`
+    (pipelines.normalize.Normalizer). gymnasium envs cannot be restored mid-episode: `restore`
+    resets them with the seed it is given.
     factory: a user's `() -> gymnasium.Env` (else `env_id` is a registry id); vec: "sync" or
-    "async"; norm_obs / norm_reward: normalize the packed rows / the rewards
-    (`normalizer`, a pipelines.normalize.Normalizer; None when neither). Raises ValueError
-    naming env_id for an env it cannot train.
+    "async"; num_steps: steps per rollout (1 for evaluation). Raises ValueError naming
+    env_id for an env it cannot train.
     """
 
-    def __init__(self, env_id: str, num_envs: int, *, vec: str = "sync", factory=None, norm_obs: bool = False,
-                 norm_reward: bool = False, gamma: float = 0.99):
+    compiles = False
+
+    def __init__(self, env_id: str, num_envs: int, num_steps: int = 1, *, vec: str = "sync", factory=None,
+                 norm_obs: bool = False, norm_reward: bool = False, gamma: float = 0.99):
         self.env = make_gym_vec_env(env_id, num_envs, vec, factory)
         try:
-            self._setup(env_id, num_envs, norm_obs, norm_reward, gamma)
+            self._setup(env_id, num_envs, num_steps, norm_obs, norm_reward, gamma)
         except BaseException:
             self.env.close()
             raise
 
-    def _setup(self, env_id: str, num_envs: int, norm_obs: bool, norm_reward: bool, gamma: float) -> None:
-        self.num_envs = num_envs
+    def _setup(self, env_id: str, num_envs: int, num_steps: int, norm_obs: bool, norm_reward: bool,
+               gamma: float) -> None:
+        self.num_envs, self.num_steps = num_envs, num_steps
+        self.device = torch.device("cpu")
         self.observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
         self.action_spec = check_spaces(env_id, self.observation_space, self.action_space, norm_obs)
-        self.obs_dtype = sample_dtype(self.observation_space)
+        self._row_dtype = np.dtype(sample_dtype(self.observation_space))
+        self.obs_dtype = torch_impl.numpy_to_torch_dtype_dict[self._row_dtype]
         self.obs_width = row_elements(self.observation_space)
         self.observation_layout = torch_impl.nativize_dtype(self.observation_space)
         self._convert = ActionConverter(self.action_space)
@@ -224,6 +216,14 @@ class GymVecEnv:
         self.normalizer = None
         if norm_obs or norm_reward:
             self.normalizer = Normalizer((self.obs_width,) if norm_obs else None, num_envs, gamma, norm_reward)
+        self.stats = EpisodeStats(num_envs)
+        # The rollout so far, in the contract's convention (envs.contract.RolloutEnd).
+        self._rewards = np.zeros((num_steps, num_envs), np.float32)
+        self._dones = np.zeros((num_steps, num_envs), np.float32)
+        self._time_limits = np.zeros((num_steps, num_envs), bool)
+        self._final_rows: list[torch.Tensor] = []
+        self._obs = None
+        self._last = (np.zeros(num_envs, np.float32), np.zeros(num_envs, bool))
 
     def _pack(self, obs, rows: int) -> np.ndarray:
         if self._identity_pack:
@@ -237,9 +237,13 @@ class GymVecEnv:
         rows = self._pack(obs, self.num_envs)
         if self.normalizer is not None:
             rows = self.normalizer.observations(rows)
-        return torch.from_numpy(rows)
+        self._obs = torch.from_numpy(rows)
+        return self._obs
 
-    def step(self, action: torch.Tensor) -> GymStep:
+    def warm_up(self) -> None:
+        """Nothing compiles."""
+
+    def step(self, t: int, action: torch.Tensor) -> None:
         if self._single_envs is not None:
             rows, reward, terminated, truncated, infos = self._step_envs(self._convert(action.numpy()))
         else:
@@ -249,12 +253,49 @@ class GymVecEnv:
         if self.normalizer is not None:
             rows = self.normalizer.observations(rows)
             reward = self.normalizer.rewards(env_reward, terminated)
-        cut = truncated & ~terminated
-        truncated_envs = final_obs = None
-        if cut.any():
-            truncated_envs = np.flatnonzero(cut)
-            final_obs = self._pack_final(infos["final_obs"], truncated_envs)
-        return GymStep(torch.from_numpy(rows), reward, terminated | truncated, truncated_envs, final_obs, env_reward)
+        done = terminated | truncated
+        time_limit = truncated & ~terminated
+        self._rewards[t], self._dones[t], self._time_limits[t] = reward, done, time_limit
+        if time_limit.any():  # rare: the rows are gathered in the row-major order of _time_limits
+            self._final_rows.append(self._pack_final(infos["final_obs"], np.flatnonzero(time_limit)))
+        self.stats.add(env_reward, done)
+        self._last = (env_reward, done)
+        self._obs = torch.from_numpy(rows)
+
+    def observation(self) -> torch.Tensor:
+        return self._obs
+
+    def end_rollout(self) -> RolloutEnd:
+        final_obs = torch.cat(self._final_rows) if self._final_rows else None
+        self._final_rows = []
+        return RolloutEnd(torch.from_numpy(self._rewards), torch.from_numpy(self._dones),
+                          torch.from_numpy(self._time_limits), final_obs)
+
+    def last_step(self) -> tuple:
+        return self._last
+
+    def episode_stats(self) -> tuple:
+        return self.stats.mean_return, self.stats.episodes
+
+    def state_arrays(self) -> dict:
+        """`episodes/recent`, `episodes/count` (pipelines.episodes) and the normalization
+        statistics (pipelines.normalize); the episodes under way are not kept."""
+        state = {f"episodes/{name}": value for name, value in self.stats.state_arrays().items()}
+        if self.normalizer is not None:
+            state.update(self.normalizer.arrays())
+        return state
+
+    def restore(self, state: dict, reset_seed: int) -> torch.Tensor:
+        if self.normalizer is not None:  # before the reset, whose observations it sees
+            self.normalizer.load(state)
+        obs = self.reset(reset_seed)
+        self.stats.restore({name.removeprefix("episodes/"): value for name, value in state.items()
+                            if name.startswith("episodes/")})
+        return obs
+
+    def freeze_normalization(self, state: dict) -> None:
+        if self.normalizer is not None:
+            self.normalizer.freeze(state)
 
     def _step_envs(self, actions: np.ndarray):
         """SyncVectorEnv.step with same-step autoreset, for flat Box rows: each env steps on
@@ -265,7 +306,7 @@ class GymVecEnv:
         per-step bookkeeping (info dicts merged per env, `concatenate`, a deepcopy of the
         batch), which costs about as much as CartPole's own steps."""
         n = self.num_envs
-        rows = np.empty((n, self.obs_width), dtype=self.obs_dtype)
+        rows = np.empty((n, self.obs_width), dtype=self._row_dtype)
         rewards = np.empty(n)
         terminated = np.empty(n, dtype=bool)
         truncated = np.empty(n, dtype=bool)

@@ -17,9 +17,10 @@ import numpy as np
 
 from ...spec.errors import bad_type, bad_value, one_line
 from . import GYMNAX_IDS
+from .contract import EnvStep
 from .gymnax_import import import_gymnax
 
-__all__ = ["GymnaxEnv", "make_env", "StepResult", "ResetPool", "VecEnv"]
+__all__ = ["GymnaxEnv", "make_env", "ResetPool", "VecEnv"]
 
 
 
@@ -108,22 +109,6 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
                    max_episode_steps=max_steps, obs_shape=obs_shape)
 
 
-class StepResult(NamedTuple):
-    """One vectorized step. `obs` is already the next episode's first observation where an
-    episode ended; `final_obs` is the observation the step reached before that reset (use it
-    to bootstrap the value of a truncated episode)."""
-    obs: jax.Array         # (num_envs, obs_dim) float32
-    state: Any
-    reward: jax.Array      # (num_envs,) float32
-    terminated: jax.Array  # (num_envs,) bool: the MDP ended (no bootstrap)
-    truncated: jax.Array   # (num_envs,) bool: time limit (bootstrap from final_obs)
-    final_obs: jax.Array   # (num_envs, obs_dim) float32
-
-    @property
-    def done(self):
-        return self.terminated | self.truncated
-
-
 class ResetPool(NamedTuple):
     """Randomness and reset states for `steps` steps of `num_envs` envs, drawn in one batched call."""
     step_keys: jax.Array  # (steps, num_envs) keys for the transitions
@@ -135,7 +120,7 @@ class VecEnv:
     """`num_envs` copies of one gymnax env, vmapped; pure functions, safe under jit/scan.
 
     reset(key) -> (obs (num_envs, obs_dim) float32, state)
-    step(key, state, action) -> StepResult
+    step(key, state, action) -> contract.EnvStep (JAX arrays; final_obs and state always set)
     An env that finishes is reset inside `step` (gymnax auto-reset).
     draw_pool(key, steps) + step_from_pool(pool, t, state, action): the same auto-reset
     process with every random draw and reset state of a rollout made up front in one
@@ -171,7 +156,7 @@ class VecEnv:
         state = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), state)
         return ResetPool(step_keys, obs.reshape(shape + (-1,)).astype(jnp.float32), state)
 
-    def step_from_pool(self, pool: ResetPool, t, state, action) -> StepResult:
+    def step_from_pool(self, pool: ResetPool, t, state, action) -> EnvStep:
         """gymnax's step (transition, time limit, auto-reset) with slot `t` of `pool`."""
         env, params = self.gymnax_env.env, self.gymnax_env.params
         obs, next_state, reward, terminated, _ = jax.vmap(
@@ -186,13 +171,13 @@ class VecEnv:
                                   fresh, next_state)
         final_obs = self._flat(obs)
         next_obs = jnp.where(done[:, None], pool.obs[t], final_obs)
-        return StepResult(next_obs, next_state, reward.astype(jnp.float32).reshape(shape), terminated, truncated, final_obs)
+        return EnvStep(next_obs, reward.astype(jnp.float32).reshape(shape), terminated, truncated, final_obs, next_state)
 
-    def step(self, key, state, action) -> StepResult:
+    def step(self, key, state, action) -> EnvStep:
         obs, state, reward, terminated, truncated, info = self._step(jax.random.split(key, self.num_envs), state, action)
         shape = (self.num_envs,)
         # gymnax's is_truncated is True on any step past the limit, terminal or not.
         terminated = terminated.reshape(shape).astype(bool)
         truncated = truncated.reshape(shape).astype(bool) & ~terminated
-        return StepResult(self._flat(obs), state, reward.astype(jnp.float32).reshape(shape),
-                          terminated, truncated, self._flat(info["final_observation"]))
+        return EnvStep(self._flat(obs), reward.astype(jnp.float32).reshape(shape), terminated, truncated,
+                       self._flat(info["final_observation"]), state)

@@ -1,4 +1,5 @@
-"""A gymnax vector env driven from torch: one jitted JAX call per step, zero-copy both ways.
+"""A gymnax vector env driven from torch: the mixed pipeline's side of the env contract
+(pipelines.envs.contract.RolloutEnv), one jitted JAX call per step, zero-copy both ways.
 
 The env state, the PRNG key, the episode-return bookkeeping and the rollout's rewards, ends
 and final observations all stay in JAX. Each `step` is a single jitted dispatch that steps
@@ -21,13 +22,14 @@ import torch
 from puffer_backend import exchange, torch_impl
 from puffer_backend.spec import Continuous, Discrete
 
+from ..envs.contract import RolloutEnd
 from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
 from ..jax.trees import restore_tree, tree_arrays
-from ..normalize import (RunningMoments, NormState, norm_arrays, norm_from_arrays, norm_init, norm_reset, norm_state_arrays,
-                         norm_step)
+from ..normalize import (NormState, RunningMoments, norm_arrays, norm_from_arrays, norm_init, norm_reset,
+                         norm_state_arrays, norm_step)
 
-__all__ = ["GymnaxTorchEnv", "Carry", "RolloutEnd"]
+__all__ = ["GymnaxTorchEnv", "Carry"]
 
 RUNNING, TERMINATED, TRUNCATED = 0, 1, 2  # how step t ended, per env (the `ends` buffer)
 
@@ -44,43 +46,22 @@ class Carry(NamedTuple):
     env_rewards: Any = None  # (num_steps, num_envs) float32: the env's own rewards, under norm_reward
 
 
-class RolloutEnd(NamedTuple):
-    """A finished rollout as torch tensors (copies: the JAX buffers are reused).
-
-    rewards, dones: `(num_steps, num_envs)` float32, dones 1.0 where the episode ended at step
-    t (pipelines.gae's convention). truncated_at: (step indices, env indices) of the time
-    limits reached without termination, final_obs `(k, obs_dim)` their final observations,
-    for the bootstrap; both None when there was none.
-    """
-    rewards: torch.Tensor
-    dones: torch.Tensor
-    truncated_at: tuple | None
-    final_obs: torch.Tensor | None
-
-
 class GymnaxTorchEnv:
-    """`num_envs` gymnax envs stepped on torch actions.
+    """`num_envs` gymnax envs stepped on torch actions (envs.contract.RolloutEnv; read that
+    docstring for each method).
 
-    reset(seed) -> obs tensor `(num_envs, obs_dim)` float32 (a zero-copy view of a JAX array:
-        read it, do not write to it).
-    step(t, action) -> next obs tensor; `action` is int32 `(num_envs,)` (discrete) or float32
-        `(num_envs, action_dim)` (continuous; clipped to the bounds inside the jitted step).
-        `step_async(t, action)` then `observation()` is the same in two halves.
-    end_rollout() -> RolloutEnd for the `num_steps` steps just taken; also updates the
-        recent-return statistics.
-    warm_up() compiles the jitted functions (after reset), so compile time can be measured apart.
-    mean_return() / episodes(): recent-episode statistics (one small transfer each), of the
-        env's own rewards.
-    state_arrays() / restore(arrays): between rollouts, everything the next rollouts depend on
-        (env states, PRNG key, last observation, episode statistics), for a checkpoint; the
-        normalization statistics go through norm_arrays() / load_norm(state, freeze=False).
-    observation_layout, action_spec: what the torch agent is built from.
-    factory: a user's `() -> (env, env_params)` (else env_id is a gymnax id). norm_obs /
-    norm_reward: pipelines.normalize inside the jitted step (observations, final
-    observations, rewards); norm_arrays() gives the statistics for a checkpoint, and
-    load_norm(state) takes a checkpoint's (call it before `reset`: the jitted functions read
-    whether to update them when they are traced).
+    Observations are float32 rows `(num_envs, obs_dim)` of the flattened gymnax observation,
+    zero-copy DLPack views of JAX arrays (read them, do not write to them). Actions arrive as
+    sampled (int64 indices, sent to JAX as int32 since JAX runs with x64 off; float32 vectors,
+    clipped to the bounds inside the jitted step). `step(t, action)` dispatches and returns at
+    once (JAX computes while the caller does torch work); `observation()` waits. The state
+    (env states, PRNG key, observation, episode statistics) is saved whole by
+    `state_arrays()` and restored exactly. factory: a user's `() -> (env, env_params)` (else
+    env_id is a gymnax id). norm_obs / norm_reward: pipelines.normalize inside the jitted
+    step (observations, final observations, rewards).
     """
+
+    compiles = True
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int, *, factory=None, norm_obs: bool = False,
                  norm_reward: bool = False, gamma: float = 0.99):
@@ -100,6 +81,9 @@ class GymnaxTorchEnv:
         width = self.gymnax_env.obs_dim
         self.observation_layout = torch_impl.nativize_dtype(
             {"observation_dtype": np.dtype(np.float32), "emulated_observation_dtype": np.dtype((np.float32, (width,)))})
+        self.obs_width, self.obs_dtype = width, torch.float32
+        self.device = torch.device("cpu")  # JAX's CPU backend: what exchange hands across
+        self._t = 0
         self.action_spec = (Discrete(self.gymnax_env.num_actions) if self.gymnax_env.discrete
                             else Continuous((self.gymnax_env.action_dim,)))
 
@@ -156,18 +140,15 @@ class GymnaxTorchEnv:
         carry, obs = self._step(carry, 0, exchange.to_jax(action))
         jax.block_until_ready(self._stats_update(self.stats, carry.rewards, carry.ends))
 
-    def step(self, t: int, action: torch.Tensor) -> torch.Tensor:
-        self.step_async(t, action)
-        return self.observation()
-
-    def step_async(self, t: int, action: torch.Tensor) -> None:
-        """Dispatch the step and return at once: JAX computes while the caller does torch work."""
+    def step(self, t: int, action: torch.Tensor) -> None:
         if t == 0:  # a new rollout: fresh step keys and reset states, one batched draw
             self.carry = self._refill(self.carry)
+        if self.discrete:
+            action = action.to(torch.int32)  # JAX runs with x64 off: to_jax refuses int64
         self.carry, self.last_obs = self._step(self.carry, t, exchange.to_jax(action))
+        self._t = t
 
     def observation(self) -> torch.Tensor:
-        """The latest observation as a torch view (waits for a dispatched step to finish)."""
         return exchange.to_torch(self.last_obs)
 
     def end_rollout(self) -> RolloutEnd:
@@ -176,61 +157,58 @@ class GymnaxTorchEnv:
         self.stats = self._stats_update(self.stats, own, carry.ends)
         # Copies: the carry's buffers are donated to (overwritten by) the next rollout.
         rewards, ends = exchange.to_torch((carry.rewards, carry.ends), copy=True)
-        truncated = ends == TRUNCATED
-        truncated_at = final_obs = None
-        if truncated.any():  # rare (CartPole: a 500-step episode); an index copy then
-            truncated_at = truncated.nonzero(as_tuple=True)
-            final_obs = exchange.to_torch(carry.final_obs)[truncated_at]
-        return RolloutEnd(rewards, (ends != RUNNING).float(), truncated_at, final_obs)
+        time_limits = ends == TRUNCATED
+        final_obs = None
+        if time_limits.any():  # rare (CartPole: a 500-step episode); a row gather then
+            final_obs = exchange.to_torch(carry.final_obs)[time_limits]
+        return RolloutEnd(rewards, (ends != RUNNING).float(), time_limits, final_obs)
+
+    def last_step(self) -> tuple:
+        own = self.carry.rewards if self.carry.env_rewards is None else self.carry.env_rewards
+        return np.asarray(own[self._t]), np.asarray(self.carry.ends[self._t] != RUNNING)
+
+    def episode_stats(self) -> tuple:
+        mean_return, count = jax.device_get((jax_stats_mean(self.stats), self.stats.count))
+        return float(mean_return), int(count)
 
     def state_arrays(self) -> dict:
-        """Numpy copies of what the next rollouts depend on, named `key`, `state/...`, `obs`,
-        `stats/...`. Call between rollouts: the rollout buffers and the reset pool are
-        rewritten from these by the next rollout."""
-        return tree_arrays({"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs,
-                            "stats": self.stats})
+        """`env/key`, `env/state/...`, `env/obs`, `env/stats/...` (numpy copies of what the next
+        rollouts depend on) and the normalization statistics (pipelines.normalize). Call
+        between rollouts: the rollout buffers and the reset pool are rewritten from these by
+        the next rollout."""
+        arrays = tree_arrays({"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs,
+                              "stats": self.stats})
+        state = {f"env/{name}": value for name, value in arrays.items()}
+        norm = self.carry.norm
+        if norm is not None:
+            host = jax.device_get(norm)
+            state.update(norm_arrays(host.obs, host.ret, host.returns))
+        return state
 
-    def restore(self, arrays: dict, norm_state: dict | None = None) -> torch.Tensor:
-        """Continue from `state_arrays()` (after `reset`, which sets up the carry), and from the
-        normalization statistics in `norm_state` (a checkpoint's state group, as norm_arrays()
-        wrote it) when this env normalizes; returns the observation tensor. ValueError when the
-        arrays are of another env or env count."""
+    def restore(self, state: dict, reset_seed: int) -> torch.Tensor:
+        """Continue exactly from `state_arrays()` (after `reset`, which sets up the carry;
+        `reset_seed` is not needed). ValueError when the arrays are of another env or env count."""
         template = {"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs, "stats": self.stats}
+        arrays = {name.removeprefix("env/"): value for name, value in state.items() if name.startswith("env/")}
         restored = restore_tree(template, arrays, "state/env")
         self.carry = self.carry._replace(key=restored["key"], state=restored["state"])
         if self.carry.norm is not None:
-            norm = restore_tree(self.carry.norm, norm_state_arrays(norm_state or {}, self.carry.norm), "state/norm")
+            norm = restore_tree(self.carry.norm, norm_state_arrays(state, self.carry.norm), "state/norm")
             self.carry = self.carry._replace(norm=norm)
         self.last_obs, self.stats = restored["obs"], restored["stats"]
         return exchange.to_torch(self.last_obs)
 
-    def last_reward_done(self):
-        """Numpy copies of slot 0's reward (the env's own) and done (for evaluation loops:
-        `step(0, action)`)."""
-        own = self.carry.rewards if self.carry.env_rewards is None else self.carry.env_rewards
-        return np.asarray(own[0]), np.asarray(self.carry.ends[0] != RUNNING)
-
-    def norm_arrays(self) -> dict:
-        """The normalization statistics as checkpoint arrays (pipelines.normalize); {} without."""
-        norm = self.carry.norm if self.carry is not None else None
-        if norm is None:
-            return {}
-        host = jax.device_get(norm)
-        return norm_arrays(host.obs, host.ret, host.returns)
-
-    def load_norm(self, state: dict, freeze: bool = True) -> None:
-        """Use a checkpoint's statistics from the next `reset` on (frozen: evaluation)."""
+    def freeze_normalization(self, state: dict) -> None:
+        """Use a checkpoint's statistics from the next `reset` on, frozen (evaluation)."""
+        if not (self.norm_obs or self.norm_reward):
+            return
         obs, ret, returns = norm_from_arrays(state, self.norm_obs, self.norm_reward)
-        as_rms = lambda m: None if m is None else RunningMoments(*(jnp.asarray(x, jnp.float32) for x in m))  # noqa: E731
-        if returns is not None and np.shape(returns) != (self.num_envs,):
-            returns = None
-        self._loaded_norm = NormState(as_rms(obs), as_rms(ret), None if not self.norm_reward else
-                                      jnp.asarray(returns if returns is not None else np.zeros(self.num_envs),
-                                                  jnp.float32))
-        self.update_norm = not freeze
+        as_moments = lambda m: None if m is None else RunningMoments(*(jnp.asarray(x, jnp.float32) for x in m))  # noqa: E731
+        if returns is None or np.shape(returns) != (self.num_envs,):
+            returns = np.zeros(self.num_envs)
+        self._loaded_norm = NormState(as_moments(obs), as_moments(ret),
+                                      jnp.asarray(returns, jnp.float32) if self.norm_reward else None)
+        self.update_norm = False
 
-    def mean_return(self) -> float:
-        return float(jax_stats_mean(self.stats))
-
-    def episodes(self) -> int:
-        return int(self.stats.count)
+    def close(self) -> None:
+        """Nothing to release: the envs are JAX arrays."""

@@ -1,8 +1,9 @@
 """Rollout storage and the clipped PPO update of the torch learner (torch and mixed pipelines).
 
-The math is CleanRL's ppo.py line for line (advantage normalization per minibatch with the
-unbiased std, clipped value loss, one Adam optimizer over actor and critic, global
-gradient-norm clipping), with the advantages of pipelines.gae (time limits bootstrapped);
+The math is CleanRL's ppo.py line for line (clipped value loss, one Adam optimizer over actor
+and critic), with the rules both learners share from pipelines.rules (Adam's settings, the
+learning-rate schedule, gradient clipping, advantage normalization) and the advantages of
+pipelines.gae (time limits bootstrapped);
 the speed comes from preallocated buffers, one shuffle per epoch instead of one gather per
 minibatch, GAE on numpy views of the torch buffers (no autograd, no per-step tensors), and
 parameters and gradients kept as views of one flat tensor for the optimizer and the clip.
@@ -13,17 +14,18 @@ import torch
 from torch import nn
 
 from ..gae import gae_numpy
+from ..rules import ADAM_BETAS, ADAM_EPS, clip_coefficient, learning_rate_at, normalized_advantages
 
 __all__ = ["RolloutBuffer", "minibatch_loss", "ppo_update", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
-           "flatten_parameters", "clip_flat_grad_norm_", "anneal_learning_rate"]
+           "flatten_parameters", "clip_gradients_", "anneal_learning_rate"]
 
 
 class RolloutBuffer:
     """Preallocated `(num_steps, num_envs, ...)` storage for one rollout.
 
     obs: packed rows of the sample dtype; actions: int64 (discrete) or float32 (continuous);
-    logprobs, values: float32; rewards: float32, with `gamma * V(final_obs)` added where the
-    step hit a time limit; dones: float32, 1.0 where the episode ended at step t (the
+    logprobs, values, rewards: float32; dones: float32, 1.0 where the episode ended at step t;
+    limit_values: float32, V(final obs) where step t hit a time limit, 0 elsewhere (the
     convention of pipelines.gae). advantages and returns are filled by `finish`.
     """
 
@@ -36,20 +38,32 @@ class RolloutBuffer:
         self.rewards = torch.zeros((t, n))
         self.dones = torch.zeros((t, n))
         self.values = torch.zeros((t, n))
+        self.limit_values = torch.zeros((t, n))
         self.advantages = torch.zeros((t, n))
         self.returns = torch.zeros((t, n))
+        # numpy views for the per-step row writes: a fraction of the cost of torch indexing
+        self._views = (self.obs.numpy(), self.actions.numpy(), self.logprobs.numpy(), self.values.numpy())
 
-    def numpy_views(self) -> tuple:
-        """(obs, actions, logprobs, values, rewards, dones) as numpy views of the buffers, for
-        the rollout loops' per-step row writes."""
-        return (self.obs.numpy(), self.actions.numpy(), self.logprobs.numpy(), self.values.numpy(),
-                self.rewards.numpy(), self.dones.numpy())
+    def store_step(self, t: int, obs: torch.Tensor, action: torch.Tensor, logprob: torch.Tensor,
+                   value: torch.Tensor) -> None:
+        """Write step t's observation rows, actions, log-probabilities and values."""
+        obs_rows, actions, logprobs, values = self._views
+        obs_rows[t], actions[t], logprobs[t], values[t] = obs.numpy(), action.numpy(), logprob.numpy(), value.numpy()
+
+    def store_end(self, end, limit_values: torch.Tensor | None) -> None:
+        """Take a rollout's rewards and dones (envs.contract.RolloutEnd) and the critic's values of its
+        time limits' final observations `(k,)` (None when there were none)."""
+        self.rewards.copy_(end.rewards)
+        self.dones.copy_(end.dones)
+        self.limit_values.zero_()
+        if limit_values is not None:
+            self.limit_values[end.time_limits] = limit_values
 
     def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float):
-        """Fill advantages and returns in place (pipelines.gae); `last_value` is V of the
-        observation after the last step, `(num_envs,)`."""
+        """Fill advantages and returns in place (pipelines.gae, time limits bootstrapped);
+        `last_value` is V of the observation after the last step, `(num_envs,)`."""
         gae_numpy(self.rewards.numpy(), self.values.numpy(), self.dones.numpy(), last_value.numpy(), gamma,
-                  gae_lambda, out=self.advantages.numpy())
+                  gae_lambda, out=self.advantages.numpy(), limit_values=self.limit_values.numpy())
         torch.add(self.advantages, self.values, out=self.returns)
 
 
@@ -81,25 +95,31 @@ def flatten_parameters(model: nn.Module) -> nn.Parameter:
     return flat
 
 
-def clip_flat_grad_norm_(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """`nn.utils.clip_grad_norm_` for one flat gradient, same formula (scale by
-    max_norm / (norm + 1e-6) where that is below 1), in 4 ops instead of its ~45 us of
-    Python per call. Returns the norm before clipping."""
-    norm = torch.linalg.vector_norm(grad)
-    grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+def clip_gradients_(grads: list, max_norm: float) -> torch.Tensor:
+    """Scale `grads` in place by pipelines.rules' clip coefficient of their global L2 norm (the
+    formula of `nn.utils.clip_grad_norm_`; for one flat gradient a few ops instead of its
+    per-call Python). Returns the norm before clipping."""
+    if len(grads) == 1:
+        norm = torch.linalg.vector_norm(grads[0])
+    else:
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = clip_coefficient(norm, max_norm)
+    for grad in grads:
+        grad.mul_(scale)
     return norm
 
 
 def make_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
-    """CleanRL's Adam (eps=1e-5) over the model's parameters flattened into one tensor
+    """Adam (pipelines.rules' settings) over the model's parameters flattened into one tensor
     (`flatten_parameters`), with the fused CPU kernel: the same algorithm in a few calls per
     step."""
-    return torch.optim.Adam([flatten_parameters(model)], lr=learning_rate, eps=1e-5, fused=True)
+    return torch.optim.Adam([flatten_parameters(model)], lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS,
+                            fused=True)
 
 
 def anneal_learning_rate(optimizer, update: int, num_updates: int, learning_rate: float) -> float:
-    """CleanRL's linear schedule; `update` counts from 1."""
-    lr = (1.0 - (update - 1.0) / num_updates) * learning_rate
+    """Set the learning rate of update `update` (counting from 1) by pipelines.rules' schedule."""
+    lr = learning_rate_at(update, num_updates, learning_rate)
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr
@@ -117,7 +137,7 @@ def minibatch_loss(model: nn.Module, obs, actions, old_logprob, adv, ret, old_va
         approx_kl = ((ratio - 1) - logratio).mean()
         clipfrac = ((ratio - 1.0).abs() > clip).float().mean()
     if config.norm_adv:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = normalized_advantages(adv)
     pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
     if config.clip_vloss:
         v_unclipped = (newvalue - ret) ** 2
@@ -160,11 +180,11 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
             if flat_param is not None:
                 flat_param.grad.zero_()  # in place: the model's gradients are views of it
                 loss.backward()
-                clip_flat_grad_norm_(flat_param.grad, config.max_grad_norm)
+                clip_gradients_([flat_param.grad], config.max_grad_norm)
             else:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
+                clip_gradients_([p.grad for p in params if p.grad is not None], config.max_grad_norm)
             optimizer.step()
     return {
         "policy_loss": pg_loss.item(),

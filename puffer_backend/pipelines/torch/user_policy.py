@@ -21,6 +21,8 @@ from torch import nn
 from puffer_backend import torch_impl
 from puffer_backend.spec import Continuous, bad_type, bad_value
 
+from ..rules import ADAM_BETAS, ADAM_EPS
+
 __all__ = ["UserPolicy", "check_policy_actions", "make_user_optimizer"]
 
 
@@ -82,9 +84,9 @@ def check_policy_actions(model: UserPolicy, obs: torch.Tensor, action_spec) -> N
 
 
 def make_user_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
-    """CleanRL's Adam (eps 1e-5) over the parameters as they are (the built-in agent's flat
+    """Adam (pipelines.rules' settings) over the parameters as they are (the built-in agent's flat
     parameter buffer needs one dtype and would replace the user's tensors with views)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise bad_value("policy", "a module with trainable parameters", "one with none")
-    return torch.optim.Adam(params, lr=learning_rate, eps=1e-5)
+    return torch.optim.Adam(params, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS)

@@ -1,4 +1,5 @@
-"""gymnasium vector envs of the torch pipeline: packed rows, and final observations at time limits."""
+"""gymnasium vector envs of the torch pipeline (the env contract, envs.contract.RolloutEnv):
+packed rows, and final observations at time limits."""
 import numpy as np
 import pytest
 
@@ -14,8 +15,17 @@ def test_packed_observations_equal_pack_batch(env_id):
     env = GymVecEnv(env_id, 3)
     obs = env.reset(seed=5)
     raw, _ = env.env.reset(seed=5)
-    assert obs.dtype == torch.from_numpy(np.zeros(0, env.obs_dtype)).dtype
+    assert obs.dtype == env.obs_dtype == torch.from_numpy(pack_batch(env.observation_space, raw)).dtype
     np.testing.assert_array_equal(obs.numpy(), pack_batch(env.observation_space, raw))
+
+
+def _step(env, action):
+    """One step of a one-step rollout, through the contract: (obs, rewards, dones, time
+    limits, final obs rows or None) of that step."""
+    env.step(0, action)
+    end = env.end_rollout()
+    return env.observation(), end.rewards[0].numpy(), end.dones[0].numpy().astype(bool), end.time_limits[0].numpy(), \
+        end.final_obs
 
 
 
@@ -32,14 +42,14 @@ def test_time_limit_reports_the_final_observation():
     reference.reset(seed=0)
     action = torch.full((3, 1), 0.5)
     for t in range(200):
-        step = env.step(action)
+        obs, reward_got, done, limits, final_obs = _step(env, action)
         _, reward, terminated, truncated, info = reference.step(action.numpy())
-        np.testing.assert_array_equal(step.reward, reward.astype(np.float32))
+        np.testing.assert_array_equal(reward_got, reward.astype(np.float32))
         if t < 199:
-            assert step.truncated_envs is None and step.final_obs is None and not step.done.any()
-    assert step.done.all() and list(step.truncated_envs) == [0, 1, 2]
-    np.testing.assert_array_equal(step.final_obs.numpy(), np.stack(info["final_obs"]))
-    assert not np.allclose(step.final_obs.numpy(), step.obs.numpy())  # the reset observation differs
+            assert not limits.any() and final_obs is None and not done.any()
+    assert done.all() and limits.all()
+    np.testing.assert_array_equal(final_obs.numpy(), np.stack(info["final_obs"]))
+    assert not np.allclose(final_obs.numpy(), obs.numpy())  # the reset observation differs
     reference.close()
 
 
@@ -49,9 +59,9 @@ def test_terminations_are_not_bootstrapped():
     env.reset(seed=1)
     ends = 0
     for _ in range(20):
-        step = env.step(torch.zeros(8, dtype=torch.int64))  # stick: every hand ends at once
-        ends += int(step.done.sum())
-        assert step.truncated_envs is None
+        _, _, done, limits, final_obs = _step(env, torch.zeros(8, dtype=torch.int64))  # stick: every hand ends
+        ends += int(done.sum())
+        assert not limits.any() and final_obs is None
     assert ends >= 8
 
 
@@ -72,17 +82,17 @@ def test_flat_rows_step_the_single_envs_as_sync_vector_env_does():
     actions = np.random.default_rng(0).integers(0, 2, size=(200, 4))
     terminations = truncations = 0
     for row in actions:
-        step = env.step(torch.from_numpy(row))
+        got_obs, got_reward, done, limits, final_obs = _step(env, torch.from_numpy(row))
         obs, reward, terminated, truncated, info = reference.step(row)
-        np.testing.assert_array_equal(step.obs.numpy(), obs)
-        np.testing.assert_array_equal(step.reward, reward.astype(np.float32))
-        np.testing.assert_array_equal(step.done, terminated | truncated)
+        np.testing.assert_array_equal(got_obs.numpy(), obs)
+        np.testing.assert_array_equal(got_reward, reward.astype(np.float32))
+        np.testing.assert_array_equal(done, terminated | truncated)
         cut = truncated & ~terminated
+        np.testing.assert_array_equal(limits, cut)
         if cut.any():
-            np.testing.assert_array_equal(step.truncated_envs, np.flatnonzero(cut))
-            np.testing.assert_array_equal(step.final_obs.numpy(), np.stack(info["final_obs"][cut]))
+            np.testing.assert_array_equal(final_obs.numpy(), np.stack(info["final_obs"][cut]))
         else:
-            assert step.truncated_envs is None and step.final_obs is None
+            assert final_obs is None
         terminations += int(terminated.sum())
         truncations += int(cut.sum())
     assert terminations > 0 and truncations > 0  # both kinds of end were compared

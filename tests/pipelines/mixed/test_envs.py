@@ -51,17 +51,20 @@ def test_normalized_step_equals_the_normalizer_on_the_raw_stream():
     statistics_at = []  # final observations are normalized with the statistics of their step
     for t in range(steps):
         action = torch.rand(envs, 1, generator=gen) * 4 - 2
-        got = normed.step(t, action).numpy().copy()
-        want = ours.observations(raw.step(t, action).numpy().copy())
+        normed.step(t, action)
+        raw.step(t, action)
+        got = normed.observation().numpy().copy()
+        want = ours.observations(raw.observation().numpy().copy())
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
         statistics_at.append(copy.deepcopy(ours))
     got_end, raw_end = normed.end_rollout(), raw.end_rollout()
     np.testing.assert_array_equal(got_end.dones, raw_end.dones)
     want_rewards = np.stack([ours_reward for ours_reward in _replay_rewards(raw_end.rewards.numpy(), gamma)])
     np.testing.assert_allclose(got_end.rewards.numpy(), want_rewards, rtol=1e-4, atol=1e-5)
-    assert normed.episodes() == raw.episodes() == envs  # the statistics see the env's own rewards
-    assert normed.mean_return() == pytest.approx(raw.mean_return())
-    steps_cut, _ = got_end.truncated_at
+    (normed_mean, normed_episodes), (raw_mean, raw_episodes) = normed.episode_stats(), raw.episode_stats()
+    assert normed_episodes == raw_episodes == envs  # the statistics see the env's own rewards
+    assert normed_mean == pytest.approx(raw_mean)
+    steps_cut, _ = got_end.time_limits.nonzero(as_tuple=True)
     assert steps_cut.tolist() == [199] * envs  # the 200th step: final observations normalized too
     np.testing.assert_allclose(got_end.final_obs.numpy(),
                                statistics_at[199].final_observations(raw_end.final_obs.numpy()), rtol=1e-4, atol=1e-4)

@@ -18,7 +18,8 @@ def test_observations_are_zero_copy_views():
     env = GymnaxTorchEnv("CartPole-v1", 4, 8)
     obs = env.reset(0)
     assert obs.data_ptr() == env.last_obs.unsafe_buffer_pointer()
-    obs = env.step(0, torch.ones(4, dtype=torch.int32))
+    env.step(0, torch.ones(4, dtype=torch.int64))  # as sampled: the env sends int32 to JAX
+    obs = env.observation()
     assert obs.data_ptr() == env.last_obs.unsafe_buffer_pointer()
     assert obs.shape == (4, 4) and obs.dtype == torch.float32
 
@@ -34,50 +35,41 @@ def test_rollout_bookkeeping_matches_a_numpy_recount():
     running, finished = np.zeros(envs), []
     for _ in range(6):  # enough rollouts for more than 20 finished episodes under random actions
         for t in range(steps):
-            env.step(t, torch.randint(0, 2, (envs,), generator=gen, dtype=torch.int32))
+            env.step(t, torch.randint(0, 2, (envs,), generator=gen))
         end = env.end_rollout()
         rewards, dones = end.rewards.numpy(), end.dones.numpy()
-        assert end.truncated_at is None and end.final_obs is None  # random play never lasts 500 steps
+        assert not end.time_limits.any() and end.final_obs is None  # random play never lasts 500 steps
         for t in range(steps):
             running += rewards[t]
             for e in np.flatnonzero(dones[t]):
                 finished.append(running[e])
                 running[e] = 0.0
-    assert env.episodes() == len(finished) > 20
-    assert env.mean_return() == pytest.approx(np.mean(finished[-20:]), rel=1e-6)
+    mean_return, episodes = env.episode_stats()
+    assert episodes == len(finished) > 20
+    assert mean_return == pytest.approx(np.mean(finished[-20:]), rel=1e-6)
 
 
 def test_time_limits_come_back_with_their_final_observation():
-    """Pendulum's 200th step is a truncation of every env: the rollout that holds it reports
-    (step, env) for each and the observation reached there, before the reset."""
+    """Pendulum's 200th step is a truncation of every env: the rollout that holds it marks
+    (step, env) for each and hands the observation reached there, before the reset."""
     envs, steps = 3, 40
     env = GymnaxTorchEnv("Pendulum-v1", envs, steps)
     env.reset(2)
     action = torch.zeros(envs, 1)
     for rollout in range(5):
-        observations = [env.step(t, action).clone() for t in range(steps)]
+        observations = []
+        for t in range(steps):
+            env.step(t, action)
+            observations.append(env.observation().clone())
         end = env.end_rollout()
         if rollout < 4:
-            assert end.truncated_at is None and not end.dones.any()
-    step_index, env_index = end.truncated_at
+            assert not end.time_limits.any() and not end.dones.any()
+    step_index, env_index = end.time_limits.nonzero(as_tuple=True)
     assert step_index.tolist() == [39] * envs and env_index.tolist() == list(range(envs))
     assert end.dones[39].tolist() == [1.0] * envs and end.dones[:39].sum() == 0
     final = end.final_obs.numpy()
     np.testing.assert_allclose(np.hypot(final[:, 0], final[:, 1]), 1.0, atol=1e-5)  # (cos, sin, speed)
     assert not np.allclose(final, observations[39].numpy())  # what step 39 returned is the reset's
-
-
-def test_store_rollout_end_bootstraps_time_limits():
-    from puffer_backend.pipelines.mixed.env import RolloutEnd
-    from puffer_backend.pipelines.mixed.ppo import store_rollout_end
-    from puffer_backend.pipelines.torch.learner import RolloutBuffer
-
-    buf = RolloutBuffer(3, 2, 4, torch.float32, (), torch.int64)
-    end = RolloutEnd(torch.ones(3, 2), torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]),
-                     (torch.tensor([1]), torch.tensor([1])), torch.tensor([[7.0, 0.0, 0.0, 0.0]]))
-    store_rollout_end(buf, end, lambda rows: rows[:, 0] * 10.0, gamma=0.5)
-    np.testing.assert_array_equal(buf.rewards.numpy(), [[1, 1], [1, 36], [1, 1]])
-    np.testing.assert_array_equal(buf.dones.numpy(), end.dones.numpy())
 
 
 def test_cartpole_smoke_and_evaluate(tmp_path):

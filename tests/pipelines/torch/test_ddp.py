@@ -16,7 +16,7 @@ WORKER = textwrap.dedent("""
     import json, os, sys
     import torch
     from puffer_backend.pipelines import MemoryLogger, TrainConfig
-    from puffer_backend.pipelines.torch import ppo as torch_ppo
+    from puffer_backend.pipelines.torch import loop, ppo as torch_ppo
     rank = int(os.environ["RANK"])
     out = sys.argv[1]
     # Each rank gets its own logger folder so the test can see who wrote what.
@@ -29,8 +29,8 @@ WORKER = textwrap.dedent("""
         return obs
     torch_ppo.GymVecEnv.reset = spy
     agents = []
-    build = torch_ppo.build_agent
-    torch_ppo.build_agent = lambda *a: agents.append(build(*a)) or agents[-1]
+    build = loop.build_agent
+    loop.build_agent = lambda *a: agents.append(build(*a)) or agents[-1]
     # A random policy averages ~22 on CartPole: the target stops training after one or two
     # updates, and every rank must stop at the same one (rank 0 decides).
     summary = torch_ppo.train(TrainConfig(backend="torch", total_steps=4096, seed=3, target_return=15.0), logger)

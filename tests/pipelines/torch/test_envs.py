@@ -84,7 +84,7 @@ def test_action_converter():
 
 def test_normalized_env_equals_the_normalizer_on_the_raw_stream():
     """GymVecEnv's normalized rows, final rows and rewards are the Normalizer's output on the
-    plain env's stream (same seeds, same actions); env_reward is the raw reward."""
+    plain env's stream (same seeds, same actions); last_step's reward is the raw reward."""
     steps, envs = 420, 2  # two Pendulum time limits
     env = GymVecEnv("Pendulum-v1", envs, norm_obs=True, norm_reward=True, gamma=0.9)
     plain = GymVecEnv("Pendulum-v1", envs)
@@ -94,10 +94,13 @@ def test_normalized_env_equals_the_normalizer_on_the_raw_stream():
     truncations = 0
     for _ in range(steps):
         action = torch.from_numpy(rng.uniform(-3, 3, (envs, 1)).astype(np.float32))
-        got, raw = env.step(action), plain.step(action)
-        np.testing.assert_array_equal(got.env_reward, raw.reward)
-        np.testing.assert_array_equal(got.obs.numpy(), ours.observations(raw.obs.numpy()))
-        np.testing.assert_array_equal(got.reward, ours.rewards(raw.reward, np.zeros(envs, bool)))
+        env.step(0, action)
+        plain.step(0, action)
+        got, raw = env.end_rollout(), plain.end_rollout()
+        raw_reward = raw.rewards[0].numpy()
+        np.testing.assert_array_equal(env.last_step()[0], raw_reward)
+        np.testing.assert_array_equal(env.observation().numpy(), ours.observations(plain.observation().numpy()))
+        np.testing.assert_array_equal(got.rewards[0].numpy(), ours.rewards(raw_reward, np.zeros(envs, bool)))
         if raw.final_obs is not None:
             truncations += 1
             np.testing.assert_array_equal(got.final_obs.numpy(), ours.final_observations(raw.final_obs.numpy()))

@@ -7,7 +7,7 @@ pytest.importorskip("gymnasium")
 
 from puffer_backend.pipelines import TrainConfig  # noqa: E402
 from puffer_backend.pipelines.envs.gym_vec import GymVecEnv  # noqa: E402
-from puffer_backend.pipelines.torch.learner import (RolloutBuffer, clip_flat_grad_norm_, flatten_parameters,  # noqa: E402
+from puffer_backend.pipelines.torch.learner import (RolloutBuffer, clip_gradients_, flatten_parameters,  # noqa: E402
                                                     make_optimizer, minibatch_loss, ppo_update)
 from puffer_backend.pipelines.torch.policy import build_agent  # noqa: E402
 
@@ -97,7 +97,7 @@ def test_flat_parameters_update_exactly_as_per_tensor_adam():
         assert p.data_ptr() >= flat.data_ptr() and p.grad.data_ptr() >= flat.grad.data_ptr()
 
 
-def test_clip_flat_grad_norm_matches_torch():
+def test_clip_gradients_matches_torch_on_one_flat_gradient_and_on_a_list():
     for scale in (1e-3, 1.0, 50.0):
         grads = [torch.randn(5, 3) * scale, torch.randn(7) * scale]
         params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
@@ -105,9 +105,12 @@ def test_clip_flat_grad_norm_matches_torch():
             p.grad = g.clone()
         want = torch.nn.utils.clip_grad_norm_(params, 0.5)
         flat = torch.cat([g.reshape(-1) for g in grads])
-        got = clip_flat_grad_norm_(flat, 0.5)
-        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(clip_gradients_([flat], 0.5), want)
         torch.testing.assert_close(flat, torch.cat([p.grad.reshape(-1) for p in params]))
+        listed = [g.clone() for g in grads]
+        torch.testing.assert_close(clip_gradients_(listed, 0.5), want)
+        for got, p in zip(listed, params):
+            torch.testing.assert_close(got, p.grad)
 
 
 def test_flatten_parameters_refuses_mixed_dtypes_and_no_parameters():

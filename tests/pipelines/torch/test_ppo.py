@@ -95,36 +95,53 @@ def test_checkpoint_holds_weights_optimizer_and_counters(tmp_path):
 
 
 class ScriptedEnv:
-    """Replays rewards, ends and final observations: the rollout's bookkeeping seen alone."""
+    """A RolloutEnv (envs.contract) that replays rewards, ends and time limits: the loop's
+    bookkeeping seen alone. Observation after step t is all t + 1."""
 
-    def __init__(self, steps):
-        self.steps, self.t = steps, 0
+    num_envs, num_steps = 2, 3
 
-    def step(self, action):
-        reward, done, truncated_envs, final_obs = self.steps[self.t]
-        self.t += 1
-        reward = np.asarray(reward, np.float32)
-        return (torch.full((2, 4), float(self.t)), reward, np.asarray(done), truncated_envs, final_obs, reward)
+    def __init__(self, steps, final_obs):
+        self.steps, self.final_obs, self.t = steps, final_obs, 0
+
+    def step(self, t, action):
+        self.t = t + 1
+
+    def observation(self):
+        return torch.full((2, 4), float(self.t))
+
+    def end_rollout(self):
+        from puffer_backend.pipelines.envs.contract import RolloutEnd
+
+        rewards, dones, limits = (torch.tensor([row[i] for row in self.steps]) for i in range(3))
+        return RolloutEnd(rewards.float(), dones.float(), limits, self.final_obs)
 
 
 def test_rollout_bootstraps_time_limits_with_the_final_observation():
-    from puffer_backend.pipelines.episodes import EpisodeStats
+    """collect_rollout + finish_rollout: values of the observation before each step, and at a
+    time limit the critic's value of the final observation added as gamma * V into GAE."""
+    from puffer_backend.pipelines.config import TrainConfig
+    from puffer_backend.pipelines.gae import gae_numpy
     from puffer_backend.pipelines.torch.learner import RolloutBuffer
+    from puffer_backend.pipelines.torch.loop import collect_rollout, finish_rollout
 
     final = torch.tensor([[7.0, 0.0, 0.0, 0.0]])
-    env = ScriptedEnv([([1.0, 1.0], [False, False], None, None),
-                       ([1.0, 1.0], [True, True], np.array([1]), final),   # env 0 terminated, env 1 truncated
-                       ([2.0, 3.0], [False, False], None, None)])
+    env = ScriptedEnv([([1.0, 1.0], [False, False], [False, False]),
+                       ([1.0, 1.0], [True, True], [False, True]),   # env 0 terminated, env 1 truncated
+                       ([2.0, 3.0], [False, False], [False, False])], final)
     value_fn = lambda rows: rows[:, 0] * 10.0  # noqa: E731  a critic that reads the first feature
     act = lambda obs: (torch.zeros(2, dtype=torch.int64), torch.zeros(2), obs[:, 0])  # noqa: E731
     buf = RolloutBuffer(3, 2, 4, torch.float32, (), torch.int64)
-    stats = EpisodeStats(2)
-    obs, last_value = torch_ppo.collect_rollout(env, act, value_fn, buf, stats, torch.zeros(2, 4), gamma=0.5)
-    np.testing.assert_array_equal(buf.rewards.numpy(), [[1, 1], [1, 1 + 0.5 * 70.0], [2, 3]])
+    config = TrainConfig(gamma=0.5, gae_lambda=0.9)
+    obs = collect_rollout(env, act, buf, torch.zeros(2, 4))
+    finish_rollout(env, value_fn, buf, obs, config)
+    np.testing.assert_array_equal(buf.limit_values.numpy(), [[0, 0], [0, 70.0], [0, 0]])
     np.testing.assert_array_equal(buf.dones.numpy(), [[0, 0], [1, 1], [0, 0]])
     np.testing.assert_array_equal(buf.values.numpy(), [[0, 0], [1, 1], [2, 2]])  # V(obs[t]), before the step
-    assert torch.equal(last_value, torch.full((2,), 30.0)) and torch.equal(obs, torch.full((2, 4), 3.0))
-    assert stats.episodes == 2 and stats.mean_return == 2.0  # the env's own rewards, no bootstrap
+    assert torch.equal(obs, torch.full((2, 4), 3.0))
+    # GAE by the sum definition with the bootstrapped reward folded in: rewards[1, 1] + 0.5 * 70.
+    want = gae_numpy([[1, 1], [1, 1 + 0.5 * 70.0], [2, 3]], buf.values.numpy(), buf.dones.numpy(),
+                     np.full(2, 30.0), 0.5, 0.9)
+    np.testing.assert_allclose(buf.advantages.numpy(), want, rtol=1e-6)
     assert buf.values.dtype == torch.float32
 
 

@@ -1,0 +1,170 @@
+"""The training loop of the torch learner, shared by the torch and mixed pipelines.
+
+CleanRL's ppo.py, top to bottom, over one env contract (pipelines.envs.contract.RolloutEnv):
+the torch pipeline runs it on gymnasium vector envs (envs.gym_vec.GymVecEnv), the mixed
+pipeline on a gymnax env stepped under `jax.jit` (mixed.env.GymnaxTorchEnv): "mixed" is this
+loop with a JAX env. Per update: anneal the learning rate, collect a rollout (the policy
+samples with `torch_impl.sample_logits`, the env steps and keeps its episode statistics),
+bootstrap the time limits it reports with the critic's values of their final observations,
+compute the advantages (pipelines.gae), run the PPO update (learner.py); the run's
+bookkeeping (rows, target, save cadence, Ctrl-C, summary) is pipelines.training_run's.
+Under torchrun (the torch pipeline's DDP), every rank steps its own envs (seed + rank) and
+the update runs under DistributedDataParallel; rank 0 records and saves.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from ..checkpoint import save_checkpoint
+from ..episodes import EVAL_HORIZON
+from ..metrics import RunClock, notify
+from ..resume import resumed_env_seed
+from ..training_run import TrainingRun
+from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, ppo_update
+from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
+from .runtime import DistInfo, seed_everything
+from .saving import agent_checkpoint, load_agent_params, restore_learner
+from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
+
+__all__ = ["train_on", "collect_rollout", "finish_rollout", "evaluate_on", "evaluation_agent"]
+
+
+def _action_dtype(action_spec) -> torch.dtype:
+    return torch.float32 if action_spec.action_dtype == np.float32 else torch.int64
+
+
+def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=None, user_policy=None,
+             dist: DistInfo | None = None, compile_note=lambda: "") -> dict:
+    """Train PPO on `env` (a RolloutEnv of `config.num_envs` envs and `config.num_steps`
+    steps); returns the summary (pipelines.training_run). checkpoint: the run to continue
+    (pipelines.resume); user_policy: a torch/user_policy.UserPolicy, else the built-in agent;
+    dist: this process's place under torchrun; compile_note: `() -> str` appended to the
+    "compiled in" line (the mixed pipeline's compilation-cache note)."""
+    dist = dist or DistInfo()
+    seed = config.seed + dist.rank
+    generator = seed_everything(seed)
+
+    # The agent, its optimizer and what --compile compiles. A user's policy takes the plain
+    # path: no fused rollout copy, Adam over its own tensors.
+    agent = build_agent(env, config.hidden_size) if user_policy is None else user_policy
+    weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
+    model = agent
+    if dist.world_size > 1:
+        # DDP broadcasts rank 0's initial weights and averages gradients in backward().
+        model = torch.nn.parallel.DistributedDataParallel(agent)
+    policy, loss_fn = agent, minibatch_loss
+    if config.compile:
+        # the rollout's policy step, and the update's forward, loss and backward as one graph
+        policy, loss_fn = torch.compile(agent), torch.compile(minibatch_loss)
+    optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
+    buf = RolloutBuffer(config.num_steps, env.num_envs, env.obs_width, env.obs_dtype, env.action_spec.action_shape,
+                        _action_dtype(env.action_spec))
+    act = rollout_fn(agent, policy, config.compile, generator)
+
+    # The first reset, and what compiles (the JAX env's programs, torch.compile's graphs),
+    # timed apart from training.
+    compiling = env.compiles or config.compile
+    if compiling:
+        what = " and ".join(name for name, on in (("the jitted env", env.compiles),
+                                                   ("the torch policy", config.compile)) if on)
+        notify(logger, f"compiling {what} ...")
+    with clock.compiling() if compiling else contextlib.nullcontext():
+        with torch.inference_mode():  # an inference tensor, as every later observation (see warm_up_compiled)
+            obs = env.reset(seed)
+        env.warm_up()
+        if user_policy is not None:
+            check_policy_actions(user_policy, obs, env.action_spec)
+        if config.compile:
+            warm_up_compiled(policy, loss_fn, model, obs, buf, config)
+    if compiling:
+        notify(logger, f"compiled in {clock.compile_s:.1f}s{compile_note()} (not counted in sps)")
+
+    done_updates = 0
+    if checkpoint is not None:
+        restore_learner(weights, optimizer, generator, checkpoint)
+        with torch.inference_mode():
+            obs = env.restore(checkpoint.state, reset_seed=resumed_env_seed(seed, checkpoint.update))
+        clock.continue_from(checkpoint.info["clock"])
+        done_updates = checkpoint.update
+
+    def save(run: TrainingRun) -> None:
+        save_checkpoint(logger.run_dir, config, agent_checkpoint(
+            backend, run.step, run.update, weights, optimizer, generator, state=env.state_arrays(),
+            info={"clock": clock.times()}))
+
+    num_updates = config.num_updates_for(dist.world_size)
+    clock.start_training()
+    with TrainingRun(config, logger, clock, save=save, num_updates=num_updates, done_updates=done_updates,
+                     steps_per_update=config.steps_per_update(dist.world_size), is_main=dist.is_main,
+                     agree=dist.agree) as run:
+        for update in run.remaining_updates():
+            if config.anneal_lr:
+                anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
+            agent.refresh_rollout_weights()  # the last update changed the weights
+            obs = collect_rollout(env, act, buf, obs)
+            finish_rollout(env, agent.get_value, buf, obs, config)
+            losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
+            run.end_update(*env.episode_stats(), losses)
+            if run.should_stop():
+                break
+            run.save_if_due()
+    return run.summary
+
+
+def collect_rollout(env, act, buf: RolloutBuffer, obs: torch.Tensor) -> torch.Tensor:
+    """Fill `buf`'s step rows with one rollout of `env.num_steps` steps from `obs`; returns the
+    observation after the last step. act: obs -> (action, logprob, value). The env may step
+    asynchronously: its step runs while the step's rows are written."""
+    with torch.inference_mode():
+        for t in range(env.num_steps):
+            action, logprob, value = act(obs)
+            env.step(t, action)
+            buf.store_step(t, obs, action, logprob, value)
+            obs = env.observation()
+    return obs
+
+
+def finish_rollout(env, value_fn, buf: RolloutBuffer, obs: torch.Tensor, config) -> None:
+    """Take the rollout's end from `env` into `buf`: rewards, dones, the critic's values of the
+    time limits' final observations (the bootstrap, pipelines.gae), then advantages and
+    returns. value_fn: packed rows -> V `(rows,)`."""
+    with torch.inference_mode():
+        last_value = value_fn(obs)
+        end = env.end_rollout()
+        limit_values = value_fn(end.final_obs) if end.final_obs is not None else None
+        buf.store_end(end, limit_values)
+    buf.finish(last_value, config.gamma, config.gae_lambda)
+
+
+def evaluation_agent(config, checkpoint, observation_layout, action_spec, policy=None):
+    """The saved policy, greedy: the built-in agent rebuilt from the config, or the user's
+    `policy` (a module of the same shape) with the saved weights loaded into it."""
+    if policy is None:
+        agent = Agent(observation_layout, action_spec, config.hidden_size)
+        load_agent_params(agent, checkpoint)
+        return agent
+    load_agent_params(policy, checkpoint)
+    return UserPolicy(policy)
+
+
+def evaluate_on(env, agent, episodes: int, seed: int) -> float:
+    """Mean return (the env's own rewards) of the greedy `agent` over one episode per env of
+    `env` (a RolloutEnv of `episodes` envs, normalization frozen); an episode still running
+    after EVAL_HORIZON steps counts its return so far."""
+    returns = np.zeros(episodes)
+    finished = np.zeros(episodes, dtype=bool)
+    with torch.inference_mode():
+        obs = env.reset(seed)
+        for _ in range(EVAL_HORIZON):
+            if finished.all():
+                break
+            action, _, _, _ = agent(obs, deterministic=True)
+            env.step(0, action)
+            obs = env.observation()
+            reward, done = env.last_step()
+            returns += np.where(finished, 0.0, reward)
+            finished |= done
+    return float(returns.mean())
