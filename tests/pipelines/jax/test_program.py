@@ -79,7 +79,8 @@ def test_a_run_compiles_one_training_program(tmp_path, caplog):
     logger = MemoryLogger(tmp_path / "run")
     with caplog.at_level(logging.DEBUG), jax.log_compiles():
         summary = jax_ppo.train(config, logger)
-    compiles = [r.getMessage() for r in caplog.records if "train_updates_on_device" in r.getMessage() and "ompil" in r.getMessage()]
+    compiles = [r.getMessage() for r in caplog.records
+                if "train_updates_on_device" in r.getMessage() and "ompil" in r.getMessage()]
     assert len(compiles) >= 1  # the log names the program: the count below is not vacuous
     assert len([m for m in compiles if m.startswith("Compiling")]) == 1, compiles
     assert [r["step"] for r in logger.records] == [32 * i for i in range(1, 7)]
