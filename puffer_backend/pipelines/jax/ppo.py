@@ -46,7 +46,7 @@ def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
     program = make_program(config, mesh=mesh, chunk_updates=config.num_updates, env=env, policy=policy)
 
     def run(key):
-        state, metrics = program.run_chunk(program.init(key))
+        state, metrics = program.train_chunk(program.init_state(key))
         return state, metrics_dict(metrics)
 
     return run
@@ -89,13 +89,13 @@ def _train(config, logger, clock, cache, resume, env, policy) -> dict:
     with StopOnInterrupt() as interrupt:  # from here, Ctrl-C (even during the compile) saves a checkpoint
         notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
         with clock.compiling():
-            state = program.init(jax.random.PRNGKey(config.seed))
+            state = program.init_state(jax.random.PRNGKey(config.seed))
             if checkpoint is not None:
                 state = _restore(state, checkpoint, program)
                 updates = checkpoint.update
                 clock.continue_from(checkpoint.info["clock"])
             # One program for the whole run: the chunk length is an argument.
-            compiled = program.run.lower(state, np.int32(program.chunk_updates)).compile()
+            compiled = program.train_updates.lower(state, np.int32(program.chunk_updates)).compile()
         notify(logger, f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
         saved_at = updates
 

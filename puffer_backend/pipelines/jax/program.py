@@ -1,16 +1,28 @@
-"""The jax pipeline's program: rollout and update of PPO as one jitted chunk of updates.
+"""The jax pipeline's program: PPO's rollout and update as one jitted chunk of updates.
 
-`make_program(config)` builds `init(key) -> RunnerState` and `run(state, n)`: `n` updates
-as one jitted loop (updates > rollout steps, epochs > minibatches), keys threaded explicitly,
-PureJaxRL-style; one compiled program serves every chunk length of a run. Data parallel: the chunk is a `shard_map` over a 1-d mesh of all local
-devices (axis `data`). Envs (and so the batch) are split across devices, params and
-optimizer state are replicated, gradients are averaged with `pmean`. One device is the same
-program. Several hosts: call `jax.distributed.initialize()` before; see docs/pipelines-jax.md.
+`make_program(config)` returns a `PPOProgram`: `init_state(key) -> RunnerState` and
+`train_updates(state, n)`, `n` updates as one jitted loop, keys threaded explicitly,
+PureJaxRL-style; one compiled program serves every chunk length of a run. `make_program`
+reads in the order the program runs, one section each, marked as in PureJaxRL's ppo.py:
+
+    SET UP                env, policy, mesh, sizes, optimizer (Python, once)
+    INIT                  the runner state: params, optimizer state, envs, statistics, keys
+    COLLECT TRAJECTORIES  num_steps steps of this device's envs (lax.scan)
+    CALCULATE ADVANTAGES  the time-limit bootstrap and GAE (learner.advantages_and_returns)
+    UPDATE NETWORK        update_epochs epochs > num_minibatches minibatch steps (lax.scan)
+    UPDATE STEP           one update: the three above, with the episode statistics
+    CHUNK LOOP            `n` update steps (lax.fori_loop), one metrics row each
+    SHARD AND JIT         the loop as a shard_map over the mesh; init and loop jitted
+
+Data parallel: the loop is a `shard_map` over a 1-d mesh of all devices (axis `data`). Envs
+(and so the batch) are split across devices, params and optimizer state are replicated,
+gradients are averaged with `pmean`. One device is the same program. Several hosts: call
+`jax.distributed.initialize()` before; see docs/pipelines-jax.md.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -55,23 +67,36 @@ class Transition(NamedTuple):
 
 
 class PPOProgram(NamedTuple):
-    """The pieces of one PPO run: `init(key) -> RunnerState` (placed on `mesh`) and the one
-    jitted training program `run(state, updates) -> (state, metrics (chunk_updates, len(METRICS)))`
-    running `updates` (an int32 scalar, 1 to chunk_updates) updates; rows past `updates` are
-    NaN. The state argument is donated. Every chunk length runs this one compiled program:
-    `run_chunk(state)` runs `chunk_updates` updates, `chunk(n)(state)` runs `n` and returns
-    their `n` rows. `chunk_plan` lists the chunk lengths that make up the whole run."""
-    init: Any
-    run: Any
-    run_chunk: Any
-    chunk: Any
-    mesh: Mesh
-    gymnax_env: GymnaxEnv
+    """One PPO run as `make_program` builds it: its jitted functions, its plan, where it runs.
+
+    Every chunk length runs the one compiled program `train_updates`; `train_chunk` and
+    `trainer_for` are that program at a fixed length."""
+
+    init_state: Callable
+    """`init_state(key) -> RunnerState`, jitted: the run's first state, placed as `state_shardings`."""
+    train_updates: Callable
+    """`train_updates(state, n) -> (state, metrics)`, jitted: `n` updates (an int32 scalar, 1 to
+    `chunk_updates`); metrics `(chunk_updates, len(METRICS))` float32, NaN past row `n`. The
+    state argument is donated. `train_updates.lower(state, n).compile()` compiles it ahead."""
+    train_chunk: Callable
+    """`train_chunk(state) -> (state, metrics (chunk_updates, len(METRICS)))`: `chunk_updates` updates."""
+    trainer_for: Callable
+    """`trainer_for(n) -> (state -> (state, metrics (n, len(METRICS))))`: `n` updates, 1 to
+    `chunk_updates` (else ValueError)."""
     chunk_updates: int
-    num_updates: int
-    state_shardings: Any
+    """The most updates one call runs."""
     chunk_plan: tuple
+    """The chunk lengths that make up the whole run (plan_chunks)."""
+    num_updates: int
+    """The updates of the whole run."""
+    mesh: Mesh
+    """The devices that envs and the batch are split over (axis `data`)."""
+    state_shardings: RunnerState
+    """A NamedSharding for each part of the runner state: split over `mesh` or replicated."""
+    gymnax_env: GymnaxEnv
+    """The env the program steps."""
     policy: JaxPolicy
+    """The policy it trains."""
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -86,8 +111,37 @@ def _check_config(config):
     config.validate()
 
 
-def _state_specs(config: TrainConfig):
-    """PartitionSpecs: env data split over `data`, everything else replicated."""
+class _Sizes(NamedTuple):
+    local_envs: int        # envs per device
+    local_batch: int       # rollout rows per device and update
+    num_updates: int
+    chunk_updates: int     # the most updates one call runs
+    truncation_slots: int  # a bound on the truncated rows of one device's rollout
+
+
+def _sizes(config: TrainConfig, gymnax_env: GymnaxEnv, devices: int, chunk_updates: int | None) -> _Sizes:
+    """The program's sizes on `devices` devices; ValueError for sizes that do not split."""
+    if config.num_envs % devices:
+        raise bad_value("num_envs", f"a multiple of the device count {devices} (envs are split over devices)",
+                        repr(config.num_envs))
+    local_envs = config.num_envs // devices
+    local_batch = local_envs * config.num_steps
+    if local_batch % config.num_minibatches:
+        raise bad_value("num_minibatches", f"a divisor of the per-device batch {local_batch}", repr(config.num_minibatches))
+    num_updates = config.num_updates
+    if chunk_updates is None and "chunk_updates" in config.extra:
+        chunk_updates = check_positive_int("config.extra['chunk_updates']", config.extra["chunk_updates"])
+    chunk_updates = min(int(chunk_updates or _default_chunk(num_updates)), num_updates)
+    # An env is truncated at most once per max_episode_steps steps: at most this many
+    # truncated rows per rollout (all rows when the env has no known limit). The bootstrap
+    # evaluates the critic on these gathered rows only (learner.truncated_values).
+    truncation_slots = local_envs * (math.ceil(config.num_steps / gymnax_env.max_episode_steps)
+                                     if gymnax_env.max_episode_steps else config.num_steps)
+    return _Sizes(local_envs, local_batch, num_updates, chunk_updates, truncation_slots)
+
+
+def _state_partitions(config: TrainConfig) -> RunnerState:
+    """The runner state's PartitionSpecs: env data split over `data`, everything else replicated."""
     split, rep = P(AXIS), P()
     stats = JaxEpisodeStats(running=split, recent=rep, count=rep)
     norm = None
@@ -101,146 +155,37 @@ def _state_specs(config: TrainConfig):
 
 def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates: int | None = None, env=None,
                  policy=None) -> PPOProgram:
-    """Builds the jitted PPO chunk for `config` on `mesh` (default: all devices).
+    """Builds the jitted PPO program for `config` on `mesh` (default: all devices).
 
     env: a user's gymnax factory `() -> (env, env_params)` (else config.env_id names a gymnax
     id or a `package.module:function` factory); policy: a user's flax module or (init, apply)
-    pair (policy.py), else the built-in actor-critic.
+    pair (policy.py), else the built-in actor-critic. chunk_updates: the most updates one
+    call runs (default: config.extra's, else about 1/25 of the run).
     Raises ValueError for an env it cannot train (naming env_id), a non-positive size, a
     num_minibatches that does not divide the batch, or a num_envs not divisible by the
     device count.
     """
+    # SET UP
     _check_config(config)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
     pol = make_policy(gymnax_env, config.hidden_size, policy)
     mesh = make_mesh() if mesh is None else mesh
     n_dev = mesh.size
-    if config.num_envs % n_dev:
-        raise bad_value("num_envs", f"a multiple of the device count {n_dev} (envs are split over devices)",
-                        repr(config.num_envs))
+    sizes = _sizes(config, gymnax_env, n_dev, chunk_updates)
     # On one device there is nothing to reduce over: no collectives in the program (on
     # XLA:CPU each one is a rendezvous costing more than a small kernel).
     axis = AXIS if n_dev > 1 else None
-    local_envs = config.num_envs // n_dev
-    local_batch = local_envs * config.num_steps
-    if local_batch % config.num_minibatches:
-        raise bad_value("num_minibatches", f"a divisor of the per-device batch {local_batch}", repr(config.num_minibatches))
-    num_updates = config.num_updates
-    if chunk_updates is None and "chunk_updates" in config.extra:
-        chunk_updates = check_positive_int("config.extra['chunk_updates']", config.extra["chunk_updates"])
-    chunk_updates = min(int(chunk_updates or _default_chunk(num_updates)), num_updates)
-    plan = plan_chunks(num_updates, chunk_updates)
-    tx = make_optimizer(config, num_updates)
-    venv_local = VecEnv(gymnax_env, local_envs)
-
-    # An env is truncated at most once per max_episode_steps steps: at most this many
-    # truncated rows per rollout (all rows when the env has no known limit). The bootstrap
-    # evaluates the critic on these gathered rows only (learner.truncated_values).
-    truncation_slots = local_envs * (math.ceil(config.num_steps / gymnax_env.max_episode_steps)
-                                     if gymnax_env.max_episode_steps else config.num_steps)
-
-    def rollout(policy_step, env_state, obs, norm, key):
-        # Every env random draw and reset state of the rollout in one batched call (see
-        # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
-        key, k_pool, k_act = jax.random.split(key, 3)
-        pool = venv_local.draw_pool(k_pool, config.num_steps)
-        # One batched split for the rollout's action keys: a split per step would run
-        # threefry (a rolled loop on CPU) inside every step.
-        act_keys = jax.random.split(k_act, config.num_steps)
-
-        def step(carry, t):
-            env_state, obs, norm = carry
-            dist, value = policy_step(obs)
-            action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist)
-            # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
-            res = venv_local.step_from_pool(pool, t, env_state, gymnax_env.env_action(action))
-            norm, next_obs, final_obs, reward = norm_step(norm, res.obs, res.final_obs, res.reward, res.terminated,
-                                                          config.gamma, axis)
-            env_reward = res.reward if config.norm_reward else None
-            step_out = Transition(obs, action, logprob, value, reward, res.done, env_reward)
-            return (res.state, next_obs, norm), (step_out, final_obs, res.truncated)
-
-        (env_state, obs, norm), (traj, final_obs, truncated) = jax.lax.scan(
-            step, (env_state, obs, norm), jnp.arange(config.num_steps))
-        return env_state, obs, norm, key, traj, final_obs, truncated
-
+    tx = make_optimizer(config, sizes.num_updates)
     # The optimizer runs on flat vectors inside an update (learner.FlatAdam); the runner
     # state keeps optax's trees. Params that are not all float32 keep optax's per-leaf step.
-    adam = flat_adam(config, num_updates, jax.eval_shape(pol.init, jax.random.PRNGKey(0),
-                                                         jnp.zeros((1, gymnax_env.obs_dim), jnp.float32)))
+    adam = flat_adam(config, sizes.num_updates, jax.eval_shape(pol.init, jax.random.PRNGKey(0),
+                                                               jnp.zeros((1, gymnax_env.obs_dim), jnp.float32)))
+    venv_all = VecEnv(gymnax_env, config.num_envs)  # the first state: every device's envs
+    venv_local = VecEnv(gymnax_env, sizes.local_envs)  # inside the shard_map: this device's envs
 
-    def learn(params, opt_state, batch, key):
-        def epoch(carry, _):
-            opt, key = carry
-            key, k_perm, k_loss = jax.random.split(key, 3)
-            perm = jax.random.permutation(k_perm, local_batch)
-            mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
-
-            def minibatch(opt, mb):
-                if adam is not None:
-                    return flat_minibatch_step(opt, mb, k_loss, config, adam, axis, pol.apply)
-                params, opt_state, aux = minibatch_step(*opt, mb, k_loss, config, tx, axis, pol.apply)
-                return (params, opt_state), aux
-
-            opt, aux = jax.lax.scan(minibatch, opt, mbs)
-            return (opt, key), aux
-
-        opt = (params, opt_state) if adam is None else adam.pack(params, opt_state)
-        (opt, key), aux = jax.lax.scan(epoch, (opt, key), None, config.update_epochs)
-        params, opt_state = opt if adam is None else adam.unpack(opt, opt_state)
-        return params, opt_state, aux.reshape(-1, 4).mean(axis=0)
-
-    def one_update(state: RunnerState):
-        key = state.keys[0]
-        policy_step = pol.rollout(state.params)  # built once per update (the fused MLP for the built-in policy)
-        env_state, obs, norm, key, traj, final_obs, truncated = rollout(policy_step, state.env_state, state.obs,
-                                                                        state.norm, key)
-        _, last_value = pol.apply(state.params, obs)
-        adv, ret = advantages_and_returns(lambda o: policy_step(o)[1], traj.reward, traj.value, traj.done, truncated,
-                                          final_obs, last_value, config, truncation_slots)
-        # Episode bookkeeping sees every device's envs, in global env order, and the env's own rewards.
-        gather = None if axis is None else (lambda x: jax.lax.all_gather(x, axis, axis=1, tiled=True))
-        own = traj.reward if traj.env_reward is None else traj.env_reward
-        stats = jax_stats_update(state.stats, own, traj.done, gather=gather)
-        flat = lambda x: x.reshape((local_batch,) + x.shape[2:])  # noqa: E731
-        batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
-        key, k_learn = jax.random.split(key)
-        params, opt_state, losses = learn(state.params, state.opt_state, batch, k_learn)
-        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1, norm)
-        metrics = jnp.concatenate([jax_stats_mean(stats)[None], stats.count.astype(jnp.float32)[None], losses])
-        return new, metrics
-
-    specs = _state_specs(config)
-
-    def local_run(state: RunnerState, updates):
-        # One program for every chunk length: a loop with a traced trip count (no lax.cond
-        # around the update, which made the whole loop about 1.7x slower on XLA:CPU), its
-        # metrics written into a fixed `(chunk_updates, len(METRICS))` buffer.
-        def body(i, carry):
-            state, rows = carry
-            state, row = one_update(state)
-            return state, jax.lax.dynamic_update_index_in_dim(rows, row, i, 0)
-
-        rows = jnp.full((chunk_updates, len(METRICS)), jnp.nan, jnp.float32)
-        return jax.lax.fori_loop(0, updates, body, (state, rows))
-
-    run = jax.jit(jax.shard_map(local_run, mesh=mesh, in_specs=(specs, P()), out_specs=(specs, P()),
-                                check_vma=False), donate_argnums=0)
-
-    def chunk(length: int):
-        if not 1 <= length <= chunk_updates:
-            raise bad_value("length", f"an int from 1 to chunk_updates {chunk_updates}", repr(length))
-        count = jnp.asarray(length, jnp.int32)
-
-        def run_length(state: RunnerState):
-            state, rows = run(state, count)
-            return state, rows[:length]
-        return run_length
-
-    shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
-    venv_all = VecEnv(gymnax_env, config.num_envs)
-
-    def init_state(key):
+    # INIT
+    def init_state(key) -> RunnerState:
+        """Fresh params and optimizer state, every env reset, one PRNG key per device."""
         k_params, k_env, k_run = jax.random.split(key, 3)
         params = pol.init(k_params, jnp.zeros((1, gymnax_env.obs_dim), jnp.float32))
         obs, env_state = venv_all.reset(k_env)
@@ -249,10 +194,122 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
                            jax_stats_init(config.num_envs),
                            jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32), norm)
 
+    # COLLECT TRAJECTORIES
+    def collect_trajectories(policy_step, env_state, obs, norm, key):
+        """num_steps steps of this device's envs -> (env_state, obs, norm, key, traj, final_obs,
+        truncated), the last three `(num_steps, local_envs, ...)`."""
+        # Every env random draw and reset state of the rollout in one batched call (see
+        # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
+        key, k_pool, k_act = jax.random.split(key, 3)
+        pool = venv_local.draw_pool(k_pool, config.num_steps)
+        # One batched split for the rollout's action keys: a split per step would run
+        # threefry (a rolled loop on CPU) inside every step.
+        act_keys = jax.random.split(k_act, config.num_steps)
+
+        def env_step(carry, t):
+            env_state, obs, norm = carry
+            dist, value = policy_step(obs)
+            action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist)
+            # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
+            res = venv_local.step_from_pool(pool, t, env_state, gymnax_env.env_action(action))
+            norm, next_obs, final_obs, reward = norm_step(norm, res.obs, res.final_obs, res.reward, res.terminated,
+                                                          config.gamma, axis)
+            env_reward = res.reward if config.norm_reward else None
+            transition = Transition(obs, action, logprob, value, reward, res.done, env_reward)
+            return (res.state, next_obs, norm), (transition, final_obs, res.truncated)
+
+        (env_state, obs, norm), (traj, final_obs, truncated) = jax.lax.scan(
+            env_step, (env_state, obs, norm), jnp.arange(config.num_steps))
+        return env_state, obs, norm, key, traj, final_obs, truncated
+
+    # CALCULATE ADVANTAGES
+    def calculate_advantages(params, policy_step, traj: Transition, final_obs, truncated, last_obs):
+        """(advantages, returns) `(num_steps, local_envs)`: time limits bootstrapped with the
+        critic's value of `final_obs`, then GAE from the value of `last_obs`."""
+        _, last_value = pol.apply(params, last_obs)
+        return advantages_and_returns(lambda o: policy_step(o)[1], traj.reward, traj.value, traj.done, truncated,
+                                      final_obs, last_value, config, sizes.truncation_slots)
+
+    # UPDATE NETWORK
+    def update_network(params, opt_state, batch, key):
+        """update_epochs passes over `batch`, each num_minibatches minibatch steps in a fresh
+        order -> (params, opt_state, the mean loss terms `(4,)`)."""
+        def update_epoch(carry, _):
+            opt, key = carry
+            key, k_perm, k_loss = jax.random.split(key, 3)
+            perm = jax.random.permutation(k_perm, sizes.local_batch)
+            minibatches = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
+
+            def update_minibatch(opt, minibatch):
+                if adam is not None:
+                    return flat_minibatch_step(opt, minibatch, k_loss, config, adam, axis, pol.apply)
+                params, opt_state, aux = minibatch_step(*opt, minibatch, k_loss, config, tx, axis, pol.apply)
+                return (params, opt_state), aux
+
+            opt, aux = jax.lax.scan(update_minibatch, opt, minibatches)
+            return (opt, key), aux
+
+        opt = (params, opt_state) if adam is None else adam.pack(params, opt_state)
+        (opt, key), aux = jax.lax.scan(update_epoch, (opt, key), None, config.update_epochs)
+        params, opt_state = opt if adam is None else adam.unpack(opt, opt_state)
+        return params, opt_state, aux.reshape(-1, 4).mean(axis=0)
+
+    # UPDATE STEP
+    def update_step(state: RunnerState):
+        """One update on this device's envs -> (state, its metrics row `(len(METRICS),)`)."""
+        key = state.keys[0]
+        policy_step = pol.rollout(state.params)  # built once per update (the fused MLP for the built-in policy)
+        env_state, obs, norm, key, traj, final_obs, truncated = collect_trajectories(
+            policy_step, state.env_state, state.obs, state.norm, key)
+        adv, ret = calculate_advantages(state.params, policy_step, traj, final_obs, truncated, obs)
+        # Episode bookkeeping sees every device's envs, in global env order, and the env's own rewards.
+        gather = None if axis is None else (lambda x: jax.lax.all_gather(x, axis, axis=1, tiled=True))
+        own = traj.reward if traj.env_reward is None else traj.env_reward
+        stats = jax_stats_update(state.stats, own, traj.done, gather=gather)
+        flat = lambda x: x.reshape((sizes.local_batch,) + x.shape[2:])  # noqa: E731
+        batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
+        key, k_learn = jax.random.split(key)
+        params, opt_state, losses = update_network(state.params, state.opt_state, batch, k_learn)
+        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1, norm)
+        metrics = jnp.concatenate([jax_stats_mean(stats)[None], stats.count.astype(jnp.float32)[None], losses])
+        return new, metrics
+
+    # CHUNK LOOP
+    def train_updates_on_device(state: RunnerState, updates):
+        """`updates` update steps on this device's part of the state -> (state, metrics rows)."""
+        # One program for every chunk length: a loop with a traced trip count (no lax.cond
+        # around the update, which made the whole loop about 1.7x slower on XLA:CPU), its
+        # metrics written into a fixed `(chunk_updates, len(METRICS))` buffer.
+        def loop_body(i, carry):
+            state, rows = carry
+            state, row = update_step(state)
+            return state, jax.lax.dynamic_update_index_in_dim(rows, row, i, 0)
+
+        rows = jnp.full((sizes.chunk_updates, len(METRICS)), jnp.nan, jnp.float32)
+        return jax.lax.fori_loop(0, updates, loop_body, (state, rows))
+
+    # SHARD AND JIT
+    partitions = _state_partitions(config)
+    shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), partitions, is_leaf=lambda x: isinstance(x, P))
     # out_shardings must mirror the state tree; a prefix per field is enough for jit.
     init = jax.jit(init_state, out_shardings=shardings)
-    return PPOProgram(init, run, chunk(chunk_updates), chunk, mesh, gymnax_env, chunk_updates, num_updates, shardings, plan,
-                      pol)
+    train_updates = jax.jit(jax.shard_map(train_updates_on_device, mesh=mesh, in_specs=(partitions, P()),
+                                          out_specs=(partitions, P()), check_vma=False), donate_argnums=0)
+
+    def trainer_for(length: int):
+        if not 1 <= length <= sizes.chunk_updates:
+            raise bad_value("length", f"an int from 1 to chunk_updates {sizes.chunk_updates}", repr(length))
+        count = jnp.asarray(length, jnp.int32)
+
+        def train_length(state: RunnerState):
+            state, rows = train_updates(state, count)
+            return state, rows[:length]
+        return train_length
+
+    return PPOProgram(init_state=init, train_updates=train_updates, train_chunk=trainer_for(sizes.chunk_updates),
+                      trainer_for=trainer_for, chunk_updates=sizes.chunk_updates,
+                      chunk_plan=plan_chunks(sizes.num_updates, sizes.chunk_updates), num_updates=sizes.num_updates,
+                      mesh=mesh, state_shardings=shardings, gymnax_env=gymnax_env, policy=pol)
 
 
 def plan_chunks(num_updates: int, chunk_updates: int, done: int = 0) -> tuple:

@@ -79,7 +79,8 @@ def test_a_run_compiles_one_training_program(tmp_path, caplog):
     logger = MemoryLogger(tmp_path / "run")
     with caplog.at_level(logging.DEBUG), jax.log_compiles():
         summary = jax_ppo.train(config, logger)
-    compiles = [r.getMessage() for r in caplog.records if "local_run" in r.getMessage() and "ompil" in r.getMessage()]
+    compiles = [r.getMessage() for r in caplog.records
+                if "train_updates_on_device" in r.getMessage() and "ompil" in r.getMessage()]
     assert len(compiles) >= 1  # the log names the program: the count below is not vacuous
     assert len([m for m in compiles if m.startswith("Compiling")]) == 1, compiles
     assert [r["step"] for r in logger.records] == [32 * i for i in range(1, 7)]
@@ -92,10 +93,10 @@ def test_chunk_lengths_run_the_same_updates():
 
     def final(chunk_updates):
         program = make_program(_tiny(total_steps=32 * 6), chunk_updates=chunk_updates)
-        state = program.init(jax.random.PRNGKey(3))
+        state = program.init_state(jax.random.PRNGKey(3))
         rows = []
         for n in program.chunk_plan:
-            state, metrics = program.chunk(n)(state)
+            state, metrics = program.trainer_for(n)(state)
             rows.append(np.asarray(metrics))
         return program.chunk_plan, state, np.concatenate(rows)
 
@@ -108,4 +109,4 @@ def test_chunk_lengths_run_the_same_updates():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rows_a[:, 2:], rows_b[:, 2:], rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="length"):
-        make_program(_tiny(total_steps=32 * 6), chunk_updates=4).chunk(5)
+        make_program(_tiny(total_steps=32 * 6), chunk_updates=4).trainer_for(5)

@@ -67,7 +67,7 @@ def test_interrupted_then_resumed_equals_the_uninterrupted_run(tmp_path):
 
 def test_a_checkpoint_of_another_device_count_is_refused():
     program = make_program(TrainConfig(backend="jax", total_steps=512))
-    state = program.init(jax.random.PRNGKey(0))
+    state = program.init_state(jax.random.PRNGKey(0))
     foreign = Checkpoint("jax", 512, 1, info={"devices": program.mesh.size + 1})
     with pytest.raises(ValueError, match=f"expected a run saved on {program.mesh.size} devices"):
         jax_ppo._restore(state, foreign, program)

@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(r"""
     cfg = TrainConfig(backend="jax", total_steps=8 * 16 * 2, num_envs=8, num_steps=16, update_epochs=1,
                       num_minibatches=2, seed=0, extra={"chunk_updates": 2})
     program = jax_ppo.make_program(cfg)
-    state = program.init(jax.random.PRNGKey(0))
+    state = program.init_state(jax.random.PRNGKey(0))
 
     def layout(state):
         obs_shards = state.obs.addressable_shards
@@ -47,7 +47,7 @@ CHILD = textwrap.dedent(r"""
         }
 
     out["before"] = layout(state)
-    state, metrics = program.run_chunk(state)
+    state, metrics = program.train_chunk(state)
     out["after"] = layout(state)
     out["metrics_finite"] = bool(np.isfinite(np.asarray(metrics)[:, 1:]).all())
     out["updates"] = int(state.update)
