@@ -29,7 +29,7 @@ from .backends import check_env, check_installed, pipeline_module
 from .errors import EXIT_INTERRUPTED, PROG, UsageError
 from .parser import FIELD_FLAGS, FLAG_DESTS, parse_override
 from .progress import Progress
-from .runs import RunLogger, is_main_process
+from .runs import RunLogger, create_run_dir, default_run_name, is_folder_name, is_main_process, require_run_folder
 
 __all__ = ["run", "config_from_args"]
 
@@ -87,8 +87,6 @@ def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
         if value is not None:
             raise UsageError(f"{flag}: expected no {flag} with --resume (the run continues in its own folder), "
                              f"received {value!r}")
-    from .runs import require_run_folder
-
     run_dir = require_run_folder(args.resume, CONFIG_FILE, label="--resume")
     try:
         saved = load_config(run_dir)
@@ -126,7 +124,7 @@ def run(args) -> int:
     summary.setdefault("wall_time", logger.elapsed)
     if config.target_return is not None:
         summary.setdefault("steps_to_target", first_step_reaching(logger.records, config.target_return))
-    _report(summary, logger, run_dir, main_process)
+    _report_summary(summary, logger, run_dir, main_process)
     return 0
 
 
@@ -156,6 +154,46 @@ def _check_before_import(args, config: TrainConfig, *, resumed: bool) -> None:
                          f"(WORLD_SIZE={_world_size(config)}); resuming under torchrun is not supported")
 
 
+def _check_out(out_dir: str, name: str | None) -> None:
+    """Cheap early checks of --out and --name (the atomic check is create_run_dir's mkdir)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
+    if name is None:
+        return
+    if not is_folder_name(name):
+        raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
+    if (out / name).exists():
+        raise UsageError(f"--name: run folder {out / name} already exists; choose another --name")
+
+
+def _world_size(config: TrainConfig) -> int:
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1)) if config.backend == "torch" else 1
+
+
+def _check_pipeline_env(pipeline, config: TrainConfig) -> None:
+    """The pipeline builds the env and says whether it can train it, before the run folder
+    and the start line exist: a refusal is one line (`--env: ...`, or the `--set` that asked
+    for what the env cannot do), decided as `_train` decides (`_usage_error`)."""
+    check = getattr(pipeline, "check_env", None)
+    if check is None:
+        return
+    try:
+        check(config)
+    except BadArgumentError as error:
+        raise _usage_error(error, config.backend) from None
+
+
+def _usage_error(error: BadArgumentError, backend: str) -> UsageError:
+    """A pipeline's refusal of the run's settings as the command reports it: named by the flag
+    of the field the error names (`env_id`, the envs' name for it, or `config.<field>`), else
+    by the backend that refused."""
+    field = "env_id" if error.argument == "env_id" else config_field(error)
+    if field is not None:
+        return UsageError(str(error.renamed(_flag(field))))
+    return UsageError(f"backend {backend}: {error}")
+
+
 def _run_folder(config: TrainConfig, run_dir: Path | None,
                 main_process: bool) -> tuple[TrainConfig, Path, Path | None]:
     """(config, run folder, scratch folder to remove at the end or None). A resumed run keeps
@@ -171,6 +209,15 @@ def _run_folder(config: TrainConfig, run_dir: Path | None,
     config = dataclasses.replace(config, run_name=run_dir.name)
     write_config(run_dir, config)
     return config, run_dir, None
+
+
+def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
+    try:
+        return create_run_dir(config.out_dir, name or default_run_name(config), unique=name is None)
+    except FileExistsError as error:
+        raise UsageError(f"--name: {error}") from None
+    except OSError as error:
+        raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
 
 
 def _print_start_lines(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) -> None:
@@ -192,6 +239,29 @@ def _print_start_lines(args, config: TrainConfig, run_dir: Path, checkpoint: Che
               f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
     for line in _setting_notes(config):
         print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+
+
+def _planned_steps(config: TrainConfig) -> tuple[int, int]:
+    """(steps the pipeline will run, steps per update): whole updates only, and under torchrun
+    one update is a batch on every rank."""
+    world = _world_size(config)
+    return config.num_updates_for(world) * config.steps_per_update(world), config.steps_per_update(world)
+
+
+def _setting_notes(config: TrainConfig) -> list[str]:
+    """What the env's preset chose and when the run stops, for the start lines."""
+    notes = []
+    name = preset_name(config.env_id)
+    if name:
+        shown = ", ".join(f"{k}={getattr(config, k)}" for k in CONTINUOUS_CONTROL if k != "total_steps")
+        notes.append(f"{name} preset for {config.env_id} (CleanRL's ppo_continuous_action): {shown}; "
+                     "--set KEY=VALUE changes any of them")
+    if config.target_return is not None:
+        source = (f"{config.env_id}'s reward_threshold" if config.target_return == env_target(config.env_id)
+                  else "the target_return setting")
+        notes.append(f"stops once the mean return of the 20 latest episodes reaches {config.target_return:g} "
+                     f"({source}; --no-early-stop runs all steps)")
+    return notes
 
 
 def _run_logger(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None,
@@ -237,17 +307,8 @@ def _train(pipeline, config: TrainConfig, logger: RunLogger, *, resumed: bool, m
     return dict(summary or {})
 
 
-def _usage_error(error: BadArgumentError, backend: str) -> UsageError:
-    """A pipeline's refusal of the run's settings as the command reports it: named by the flag
-    of the field the error names (`env_id`, the envs' name for it, or `config.<field>`), else
-    by the backend that refused."""
-    field = "env_id" if error.argument == "env_id" else config_field(error)
-    if field is not None:
-        return UsageError(str(error.renamed(_flag(field))))
-    return UsageError(f"backend {backend}: {error}")
-
-
 def _report_interrupt(logger: RunLogger) -> None:
+    """On stderr: the step reached and how to evaluate or continue the partial run."""
     run_dir = logger.run_dir
     step = logger.records[-1]["step"] if logger.records else 0
     saved = (run_dir / CHECKPOINT_FILE).is_file()
@@ -256,79 +317,13 @@ def _report_interrupt(logger: RunLogger) -> None:
     print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir} ({kept})", file=sys.stderr)
 
 
-def _report(summary: dict, logger: RunLogger, run_dir: Path, main_process: bool) -> None:
+def _report_summary(summary: dict, logger: RunLogger, run_dir: Path, main_process: bool) -> None:
     """summary.json and the curve (logger.close), then the summary line on stdout."""
     logger.close(summary)
     if main_process:
         if logger.plot_error:
             print(f"{PROG}: note: {logger.plot_error}", file=sys.stderr)
         print(_summary_line(summary, logger, run_dir), flush=True)
-
-
-def _world_size(config: TrainConfig) -> int:
-    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1)) if config.backend == "torch" else 1
-
-
-def _check_pipeline_env(pipeline, config: TrainConfig) -> None:
-    """The pipeline builds the env and says whether it can train it, before the run folder
-    and the start line exist: a refusal is one line (`--env: ...`, or the `--set` that asked
-    for what the env cannot do), decided as `_train` decides (`_usage_error`)."""
-    check = getattr(pipeline, "check_env", None)
-    if check is None:
-        return
-    try:
-        check(config)
-    except BadArgumentError as error:
-        raise _usage_error(error, config.backend) from None
-
-
-def _setting_notes(config: TrainConfig) -> list[str]:
-    """What the env's preset chose and when the run stops, for the start lines."""
-    notes = []
-    name = preset_name(config.env_id)
-    if name:
-        shown = ", ".join(f"{k}={getattr(config, k)}" for k in CONTINUOUS_CONTROL if k != "total_steps")
-        notes.append(f"{name} preset for {config.env_id} (CleanRL's ppo_continuous_action): {shown}; "
-                     "--set KEY=VALUE changes any of them")
-    if config.target_return is not None:
-        source = (f"{config.env_id}'s reward_threshold" if config.target_return == env_target(config.env_id)
-                  else "the target_return setting")
-        notes.append(f"stops once the mean return of the 20 latest episodes reaches {config.target_return:g} "
-                     f"({source}; --no-early-stop runs all steps)")
-    return notes
-
-
-def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
-    from .runs import create_run_dir, default_run_name
-
-    try:
-        return create_run_dir(config.out_dir, name or default_run_name(config), unique=name is None)
-    except FileExistsError as error:
-        raise UsageError(f"--name: {error}") from None
-    except OSError as error:
-        raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
-
-
-def _planned_steps(config: TrainConfig) -> tuple[int, int]:
-    """(steps the pipeline will run, steps per update): whole updates only, and under torchrun
-    one update is a batch on every rank."""
-    world = _world_size(config)
-    return config.num_updates_for(world) * config.steps_per_update(world), config.steps_per_update(world)
-
-
-def _check_out(out_dir: str, name: str | None) -> None:
-    """Cheap early checks of --out and --name (the atomic check is create_run_dir's mkdir)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
-    if name is None:
-        return
-    from .runs import is_folder_name
-
-    if not is_folder_name(name):
-        raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
-    if (out / name).exists():
-        raise UsageError(f"--name: run folder {out / name} already exists; choose another --name")
 
 
 def _summary_line(summary: dict, logger, run_dir) -> str:
