@@ -6,6 +6,7 @@ import sys
 
 from ..pipelines import load_pipeline
 from ..pipelines.envs import REQUIRED_MODULES, check_env_id, missing_modules
+from ..spec.errors import BadArgumentError
 from .errors import UsageError
 
 __all__ = ["check_env", "check_installed", "pipeline_module", "factory_path"]
@@ -27,10 +28,8 @@ def check_env(backend: str, env_id: str, label: str = "--env") -> None:
     factory_path(env_id)
     try:
         check_env_id(backend, env_id)
-    except (TypeError, ValueError) as error:
-        message = str(error)
-        raise UsageError(label + message[len("env_id"):] if message.startswith("env_id:") else
-                         f"{label}: {message}") from None
+    except BadArgumentError as error:
+        raise UsageError(str(error.renamed(label)) if error.argument == "env_id" else f"{label}: {error}") from None
 
 
 def check_installed(backend: str) -> None:

@@ -2,15 +2,12 @@
 and a video of its episodes."""
 from __future__ import annotations
 
-import re
-
 from ..pipelines import PIPELINES
 from ..pipelines.config import CONFIG_FILE, load_config
+from ..spec.errors import BadArgumentError
 from .backends import check_installed, factory_path, pipeline_module
 from .errors import UsageError
 from .runs import require_run_folder
-
-_ARGUMENT_ERROR = re.compile(r"^[\w.\[\]']+: expected ")  # the spec layer's bad_type/bad_value wording
 
 __all__ = ["run"]
 
@@ -36,9 +33,7 @@ def run(args) -> int:
             video = pipeline.record_video(run_dir, args.video, episodes=args.episodes, seed=args.seed)
     except FileNotFoundError as error:  # the one checkpoint format's loader names the missing file
         raise UsageError(f"RUN: {run_dir} has no checkpoint to evaluate ({error.filename or error})") from None
-    except ValueError as error:  # an env without frames, a factory that no longer imports
-        if not _ARGUMENT_ERROR.match(str(error)):
-            raise
+    except BadArgumentError as error:  # an env without frames, a factory that no longer imports; else a bug
         raise UsageError(f"{'--video' if args.video else 'RUN'}: {error}") from None
     if args.video is not None:
         returns = video["returns"]
@@ -56,5 +51,5 @@ def _check_video_path(text: str) -> None:
 
     try:
         check_video_path(text)
-    except ValueError as error:
-        raise UsageError(f"--{error}") from None
+    except BadArgumentError as error:
+        raise UsageError(str(error.renamed("--video"))) from None

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..spec.errors import bad_value
+
 __all__ = ["curve_figure", "compare_figure", "save_figure", "plot_curve", "plot_compare", "X_AXES"]
 
 X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
@@ -24,7 +26,7 @@ def _figure():
 
 def _column(metrics: Mapping[str, Sequence[float]], key: str, where: str):
     if key not in metrics:
-        raise ValueError(f"{where}: expected a '{key}' column, received columns {sorted(metrics)}")
+        raise bad_value(where, f"a '{key}' column", f"columns {sorted(metrics)}")
     return [float(v) for v in metrics[key]]
 
 
@@ -58,7 +60,7 @@ def compare_figure(runs: Sequence[tuple[str, Mapping[str, Sequence[float]]]], *,
     runs: (name, columns) pairs. Raises ValueError when `runs` is empty or a column is missing.
     """
     if not runs:
-        raise ValueError("runs: expected at least one (name, metrics) pair, received none")
+        raise bad_value("runs", "at least one (name, metrics) pair", "none")
     figure = _figure()
     axes = figure.add_subplot()
     for name, metrics in runs:

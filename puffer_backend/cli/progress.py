@@ -10,6 +10,8 @@ import math
 import sys
 import time
 
+from ..spec.errors import bad_value
+
 __all__ = ["Progress", "format_line", "format_number"]
 
 
@@ -43,9 +45,9 @@ class Progress:
     def __init__(self, total_steps: int | None = None, *, mode: str = "auto", stream=None,
                  interval_s: float = 5.0, initial_step: int = 0):
         if mode not in self.MODES:
-            raise ValueError(f"mode: expected one of {self.MODES}, received {mode!r}")
+            raise bad_value("mode", f"one of {self.MODES}", repr(mode))
         if interval_s < 0:
-            raise ValueError(f"interval_s: expected a number >= 0, received {interval_s!r}")
+            raise bad_value("interval_s", "a number >= 0", repr(interval_s))
         self.total_steps = total_steps
         self.stream = sys.stderr if stream is None else stream
         self.interval_s = float(interval_s)

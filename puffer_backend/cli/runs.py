@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..pipelines.config import TrainConfig
 from ..pipelines.metrics import METRIC_KEYS, WALL_TIME
+from ..spec.errors import BadTypeError, bad_value
 from .errors import PROG, UsageError
 
 __all__ = [
@@ -57,7 +58,7 @@ def create_run_dir(out_dir, name: str, *, unique: bool = False) -> Path:
     Raises ValueError when `name` is empty or not a single path component.
     """
     if not is_folder_name(name):
-        raise ValueError(f"name: expected a folder name without path separators, received {name!r}")
+        raise bad_value("name", "a folder name without path separators", repr(name))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     candidate, suffix = out_dir / name, 0
@@ -158,7 +159,7 @@ class RunLogger:
             try:
                 row[key] = float(value)
             except (TypeError, ValueError):
-                raise TypeError(f"{key}: expected a number, received {type(value).__name__} {value!r}") from None
+                raise BadTypeError.from_parts(key, "a number", f"{type(value).__name__} {value!r}") from None
         row.setdefault(WALL_TIME, self.elapsed)
         self.records.append(row)
         if self.write:
@@ -252,7 +253,7 @@ class RunLogger:
 def _as_step(step) -> int:
     """`step` as an int: Python/numpy/0-d framework integers, or integral floats."""
     if isinstance(step, bool):
-        raise TypeError(f"step: expected an integer, received bool {step!r}")
+        raise BadTypeError.from_parts("step", "an integer", f"bool {step!r}")
     try:
         return operator.index(step)
     except TypeError:
@@ -260,9 +261,9 @@ def _as_step(step) -> int:
     try:
         number = float(step)
     except (TypeError, ValueError):
-        raise TypeError(f"step: expected an integer, received {type(step).__name__} {step!r}") from None
+        raise BadTypeError.from_parts("step", "an integer", f"{type(step).__name__} {step!r}") from None
     if not number.is_integer():
-        raise ValueError(f"step: expected an integer, received {step!r}")
+        raise bad_value("step", "an integer", repr(step))
     return int(number)
 
 

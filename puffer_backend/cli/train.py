@@ -3,31 +3,35 @@
 Settings are layered (pipelines.config_file): TrainConfig's defaults < the env's preset <
 `--config FILE` < the flags and `--set`. `--resume RUN` starts from RUN's config.json
 instead, and only what a resumed run may change (pipelines.resume) may differ.
+
+Whose mistake an error is, is decided by its type: a `BadArgumentError` (spec.errors) that a
+pipeline raises before it records its first row refuses the user's settings (one line, exit
+status 2, naming the flag that sets the field it names); any other exception, or one raised
+later, is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_info
-from ..pipelines.config import CONFIG_FILE, TrainConfig, load_config, write_config
+from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, write_config
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
 from ..pipelines.episodes import first_step_reaching
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
+from ..spec.errors import BadArgumentError
 from .backends import check_env, check_installed, pipeline_module
 from .errors import EXIT_INTERRUPTED, PROG, UsageError
 from .parser import FIELD_FLAGS, FLAG_DESTS, parse_override
+from .progress import Progress
+from .runs import RunLogger, create_run_dir, default_run_name, is_folder_name, is_main_process, require_run_folder
 
 __all__ = ["run", "config_from_args"]
-
-_ARGUMENT_ERROR = re.compile(r"^[\w.\[\]']+: expected ")  # the spec layer's bad_type/bad_value wording
-_CONFIG_ERROR = re.compile(r"^config\.(\w+): ")
 
 
 def config_from_args(args, base: TrainConfig | None = None) -> TrainConfig:
@@ -39,7 +43,7 @@ def config_from_args(args, base: TrainConfig | None = None) -> TrainConfig:
     try:
         return layered_config(settings, base=base, preset=base is None)
     except ValueError as error:
-        raise UsageError(_flag_message(str(error))) from None
+        raise UsageError(str(_named_by_flag(error))) from None
 
 
 def _settings(args) -> list[Setting]:
@@ -65,13 +69,15 @@ def _settings(args) -> list[Setting]:
     return settings
 
 
-def _flag_message(message: str) -> str:
-    """A `config.<field>: ...` message that no setting claimed, reworded with the field's flag."""
-    match = _CONFIG_ERROR.match(message)
-    if match is None:
-        return message
-    field = match.group(1)
-    return f"{FIELD_FLAGS.get(field) or f'--set {field}'}: {message[match.end():]}"
+def _flag(field: str) -> str:
+    """The flag that sets a TrainConfig field: its own, or `--set <field>`."""
+    return FIELD_FLAGS.get(field) or f"--set {field}"
+
+
+def _named_by_flag(error: ValueError) -> ValueError:
+    """A `config.<field>` error that no setting claimed, renamed with the field's flag."""
+    field = config_field(error)
+    return error if field is None else error.renamed(_flag(field))
 
 
 def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
@@ -81,8 +87,6 @@ def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
         if value is not None:
             raise UsageError(f"{flag}: expected no {flag} with --resume (the run continues in its own folder), "
                              f"received {value!r}")
-    from .runs import require_run_folder
-
     run_dir = require_run_folder(args.resume, CONFIG_FILE, label="--resume")
     try:
         saved = load_config(run_dir)
@@ -99,20 +103,44 @@ def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
         checkpoint = Checkpoint(info.get("backend"), int(info["step"]), int(info["update"]))
         check_resumable(saved, config, checkpoint)
     except ValueError as error:
-        raise UsageError(_flag_message(str(relabel_error(error, args_settings)))) from None
+        raise UsageError(str(_named_by_flag(relabel_error(error, args_settings)))) from None
     return config, run_dir, checkpoint
 
 
 def run(args) -> int:
-    resume = args.resume is not None
-    if resume:
-        config, run_dir, checkpoint = _resumed_config(args)
-    else:
-        config = config_from_args(args)
-        checkpoint = None
-    env_labels = [setting.label for setting in _settings(args) if setting.field == "env_id"] if not resume else []
-    check_env(config.backend, config.env_id, env_labels[-1] if env_labels else "--env")
-    if not resume:
+    config, run_dir, checkpoint = _configure(args)
+    _check_before_import(args, config, resumed=checkpoint is not None)
+    pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
+    _check_pipeline_env(pipeline, config)
+    main_process = is_main_process()
+    config, run_dir, scratch = _run_folder(config, run_dir, main_process)
+    if main_process:
+        _print_start_lines(args, config, run_dir, checkpoint)
+    logger = _run_logger(args, config, run_dir, checkpoint, main_process)
+    summary = _train(pipeline, config, logger, resumed=checkpoint is not None, main_process=main_process,
+                     scratch=scratch)
+    if summary is None:  # Ctrl-C: the partial run is kept, and was reported
+        return EXIT_INTERRUPTED
+    summary.setdefault("wall_time", logger.elapsed)
+    if config.target_return is not None:
+        summary.setdefault("steps_to_target", first_step_reaching(logger.records, config.target_return))
+    _report_summary(summary, logger, run_dir, main_process)
+    return 0
+
+
+def _configure(args) -> tuple[TrainConfig, Path | None, Checkpoint | None]:
+    """(config, run folder, checkpoint header) of `--resume RUN`; (config, None, None) of a new run."""
+    if args.resume is not None:
+        return _resumed_config(args)
+    return config_from_args(args), None, None
+
+
+def _check_before_import(args, config: TrainConfig, *, resumed: bool) -> None:
+    """Every check that needs no framework: the env id (named by the setting that chose it),
+    --out and --name, the tensorboard package, the backend's framework, no resume under torchrun."""
+    labels = [] if resumed else [setting.label for setting in _settings(args) if setting.field == "env_id"]
+    check_env(config.backend, config.env_id, labels[-1] if labels else "--env")
+    if not resumed:
         _check_out(config.out_dir, config.run_name)
     if config.logger == "tensorboard":
         from .tensorboard_log import tensorboard_missing
@@ -121,85 +149,22 @@ def run(args) -> int:
             raise UsageError("--logger tensorboard: needs the tensorboard package, which is not installed "
                              "(pip install 'puffer-backend[tensorboard]')")
     check_installed(config.backend)
-    if resume and _world_size(config) > 1:
+    if resumed and _world_size(config) > 1:
         raise UsageError("--resume: expected a single process, received a torchrun job "
                          f"(WORLD_SIZE={_world_size(config)}); resuming under torchrun is not supported")
-    pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
-    _check_pipeline_env(pipeline, config)
 
-    from .progress import Progress
-    from .runs import RunLogger, is_main_process
 
-    main_process = is_main_process()
-    scratch = None
-    if resume:
-        pass  # the run's folder; config.json is rewritten with the checkpoints
-    elif main_process:
-        run_dir = _new_run_dir(config, config.run_name)
-        config = dataclasses.replace(config, run_name=run_dir.name)
-        write_config(run_dir, config)
-    else:  # other torchrun ranks: no files, no display; a private folder in case the pipeline writes
-        scratch = run_dir = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
-    planned, per_update = _planned_steps(config)
-    start_step = checkpoint.step if resume else 0
-    if main_process and config.compile and config.backend == "jax":
-        print(f"{PROG}: note: --compile applies to the torch policy (torch, mixed); the jax pipeline is "
-              "always jitted", file=sys.stderr)
-    if main_process and not args.quiet:
-        rounded = f" ({config.total_steps} rounded to whole updates of {per_update})" \
-            if planned != config.total_steps else ""
-        if resume:
-            print(f"{PROG}: resuming {config.backend} on {config.env_id} at step {start_step} of {planned}{rounded}, "
-                  f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
-        else:
-            print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
-                  f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
-        for line in _setting_notes(config, args):
-            print(f"{PROG}: {line}", file=sys.stderr, flush=True)
-    progress = Progress(planned, mode="off" if args.quiet else args.progress,
-                        initial_step=start_step) if main_process else None
-
-    title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
-    logger = RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return,
-                       tensorboard=config.logger == "tensorboard", resume_step=start_step if resume else None)
-    finished, rows_before = False, len(logger.records)
-    try:
-        summary = pipeline.train(config, logger, resume=True) if resume else pipeline.train(config, logger)
-        finished = True
-    except (ValueError, TypeError) as error:
-        # A pipeline rejecting its config before any update (e.g. num_envs not a multiple of
-        # the device count) is a bad argument; anything later, or worded otherwise, is a bug.
-        if len(logger.records) > rows_before or not _ARGUMENT_ERROR.match(str(error)):
-            raise
-        logger.close()
-        if main_process and not resume and set(os.listdir(run_dir)) <= {"config.json"}:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise UsageError(f"backend {config.backend}: {error}") from None
-    except KeyboardInterrupt:
-        # The pipelines finish the update under way, save its checkpoint, then re-raise.
-        logger.close()
-        if main_process:
-            step = logger.records[-1]["step"] if logger.records else 0
-            saved = (run_dir / CHECKPOINT_FILE).is_file()
-            kept = (f"checkpoint saved; evaluate it with `{PROG} eval {run_dir}` or continue it with "
-                    f"`{PROG} train --resume {run_dir}`" if saved else "no checkpoint")
-            print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir} ({kept})", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if not finished:
-            logger.close()
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    summary = dict(summary or {})
-    summary.setdefault("wall_time", logger.elapsed)
-    if config.target_return is not None:
-        summary.setdefault("steps_to_target", first_step_reaching(logger.records, config.target_return))
-    logger.close(summary)
-    if main_process:
-        if logger.plot_error:
-            print(f"{PROG}: note: {logger.plot_error}", file=sys.stderr)
-        print(_summary_line(summary, logger, run_dir), flush=True)
-    return 0
+def _check_out(out_dir: str, name: str | None) -> None:
+    """Cheap early checks of --out and --name (the atomic check is create_run_dir's mkdir)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
+    if name is None:
+        return
+    if not is_folder_name(name):
+        raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
+    if (out / name).exists():
+        raise UsageError(f"--name: run folder {out / name} already exists; choose another --name")
 
 
 def _world_size(config: TrainConfig) -> int:
@@ -209,24 +174,81 @@ def _world_size(config: TrainConfig) -> int:
 def _check_pipeline_env(pipeline, config: TrainConfig) -> None:
     """The pipeline builds the env and says whether it can train it, before the run folder
     and the start line exist: a refusal is one line (`--env: ...`, or the `--set` that asked
-    for what the env cannot do)."""
+    for what the env cannot do), decided as `_train` decides (`_usage_error`)."""
     check = getattr(pipeline, "check_env", None)
     if check is None:
         return
     try:
         check(config)
-    except (TypeError, ValueError) as error:
-        message = str(error)
-        if message.startswith("env_id: "):
-            raise UsageError("--env: " + message[len("env_id: "):]) from None
-        match = _CONFIG_ERROR.match(message)
-        if match is not None:
-            flag = FIELD_FLAGS.get(match.group(1)) or f"--set {match.group(1)}"
-            raise UsageError(f"{flag}: {message[match.end():]}") from None
-        raise
+    except BadArgumentError as error:
+        raise _usage_error(error, config.backend) from None
 
 
-def _setting_notes(config: TrainConfig, args) -> list[str]:
+def _usage_error(error: BadArgumentError, backend: str) -> UsageError:
+    """A pipeline's refusal of the run's settings as the command reports it: named by the flag
+    of the field the error names (`env_id`, the envs' name for it, or `config.<field>`), else
+    by the backend that refused."""
+    field = "env_id" if error.argument == "env_id" else config_field(error)
+    if field is not None:
+        return UsageError(str(error.renamed(_flag(field))))
+    return UsageError(f"backend {backend}: {error}")
+
+
+def _run_folder(config: TrainConfig, run_dir: Path | None,
+                main_process: bool) -> tuple[TrainConfig, Path, Path | None]:
+    """(config, run folder, scratch folder to remove at the end or None). A resumed run keeps
+    its folder (config.json is rewritten with the checkpoints); the main process creates a new
+    run's folder and its config.json; other torchrun ranks write no files, so they get a
+    private folder in case the pipeline writes."""
+    if run_dir is not None:
+        return config, run_dir, None
+    if not main_process:
+        scratch = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
+        return config, scratch, scratch
+    run_dir = _new_run_dir(config, config.run_name)
+    config = dataclasses.replace(config, run_name=run_dir.name)
+    write_config(run_dir, config)
+    return config, run_dir, None
+
+
+def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
+    try:
+        return create_run_dir(config.out_dir, name or default_run_name(config), unique=name is None)
+    except FileExistsError as error:
+        raise UsageError(f"--name: {error}") from None
+    except OSError as error:
+        raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
+
+
+def _print_start_lines(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) -> None:
+    """On stderr: the --compile note for jax (even with --quiet), then, unless --quiet, what runs
+    where and what the preset and the target chose."""
+    if config.compile and config.backend == "jax":
+        print(f"{PROG}: note: --compile applies to the torch policy (torch, mixed); the jax pipeline is "
+              "always jitted", file=sys.stderr)
+    if args.quiet:
+        return
+    planned, per_update = _planned_steps(config)
+    rounded = f" ({config.total_steps} rounded to whole updates of {per_update})" \
+        if planned != config.total_steps else ""
+    if checkpoint is not None:
+        print(f"{PROG}: resuming {config.backend} on {config.env_id} at step {checkpoint.step} of {planned}{rounded}, "
+              f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+    else:
+        print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
+              f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+    for line in _setting_notes(config):
+        print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+
+
+def _planned_steps(config: TrainConfig) -> tuple[int, int]:
+    """(steps the pipeline will run, steps per update): whole updates only, and under torchrun
+    one update is a batch on every rank."""
+    world = _world_size(config)
+    return config.num_updates_for(world) * config.steps_per_update(world), config.steps_per_update(world)
+
+
+def _setting_notes(config: TrainConfig) -> list[str]:
     """What the env's preset chose and when the run stops, for the start lines."""
     notes = []
     name = preset_name(config.env_id)
@@ -242,37 +264,66 @@ def _setting_notes(config: TrainConfig, args) -> list[str]:
     return notes
 
 
-def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
-    from .runs import create_run_dir, default_run_name
+def _run_logger(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None,
+                main_process: bool) -> RunLogger:
+    """The logger handed to the pipeline, with the progress display (main process only)."""
+    start_step = checkpoint.step if checkpoint is not None else 0
+    progress = Progress(_planned_steps(config)[0], mode="off" if args.quiet else args.progress,
+                        initial_step=start_step) if main_process else None
+    title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
+    return RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return,
+                     tensorboard=config.logger == "tensorboard",
+                     resume_step=start_step if checkpoint is not None else None)
 
+
+def _train(pipeline, config: TrainConfig, logger: RunLogger, *, resumed: bool, main_process: bool,
+           scratch: Path | None) -> dict | None:
+    """The pipeline's summary, or None after Ctrl-C (the partial run kept and reported). A
+    bad-argument error before the first row is the user's (UsageError, and a new run's folder
+    holding only config.json is removed); any other exception, or one after it, is a bug."""
+    run_dir = logger.run_dir
+    finished, rows_before = False, len(logger.records)
     try:
-        return create_run_dir(config.out_dir, name or default_run_name(config), unique=name is None)
-    except FileExistsError as error:
-        raise UsageError(f"--name: {error}") from None
-    except OSError as error:
-        raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
+        summary = pipeline.train(config, logger, resume=True) if resumed else pipeline.train(config, logger)
+        finished = True
+    except BadArgumentError as error:
+        if len(logger.records) > rows_before:  # it trained with these settings: not the user's mistake
+            raise
+        logger.close()
+        if main_process and not resumed and set(os.listdir(run_dir)) <= {CONFIG_FILE}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise _usage_error(error, config.backend) from None
+    except KeyboardInterrupt:
+        # The pipelines finish the update under way, save its checkpoint, then re-raise.
+        logger.close()
+        if main_process:
+            _report_interrupt(logger)
+        return None
+    finally:
+        if not finished:
+            logger.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return dict(summary or {})
 
 
-def _planned_steps(config: TrainConfig) -> tuple[int, int]:
-    """(steps the pipeline will run, steps per update): whole updates only, and under torchrun
-    one update is a batch on every rank."""
-    world = _world_size(config)
-    return config.num_updates_for(world) * config.steps_per_update(world), config.steps_per_update(world)
+def _report_interrupt(logger: RunLogger) -> None:
+    """On stderr: the step reached and how to evaluate or continue the partial run."""
+    run_dir = logger.run_dir
+    step = logger.records[-1]["step"] if logger.records else 0
+    saved = (run_dir / CHECKPOINT_FILE).is_file()
+    kept = (f"checkpoint saved; evaluate it with `{PROG} eval {run_dir}` or continue it with "
+            f"`{PROG} train --resume {run_dir}`" if saved else "no checkpoint")
+    print(f"{PROG}: interrupted at step {step}; partial run kept in {run_dir} ({kept})", file=sys.stderr)
 
 
-def _check_out(out_dir: str, name: str | None) -> None:
-    """Cheap early checks of --out and --name (the atomic check is create_run_dir's mkdir)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: expected a folder, received {out_dir!r} (an existing file)")
-    if name is None:
-        return
-    from .runs import is_folder_name
-
-    if not is_folder_name(name):
-        raise UsageError(f"--name: expected a folder name without path separators, received {name!r}")
-    if (out / name).exists():
-        raise UsageError(f"--name: run folder {out / name} already exists; choose another --name")
+def _report_summary(summary: dict, logger: RunLogger, run_dir: Path, main_process: bool) -> None:
+    """summary.json and the curve (logger.close), then the summary line on stdout."""
+    logger.close(summary)
+    if main_process:
+        if logger.plot_error:
+            print(f"{PROG}: note: {logger.plot_error}", file=sys.stderr)
+        print(_summary_line(summary, logger, run_dir), flush=True)
 
 
 def _summary_line(summary: dict, logger, run_dir) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from ..spec.errors import bad_value
 from .config import BACKENDS, TrainConfig
 from .episodes import RETURN_WINDOW
 from .metrics import METRIC_KEYS
@@ -46,7 +47,7 @@ __all__ = ["TrainConfig", "PIPELINES", "METRIC_KEYS", "RETURN_WINDOW", "load_pip
 def load_pipeline(backend: str):
     """The pipeline module for `backend` (imports its framework)."""
     if backend not in PIPELINES:
-        raise ValueError(f"backend: expected one of {sorted(PIPELINES)}, received {backend!r}")
+        raise bad_value("backend", f"one of {sorted(PIPELINES)}", repr(backend))
     return importlib.import_module(PIPELINES[backend])
 
 

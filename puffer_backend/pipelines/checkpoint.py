@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spec.errors import bad_value
 from .config import TrainConfig, load_config, write_config
 
 __all__ = ["CHECKPOINT_FILE", "FORMAT", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
@@ -103,9 +104,9 @@ def load_checkpoint(run_dir, backend: str | None = None) -> tuple[TrainConfig, C
             if group in groups:
                 groups[group][name] = data[key]
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: expected checkpoint format {FORMAT}, received {meta.get('format')!r}")
+        raise bad_value(str(path), f"checkpoint format {FORMAT}", repr(meta.get("format")))
     if backend is not None and meta.get("backend") != backend:
-        raise ValueError(f"run_dir: expected a {backend} checkpoint, received one of backend {meta.get('backend')!r}")
+        raise bad_value("run_dir", f"a {backend} checkpoint", f"one of backend {meta.get('backend')!r}")
     info = {k: v for k, v in meta.items() if k not in ("format", "backend", "step", "update")}
     return config, Checkpoint(meta["backend"], meta["step"], meta["update"], info=info, **groups)
 

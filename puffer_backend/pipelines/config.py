@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..spec.errors import bad_type, bad_value
+from ..spec.errors import BadArgumentError, bad_type, bad_value
 
 __all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int",
-           "write_config", "load_config", "field_docs"]
+           "config_field", "write_config", "load_config", "field_docs"]
 
 BACKENDS = ("torch", "jax", "mixed")
 LOGGERS = ("csv", "tensorboard")
@@ -224,6 +224,16 @@ def check_positive_int(argument: str, value) -> int:
     return int(value)
 
 
+def config_field(error: Exception) -> str | None:
+    """The TrainConfig field that a bad-argument error names as `config.<field>` (validate's
+    and check_resumable's name for it), read from its `argument`; None for any other error."""
+    if not isinstance(error, BadArgumentError):
+        return None
+    prefix, dot, field = error.argument.partition(".")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return field if prefix == "config" and dot and field in names else None
+
+
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -255,9 +265,9 @@ def load_config(run_dir) -> TrainConfig:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: expected JSON, received a file that fails to parse ({error})") from None
+        raise bad_value(str(path), "JSON", f"a file that fails to parse ({error})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, received {type(data).__name__}")
+        raise bad_value(str(path), "a JSON object", type(data).__name__)
     return TrainConfig.from_dict(data)
 
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import re
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import TrainConfig
+from ..spec.errors import bad_value
+from .config import TrainConfig, config_field
 
 try:
     import tomllib
@@ -36,8 +36,6 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
 
 __all__ = ["Setting", "env_preset", "read_config_file", "file_settings", "layered_config", "build_config",
            "relabel_error"]
-
-_CONFIG_ERROR = re.compile(r"^config\.(\w+): ")
 
 
 class Setting(NamedTuple):
@@ -68,19 +66,17 @@ def read_config_file(path) -> dict:
     """
     path = Path(path)
     if tomllib is None:
-        raise ValueError(f"{path}: expected Python 3.11+ (tomllib) or the tomli package to read TOML, "
-                         "received neither")
+        raise bad_value(str(path), "Python 3.11+ (tomllib) or the tomli package to read TOML", "neither")
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: expected TOML, received a file that fails to parse ({error})") from None
+        raise bad_value(str(path), "TOML", f"a file that fails to parse ({error})") from None
     kinds = _kinds()
     fields = {}
     for key, value in data.items():
         if key not in kinds:
-            raise ValueError(f"{path}: {key}: expected a TrainConfig key ({', '.join(kinds)}), "
-                             f"received an unknown key")
+            raise bad_value(f"{path}: {key}", f"a TrainConfig key ({', '.join(kinds)})", "an unknown key")
         fields[key] = _typed(value, kinds[key], f"{path}: {key}")
     return fields
 
@@ -88,7 +84,7 @@ def read_config_file(path) -> dict:
 def _typed(value, kind: str, label: str):
     """`value` from TOML as a value of a field of type `kind`; ValueError naming `label` otherwise."""
     def wrong(expected):
-        return ValueError(f"{label}: expected {expected}, received {value!r}")
+        return bad_value(label, expected, repr(value))
 
     optional = kind.endswith("|None")
     kind = kind.removesuffix("|None")
@@ -123,14 +119,14 @@ def file_settings(path) -> list[Setting]:
 
 
 def relabel_error(error: ValueError, settings) -> ValueError:
-    """A `config.<field>: ...` error of TrainConfig.validate reworded with the label of the
-    setting that set that field last (`--set gamma: expected ...`); other errors unchanged."""
-    message = str(error)
-    match = _CONFIG_ERROR.match(message)
+    """A TrainConfig.validate error naming `config.<field>` renamed with the label of the
+    setting that set that field last (`--set gamma: expected ...`), of the same type; other
+    errors (and a field no setting set) unchanged."""
     labels = {setting.field: setting.label for setting in settings}
-    if match is None or match.group(1) not in labels:
+    field = config_field(error)
+    if field not in labels:
         return error
-    return ValueError(f"{labels[match.group(1)]}: {message[match.end():]}")
+    return error.renamed(labels[field])
 
 
 def layered_config(settings, *, base: TrainConfig | None = None, preset: bool = True) -> TrainConfig:
@@ -145,8 +141,7 @@ def layered_config(settings, *, base: TrainConfig | None = None, preset: bool = 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for setting in settings:
         if setting.field not in fields:
-            raise ValueError(f"{setting.label}: expected a TrainConfig key, received an unknown key "
-                             f"{setting.field!r}")
+            raise bad_value(setting.label, "a TrainConfig key", f"an unknown key {setting.field!r}")
     chosen = {setting.field: setting.value for setting in settings}
     if preset:
         backend, env_id = chosen.get("backend", base.backend), chosen.get("env_id", base.env_id)

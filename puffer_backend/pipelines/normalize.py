@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..spec.errors import bad_value
+
 __all__ = ["OBS_CLIP", "REWARD_CLIP", "EPSILON", "INITIAL_COUNT", "update_moments", "RunningMeanStd",
            "Normalizer", "RunningMoments", "NormState", "norm_init", "norm_reset", "norm_step", "rms_normalize",
            "norm_arrays", "norm_from_arrays", "norm_state_arrays", "saved_obs_rms"]
@@ -151,8 +153,8 @@ def norm_from_arrays(state: dict, norm_obs: bool, norm_reward: bool):
         names = [f"{prefix}/{name}" for name in ("mean", "var", "count")]
         missing = [name for name in names if name not in state]
         if missing:
-            raise ValueError(f"checkpoint: expected the normalization statistics state/{missing[0]}, "
-                             "received a checkpoint without them")
+            raise bad_value("checkpoint", f"the normalization statistics state/{missing[0]}",
+                            "a checkpoint without them")
         return tuple(state[name] for name in names)
     return (moments("obs_rms") if norm_obs else None, moments("return_rms") if norm_reward else None,
             state.get("norm_returns") if norm_reward else None)

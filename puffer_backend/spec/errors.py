@@ -5,10 +5,16 @@ Every message is one line. `describe` collapses a received value whose repr span
 themselves is one line already (wrap a foreign exception's text in `one_line`). The
 message itself is assembled without string methods, so a check that fails while
 torch.compile traces it still raises its own message.
+
+`bad_type` and `bad_value` return a `BadTypeError` / `BadValueError`: a TypeError / ValueError
+that also keeps the three parts (`argument`, `expected`, `received`), so a caller tells a bad
+argument from a bug by its type, and names the argument its own way (the command names the
+flag), without reading the text.
 """
 from __future__ import annotations
 
-__all__ = ["one_line", "describe", "bad_type", "bad_value"]
+__all__ = ["BadArgumentError", "BadTypeError", "BadValueError", "one_line", "describe", "bad_type",
+           "bad_value"]
 
 _MAX_REPR = 80
 
@@ -37,12 +43,44 @@ def describe(value) -> str:
     return f"{kind} {text}"
 
 
-def bad_type(argument: str, expected: str, received) -> TypeError:
-    return TypeError(f"{argument}: expected {expected}, received {describe(received)}")
+class BadArgumentError(Exception):
+    """`argument: expected <expected>, received <received>`: an argument that was wrong, with
+    its three parts kept as one-line texts. Raised as `BadTypeError` or `BadValueError`, made
+    by `bad_type`, `bad_value` or `from_parts` (no `__init__` of its own: dynamo cannot trace
+    one, and a check that fails under torch.compile must still raise its own message)."""
+
+    argument: str
+    expected: str
+    received: str
+
+    @classmethod
+    def from_parts(cls, argument: str, expected: str, received: str):
+        """The error of this type naming `argument`, with `received` a one-line text."""
+        error = cls(f"{argument}: expected {expected}, received {received}")
+        error.argument, error.expected, error.received = argument, expected, received
+        return error
+
+    def renamed(self, argument: str):
+        """The same error (type, expected, received) naming `argument` instead: the flag or the
+        config file key that set a field, in place of `config.<field>`."""
+        return type(self).from_parts(argument, self.expected, self.received)
 
 
-def bad_value(argument: str, expected: str, received) -> ValueError:
+class BadTypeError(BadArgumentError, TypeError):
+    """An argument of the wrong type (`bad_type`)."""
+
+
+class BadValueError(BadArgumentError, ValueError):
+    """An argument of the right type with a wrong value (`bad_value`)."""
+
+
+def bad_type(argument: str, expected: str, received) -> BadTypeError:
+    """`received`: the value, described by `describe`."""
+    return BadTypeError.from_parts(argument, expected, describe(received))
+
+
+def bad_value(argument: str, expected: str, received) -> BadValueError:
     """`received`: a value (described by `describe`) or a one-line text built by the caller."""
     if not isinstance(received, str):
         received = describe(received)
-    return ValueError(f"{argument}: expected {expected}, received {received}")
+    return BadValueError.from_parts(argument, expected, received)

@@ -12,11 +12,13 @@ FAKE_PIPELINE = textwrap.dedent('''
     import json, os
     from pathlib import Path
 
+    from puffer_backend.spec.errors import bad_value
+
     def train(config, logger):
         behaviour = config.extra.get("fake", "ok")
         seen = json.loads((Path(logger.run_dir) / "config.json").read_text()) if os.environ.get("FAKE_MAIN", "1") == "1" else None
         if behaviour == "reject":
-            raise ValueError("num_envs: expected a multiple of the device count 8, received 4")
+            raise bad_value("num_envs", "a multiple of the device count 8", "4")
         if behaviour == "bug":
             raise ValueError("something internal broke")
         steps = 0

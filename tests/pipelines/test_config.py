@@ -7,8 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from puffer_backend.pipelines.config import (CONFIG_FILE, MAX_SEED, TrainConfig, check_positive_int, load_config,
-                                             write_config)
+from puffer_backend.pipelines.config import (CONFIG_FILE, MAX_SEED, TrainConfig, check_positive_int, config_field,
+                                             load_config, write_config)
+from puffer_backend.spec.errors import BadValueError, bad_value
 
 # (field, a value the field refuses, words the message must hold)
 BAD_VALUES = [
@@ -88,6 +89,15 @@ def test_check_positive_int():
     for bad in (0, -2, True, 2.0, "3", None):
         with pytest.raises(ValueError, match=rf"^episodes: expected a positive int, received {re.escape(repr(bad))}$"):
             check_positive_int("episodes", bad)
+
+
+def test_validate_errors_name_their_field_by_attribute_not_text():
+    with pytest.raises(BadValueError) as raised:
+        TrainConfig(gamma=2.0).validate()
+    assert raised.value.argument == "config.gamma" and config_field(raised.value) == "gamma"
+    assert config_field(bad_value("config.no_such_field", "x", "y")) is None
+    assert config_field(bad_value("gamma", "x", "y")) is None  # a bare name is not validate's
+    assert config_field(ValueError("config.gamma: expected x, received y")) is None  # text is not read
 
 
 def test_config_round_trip(tmp_path):

@@ -11,6 +11,7 @@ from puffer_backend.pipelines.config import TrainConfig
 from puffer_backend.pipelines.presets import preset
 from puffer_backend.pipelines.config_file import (Setting, build_config, layered_config, read_config_file,
                                                   relabel_error)
+from puffer_backend.spec.errors import BadValueError, bad_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,9 +120,13 @@ def test_cross_field_errors_name_the_last_layer_that_set_the_field():
     settings = [Setting("file.toml: num_envs", "num_envs", 3), Setting("--set num_minibatches", "num_minibatches", 5)]
     with pytest.raises(ValueError, match=r"^--set num_minibatches: expected a divisor of the batch size 384"):
         layered_config(settings)
-    untouched = ValueError("config.gamma: expected a number in [0, 1], received 2")
+    untouched = bad_value("config.gamma", "a number in [0, 1]", "2")
     assert relabel_error(untouched, settings) is untouched  # no setting claims gamma
-    assert str(relabel_error(ValueError("config.num_envs: x"), settings)) == "file.toml: num_envs: x"
+    renamed = relabel_error(bad_value("config.num_envs", "x", "3"), settings)
+    assert type(renamed) is BadValueError and str(renamed) == "file.toml: num_envs: expected x, received 3"
+    # decided by the error's type and its `argument`, not its text: a plain ValueError is left alone
+    lookalike = ValueError("config.num_envs: expected x, received 3")
+    assert relabel_error(lookalike, settings) is lookalike
 
 
 def test_the_example_in_the_docs_is_the_shipped_file():

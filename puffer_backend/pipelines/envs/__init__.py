@@ -126,5 +126,5 @@ def _installed(module: str) -> bool:
 def missing_modules(backend: str) -> list[str]:
     """The modules `backend` needs that cannot be found (without importing any of them)."""
     if backend not in REQUIRED_MODULES:
-        raise ValueError(f"backend: expected one of {sorted(REQUIRED_MODULES)}, received {backend!r}")
+        raise bad_value("backend", f"one of {sorted(REQUIRED_MODULES)}", repr(backend))
     return [name for name in REQUIRED_MODULES[backend] if not _installed(name)]

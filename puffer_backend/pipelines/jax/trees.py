@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from ...spec.errors import bad_value
+
 __all__ = ["path_name", "tree_arrays", "restore_tree"]
 
 
@@ -40,11 +42,11 @@ def restore_tree(template, arrays: dict, what: str):
     for path, leaf in leaves:
         name = path_name(path)
         if name not in arrays:
-            raise ValueError(f"checkpoint: expected {what}/{name}, received a checkpoint without it")
+            raise bad_value("checkpoint", f"{what}/{name}", "a checkpoint without it")
         value = np.asarray(arrays[name])
         shape, dtype = np.shape(leaf), (leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype)
         if value.shape != tuple(shape) or value.dtype != dtype:
-            raise ValueError(f"checkpoint: expected {what}/{name} of shape {tuple(shape)} and dtype {dtype}, "
-                             f"received shape {value.shape} and dtype {value.dtype}")
+            raise bad_value("checkpoint", f"{what}/{name} of shape {tuple(shape)} and dtype {dtype}",
+                            f"shape {value.shape} and dtype {value.dtype}")
         restored.append(jax.device_put(value, leaf.sharding) if hasattr(leaf, "sharding") else value)
     return jax.tree_util.tree_unflatten(treedef, restored)
