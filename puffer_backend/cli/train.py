@@ -21,7 +21,6 @@ from pathlib import Path
 from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_info
 from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, write_config
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
-from ..pipelines.episodes import first_step_reaching
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
 from ..spec.errors import BadArgumentError
@@ -121,9 +120,6 @@ def run(args) -> int:
                      scratch=scratch)
     if summary is None:  # Ctrl-C: the partial run is kept, and was reported
         return EXIT_INTERRUPTED
-    summary.setdefault("wall_time", logger.elapsed)
-    if config.target_return is not None:
-        summary.setdefault("steps_to_target", first_step_reaching(logger.records, config.target_return))
     _report_summary(summary, logger, run_dir, main_process)
     return 0
 
@@ -327,12 +323,10 @@ def _report_summary(summary: dict, logger: RunLogger, run_dir: Path, main_proces
 
 
 def _summary_line(summary: dict, logger, run_dir) -> str:
+    """The pipeline's summary (pipelines.training_run) in one line."""
     from .progress import format_number
 
-    last = logger.records[-1] if logger.records else {}
-    steps = summary.get("steps", last.get("step", 0))
-    sps = summary.get("sps", last.get("sps"))
-    mean_return = summary.get("mean_return", last.get("mean_return"))
+    steps, sps, mean_return = summary["steps"], summary["sps"], summary["mean_return"]
     reached = ""
     if "steps_to_target" in summary:
         first = summary["steps_to_target"]

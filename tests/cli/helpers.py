@@ -12,6 +12,7 @@ FAKE_PIPELINE = textwrap.dedent('''
     import json, os
     from pathlib import Path
 
+    from puffer_backend.pipelines.episodes import first_step_reaching
     from puffer_backend.spec.errors import bad_value
 
     def train(config, logger):
@@ -21,15 +22,22 @@ FAKE_PIPELINE = textwrap.dedent('''
             raise bad_value("num_envs", "a multiple of the device count 8", "4")
         if behaviour == "bug":
             raise ValueError("something internal broke")
-        steps = 0
+        steps, rows = 0, []
         for update in range(1, 4):
             steps = update * config.num_envs * 8
-            logger.record(steps, mean_return=10.0 * update + config.seed, episodes=20 * update, sps=1000.0 * update,
-                          policy_loss=-0.01 * update, value_loss=0.5, entropy=0.69, approx_kl=0.001)
+            row = dict(mean_return=10.0 * update + config.seed, episodes=20 * update, sps=1000.0 * update,
+                       policy_loss=-0.01 * update, value_loss=0.5, entropy=0.69, approx_kl=0.001)
+            logger.record(steps, **row)
+            rows.append({"step": steps, **row})
             if behaviour == "interrupt" and update == 2:
                 raise KeyboardInterrupt
         (Path(logger.run_dir) / "fake.ckpt").write_text(json.dumps({"score": 30.0 + config.seed, "seen": seen}))
-        return {"steps": steps, "sps": 3000.0, "mean_return": 30.0 + config.seed}
+        # The summary every pipeline returns (pipelines.training_run), whole: the command adds nothing.
+        summary = {"steps": steps, "sps": 3000.0, "compile_s": 0.0, "wall_time": 0.25, "mean_return": 30.0 + config.seed,
+                   "episodes": 60}
+        if config.target_return is not None:
+            summary["steps_to_target"] = first_step_reaching(rows, config.target_return)
+        return summary
 
     def evaluate(run_dir, episodes=20, seed=0):
         data = json.loads((Path(run_dir) / "fake.ckpt").read_text())

@@ -195,18 +195,13 @@ def test_interrupt_keeps_the_partial_run(fake, capsys):
     assert (fake / "runs" / "cut" / runs.CURVE_FILE).exists()
 
 
-def test_summary_falls_back_to_the_last_record(fake, capsys):
-    import fake_pipeline_mod
-
-    original = fake_pipeline_mod.train
-    fake_pipeline_mod.train = lambda config, logger: original(config, logger) and None  # returns None
-    try:
-        assert cli.main(["--quiet", "--name", "none", "--no-early-stop"]) == 0
-    finally:
-        fake_pipeline_mod.train = original
-    assert capsys.readouterr().out.startswith("done: steps 96  sps 3000  mean_return 30.0")
-    summary = json.loads((fake / "runs" / "none" / runs.SUMMARY_FILE).read_text())
-    assert set(summary) == {"wall_time"} and summary["wall_time"] > 0
+def test_summary_json_is_the_pipelines_summary(fake, capsys):
+    """The command writes the summary the pipeline returned, whole, and prints it in one line."""
+    assert cli.main(["--quiet", "--name", "whole", "--no-early-stop"]) == 0
+    assert capsys.readouterr().out.startswith("done: steps 96  sps 3000  mean_return 30.0  time 0.2s  run ")
+    summary = json.loads((fake / "runs" / "whole" / runs.SUMMARY_FILE).read_text())
+    assert summary == {"steps": 96, "sps": 3000.0, "compile_s": 0.0, "wall_time": 0.25, "mean_return": 30.0,
+                       "episodes": 60}
 
 
 def test_torchrun_other_ranks_write_and_print_nothing(fake, capsys, monkeypatch):

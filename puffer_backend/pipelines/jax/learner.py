@@ -1,8 +1,9 @@
 """The jax learner: advantages, the clipped PPO loss, one optimizer step, the optimizer.
 
-The same PPO as the torch learner (CleanRL's loss and schedule; advantages normalized per
-minibatch with the unbiased std; the advantage rule of pipelines.gae with time limits
-bootstrapped), written as pure functions that run inside `jit` and `shard_map`.
+The same PPO as the torch learner (CleanRL's loss; the rules both learners share from
+pipelines.rules: Adam's settings, the learning-rate schedule, gradient clipping, advantage
+normalization; the advantage rule of pipelines.gae with time limits bootstrapped), written
+as pure functions that run inside `jit` and `shard_map`.
 """
 from __future__ import annotations
 
@@ -16,28 +17,41 @@ from jax.flatten_util import ravel_pytree
 from ... import jax_impl
 from ..config import TrainConfig
 from ..gae import gae_jax
+from ..rules import ADAM_BETAS, ADAM_EPS, clip_coefficient, learning_rate_at, normalized_advantages
 from .policy import apply_policy, policy_dist
 
-__all__ = ["make_optimizer", "truncated_values", "advantages_and_returns", "ppo_loss", "minibatch_step", "FlatAdam",
-           "FlatState", "flat_adam", "flat_minibatch_step"]
+__all__ = ["make_optimizer", "clip_by_global_norm", "truncated_values", "advantages_and_returns", "ppo_loss",
+           "minibatch_step", "FlatAdam", "FlatState", "flat_adam", "flat_minibatch_step"]
 
-ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-5
+ADAM_B1, ADAM_B2 = ADAM_BETAS
 
 
 def _learning_rate(config: TrainConfig, num_updates: int):
-    """The learning rate as a function of the optimizer step count (or a constant)."""
+    """The learning rate as a function of the optimizer step count (or a constant):
+    pipelines.rules' schedule, stepped once per update."""
     if not config.anneal_lr:
         return config.learning_rate
     steps_per_update = config.update_epochs * config.num_minibatches
 
-    def lr(count):  # linear to 0 over the run, stepped once per update (as CleanRL)
-        return config.learning_rate * (1.0 - (count // steps_per_update) / num_updates)
+    def lr(count):
+        return learning_rate_at(count // steps_per_update + 1, num_updates, config.learning_rate)
     return lr
 
 
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """optax's `clip_by_global_norm` with pipelines.rules' formula (torch's): every gradient
+    scaled by `min(1, max_norm / (norm + 1e-6))`. Stateless (its state is optax's EmptyState,
+    as optax's own clip has, so checkpoints keep their tree)."""
+    def update(updates, state, params=None):
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(updates)))
+        scale = clip_coefficient(norm, max_norm)
+        return jax.tree.map(lambda g: g * scale, updates), state
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: TrainConfig, num_updates: int):
-    """optax: clip_by_global_norm then Adam (eps 1e-5), lr linearly annealed per update to 0."""
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+    """optax: the gradient clip, then Adam, lr by the schedule (pipelines.rules' settings)."""
+    return optax.chain(clip_by_global_norm(config.max_grad_norm),
                        optax.adam(_learning_rate(config, num_updates), b1=ADAM_B1, b2=ADAM_B2, eps=ADAM_EPS))
 
 
@@ -87,8 +101,7 @@ def flat_adam(config: TrainConfig, num_updates: int, params) -> FlatAdam | None:
         return unravel(state.params), (clip, (adam, schedule))
 
     def step(state: FlatState, grad) -> FlatState:
-        norm = jnp.sqrt(jnp.sum(grad * grad))
-        grad = jnp.where(norm < max_norm, grad, grad * (max_norm / norm))  # optax's clip_by_global_norm
+        grad = grad * clip_coefficient(jnp.sqrt(jnp.sum(grad * grad)), max_norm)
         rate = lr(state.count) if callable(lr) else lr  # the schedule reads the count before the step
         count = state.count + 1
         mu = ADAM_B1 * state.mu + (1.0 - ADAM_B1) * grad
@@ -118,14 +131,13 @@ def truncated_values(value_fn, final_obs, truncated, max_rows: int):
 
 def advantages_and_returns(value_fn, rewards, values, dones, truncated, final_obs, last_value, config: TrainConfig,
                            max_truncations: int):
-    """(advantages, returns) `(time, envs)` of a rollout by pipelines.gae's rule: each time
-    limit (`truncated`) bootstrapped with `gamma * value_fn(final_obs)` folded into its
-    reward, then GAE with `dones` (terminated or truncated). `max_truncations` bounds the
-    truncated entries (see truncated_values)."""
+    """(advantages, returns) `(time, envs)` of a rollout by pipelines.gae's rule: GAE with
+    `dones` (terminated or truncated), each time limit (`truncated`) bootstrapped with
+    `value_fn(final_obs)`. `max_truncations` bounds the truncated entries (see truncated_values)."""
     # One batched critic pass after the rollout (per step, XLA:CPU's per-op overhead costs
     # more than the arithmetic), on the truncated rows only.
-    bootstrap = config.gamma * truncated_values(value_fn, final_obs, truncated, max_truncations)
-    adv = gae_jax(rewards + bootstrap, values, dones, last_value, config.gamma, config.gae_lambda)
+    limit_values = truncated_values(value_fn, final_obs, truncated, max_truncations)
+    adv = gae_jax(rewards, values, dones, last_value, config.gamma, config.gae_lambda, limit_values)
     return adv, adv + values
 
 
@@ -148,11 +160,11 @@ def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None 
     logratio = logprob - old_logprob
     ratio = jnp.exp(logratio)
     if config.norm_adv:
-        mean_fn = (lambda x: x) if axis_name is None else (lambda x: jax.lax.pmean(x, axis_name))
-        rows = adv.shape[0] * (1 if axis_name is None else jax.lax.axis_size(axis_name))
-        mean = mean_fn(adv.mean())
-        var = mean_fn(((adv - mean) ** 2).mean()) * (rows / (rows - 1))  # unbiased, as torch's std()
-        adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
+        if axis_name is None:
+            adv = normalized_advantages(adv)
+        else:  # the global minibatch's statistics, on every device
+            adv = normalized_advantages(adv, lambda x: jax.lax.pmean(x, axis_name),
+                                        adv.shape[0] * jax.lax.axis_size(axis_name))
     pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
     if config.clip_vloss:
         clipped = old_value + jnp.clip(value - old_value, -config.clip_coef, config.clip_coef)

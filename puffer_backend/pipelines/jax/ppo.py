@@ -23,11 +23,12 @@ from ..compile_cache import jax_compile_cache
 from ..config import TrainConfig, check_positive_int
 from ..envs.factory import resolve_factory
 from ..envs.gymnax_vec import VecEnv, make_env
-from ..episodes import EVAL_HORIZON, target_reached
-from ..interrupt import StopOnInterrupt
+from ..episodes import EVAL_HORIZON
 from ..metrics import RunClock, notify
 from ..normalize import norm_arrays, norm_state_arrays, rms_normalize, saved_obs_rms
 from ..resume import resume_checkpoint
+from ..training_run import TrainingRun
+from ...spec.errors import bad_value
 from .policy import JaxPolicy, make_policy
 from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
 from .trees import path_name, restore_tree, tree_arrays
@@ -84,61 +85,43 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
 def _train(config, logger, clock, cache, resume, env, policy) -> dict:
     program = make_program(config, env=env, policy=policy)
     checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
-    per_update = config.batch_size
-    updates, steps_to_target, last = 0, None, {}
-    with StopOnInterrupt() as interrupt:  # from here, Ctrl-C (even during the compile) saves a checkpoint
+    state = None
+
+    def save(run: TrainingRun) -> None:
+        save_checkpoint(logger.run_dir, config, _checkpoint(state, run.step, run.update, program, clock))
+
+    # Multi-host: params are replicated, so process 0 records and writes the checkpoint.
+    main = jax.process_index() == 0
+    # From here, Ctrl-C (even during the compile) saves a checkpoint.
+    with TrainingRun(config, logger, clock, save=save, num_updates=program.num_updates,
+                     steps_per_update=config.batch_size, done_updates=checkpoint.update if checkpoint else 0,
+                     is_main=main, extra_summary={"devices": program.mesh.size}) as run:
         notify(logger, f"compiling the jax program ({program.chunk_updates} updates per call) ...")
         with clock.compiling():
             state = program.init_state(jax.random.PRNGKey(config.seed))
             if checkpoint is not None:
                 state = _restore(state, checkpoint, program)
-                updates = checkpoint.update
                 clock.continue_from(checkpoint.info["clock"])
             # One program for the whole run: the chunk length is an argument.
             compiled = program.train_updates.lower(state, np.int32(program.chunk_updates)).compile()
         notify(logger, f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
-        saved_at = updates
-
-        def save():
-            # Multi-host: params are replicated, so one process writes the checkpoint.
-            if jax.process_index() == 0:
-                save_checkpoint(logger.run_dir, config, _checkpoint(state, updates * per_update, updates, program,
-                                                                    clock))
 
         clock.start_training()
-        for n in plan_chunks(program.num_updates, program.chunk_updates, updates):
-            if interrupt.requested:
+        for n in plan_chunks(program.num_updates, program.chunk_updates, run.update):
+            if run.interrupted:
                 break
             begin = clock.now()
             state, metrics = compiled(state, np.int32(n))
             metrics = metrics_dict(jax.device_get(metrics)[:n])
             end = clock.now()
             for i in range(n):
-                updates += 1
-                last = {k: float(v[i]) for k, v in metrics.items()}
-                steps = updates * per_update
+                row = {name: float(values[i]) for name, values in metrics.items()}
                 # The chunk ran its updates back to back: row i is given its share of the time.
-                at = begin + (i + 1) / n * (end - begin)
-                logger.record(steps, **clock.stamp(steps, at), **last)
-                if steps_to_target is None and target_reached(last["mean_return"], last["episodes"],
-                                                              config.target_return):
-                    steps_to_target = steps
-            if steps_to_target is not None:
-                break  # the target is seen at the end of the chunk that reached it
-            every = config.save_every
-            if every and updates // every > saved_at // every and updates < program.num_updates:
-                save()
-                saved_at = updates
-        steps = updates * per_update
-        summary = clock.summary(steps)
-        save()
-    if interrupt.requested:
-        raise KeyboardInterrupt
-    summary.update(mean_return=last.get("mean_return", float("nan")), episodes=int(last.get("episodes", 0)),
-                   devices=program.mesh.size)
-    if config.target_return is not None:
-        summary["steps_to_target"] = steps_to_target
-    return summary
+                run.end_update(row["mean_return"], row["episodes"], row, at=begin + (i + 1) / n * (end - begin))
+            if run.should_stop():  # the target is seen at the end of the chunk that reached it
+                break
+            run.save_if_due()
+    return run.summary
 
 
 def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgram, clock: RunClock) -> Checkpoint:
@@ -167,11 +150,11 @@ def _restore(template: RunnerState, checkpoint: Checkpoint, program: PPOProgram)
     """The runner state saved in `checkpoint`, placed as `template` (a fresh init) is."""
     saved_devices = checkpoint.info.get("devices")
     if saved_devices != program.mesh.size:
-        raise ValueError(f"checkpoint: expected a run saved on {program.mesh.size} devices (envs are split over "
-                         f"devices), received one saved on {saved_devices}")
+        raise bad_value("checkpoint", f"a run saved on {program.mesh.size} devices (envs are split over devices)",
+                        f"one saved on {saved_devices}")
     if not checkpoint.state:
-        raise ValueError("checkpoint: expected the whole runner state, received one saved on several hosts, "
-                         "which keeps params and optimizer only")
+        raise bad_value("checkpoint", "the whole runner state",
+                        "one saved on several hosts, which keeps params and optimizer only")
     rest = restore_tree(_rest(template), checkpoint.state, "state")
     norm = template.norm
     if norm is not None:
@@ -188,14 +171,13 @@ def load_params(checkpoint: Checkpoint, policy: JaxPolicy, obs_dim: int):
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     names = [path_name(path) for path, _ in leaves]
     if sorted(names) != sorted(checkpoint.params):
-        raise ValueError(f"policy: expected params named as the checkpoint's ({sorted(checkpoint.params)[:4]} ...), "
-                         f"received a policy whose params are {sorted(names)[:4]} ...")
+        raise bad_value("policy", f"params named as the checkpoint's ({sorted(checkpoint.params)[:4]} ...)",
+                        f"a policy whose params are {sorted(names)[:4]} ...")
     values = []
     for name, (_, leaf) in zip(names, leaves):
         value = checkpoint.params[name]
         if value.shape != np.shape(leaf):
-            raise ValueError(f"policy: expected {name} of shape {value.shape} (the checkpoint's), received "
-                             f"{np.shape(leaf)}")
+            raise bad_value("policy", f"{name} of shape {value.shape} (the checkpoint's)", str(np.shape(leaf)))
         values.append(jnp.asarray(value))
     return jax.tree_util.tree_unflatten(treedef, values)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...spec.errors import bad_value
 from ..gae import gae_numpy
 from ..rules import ADAM_BETAS, ADAM_EPS, clip_coefficient, learning_rate_at, normalized_advantages
 
@@ -79,10 +80,10 @@ def flatten_parameters(model: nn.Module) -> nn.Parameter:
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("model: expected a module with trainable parameters, received one with none")
+        raise bad_value("model", "a module with trainable parameters", "one with none")
     dtypes = {(p.dtype, p.device) for p in params}
     if len(dtypes) != 1:
-        raise ValueError(f"model: expected parameters of one dtype and device, received {sorted(map(str, dtypes))}")
+        raise bad_value("model", "parameters of one dtype and device", str(sorted(map(str, dtypes))))
     flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
     flat.grad = torch.zeros_like(flat)
     offset = 0
@@ -212,13 +213,13 @@ def load_optimizer_arrays(optimizer: torch.optim.Optimizer, arrays: dict, facts:
     state tensors (copied: Adam's moments and its step count) and the groups' hyperparameters.
     Raises ValueError when the saved state is of another optimizer or another parameter count."""
     if facts.get("optimizer") != type(optimizer).__name__:
-        raise ValueError(f"checkpoint: expected the state of a {type(optimizer).__name__} optimizer, received "
-                         f"one of {facts.get('optimizer')!r}")
+        raise bad_value("checkpoint", f"the state of a {type(optimizer).__name__} optimizer",
+                        f"one of {facts.get('optimizer')!r}")
     current = optimizer.state_dict()
     saved_groups = facts.get("param_groups", [])
     if len(saved_groups) != len(current["param_groups"]):
-        raise ValueError(f"checkpoint: expected {len(current['param_groups'])} optimizer parameter groups, "
-                         f"received {len(saved_groups)}")
+        raise bad_value("checkpoint", f"{len(current['param_groups'])} optimizer parameter groups",
+                        str(len(saved_groups)))
     groups = [{**group, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()},
                "params": group["params"]} for group, saved in zip(current["param_groups"], saved_groups)]
     state: dict = {}
