@@ -4,28 +4,36 @@ One folder per pipeline over shared building blocks:
 
     config.py      TrainConfig: every setting, its meaning and the only validation
     config_file.py TOML config files layered over the defaults (and an env-preset hook)
+    presets.py     per-env presets (CleanRL's continuous control) and env targets
+    normalize.py   observation and reward normalization (numpy and JAX forms)
     episodes.py    the episode-statistics rule (mean of the 20 latest episodes, target reached)
-    gae.py         the advantage rule (one meaning of `dones`; truncations bootstrapped)
+    gae.py         the advantage rule (one meaning of `dones`; time limits bootstrapped)
+    rules.py       the update's rules for both learners (Adam, schedule, clip, advantage norm)
+    training_run.py  what every loop does after an update: rows, target, saves, Ctrl-C, summary
     metrics.py     what sps, wall_time and compile_s mean, and the clock that measures them
     checkpoint.py  the one checkpoint format (config.json stays the only copy of the config)
     resume.py      what a resumed run may change, checked before it continues
     interrupt.py   Ctrl-C finishes the update, saves a checkpoint, then stops
     compile_cache.py  JAX's persistent compilation cache for the jax and mixed pipelines
-    envs/          the env table; gymnasium vector envs (torch), gymnax vector envs (jax, mixed)
-    torch/         the torch pipeline: gymnasium envs, torch policy and learner, DDP
+    video.py       videos of a trained policy
+    envs/          the env table, the env contract of the torch loop (contract.py), gymnasium
+                   vector envs (torch), gymnax vector envs (jax, mixed), users' factories
+    torch/         the torch pipeline and the torch learner's loop (loop.py) that mixed shares
     jax/           the jax pipeline: gymnax envs, rollout and update under one jax.jit
-    mixed/         the mixed pipeline: a gymnax env under jit, the torch policy and learner
+    mixed/         the mixed pipeline: the torch loop on a gymnax env stepped under jit
 
 Every pipeline's entry module (`PIPELINES[backend]`) exposes:
-    train(config: TrainConfig, logger, *, resume: bool = False) -> dict
+    train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy=None) -> dict
         Trains; calls `logger.record(step, **row)` once per update with the keys of
         METRIC_KEYS and `wall_time` (see metrics.py for what each means); saves a checkpoint
         under `logger.run_dir` at the end, every `config.save_every` updates, and after
         Ctrl-C (then raises KeyboardInterrupt); returns the summary described in metrics.py.
         resume=True continues the run whose checkpoint is in `logger.run_dir` (resume.py).
-    evaluate(run_dir, episodes=20, seed=0) -> float
+    evaluate(run_dir, episodes=20, seed=0, *, env=None, policy=None) -> float
         Loads the run's config.json and checkpoint and returns the mean episodic return of
         the greedy (deterministic) policy. FileNotFoundError when the run has no checkpoint.
+    record_video(run_dir, path, episodes=1, seed=0, *, env=None, policy=None) -> dict
+    check_env(config, env=None) -> None
 A logger is anything with `run_dir` (pathlib.Path) and `record(step, **metrics)`; an
 optional `note(text)` receives status lines such as "compiling ...".
 """

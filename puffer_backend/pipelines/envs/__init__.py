@@ -1,7 +1,8 @@
 """Environments of the pipelines: which env ids each backend takes, decided cheaply (this module,
-framework-free), gymnasium vector envs for torch (`gym_vec`), gymnax vector envs for jax and
-mixed (`gymnax_vec`; gymnax imported without its plotting libraries by `gymnax_import`), users'
-env factories (`factory`), frames for videos (`render`).
+framework-free), the env contract of the torch loop (`contract`), gymnasium vector envs for
+torch (`gym_vec`), gymnax vector envs for jax and mixed (`gymnax_vec`; gymnax imported without
+its plotting libraries by `gymnax_import`), users' env factories (`factory`), frames for
+videos (`render`).
 
 `--env` takes, per backend:
 - torch: any id in gymnasium's registry (`gymnasium.registry`), or `package.module:function`,
