@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from . import compare, evaluate, train
-from .errors import EXIT_USAGE, PROG, UsageError
+from .errors import EXIT_FAILED, EXIT_USAGE, PROG, RunFailed, UsageError
 from .parser import build_parser
 
 __all__ = ["main"]
@@ -32,3 +32,6 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(str(error) if str(error).startswith(PROG) else f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RunFailed as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_FAILED

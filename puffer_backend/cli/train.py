@@ -23,9 +23,10 @@ from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_conf
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
+from ..pipelines.training_run import NonFiniteError
 from ..spec.errors import BadArgumentError
 from .backends import check_env, check_installed, pipeline_module
-from .errors import EXIT_INTERRUPTED, PROG, UsageError
+from .errors import EXIT_INTERRUPTED, PROG, RunFailed, UsageError
 from .parser import FIELD_FLAGS, FLAG_DESTS, parse_override
 from .progress import Progress
 from .runs import RunLogger, create_run_dir, default_run_name, is_folder_name, is_main_process, require_run_folder
@@ -289,6 +290,9 @@ def _train(pipeline, config: TrainConfig, logger: RunLogger, *, resumed: bool, m
         if main_process and not resumed and set(os.listdir(run_dir)) <= {CONFIG_FILE}:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise _usage_error(error, config.backend) from None
+    except NonFiniteError as error:
+        logger.close()
+        raise RunFailed(f"{error} (run {run_dir})") from None
     except KeyboardInterrupt:
         # The pipelines finish the update under way, save its checkpoint, then re-raise.
         logger.close()

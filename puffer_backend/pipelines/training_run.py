@@ -10,6 +10,9 @@ chunks) inside `with TrainingRun(...) as run:` and hands each finished update to
   step of the first row that reaches `config.target_return`, and `should_stop()` is then
   True, as it is once Ctrl-C was pressed (pipelines.interrupt); under torchrun rank 0's
   statistics and Ctrl-C decide on every rank (`agree`);
+- stops a run whose losses or parameters turn non-finite (NaN or infinite): the update's row
+  is recorded, then `NonFiniteError` names the update and what went non-finite, and the
+  last checkpoint written before it is kept (nothing is saved after it);
 - saves by one cadence (`save_due`): after the update that reaches a multiple of
   `config.save_every` (for chunks of updates: the chunk that crosses one), never after the
   last update, which the end of the run saves;
@@ -27,9 +30,14 @@ import math
 from .episodes import target_reached
 from .interrupt import StopOnInterrupt
 
-__all__ = ["TrainingRun", "save_due", "LOSS_KEYS"]
+__all__ = ["TrainingRun", "NonFiniteError", "save_due", "LOSS_KEYS"]
 
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl")
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or infinite loss or parameter; the message names the update
+    and the checkpoint that was kept."""
 
 
 def save_due(updates: int, saved_at: int, save_every: int, num_updates: int) -> bool:
@@ -63,6 +71,7 @@ class TrainingRun:
         self.summary: dict | None = None
         self._save, self._is_main, self._agree = save, is_main, agree
         self._saved_at = done_updates
+        self._last_checkpoint = done_updates if done_updates else None  # a resumed run's checkpoint
         self._first_reaching = None
         self._interrupt = StopOnInterrupt()
         self._extra_summary = extra_summary or {}
@@ -80,15 +89,22 @@ class TrainingRun:
         """Ctrl-C was pressed (on this process)."""
         return self._interrupt.requested
 
-    def end_update(self, mean_return, episodes, losses: dict, at: float | None = None) -> None:
+    def end_update(self, mean_return, episodes, losses: dict, at: float | None = None,
+                   params_finite: bool = True) -> None:
         """One more update is done: count it and record its row. `losses` holds LOSS_KEYS;
-        `at`: the clock reading the row is stamped with (default now)."""
+        `at`: the clock reading the row is stamped with (default now); params_finite: whether
+        every parameter after the update is finite. Raises NonFiniteError after recording the
+        row when a loss or a parameter is not finite."""
         self.update += 1
         self.step += self.steps_per_update
         self.mean_return, self.episodes = float(mean_return), int(episodes)
+        row = {key: float(losses[key]) for key in LOSS_KEYS}
         if self._is_main:
             self.logger.record(self.step, mean_return=self.mean_return, episodes=self.episodes,
-                               **self.clock.stamp(self.step, at), **{key: float(losses[key]) for key in LOSS_KEYS})
+                               **self.clock.stamp(self.step, at), **row)
+        bad = [key for key, value in row.items() if not math.isfinite(value)]
+        if bad or not params_finite:
+            self._stop_non_finite(bad)
         if self._first_reaching is None and target_reached(self.mean_return, self.episodes, self.config.target_return):
             self._first_reaching = self.step
 
@@ -99,12 +115,19 @@ class TrainingRun:
             self.steps_to_target = self._first_reaching if self._first_reaching is not None else self.step
         return reached or interrupted
 
+    def _stop_non_finite(self, bad_losses: list) -> None:
+        what = (f"{' and '.join(bad_losses)} not finite" if bad_losses
+                else "the policy's parameters not finite")
+        kept = (f"the checkpoint of update {self._last_checkpoint} is kept" if self._last_checkpoint is not None
+                else "no checkpoint was written before it (--save-every N keeps one every N updates)")
+        raise NonFiniteError(f"update {self.update}: {what}; training stopped, {kept}")
+
     def save_if_due(self) -> None:
         """Save when the cadence (`save_due`) asks for it."""
         if save_due(self.update, self._saved_at, self.config.save_every, self.num_updates):
             if self._is_main:
                 self._save(self)
-            self._saved_at = self.update
+            self._saved_at = self._last_checkpoint = self.update
 
     def __exit__(self, exc_type, exc, traceback) -> bool:
         try:

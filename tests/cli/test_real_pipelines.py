@@ -185,3 +185,18 @@ def test_any_env_and_a_video_through_the_command(tmp_path):
     assert "--set norm_obs: expected an env whose packed observations are floats" in lines[0]
     result = _command("eval", str(tmp_path / "clock"), "--video", str(tmp_path / "x.avi"))
     assert result.returncode == 2 and "--video: expected a file name ending in .mp4 or .gif" in result.stderr
+
+
+def test_a_run_that_goes_non_finite_is_one_line_and_exit_1(tmp_path):
+    """The command reports a run stopped on a NaN as one line naming the update, exit 1, the
+    run folder kept with its last checkpoint."""
+    if not _pipeline_ready("torch"):
+        pytest.skip("the torch pipeline or its framework is not installed")
+    result = _command("train", "--backend", "torch", "--env", "tests.pipelines.envs.toy_envs:make_poisoned_env",
+                      "--steps", "512", "--num-envs", "2", "--set", "num_steps=32", "--set", "num_minibatches=2",
+                      "--save-every", "1", "--out", str(tmp_path), "--name", "poisoned", "--quiet")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = [text for text in result.stderr.splitlines() if text.startswith("puffer-backend: update")]
+    assert "update 4: " in line and "the checkpoint of update 3 is kept" in line and str(tmp_path / "poisoned") in line
+    assert load_checkpoint(tmp_path / "poisoned")[1].update == 3

@@ -108,3 +108,30 @@ def test_every_pipeline_saves_by_the_one_cadence_and_returns_the_one_summary(bac
     assert set(summary) == {"steps", "sps", "compile_s", "wall_time", "mean_return", "episodes",
                             "steps_to_target"} | extra
     assert summary["steps"] == 5 * 64 and summary["steps_to_target"] is None
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "mixed"])
+def test_a_run_that_goes_non_finite_stops_naming_the_update_and_keeps_the_last_checkpoint(backend, tmp_path):
+    """The poisoned env observes NaN from its 100th step: with 2 envs x 32 steps, update 4's
+    rollout reaches it. The run stops there, its row recorded, and the checkpoint of update 3
+    (finite weights) stays the run's last."""
+    pytest.importorskip("torch" if backend != "jax" else "jax")
+    pytest.importorskip("gymnax" if backend != "torch" else "gymnasium")
+    import numpy as np
+
+    from puffer_backend.pipelines.checkpoint import load_checkpoint
+    from puffer_backend.pipelines.training_run import NonFiniteError
+
+    factory = "make_poisoned_env" if backend == "torch" else "make_poisoned_gymnax_env"
+    config = TrainConfig(backend=backend, env_id=f"tests.pipelines.envs.toy_envs:{factory}", total_steps=8 * 64,
+                         num_envs=2, num_steps=32, num_minibatches=2, update_epochs=1, save_every=1,
+                         target_return=None, extra={"chunk_updates": 1})
+    logger = MemoryLogger(tmp_path)
+    with pytest.raises(NonFiniteError, match=r"^update 4: .*not finite; training stopped, the checkpoint of update 3 "
+                                             r"is kept$"):
+        load_pipeline(backend).train(config, logger)
+    assert [row["step"] for row in logger.records] == [64, 128, 192, 256]
+    assert math.isnan(logger.records[-1]["value_loss"])
+    _, checkpoint = load_checkpoint(tmp_path)
+    assert checkpoint.update == 3
+    assert all(np.isfinite(value).all() for value in checkpoint.params.values())

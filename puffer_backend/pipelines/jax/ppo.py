@@ -114,14 +114,21 @@ def _train(config, logger, clock, cache, resume, env, policy) -> dict:
             state, metrics = compiled(state, np.int32(n))
             metrics = metrics_dict(jax.device_get(metrics)[:n])
             end = clock.now()
+            params_finite = bool(_all_finite(state.params))  # the chunk's last update's; earlier ones show in its losses
             for i in range(n):
                 row = {name: float(values[i]) for name, values in metrics.items()}
                 # The chunk ran its updates back to back: row i is given its share of the time.
-                run.end_update(row["mean_return"], row["episodes"], row, at=begin + (i + 1) / n * (end - begin))
+                run.end_update(row["mean_return"], row["episodes"], row, at=begin + (i + 1) / n * (end - begin),
+                               params_finite=params_finite or i < n - 1)
             if run.should_stop():  # the target is seen at the end of the chunk that reached it
                 break
             run.save_if_due()
     return run.summary
+
+
+@jax.jit
+def _all_finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
 def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgram, clock: RunClock) -> Checkpoint:

@@ -18,7 +18,7 @@ from ..gae import gae_numpy
 from ..rules import ADAM_BETAS, ADAM_EPS, clip_coefficient, learning_rate_at, normalized_advantages
 
 __all__ = ["RolloutBuffer", "minibatch_loss", "ppo_update", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
-           "flatten_parameters", "clip_gradients_", "anneal_learning_rate"]
+           "flatten_parameters", "clip_gradients_", "anneal_learning_rate", "parameters_finite"]
 
 
 class RolloutBuffer:
@@ -194,6 +194,12 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
         "approx_kl": approx_kl.item(),
         "clipfrac": torch.stack(clipfracs).mean().item(),
     }
+
+
+def parameters_finite(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether every parameter the optimizer steps is finite (one reduction for the flat Parameter)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
 
 def optimizer_arrays(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:

@@ -23,7 +23,7 @@ from ..episodes import EVAL_HORIZON
 from ..metrics import RunClock, notify
 from ..resume import resumed_env_seed
 from ..training_run import TrainingRun
-from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, ppo_update
+from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, parameters_finite, ppo_update
 from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
 from .runtime import DistInfo, seed_everything
 from .saving import agent_checkpoint, load_agent_params, restore_learner
@@ -107,7 +107,7 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
             obs = collect_rollout(env, act, buf, obs)
             finish_rollout(env, agent.get_value, buf, obs, config)
             losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
-            run.end_update(*env.episode_stats(), losses)
+            run.end_update(*env.episode_stats(), losses, params_finite=parameters_finite(optimizer))
             if run.should_stop():
                 break
             run.save_if_due()

@@ -187,3 +187,76 @@ def make_clock_env(render_mode=None):
 def make_unrendered_env():
     """A gymnasium env whose factory takes no render_mode: refused for videos."""
     return gym.make("CartPole-v1")
+
+
+POISON_STEP = 100  # the step from which the poisoned envs observe NaN
+
+
+class PoisonedEnv(gym.Env):
+    """A never-ending episode whose observation is the step count, then NaN from POISON_STEP
+    on: training on it goes non-finite at a known update."""
+
+    def __init__(self, render_mode=None):
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._observe(), {}
+
+    def _observe(self):
+        return np.full(2, np.nan if self.t >= POISON_STEP else self.t / POISON_STEP, np.float32)
+
+    def step(self, action):
+        self.t += 1
+        return self._observe(), 1.0, False, False, {}
+
+
+def make_poisoned_env(render_mode=None):
+    return PoisonedEnv(render_mode)
+
+
+def make_poisoned_gymnax_env():
+    """The gymnax twin of PoisonedEnv: (env, env_params)."""
+    import jax.numpy as jnp
+    from flax import struct
+    from gymnax.environments import environment, spaces as gymnax_spaces
+
+    @struct.dataclass
+    class State(environment.EnvState):
+        time: int
+
+    @struct.dataclass
+    class Params(environment.EnvParams):
+        max_steps_in_episode: int = 10**9
+
+    class Poisoned(environment.Environment):
+        @property
+        def default_params(self):
+            return Params()
+
+        def get_obs(self, state, params=None, key=None):
+            value = jnp.where(state.time >= POISON_STEP, jnp.nan, state.time / POISON_STEP)
+            return jnp.full((2,), value, jnp.float32)
+
+        def step_env(self, key, state, action, params):
+            state = State(time=state.time + 1)
+            return self.get_obs(state), state, jnp.float32(1.0), jnp.bool_(False), {}
+
+        def reset_env(self, key, params):
+            state = State(time=0)
+            return self.get_obs(state), state
+
+        def is_terminal(self, state, params):
+            return jnp.bool_(False)
+
+        def observation_space(self, params):
+            return gymnax_spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
+
+        def action_space(self, params):
+            return gymnax_spaces.Discrete(2)
+
+    env = Poisoned()
+    return env, env.default_params
