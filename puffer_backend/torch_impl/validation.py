@@ -62,9 +62,13 @@ def check_logits(logits, argument: str = "logits") -> None:
 
 def check_sample_logits(logits, argument: str = "logits") -> bool:
     """A float tensor `(batch, n)`, or unbatched `(n,)` (returns True for that); what is neither
-    a tensor, heads nor a Normal is named with the three."""
+    a tensor, heads nor a Normal is named with the three (a jax_impl.Normal with the way to
+    convert it)."""
     if not isinstance(logits, torch.Tensor):
-        raise bad_array_type(argument, "a tensor, a tuple/list of tensors or a torch.distributions.Normal", logits)
+        expected = "a tensor, a tuple/list of tensors or a torch.distributions.Normal"
+        if type(logits).__module__ == "puffer_backend.jax_impl.distributions":  # recognized without importing JAX
+            expected += " (convert a jax_impl.Normal's loc and scale with puffer_backend.exchange.to_torch)"
+        raise bad_array_type(argument, expected, logits)
     check_float(logits, argument)
     return checks.is_unbatched_logits(logits.shape, argument)
 
@@ -78,8 +82,10 @@ def check_heads(heads, argument: str = "logits") -> int | None:
 
 
 def check_mask(mask, logits_shape, argument: str = "mask") -> None:
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+    if not isinstance(mask, torch.Tensor):
         raise bad_array_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
+    if mask.dtype != torch.bool:
+        raise bad_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
     checks.check_mask_shape(mask.shape, logits_shape, argument)
 
 
@@ -135,8 +141,7 @@ def check_action(action, shape, sizes, argument: str = "action", *, unbatched: b
 def check_normal_action(action, shape, *, unbatched: bool = False) -> torch.Tensor:
     """A given continuous action with `prod(shape)` elements (exactly `shape[1:]` unbatched),
     returned reshaped to `shape` `(batch, action_dim)`."""
-    if not isinstance(action, torch.Tensor) or not action.is_floating_point():
-        raise bad_array_type("action", "a floating-point tensor of continuous actions", action)
+    check_float(action, "action")
     checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, "action", batched=not unbatched)
     return action.reshape(shape)
 
