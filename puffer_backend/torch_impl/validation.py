@@ -170,8 +170,9 @@ def check_normal_parts(dist) -> tuple[torch.Tensor, torch.Tensor]:
 def check_normal_scale(scale: torch.Tensor, argument: str = "logits.scale") -> None:
     """A Normal's scale must be positive and finite; checked where values are read (see
     `values_checked`), whether or not torch.distributions validated its arguments (it lets
-    +inf through, and nothing at all with `validate_args=False`). Elsewhere a bad scale
-    gives NaN (or infinite) log-probabilities and entropies."""
+    +inf through, and nothing at all with `validate_args=False`, every Normal's default once
+    torch.compile has run: https://github.com/pytorch/pytorch/pull/185438). Elsewhere a bad
+    scale gives NaN (or infinite) log-probabilities and entropies."""
     if scale.numel() == 0 or not values_checked(scale):
         return
     with torch.no_grad():
