@@ -319,8 +319,8 @@ def log_prob(logits, value):
     Exact for unnormalized logits; masked entries (-inf or the dtype's minimum) keep the
     others finite, values and gradients. float32 result for 16/32-bit logits.
     """
-    value = sampling_inputs.log_prob_inputs(v, logits, value)
-    logits = jnp.asarray(logits)
+    sampling_inputs.log_prob_inputs(v, logits, value)
+    logits, value = jnp.asarray(logits), jnp.asarray(value)
     # rows through `_categorical`: the same arithmetic as sample_logits (bit-equal outside jit)
     rows = logits.reshape(-1, logits.shape[-1])
     return _categorical(rows, None, value.reshape(-1), False, None)[1].reshape(value.shape)

@@ -19,8 +19,8 @@ Backend-only arguments are checked after these, by the backend (torch: `generato
 The backend module provides `is_normal`, `check_normal_parts`, `check_normal_scale`,
 `check_sample_logits`, `check_heads`, `check_deterministic`, `check_mask`,
 `check_head_masks`, `check_action`, `check_normal_action`, `check_uniforms`,
-`check_logits`, `check_integer_action` and `check_float` (torch_impl/validation.py and
-jax_impl/validation.py, name for name).
+`check_logits`, `check_integer_action`, `check_action_range` and `check_float`
+(torch_impl/validation.py and jax_impl/validation.py, name for name).
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def sample_logits_inputs(backend, logits, action=None, mask=None, deterministic=
     """`sample_logits(logits, action, mask=, deterministic=)`'s input, checked in the order above."""
     kind, unbatched, parts, shape, sizes = _logits(backend, logits)
     deterministic = backend.check_deterministic(deterministic)
-    masks = _masks(backend, kind, parts, mask)
+    masks = None if mask is None else _masks(backend, kind, parts, mask)
     if action is not None:
         if kind == NORMAL:
             action = backend.check_normal_action(action, shape, unbatched=unbatched)
@@ -75,19 +75,18 @@ def sample_from_uniforms_inputs(backend, logits, uniforms, mask=None) -> SampleI
     """`sample_from_uniforms(logits, uniforms, mask=)`'s input: the uniforms take the place
     of a given action (one per head per row, or per dimension of a Normal)."""
     kind, unbatched, parts, shape, _ = _logits(backend, logits)
-    masks = _masks(backend, kind, parts, mask)
+    masks = None if mask is None else _masks(backend, kind, parts, mask)
     uniforms = backend.check_uniforms(uniforms, shape, unbatched=unbatched)
     return SampleInputs(kind, unbatched, parts, masks, uniforms, shape, False)
 
 
-def log_prob_inputs(backend, logits, value):
+def log_prob_inputs(backend, logits, value) -> None:
     """`log_prob(logits, value)`: float logits `(..., n)`, integer `value` of exactly the shape
-    `(...)` (no view, no broadcasting), in range where values are read. Returns the value as
-    the backend's checked array."""
+    `(...)` (no view, no broadcasting), in range where values are read."""
     backend.check_logits(logits)
     backend.check_integer_action(value, "value")
     check_value_shape(value.shape, logits.shape)
-    return backend.check_action(value, tuple(logits.shape[:-1]), (logits.shape[-1],), "value")
+    backend.check_action_range(value, (logits.shape[-1],), "value")
 
 
 def entropy_inputs(backend, logits) -> None:
@@ -124,9 +123,7 @@ def _logits(backend, logits):
 
 
 def _masks(backend, kind, parts, mask):
-    """The mask as one mask per part of the logits, or None."""
-    if mask is None:
-        return None
+    """A given mask as one mask per part of the logits."""
     if kind == NORMAL:
         raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
     if kind == HEADS:

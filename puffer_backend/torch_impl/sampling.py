@@ -301,21 +301,22 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`, since it syncs).
     `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
-    inputs = sampling_inputs.sample_logits_inputs(v, logits, action, mask, deterministic)
+    kind, unbatched, parts, masks, action, _, deterministic = sampling_inputs.sample_logits_inputs(
+        v, logits, action, mask, deterministic)
     v.check_generator(generator)
-    v.check_is_continuous(is_continuous, inputs.kind == NORMAL)
-    if inputs.kind == NORMAL:
-        loc, scale = _normal_parts(*inputs.parts, inputs.unbatched)
-        results = _normal(loc, scale, inputs.given, inputs.deterministic, generator)
+    v.check_is_continuous(is_continuous, kind == NORMAL)
+    if kind == NORMAL:
+        loc, scale = _normal_parts(*parts, unbatched)
+        results = _normal(loc, scale, action, deterministic, generator)
     else:
-        parts, masks = _batch_of_rows(inputs.parts, inputs.masks, inputs.unbatched)
-        if inputs.kind == HEADS:
-            results = _heads_categorical(parts, masks, inputs.given, inputs.deterministic, generator)
+        parts, masks = _batch_of_rows(parts, masks, unbatched)
+        if kind == HEADS:
+            results = _heads_categorical(parts, masks, action, deterministic, generator)
         else:
             # contiguous: searchsorted copies a strided CDF (a transposed logits tensor) with a warning
             x = _masked(_as_compute(parts[0]).contiguous(), None if masks is None else masks[0])
-            results = _tensor_categorical(x, inputs.given, inputs.deterministic, generator)
-    return _first_row(results) if inputs.unbatched else results
+            results = _tensor_categorical(x, action, deterministic, generator)
+    return _first_row(results) if unbatched else results
 
 
 def sample_from_uniforms(logits, uniforms, *, mask=None):
@@ -355,7 +356,7 @@ def log_prob(logits, value):
     Exact for unnormalized logits; entries at -inf or the dtype's minimum (masks) give
     finite results and finite gradients for allowed actions. float32 for half inputs.
     """
-    value = sampling_inputs.log_prob_inputs(v, logits, value)
+    sampling_inputs.log_prob_inputs(v, logits, value)
     x, dim = cpu_draw.layout(_as_compute(logits).reshape(-1, logits.shape[-1]))
     m, _, w = _weights(x, dim, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     return _log_prob(x, dim, m, _total(w, dim).log(), value.reshape(-1), True).reshape(value.shape)
