@@ -2,12 +2,13 @@
 
 `spec.sampling_inputs` decides what the sampling functions check, in which order and with
 which shape messages; these functions answer what only JAX can tell (a jax or numpy float
-array? a `jax_impl.Normal`? values in range?). They read only shapes and dtypes (static under jit: they raise at trace time), except the
-action-range and Normal-scale checks, which read values and therefore run only on concrete
-host arrays (`values_checked`): they never sync an accelerator. The checks return nothing
-(or what torch_impl's return); the caller converts numpy input with `jnp.asarray`.
-JAX-only checks come last: PRNG keys, real scalars that may be traced, and torch objects
-passed by mistake (recognized by their type's module, so torch is never imported here).
+array? a `jax_impl.Normal`? values in range?). They read only shapes and dtypes (static
+under jit: they raise at trace time), except the action-range and Normal-scale checks,
+which read values and therefore run only on concrete host arrays (`values_checked`): they
+never sync an accelerator. The checks return nothing (or what torch_impl's return); the
+caller converts numpy input with `jnp.asarray`. JAX-only checks come last: PRNG keys, real
+scalars that may be traced, and torch objects passed by mistake (recognized by their type's
+module, so torch is never imported here).
 """
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ follow jax_impl/sampling.py, and helpers that do the same job carry its names: `
 a key there), `_batch_of_rows` and `_first_row` also take its arguments; the categorical
 core (`_weights`, `_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`) works on a layout
 (`dim`, see cpu_draw.py), so its arguments differ. torch only: `_total`, `_stack_heads`,
-`_heads_categorical`, `_tensor_categorical`, `_rand`, `_masked`, and the CPU fast path in
-cpu_draw.py.
+`_heads_categorical`, `_tensor_categorical`, `_rand`, `_as_compute`, `_masked`, and the CPU
+fast path in cpu_draw.py.
 """
 from __future__ import annotations
 
@@ -138,8 +138,8 @@ def _categorical(x, dim, action, deterministic, generator, uniform=None, rows=No
     draws, with `uniform` (m's keepdim shape, from torch.rand) if given.
 
     Sampled and re-scored results of the same logits are bit-identical: both paths share
-    `_weights`, `_total` (whose last CDF entry the draw reads), `_log_prob`'s and `_entropy`'s
-    arithmetic. rows: the same logits as rows `(batch, n)` when x is a scratch copy the draw
+    `_weights`, the running sum whose last entry normalizes (`_total` on the scoring path),
+    and `_log_prob`'s and `_entropy`'s arithmetic. rows: the same logits as rows `(batch, n)` when x is a scratch copy the draw
     may overwrite (`_tensor_categorical`).
     """
     given = action is not None

@@ -111,7 +111,8 @@ def values_checked(tensor: torch.Tensor) -> bool:
 
 
 def check_action_range(action: torch.Tensor, sizes, argument: str = "action") -> None:
-    """`action[..., i]` in [0, sizes[i]) (sizes: one int for every column, or one per column)."""
+    """`action[..., i]` in [0, sizes[i]) (sizes: one int, or `(n,)`, for every column, or one per
+    column)."""
     if action.numel() == 0 or not values_checked(action):
         return
     if isinstance(sizes, int) or len(sizes) == 1:
