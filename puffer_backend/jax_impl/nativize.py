@@ -79,7 +79,7 @@ def _from_bytes(parts, dtype: np.dtype):
     """`(..., itemsize)` little-endian bytes -> `(...)` of `dtype`, bit-exact.
 
     Assembling the word with shifts and ors is what `bitcast_convert_type` does too, but XLA's
-    CPU lowering of that bitcast (a reduce over the byte axis) is about 1.5x slower than this.
+    CPU lowering of that bitcast (a reduce over the byte axis) is slower than this.
     """
     unsigned = _UINT[dtype.itemsize]
     if dtype.itemsize == 1:

@@ -16,9 +16,13 @@ ops, `threefry.random_bits`): one 32-bit draw
 per head per row (Gumbel-max `jax.random.categorical` needs one per logit), and never exactly
 0 or 1, so the Normal's inverse CDF stays finite.
 
-Sections and private helpers mirror torch_impl/sampling.py name for name (`_weights`,
-`_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`, `_normal_parts`, `_normal`,
-`_classify`); what only JAX needs says so (`_head_by_columns`, `_split_heads`, `uniforms`).
+Inputs are classified and checked by `spec.sampling_inputs`, as in torch_impl. The sections
+follow torch_impl/sampling.py, and helpers that do the same job carry its names: `_threshold`,
+`_normal_parts`, `_normal_from_uniforms`, `_normal` (the randomness last: a key here, a
+generator there), `_batch_of_rows` and `_first_row` also take its arguments; torch's
+categorical core (`_weights`, `_inverse_cdf`, `_log_prob`, `_entropy`, `_categorical`) works
+on a layout axis, so those arguments differ. JAX only: `_cdf`, `_action_from_cdf`,
+`_action_from_columns`, `_head_by_columns`, `_flat_shape` and `uniforms`.
 """
 from __future__ import annotations
 
@@ -27,8 +31,8 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import ndtri
 
-from ..spec import checks
-from ..spec.errors import bad_type, bad_value
+from ..spec import sampling_inputs
+from ..spec.sampling_inputs import HEADS, NORMAL
 from . import validation as v
 from .distributions import Normal
 from .dtypes import int_dtype
@@ -54,7 +58,7 @@ def _weights(logits, mask):
     return shifted, weights, weights.sum(-1)
 
 
-_UNROLL_MAX = 8  # up to this many actions a running sum over columns beats any scan on CPU
+_MAX_ACTIONS_BY_COLUMNS = 8  # heads of at most this many actions are computed column by column
 
 
 def _inverse_cdf(weights, uniform):
@@ -62,16 +66,17 @@ def _inverse_cdf(weights, uniform):
     below it and the action always lands on an entry of positive weight. A row with nothing
     allowed (total 0) gets action 0 (as torch_impl) instead of the out-of-range n."""
     n = weights.shape[-1]
-    if n <= _UNROLL_MAX:
+    if n <= _MAX_ACTIONS_BY_COLUMNS:
         return _action_from_columns([weights[..., i] for i in range(n)], uniform)
     return _action_from_cdf(_cdf(weights), uniform)
 
 
 def _cdf(weights):
     """Running sums along the last axis, as a product with an upper-triangular matrix of ones:
-    XLA's cumsum (reduce-window) is several times slower on CPU. Every column sums the same
-    terms in the same order (zeros elsewhere), so the CDF is monotone and flat exactly over
-    zero weights. HIGHEST keeps it float32-exact where matmuls default to TF32."""
+    XLA's cumsum (reduce-window) is slower on CPU (https://github.com/jax-ml/jax/issues/4135).
+    Every column sums the same terms in the same order (zeros elsewhere), so the CDF is
+    monotone and flat exactly over zero weights. HIGHEST keeps it float32-exact where matmuls
+    default to TF32."""
     n = weights.shape[-1]
     upper = np.triu(np.ones((n, n), dtype=np.dtype(weights.dtype)))  # a literal, not a kernel
     return jnp.matmul(weights, upper, precision=lax.Precision.HIGHEST)
@@ -126,7 +131,7 @@ def _categorical(logits, mask, action, deterministic, uniform):
     if action is None and deterministic:
         x = logits.astype(v.compute_dtype(logits.dtype))
         action = jnp.argmax(x if mask is None else jnp.where(mask, x, -jnp.inf), axis=-1).astype(int_dtype())
-    if logits.shape[1] <= _UNROLL_MAX:
+    if logits.shape[1] <= _MAX_ACTIONS_BY_COLUMNS:
         return _head_by_columns(logits, mask, uniform=uniform if action is None else None, action=action)
     shifted, weights, total = _weights(logits, mask)
     if action is None:
@@ -137,11 +142,10 @@ def _categorical(logits, mask, action, deterministic, uniform):
 # -- JAX only: small heads written on columns, and the uniforms --------------------------------
 
 def _head_by_columns(logits, mask, uniform=None, action=None):
-    """(action, logprob, entropy) of one head of at most `_UNROLL_MAX` actions, written on its
-    `(batch,)` columns: the arithmetic of `_weights`, `_inverse_cdf`, `_log_prob` and
-    `_entropy`, which XLA:CPU then fuses into one loop over the batch instead of reducing
-    rows of 2 to 8 elements (about 1.35x faster at 4096 x 4). Draws with `uniform`, or
-    scores the given `action`."""
+    """(action, logprob, entropy) of one head of at most `_MAX_ACTIONS_BY_COLUMNS` actions,
+    written on its `(batch,)` columns: the arithmetic of `_weights`, `_inverse_cdf`, `_log_prob`
+    and `_entropy`, which XLA:CPU then fuses into one loop over the batch instead of reducing
+    rows of 2 to 8 elements. Draws with `uniform`, or scores the given `action`."""
     x = logits.astype(v.compute_dtype(logits.dtype))
     if mask is not None:
         x = jnp.where(mask, x, -jnp.inf)
@@ -175,55 +179,15 @@ def uniforms(key, shape, dtype=jnp.float32):
     return ((bits >> 9).astype(dtype) + 0.5) * (2.0 ** -23)
 
 
-# -- heads -------------------------------------------------------------------------------------
-
-def _split_heads(logits, mask, kind, unbatched):
-    """(heads, masks): discrete input as a list of `(batch, n_i)` arrays (a batch of one row for
-    unbatched input) and their masks (None: unmasked), the masks checked. Each head is then
-    sampled on its own (torch_impl stacks its heads into one padded tensor: `_stack_heads`)."""
-    if kind == "heads":
-        heads = [jnp.asarray(head) for head in logits]
-        if mask is None:
-            masks = [None] * len(heads)
-        else:
-            v.check_head_masks(mask, heads)
-            masks = [jnp.asarray(m) for m in mask]
-    else:
-        heads = [jnp.asarray(logits)]
-        if mask is not None:
-            v.check_mask(mask, logits.shape)
-        masks = [None if mask is None else jnp.asarray(mask)]
-    if unbatched:
-        heads = [h[None] for h in heads]
-        masks = [None if m is None else m[None] for m in masks]
-    return heads, masks
-
-
 # -- the Normal --------------------------------------------------------------------------------
 
-def _normal_parts(dist):
-    """(loc, scale, unbatched): loc `(batch, *event)` (a batch of one for an unbatched `(d,)`
-    loc) and scale broadcast to it. The scale is checked positive and finite on concrete host
-    values (as action ranges); elsewhere a bad scale gives NaN or infinite scores."""
-    v.check_float(dist.loc, "logits.loc")
-    loc = jnp.asarray(dist.loc)
-    if loc.ndim < 1:
-        raise bad_value("logits.loc", "shape (batch, *event) or unbatched (action_dim,)", f"shape {loc.shape}")
-    scale = dist.scale
-    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
-        scale = jnp.asarray(scale, loc.dtype)
-    v.check_float(scale, "logits.scale")
-    scale = jnp.asarray(scale)
-    v.check_normal_scale(scale)
-    try:
-        scale = jnp.broadcast_to(scale, loc.shape)
-    except ValueError:
-        raise bad_value("logits.scale", f"a shape broadcastable to loc's {loc.shape}",
-                        f"shape {jnp.shape(scale)}") from None
-    unbatched = loc.ndim == 1
+def _normal_parts(loc, scale, unbatched):
+    """(loc, scale): loc `(batch, *event)` (a batch of one for an unbatched `(d,)` loc) and
+    scale broadcast to it."""
+    scale = jnp.broadcast_to(scale, loc.shape)
     if unbatched:
-        loc, scale = loc[None], scale[None]
-    return loc, scale, unbatched
+        return loc[None], scale[None]
+    return loc, scale
 
 
 def _flat_shape(loc) -> tuple[int, int]:
@@ -231,7 +195,12 @@ def _flat_shape(loc) -> tuple[int, int]:
     return loc.shape[0], int(np.prod(loc.shape[1:], dtype=np.int64))
 
 
-def _normal(key, loc, scale, action, deterministic):
+def _normal_from_uniforms(loc, scale, uniform):
+    """The spec's `loc + scale * ndtri(u)`, ndtri in the compute dtype, in loc's dtype."""
+    return loc + scale * ndtri(uniform.astype(v.compute_dtype(loc.dtype))).astype(loc.dtype)
+
+
+def _normal(loc, scale, action, deterministic, key):
     """(action `(batch, dim)`, logprob `(batch,)`, entropy `(batch,)`) of a Normal's `(batch, *event)`
     parts: scores the given `action` `(batch, dim)`, takes the mean or draws with `key`."""
     batch, dim = _flat_shape(loc)
@@ -240,7 +209,7 @@ def _normal(key, loc, scale, action, deterministic):
         if deterministic:
             action = loc
         else:
-            action = loc + scale * ndtri(uniforms(key, loc.shape, out)).astype(loc.dtype)
+            action = _normal_from_uniforms(loc, scale, uniforms(key, loc.shape, out))
         action = lax.stop_gradient(action)
     value = action.reshape(loc.shape).astype(out)
     loc32, scale32 = loc.astype(out), scale.astype(out)
@@ -249,20 +218,18 @@ def _normal(key, loc, scale, action, deterministic):
     return action.reshape(batch, dim), logprob, ent
 
 
-# -- inputs: kinds and unbatched rows ----------------------------------------------------------
+# -- unbatched rows ----------------------------------------------------------------------------
 
-def _classify(logits):
-    """('normal' | 'tensor' | 'heads', unbatched), after checking the input's types and shapes
-    (a Normal's parts are checked by `_normal_parts`, which also tells whether it is unbatched:
-    None here)."""
-    if isinstance(logits, Normal):
-        return "normal", None
-    if isinstance(logits, (tuple, list)):
-        return "heads", v.check_heads(logits) is None
-    if v.is_torch_object(logits) and not hasattr(logits, "shape"):  # a torch.distributions.Normal
-        raise bad_type("logits", "logits arrays or a jax_impl.Normal (convert a torch distribution's "
-                                 "parameters with puffer_backend.exchange.to_jax)", logits)
-    return "tensor", v.check_sample_logits(logits)
+def _batch_of_rows(parts, masks, unbatched):
+    """(heads, masks): the discrete parts as a list of `(batch, n_i)` jax arrays, an unbatched
+    row as a batch of one, and their masks (None where unmasked). Each head is then sampled on
+    its own (torch_impl stacks its heads into one padded tensor: `_stack_heads`)."""
+    heads = [jnp.asarray(part) for part in parts]
+    masks = [None] * len(heads) if masks is None else [jnp.asarray(m) for m in masks]
+    if unbatched:
+        heads = [h[None] for h in heads]
+        masks = [None if m is None else m[None] for m in masks]
+    return heads, masks
 
 
 def _first_row(results):
@@ -292,34 +259,27 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     Returns action `(batch,)` / `(batch, heads)` of JAX's default int (int32 with x64 off,
     int64 with x64 on) or `(batch, dim)` floats; logprob and entropy `(batch,)`, summed over
     heads or dims, float32 (float64 for float64 inputs). Raises TypeError/ValueError (at
-    trace time under jit) for wrong types, shapes and masks; see the module doc for ranges
-    and for a Normal's scale.
+    trace time under jit) for wrong types, shapes and masks, as torch_impl, in the order of
+    `spec.sampling_inputs` (the key last); see the module doc for ranges and for a Normal's
+    scale.
     """
-    deterministic = v.check_deterministic(deterministic)
-    kind, unbatched = _classify(logits)
-    if kind == "normal":
-        if action is None and not deterministic:
-            key = v.check_key(key)
-        if mask is not None:
-            raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-        loc, scale, unbatched = _normal_parts(logits)
-        if action is not None:
-            action = v.check_normal_action(action, _flat_shape(loc), unbatched=unbatched)
-        results = _normal(key, loc, scale, action, deterministic)
-        return _first_row(results) if unbatched else results
-    heads, masks = _split_heads(logits, mask, kind, unbatched)
-    multi = kind == "heads"
-    batch = heads[0].shape[0]
-    sizes = [h.shape[1] for h in heads]
+    inputs = sampling_inputs.sample_logits_inputs(v, logits, action, mask, deterministic)
+    if inputs.given is None and not inputs.deterministic:
+        key = v.check_key(key)
+    if inputs.kind == NORMAL:
+        loc, scale = _normal_parts(*inputs.parts, inputs.unbatched)
+        results = _normal(loc, scale, inputs.given, inputs.deterministic, key)
+        return _first_row(results) if inputs.unbatched else results
+    heads, masks = _batch_of_rows(inputs.parts, inputs.masks, inputs.unbatched)
+    multi = inputs.kind == HEADS
+    action = inputs.given
     u = None
-    if action is not None:
-        action = v.check_action(action, (batch, len(heads)) if multi else (batch,), sizes, unbatched=unbatched)
-    elif not deterministic:
-        u = uniforms(key, (batch, len(heads)), v.compute_dtype(heads[0].dtype))
+    if action is None and not inputs.deterministic:
+        u = uniforms(key, (inputs.shape[0], len(heads)), v.compute_dtype(heads[0].dtype))
     actions, logprob, ent = [], 0.0, 0.0
     for i, (head, head_mask) in enumerate(zip(heads, masks)):
         given = None if action is None else (action[:, i] if multi else action)
-        a, head_logprob, head_entropy = _categorical(head, head_mask, given, deterministic,
+        a, head_logprob, head_entropy = _categorical(head, head_mask, given, inputs.deterministic,
                                                      None if u is None else u[:, i])
         actions.append(a)
         logprob = logprob + head_logprob
@@ -327,7 +287,7 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     if action is None:
         action = jnp.stack(actions, axis=-1) if multi else actions[0]
     results = action, logprob, ent
-    return _first_row(results) if unbatched else results
+    return _first_row(results) if inputs.unbatched else results
 
 
 def sample_from_uniforms(logits, uniforms, *, mask=None):
@@ -336,28 +296,20 @@ def sample_from_uniforms(logits, uniforms, *, mask=None):
     logits `(batch, n)` with uniforms `(batch,)`; heads with uniforms `(batch, heads)`;
     `Normal` with uniforms `(batch, dim)` (in (0, 1): `loc + scale * ndtri(u)`); batched
     uniforms may have any shape of as many elements, as given actions. Unbatched logits
-    take exactly `()`, `(heads,)` or `(d,)`. Same shapes, dtypes and errors as `sample_logits`.
+    take exactly `()`, `(heads,)` or `(d,)`. Same shapes, dtypes and errors as `sample_logits`,
+    the uniforms checked where it checks a given action.
     """
-    v.check_float(uniforms, "uniforms")
-    u = jnp.asarray(uniforms)
-    kind, unbatched = _classify(logits)
-    if kind == "normal":
-        if mask is not None:
-            raise bad_value("mask", "None for a continuous (Normal) distribution", mask)
-        loc, scale, unbatched = _normal_parts(logits)
-        expected = _flat_shape(loc)
-        checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
-        draw = ndtri(u.reshape(loc.shape).astype(v.compute_dtype(loc.dtype))).astype(loc.dtype)
-        action = (loc + scale * draw).reshape(expected)
-        return action[0] if unbatched else action
-    heads, masks = _split_heads(logits, mask, kind, unbatched)
-    multi = kind == "heads"
-    expected = (heads[0].shape[0], len(heads)) if multi else (heads[0].shape[0],)
-    checks.check_action_shape(u.shape, expected[1:] if unbatched else expected, "uniforms", batched=not unbatched)
-    u = u.reshape(expected)
+    inputs = sampling_inputs.sample_from_uniforms_inputs(v, logits, uniforms, mask)
+    u = inputs.given
+    if inputs.kind == NORMAL:
+        loc, scale = _normal_parts(*inputs.parts, inputs.unbatched)
+        action = _normal_from_uniforms(loc, scale, u.reshape(loc.shape)).reshape(inputs.shape)
+        return action[0] if inputs.unbatched else action
+    heads, masks = _batch_of_rows(inputs.parts, inputs.masks, inputs.unbatched)
+    multi = inputs.kind == HEADS
     actions = [_inverse_cdf(_weights(h, m)[1], u[:, i] if multi else u) for i, (h, m) in enumerate(zip(heads, masks))]
     action = jnp.stack(actions, axis=-1) if multi else actions[0]
-    return action[0] if unbatched else action
+    return action[0] if inputs.unbatched else action
 
 
 def log_prob(logits, value):
@@ -367,11 +319,8 @@ def log_prob(logits, value):
     Exact for unnormalized logits; masked entries (-inf or the dtype's minimum) keep the
     others finite, values and gradients. float32 result for 16/32-bit logits.
     """
-    v.check_logits(logits)
-    v.check_integer_action(value, "value")
-    checks.check_value_shape(value.shape, logits.shape)
-    logits = jnp.asarray(logits)
-    value = v.check_action(value, logits.shape[:-1], [logits.shape[-1]], "value")
+    sampling_inputs.log_prob_inputs(v, logits, value)
+    logits, value = jnp.asarray(logits), jnp.asarray(value)
     # rows through `_categorical`: the same arithmetic as sample_logits (bit-equal outside jit)
     rows = logits.reshape(-1, logits.shape[-1])
     return _categorical(rows, None, value.reshape(-1), False, None)[1].reshape(value.shape)
@@ -381,7 +330,7 @@ def entropy(logits):
     """Entropy `(batch,)` of the categorical of `logits` `(batch, n)` (any leading axes); finite
     (values and gradients) with masked entries at -inf or the dtype's minimum; float32 for
     16/32-bit logits."""
-    v.check_logits(logits)
+    sampling_inputs.entropy_inputs(v, logits)
     logits = jnp.asarray(logits)
     rows = logits.reshape(-1, logits.shape[-1])
     any_action = jnp.zeros(rows.shape[:1], int_dtype())  # only the entropy is kept
@@ -394,12 +343,8 @@ def entropy_probs(logits, probs):
     Entries with probability 0 contribute 0 even where the logit is -inf (no NaN). Shapes
     `(batch, n)` both; result `(batch,)` float32 for 16/32-bit inputs.
     """
-    v.check_logits(logits)
-    logits = jnp.asarray(logits)
-    v.check_float(probs, "probs")
-    probs = jnp.asarray(probs)
-    if probs.shape != logits.shape:
-        raise bad_value("probs", f"the logits' shape {tuple(logits.shape)}", f"shape {tuple(probs.shape)}")
+    sampling_inputs.entropy_probs_inputs(v, logits, probs)
+    logits, probs = jnp.asarray(logits), jnp.asarray(probs)
     out = v.compute_dtype(jnp.promote_types(logits.dtype, probs.dtype))
     logits, probs = logits.astype(out), probs.astype(out)
     safe = jnp.where(probs == 0, 0.0, logits)

@@ -2,11 +2,12 @@
 
 On CPU, JAX lowers its threefry primitive to a rolled 5-step `while` loop (for compile
 time), which XLA runs as separate kernels per step and cannot fuse with the code that uses
-the bits. Writing the same 20 rounds of Threefry-2x32 (Salmon et al., 2011) out as
-elementwise ops lets XLA fuse the draw into its consumer: about 60 us saved per 4096 draws
-on a 2-core CPU. The counters and the output folding are those of JAX's default
-(`jax_threefry_partitionable`) scheme, so the result equals `jax.random.bits`; with any
-other key implementation or setting, `random_bits` calls `jax.random.bits` itself.
+the bits (upstream's change to unrolled loops: https://github.com/jax-ml/jax/pull/37872).
+Writing the same 20 rounds of Threefry-2x32 (Salmon et al., 2011) out as elementwise ops
+lets XLA fuse the draw into its consumer (measured in docs/benchmarks.md). The counters and
+the output folding are those of JAX's default (`jax_threefry_partitionable`) scheme, so the
+result equals `jax.random.bits`; with any other key implementation or setting,
+`random_bits` calls `jax.random.bits` itself.
 """
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 """Input checks of jax_impl's functions, name for name those of torch_impl/validation.py.
 
-They read only shapes and dtypes (static under jit: they raise at trace time), except the
-action-range and Normal-scale checks, which read values and therefore run only on concrete
-host arrays (`values_checked`): they never sync an accelerator. The checks return nothing
-(or what torch_impl's return); the caller converts numpy input with `jnp.asarray`.
-JAX-only checks come last: PRNG keys, real scalars that may be traced, and torch objects
-passed by mistake (recognized by their type's module, so torch is never imported here).
+`spec.sampling_inputs` decides what the sampling functions check, in which order and with
+which shape messages; these functions answer what only JAX can tell (a jax or numpy float
+array? a `jax_impl.Normal`? values in range?). They read only shapes and dtypes (static
+under jit: they raise at trace time), except the action-range and Normal-scale checks,
+which read values and therefore run only on concrete host arrays (`values_checked`): they
+never sync an accelerator. The checks return nothing (or what torch_impl's return); the
+caller converts numpy input with `jnp.asarray`. JAX-only checks come last: PRNG keys, real
+scalars that may be traced, and torch objects passed by mistake (recognized by their type's
+module, so torch is never imported here).
 """
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ from ..spec import checks
 from ..spec.checks import bad_array_type, real_scalar
 from ..spec.dtypes import compute_dtype_name
 from ..spec.errors import bad_type, bad_value
+from .distributions import Normal
 from .dtypes import require_dtype
 
 __all__ = ["compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads", "check_mask",
            "check_head_masks", "check_integer_action", "values_checked", "check_action_range", "check_action",
-           "check_normal_action", "check_normal_scale", "check_deterministic",
-           "check_key", "is_torch_object", "refuse_torch_tensor", "real_scalar_or_traced"]
+           "check_normal_action", "check_uniforms", "is_normal", "check_normal_parts", "check_normal_scale",
+           "check_deterministic", "check_key", "is_torch_object", "refuse_torch_tensor", "real_scalar_or_traced"]
 
 _A_FLOAT_ARRAY = "a jax or numpy float array"
 _A_KEY = "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))"
@@ -58,7 +62,11 @@ def check_logits(logits, argument: str = "logits") -> None:
 
 
 def check_sample_logits(logits, argument: str = "logits") -> bool:
-    """A float array `(batch, n)`, or unbatched `(n,)` (returns True for that)."""
+    """A float array `(batch, n)`, or unbatched `(n,)` (returns True for that); a
+    torch.distributions.Normal is pointed to `jax_impl.Normal`."""
+    if is_torch_object(logits) and not hasattr(logits, "shape"):
+        raise bad_type(argument, "logits arrays or a jax_impl.Normal (convert a torch distribution's "
+                                 "parameters with puffer_backend.exchange.to_jax)", logits)
     check_float(logits, argument)
     return checks.is_unbatched_logits(logits.shape, argument)
 
@@ -135,6 +143,30 @@ def check_normal_action(action, shape, *, unbatched: bool = False):
     check_float(action, "action")
     checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, "action", batched=not unbatched)
     return jnp.asarray(action).reshape(shape)
+
+
+def check_uniforms(uniforms, shape, *, unbatched: bool = False):
+    """`sample_from_uniforms`' uniforms: a float array with `prod(shape)` elements (exactly
+    `shape[1:]` unbatched), returned as a jax array of `shape`."""
+    check_float(uniforms, "uniforms")
+    checks.check_action_shape(uniforms.shape, shape[1:] if unbatched else shape, "uniforms", batched=not unbatched)
+    return jnp.asarray(uniforms).reshape(shape)
+
+
+def is_normal(logits) -> bool:
+    """Whether `logits` is a continuous distribution: a `jax_impl.Normal`."""
+    return isinstance(logits, Normal)
+
+
+def check_normal_parts(dist):
+    """A Normal's `(loc, scale)` as jax arrays, each of a float dtype; a Python number as the
+    scale becomes an array of loc's dtype (`Normal(loc, 1.0)`)."""
+    check_float(dist.loc, "logits.loc")
+    scale = dist.scale
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        scale = jnp.asarray(scale, dist.loc.dtype)
+    check_float(scale, "logits.scale")
+    return jnp.asarray(dist.loc), jnp.asarray(scale)
 
 
 def check_normal_scale(scale, argument: str = "logits.scale") -> None:

@@ -13,7 +13,8 @@ from .layout import row_width
 
 __all__ = ["check_logits_shape", "is_unbatched_logits", "check_heads", "check_any_logits_shape",
            "check_head_masks_container", "check_heads_batch", "check_action_shape", "check_value_shape",
-           "action_range_error", "check_mask_shape", "guess_sample_dtype", "check_observation", "real_scalar", "bad_array_type"]
+           "action_range_error", "check_mask_shape", "check_probs_shape", "is_unbatched_normal", "guess_sample_dtype",
+           "check_observation", "real_scalar", "bad_array_type"]
 
 # How each framework's arrays convert, for a message when one reaches the other backend.
 _CONVERT = {"torch": "convert a torch tensor with puffer_backend.exchange.to_jax",
@@ -110,6 +111,30 @@ def action_range_error(argument: str, sizes, low, high) -> ValueError:
 def check_mask_shape(shape, logits_shape, argument: str = "mask") -> None:
     if tuple(shape) != tuple(logits_shape):
         raise bad_value(argument, f"a boolean mask of the logits' shape {tuple(logits_shape)}", f"shape {tuple(shape)}")
+
+
+def check_probs_shape(shape, logits_shape, argument: str = "probs") -> None:
+    """entropy_probs' probabilities: exactly the logits' shape (no broadcasting)."""
+    if tuple(shape) != tuple(logits_shape):
+        raise bad_value(argument, f"the logits' shape {tuple(logits_shape)}", f"shape {tuple(shape)}")
+
+
+def is_unbatched_normal(loc_shape, scale_shape) -> bool:
+    """A Normal's loc is `(batch, *event)`, or one unbatched action `(action_dim,)` (returns True
+    for that, distrax style), and its scale broadcasts to loc's shape."""
+    loc_shape, scale_shape = tuple(loc_shape), tuple(scale_shape)
+    if len(loc_shape) < 1:
+        raise bad_value("logits.loc", "shape (batch, *event) or unbatched (action_dim,)", f"shape {loc_shape}")
+    if scale_shape != loc_shape and not _broadcasts_to(scale_shape, loc_shape):
+        raise bad_value("logits.scale", f"a shape broadcastable to loc's {loc_shape}", f"shape {scale_shape}")
+    return len(loc_shape) == 1
+
+
+def _broadcasts_to(shape, target) -> bool:
+    """numpy's rule, one way: `shape` aligned right, each axis 1 or the target's."""
+    if len(shape) > len(target):
+        return False
+    return all(axis == 1 or axis == goal for axis, goal in zip(reversed(shape), reversed(target)))
 
 
 def guess_sample_dtype(dtype_name: str, leaf_dtype_names) -> str | None:

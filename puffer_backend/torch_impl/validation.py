@@ -1,9 +1,12 @@
 """Input checks of torch_impl's sampling functions, name for name those of jax_impl/validation.py.
 
-They read only shapes and dtypes (static under torch.compile), except the action-range and
-Normal-scale checks, which read values and therefore run only on CPU tensors outside
-compilation, or on any device when `CHECK_DEVICE_ACTIONS` is set (`values_checked`).
-torch-only checks come last: the `generator` and PufferLib 2's `is_continuous` flag.
+`spec.sampling_inputs` decides what is checked, in which order and with which shape
+messages; these functions answer what only torch can tell (a tensor? floating? a
+torch.distributions.Normal? values in range?). They read only shapes and dtypes (static
+under torch.compile), except the action-range and Normal-scale checks, which read values and
+therefore run only on CPU tensors outside compilation, or on any device when
+`CHECK_DEVICE_ACTIONS` is set (`values_checked`). torch-only checks come last: the
+`generator` and PufferLib 2's `is_continuous` flag.
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from ..spec.dtypes import compute_dtype_name
 
 __all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads",
            "check_mask", "check_head_masks", "check_integer_action", "values_checked", "check_action_range",
-           "check_action", "check_normal_action", "check_normal_scale", "check_deterministic",
-           "check_generator", "check_is_continuous"]
+           "check_action", "check_normal_action", "check_uniforms", "is_normal", "check_normal_parts",
+           "check_normal_scale", "check_deterministic", "check_generator", "check_is_continuous"]
 
 # Range-checking actions (and a Normal's scale) on CUDA costs a device->host sync per call; off by default.
 CHECK_DEVICE_ACTIONS = False
@@ -58,7 +61,14 @@ def check_logits(logits, argument: str = "logits") -> None:
 
 
 def check_sample_logits(logits, argument: str = "logits") -> bool:
-    """A float tensor `(batch, n)`, or unbatched `(n,)` (returns True for that)."""
+    """A float tensor `(batch, n)`, or unbatched `(n,)` (returns True for that); what is neither
+    a tensor, heads nor a Normal is named with the three (a jax_impl.Normal with the way to
+    convert it)."""
+    if not isinstance(logits, torch.Tensor):
+        expected = "a tensor, a tuple/list of tensors or a torch.distributions.Normal"
+        if type(logits).__module__ == "puffer_backend.jax_impl.distributions":  # recognized without importing JAX
+            expected += " (convert a jax_impl.Normal's loc and scale with puffer_backend.exchange.to_torch)"
+        raise bad_array_type(argument, expected, logits)
     check_float(logits, argument)
     return checks.is_unbatched_logits(logits.shape, argument)
 
@@ -72,8 +82,10 @@ def check_heads(heads, argument: str = "logits") -> int | None:
 
 
 def check_mask(mask, logits_shape, argument: str = "mask") -> None:
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+    if not isinstance(mask, torch.Tensor):
         raise bad_array_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
+    if mask.dtype != torch.bool:
+        raise bad_type(argument, "a boolean torch.Tensor (True = allowed)", mask)
     checks.check_mask_shape(mask.shape, logits_shape, argument)
 
 
@@ -99,12 +111,14 @@ def values_checked(tensor: torch.Tensor) -> bool:
 
 
 def check_action_range(action: torch.Tensor, sizes, argument: str = "action") -> None:
-    """`action[..., i]` in [0, sizes[i]) (sizes: one int for every column, or one per column)."""
+    """`action[..., i]` in [0, sizes[i]) (sizes: one int, or `(n,)`, for every column, or one per
+    column)."""
     if action.numel() == 0 or not values_checked(action):
         return
-    if isinstance(sizes, int):
+    if isinstance(sizes, int) or len(sizes) == 1:
         low, high = torch.aminmax(action)
-        bad = bool(low < 0) or bool(high >= sizes)
+        limit = sizes if isinstance(sizes, int) else sizes[0]
+        bad = bool(low < 0) or bool(high >= limit)
     else:
         limits = torch.tensor(sizes, dtype=action.dtype, device=action.device)
         bad = bool(((action < 0) | (action >= limits)).any())
@@ -113,8 +127,8 @@ def check_action_range(action: torch.Tensor, sizes, argument: str = "action") ->
 
 
 def check_action(action, shape, sizes, argument: str = "action", *, unbatched: bool = False) -> torch.Tensor:
-    """A given integer action, returned reshaped to `shape` `(batch,)` (sizes: one int) or
-    `(batch, heads)` (sizes: one per head).
+    """A given integer action, returned reshaped to `shape` `(batch,)` (sizes: `(n,)` or one
+    int) or `(batch, heads)` (sizes: one per head).
 
     Batched: any shape of as many elements (PufferLib's `view(batch, -1)`); unbatched (a batch
     of one): exactly `shape[1:]`. Range-checked where `values_checked`."""
@@ -128,17 +142,38 @@ def check_action(action, shape, sizes, argument: str = "action", *, unbatched: b
 def check_normal_action(action, shape, *, unbatched: bool = False) -> torch.Tensor:
     """A given continuous action with `prod(shape)` elements (exactly `shape[1:]` unbatched),
     returned reshaped to `shape` `(batch, action_dim)`."""
-    if not isinstance(action, torch.Tensor) or not action.is_floating_point():
-        raise bad_array_type("action", "a floating-point tensor of continuous actions", action)
+    check_float(action, "action")
     checks.check_action_shape(action.shape, shape[1:] if unbatched else shape, "action", batched=not unbatched)
     return action.reshape(shape)
+
+
+def check_uniforms(uniforms, shape, *, unbatched: bool = False) -> torch.Tensor:
+    """`sample_from_uniforms`' uniforms: a float tensor with `prod(shape)` elements (exactly
+    `shape[1:]` unbatched), returned reshaped to `shape`."""
+    check_float(uniforms, "uniforms")
+    checks.check_action_shape(uniforms.shape, shape[1:] if unbatched else shape, "uniforms", batched=not unbatched)
+    return uniforms.reshape(shape)
+
+
+def is_normal(logits) -> bool:
+    """Whether `logits` is a continuous distribution: a `torch.distributions.Normal`."""
+    return isinstance(logits, torch.distributions.Normal)
+
+
+def check_normal_parts(dist) -> tuple[torch.Tensor, torch.Tensor]:
+    """A Normal's `(loc, scale)`, each a float tensor (torch.distributions has broadcast them
+    to one shape)."""
+    check_float(dist.loc, "logits.loc")
+    check_float(dist.scale, "logits.scale")
+    return dist.loc, dist.scale
 
 
 def check_normal_scale(scale: torch.Tensor, argument: str = "logits.scale") -> None:
     """A Normal's scale must be positive and finite; checked where values are read (see
     `values_checked`), whether or not torch.distributions validated its arguments (it lets
-    +inf through, and nothing at all with `validate_args=False`). Elsewhere a bad scale
-    gives NaN (or infinite) log-probabilities and entropies."""
+    +inf through, and nothing at all with `validate_args=False`, every Normal's default once
+    torch.compile has run: https://github.com/pytorch/pytorch/pull/185438). Elsewhere a bad
+    scale gives NaN (or infinite) log-probabilities and entropies."""
     if scale.numel() == 0 or not values_checked(scale):
         return
     with torch.no_grad():

@@ -1,4 +1,9 @@
-"""JAX-only sampling behaviour: jit, vmap, grad, keys, dtypes, statistics, errors."""
+"""JAX-only sampling behaviour: jit, vmap, grad, keys, dtypes, statistics, errors.
+
+Mirrors tests/torch/test_sampling.py test for test, in the same order and with the same names:
+where torch has `torch.compile` this file has `jit`, where torch has generators this file has
+keys. What has no twin comes last, each side marked: "JAX only" here, "torch only" there.
+"""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +24,7 @@ def _reference(logits):
         return logp, -np.where(np.isfinite(logp), np.exp(logp) * logp, 0.0).sum(-1)
 
 
-def test_jit_matches_eager_and_reference():
+def test_compiled_matches_eager_and_reference():
     logits = _logits()
     key = jax.random.key(3)
     eager = J.sample_logits(key, logits)
@@ -42,7 +47,15 @@ def test_draw_is_the_spec_rule_on_the_documented_uniforms():
     assert 0.0 < u.min() and u.max() < 1.0
 
 
-def test_keys_new_and_legacy_and_different_keys_differ():
+def test_heads_draw_the_documented_uniforms_row_major():
+    heads = (jnp.asarray(_logits(100, 3, seed=1)), jnp.asarray(_logits(100, 9, seed=2)))
+    key = jax.random.key(8)
+    action = J.sample_logits(key, heads)[0]
+    u = J.sampling.uniforms(key, (100, 2))  # (batch, heads): one per row and head
+    np.testing.assert_array_equal(action, J.sample_from_uniforms(heads, u))
+
+
+def test_randomness_sources_agree_and_different_seeds_differ():
     logits = _logits(batch=512)
     a = J.sample_logits(jax.random.key(0), logits)[0]
     b = J.sample_logits(jax.random.PRNGKey(0), logits)[0]
@@ -76,18 +89,6 @@ def test_normal_moments_and_closed_forms():
     np.testing.assert_allclose(ent, ref.entropy().sum(-1), rtol=1e-6)
 
 
-def test_vmap_over_keys_and_batches():
-    logits = jnp.asarray(np.stack([_logits(seed=s) for s in range(4)]))
-    keys = jax.random.split(jax.random.key(0), 4)
-    action, logp, ent = jax.vmap(J.sample_logits)(keys, logits)
-    assert action.shape == (4, 64)
-    for i in range(4):
-        single = J.sample_logits(keys[i], logits[i])
-        np.testing.assert_array_equal(action[i], single[0])
-        np.testing.assert_allclose(logp[i], single[1], rtol=1e-6)
-    np.testing.assert_allclose(jax.vmap(J.entropy)(logits), np.stack([J.entropy(l) for l in logits]), rtol=1e-6)
-
-
 def test_grad_of_logprob_and_entropy_matches_closed_form():
     logits = _logits(batch=8, n=5)
     action = np.arange(8) % 5
@@ -105,7 +106,7 @@ def test_grad_of_logprob_and_entropy_matches_closed_form():
 
 
 @pytest.mark.parametrize("fill", [-np.inf, np.finfo(np.float32).min])
-def test_masked_entries_finite_values_and_grads_under_jit(fill):
+def test_masked_entries_finite_values_and_grads_compiled(fill):
     logits = _logits(batch=16, n=4)
     logits[:, 0] = fill
     action = jnp.asarray(np.full(16, 2))
@@ -151,7 +152,7 @@ def test_heads_shapes_and_sums():
     np.testing.assert_allclose(flat[1], logp, rtol=1e-6)
 
 
-def test_static_errors_raise_at_trace_time():
+def test_static_errors_raise_while_compiling():
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="logits"):
         jax.jit(J.sample_logits)(key, jnp.zeros((2, 4, 3)))  # (n,) is one unbatched row
@@ -169,7 +170,7 @@ def test_static_errors_raise_at_trace_time():
         J.sample_logits(key, (jnp.zeros((4, 3)), jnp.zeros((5, 3))))
 
 
-def test_action_range_checked_outside_jit_nan_inside():
+def test_action_range_checked_eagerly_nan_when_compiled():
     with pytest.raises(ValueError, match=r"action.*\[0, n\)"):
         J.sample_logits(None, jnp.zeros((4, 3)), jnp.asarray([0, 1, 3, 2]))
     with pytest.raises(ValueError, match="value"):
@@ -183,7 +184,7 @@ def test_empty_batch():
     assert action.shape == (0,) and logp.shape == (0,) and ent.shape == (0,)
 
 
-@pytest.mark.parametrize("n", [4, 20])  # the unrolled path and the matmul path
+@pytest.mark.parametrize("n", [4, 20])  # a head by columns, the matrix-product CDF
 def test_largest_uniform_never_passes_the_last_allowed_entry(n):
     rng = np.random.default_rng(n)
     # unit-scale logits: every allowed weight is far above float32 rounding of the total
@@ -198,7 +199,8 @@ def test_largest_uniform_never_passes_the_last_allowed_entry(n):
     np.testing.assert_array_equal(action, categorical_from_uniform(logits, top, mask))
 
 
-def test_masked_frequencies_chi_square_matmul_path():
+def test_masked_frequencies_chi_square_wide_heads():
+    # 24 actions: the matrix-product CDF (torch_impl's rows), not the narrow heads' path
     n, draws = 24, 20000
     logits = np.random.default_rng(7).normal(size=(n,)).astype(np.float32)
     mask = np.arange(n) % 3 != 1
@@ -208,6 +210,29 @@ def test_masked_frequencies_chi_square_matmul_path():
     assert counts[~mask].sum() == 0
     p = np.exp(logits[mask] - np.logaddexp.reduce(logits[mask].astype(np.float64)))
     assert stats.chisquare(counts[mask], p * draws).pvalue > 1e-4
+
+
+def test_the_other_backends_normal_is_pointed_to_ours():
+    torch = pytest.importorskip("torch")
+    dist = torch.distributions.Normal(torch.zeros(4, 2), torch.ones(4, 2))
+    with pytest.raises(TypeError, match=r"logits: expected .*jax_impl.Normal.*exchange.to_jax"):
+        J.sample_logits(jax.random.key(0), dist)
+    with pytest.raises(TypeError, match=r"logits.loc: expected .*exchange.to_jax.*received Tensor"):
+        J.sample_logits(jax.random.key(0), J.Normal(torch.zeros(4, 2), 1.0))
+
+
+# -- JAX only: vmap, static arguments under jit, batches of keys -----------------------------
+
+def test_vmap_over_keys_and_batches():
+    logits = jnp.asarray(np.stack([_logits(seed=s) for s in range(4)]))
+    keys = jax.random.split(jax.random.key(0), 4)
+    action, logp, ent = jax.vmap(J.sample_logits)(keys, logits)
+    assert action.shape == (4, 64)
+    for i in range(4):
+        single = J.sample_logits(keys[i], logits[i])
+        np.testing.assert_array_equal(action[i], single[0])
+        np.testing.assert_allclose(logp[i], single[1], rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(J.entropy)(logits), np.stack([J.entropy(l) for l in logits]), rtol=1e-6)
 
 
 def test_deterministic_under_jit_needs_static_argnames():
@@ -285,10 +310,18 @@ def test_a_batch_of_keys_outside_vmap_says_use_vmap(make):
             jax.jit(call)(keys)
 
 
-def test_torch_distribution_names_jax_normal():
-    torch = pytest.importorskip("torch")
-    dist = torch.distributions.Normal(torch.zeros(4, 2), torch.ones(4, 2))
-    with pytest.raises(TypeError, match=r"logits: expected .*jax_impl.Normal.*exchange.to_jax"):
+def test_the_key_is_checked_after_the_shared_arguments():
+    # spec.sampling_inputs' order: logits, deterministic, mask, action; then the key, when drawing
+    with pytest.raises(ValueError, match="^mask"):
+        J.sample_logits(0, jnp.zeros((3, 4)), mask=jnp.ones((3, 5), bool))
+    with pytest.raises(TypeError, match="^key"):
+        J.sample_logits(0, jnp.zeros((3, 4)))
+    assert J.sample_logits(0, jnp.zeros((3, 4)), deterministic=True)[0].shape == (3,)  # no draw: no key
+
+
+def test_a_scale_that_does_not_broadcast_to_loc_is_refused():
+    # a torch.distributions.Normal broadcasts its parameters itself; a jax_impl.Normal holds them as given
+    dist = J.Normal(jnp.zeros((4, 2)), jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"^logits.scale: expected a shape broadcastable to loc's \(4, 2\), "
+                                         r"received shape \(4, 3\)$"):
         J.sample_logits(jax.random.key(0), dist)
-    with pytest.raises(TypeError, match=r"logits.loc: expected .*exchange.to_jax.*received Tensor"):
-        J.sample_logits(jax.random.key(0), J.Normal(torch.zeros(4, 2), 1.0))
