@@ -3,11 +3,14 @@
 
 Functional and explicit about randomness: `sample_logits(key, logits, ...)`. Every function
 works under `jit`, `vmap` and `grad`, on batched or unbatched (one row, distrax style)
-input. Shape and dtype checks are static, so under `jit` they raise at trace time; the
-action-range and Normal-scale checks need values and run only on concrete host arrays
-(numpy inputs, or JAX arrays on a CPU device outside `jit`/`vmap`): they never sync an
-accelerator. Where they do not run, an out-of-range action yields a NaN log-probability,
-and a scale that is not positive and finite NaN or infinite log-probabilities and entropies.
+input. Shape and dtype checks are static, so under `jit` they raise at trace time; the value
+checks (rows with a distribution, action ranges, a Normal's loc and scale) need values and
+run only on concrete host arrays (numpy inputs, or JAX arrays on a CPU device outside
+`jit`/`vmap`) while `set_default_validate_args(True)`: they never sync an accelerator. Where
+they do not run, a row without a distribution (a NaN or +inf allowed logit, no finite one)
+gives action 0 and NaN log-probability and entropy, as in torch_impl; an out-of-range action
+a NaN log-probability; a scale that is not positive and finite NaN or infinite
+log-probabilities and entropies.
 
 Discrete draws follow the spec's rule (`puffer_backend.spec.sampling`): inverse CDF with one
 uniform per head per row, so the same uniforms give the same actions as torch_impl. The
@@ -82,11 +85,17 @@ def _cdf(weights):
     return jnp.matmul(weights, upper, precision=lax.Precision.HIGHEST)
 
 
+def _has_distribution(total):
+    """Rows whose weights, shifted by their max, total in [1, n]: not a row without a
+    distribution (NaN or +inf allowed, nothing finite allowed), whose total is NaN, inf or 0."""
+    return (total > 0) & (total < jnp.inf)
+
+
 def _action_from_cdf(cdf, uniform):
     total = cdf[..., -1]
     threshold = _threshold(uniform, total)
     action = (cdf <= threshold[..., None]).sum(-1, dtype=int_dtype())
-    return jnp.where(total > 0, action, 0)
+    return jnp.where(_has_distribution(total), action, 0)
 
 
 def _action_from_columns(weights, uniform):
@@ -96,7 +105,7 @@ def _action_from_columns(weights, uniform):
         cdf.append(cdf[-1] + weight)
     threshold = _threshold(uniform, cdf[-1])
     action = sum((c <= threshold).astype(int_dtype()) for c in cdf)
-    return jnp.where(cdf[-1] > 0, action, 0)  # nothing allowed: action 0, not the out-of-range n
+    return jnp.where(_has_distribution(cdf[-1]), action, 0)  # no distribution: action 0, as torch_impl
 
 
 def _threshold(uniform, total):
@@ -110,7 +119,7 @@ def _log_prob(shifted, total, action):
     picked = jnp.take_along_axis(shifted, jnp.clip(index, 0, shifted.shape[-1] - 1), axis=-1)[..., 0]
     # Out-of-range actions (only possible under jit, where values are not checked) give NaN,
     # never another action's log-probability (take_along_axis would wrap -1 to the last one).
-    valid = (action >= 0) & (action < shifted.shape[-1])
+    valid = (action >= 0) & (action < shifted.shape[-1]) & _has_distribution(total)
     return jnp.where(valid, picked, jnp.nan) - jnp.log(total)
 
 
@@ -118,7 +127,7 @@ def _entropy(shifted, weights, total):
     # where before the product (the double-where trick): -inf * 0 would give NaN values and grads.
     # Tested on `shifted`, not `weights > 0`: XLA would recompute the exp inside the select.
     safe = jnp.where(shifted > -jnp.inf, shifted, 0.0)
-    return jnp.log(total) - (weights * safe).sum(-1) / total
+    return jnp.where(_has_distribution(total), jnp.log(total) - (weights * safe).sum(-1) / total, jnp.nan)
 
 
 def _categorical(logits, mask, action, deterministic, uniform):
@@ -130,7 +139,9 @@ def _categorical(logits, mask, action, deterministic, uniform):
     and entropy equal the re-scored ones bit for bit."""
     if action is None and deterministic:
         x = logits.astype(v.compute_dtype(logits.dtype))
-        action = jnp.argmax(x if mask is None else jnp.where(mask, x, -jnp.inf), axis=-1).astype(int_dtype())
+        x = x if mask is None else jnp.where(mask, x, -jnp.inf)
+        # a row without a distribution (max NaN, +inf or -inf) gets 0, as a draw does
+        action = jnp.where(jnp.isfinite(x.max(-1)), jnp.argmax(x, axis=-1), 0).astype(int_dtype())
     if logits.shape[1] <= _MAX_ACTIONS_BY_COLUMNS:
         return _head_by_columns(logits, mask, uniform=uniform if action is None else None, action=action)
     shifted, weights, total = _weights(logits, mask)
@@ -163,11 +174,13 @@ def _head_by_columns(logits, mask, uniform=None, action=None):
     picked = shifted[0]
     for i in range(1, n):
         picked = jnp.where(action == i, shifted[i], picked)
-    valid = (action >= 0) & (action < n)  # out of range (unchecked under jit): NaN, as _log_prob
+    has_distribution = _has_distribution(total)
+    valid = (action >= 0) & (action < n) & has_distribution  # out of range (unchecked under jit): NaN, as _log_prob
     log_total = jnp.log(total)
     # where before the product, as _entropy: -inf * 0 would give NaN values and gradients
     weighted = sum(w * jnp.where(z > -jnp.inf, z, 0.0) for w, z in zip(weights, shifted))
-    return action, jnp.where(valid, picked, jnp.nan) - log_total, log_total - weighted / total
+    entropy = jnp.where(has_distribution, log_total - weighted / total, jnp.nan)
+    return action, jnp.where(valid, picked, jnp.nan) - log_total, entropy
 
 
 def uniforms(key, shape, dtype=jnp.float32):
@@ -254,6 +267,10 @@ def sample_logits(key, logits, action=None, *, mask=None, deterministic: bool = 
     PufferLib's `action.view(batch, -1)`, and returned as `(batch,)`, `(batch, heads)` or
     `(batch, dim)`. Unbatched: exactly `()`, `(heads,)` or `(d,)`.
     mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads).
+    Every row needs a distribution: allowed logits finite or -inf, at least one finite
+    (docs/backends.md, "Non-finite logits"); eager calls refuse other rows, and without the
+    value checks (`set_default_validate_args(False)`, jit) such a row gives action 0 and NaN
+    logprob and entropy.
     deterministic: argmax (discrete) or the mean (continuous) instead of a draw.
 
     Returns action `(batch,)` / `(batch, heads)` of JAX's default int (int32 with x64 off,

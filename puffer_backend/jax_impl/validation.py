@@ -3,8 +3,9 @@
 `spec.sampling_inputs` decides what the sampling functions check, in which order and with
 which shape messages; these functions answer what only JAX can tell (a jax or numpy float
 array? a `jax_impl.Normal`? values in range?). They read only shapes and dtypes (static
-under jit: they raise at trace time), except the action-range and Normal-scale checks,
-which read values and therefore run only on concrete host arrays (`values_checked`): they
+under jit: they raise at trace time), except the value checks (logits with a distribution,
+action ranges, a Normal's loc and scale), which read values and therefore run only on
+concrete host arrays while `set_default_validate_args(True)` (`values_checked`): they
 never sync an accelerator. The checks return nothing (or what torch_impl's return); the
 caller converts numpy input with `jnp.asarray`. JAX-only checks come last: PRNG keys, real
 scalars that may be traced, and torch objects passed by mistake (recognized by their type's
@@ -23,12 +24,29 @@ from ..spec.errors import bad_type, bad_value
 from .distributions import Normal
 from .dtypes import require_dtype
 
-__all__ = ["compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads", "check_mask",
+__all__ = ["set_default_validate_args", "default_validate_args", "check_logit_values", "check_normal_loc",
+           "compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads", "check_mask",
            "check_head_masks", "check_integer_action", "values_checked", "check_action_range", "check_action",
            "check_normal_action", "check_uniforms", "is_normal", "check_normal_parts", "check_normal_scale",
            "check_deterministic", "check_key", "is_torch_object", "refuse_torch_tensor", "real_scalar_or_traced"]
 
 _A_FLOAT_ARRAY = "a jax or numpy float array"
+_VALIDATE_ARGS = [True]  # the value checks' switch (set_default_validate_args)
+
+
+def set_default_validate_args(value: bool) -> None:
+    """Turn the checks that read values on (the default) or off: logits without a distribution
+    (NaN, +inf, no finite allowed entry), action ranges, a Normal's loc and scale. Off, such
+    input gives what it gives under jit (docs/backends.md, "Non-finite logits"): for hot
+    paths outside jit. Shapes and dtypes are always checked."""
+    if not isinstance(value, bool):
+        raise bad_type("value", "a bool", value)
+    _VALIDATE_ARGS[0] = value
+
+
+def default_validate_args() -> bool:
+    """Whether the value checks are on (`set_default_validate_args`)."""
+    return _VALIDATE_ARGS[0]
 _A_KEY = "a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed))"
 
 
@@ -102,8 +120,11 @@ def check_integer_action(action, argument: str = "action") -> None:
 
 
 def values_checked(value) -> bool:
-    """Whether the value checks read this array: numpy, or a JAX array on a CPU device outside
-    `jit`/`vmap` (reading it costs no accelerator sync)."""
+    """Whether the value checks read this array: the checks on (`set_default_validate_args`),
+    and numpy, or a JAX array on a CPU device outside `jit`/`vmap` (reading it costs no
+    accelerator sync)."""
+    if not _VALIDATE_ARGS[0]:
+        return False
     if isinstance(value, np.ndarray):
         return True
     if isinstance(value, jax.core.Tracer) or not isinstance(value, jax.Array):
@@ -112,6 +133,16 @@ def values_checked(value) -> bool:
         return all(d.platform == "cpu" for d in value.devices())
     except Exception:  # deleted or otherwise unreadable buffers: skip the optional check
         return False
+
+
+def check_logit_values(logits, mask=None, argument: str = "logits", mask_argument: str = "mask") -> None:
+    """Every row `(..., n)` has a distribution (spec.checks.check_logit_rows), where values are read."""
+    if not np.size(logits) or not values_checked(logits) or (mask is not None and not values_checked(mask)):
+        return
+    rows = np.asarray(logits).astype(np.float64).reshape(-1, logits.shape[-1])
+    top = rows.max(-1)  # NaN where a row holds one
+    allowed = top if mask is None else np.where(np.asarray(mask).reshape(rows.shape), rows, -np.inf).max(-1)
+    checks.check_logit_rows(allowed, None if mask is None else top, argument, mask_argument)
 
 
 def check_action_range(action, sizes, argument: str = "action") -> None:
@@ -167,6 +198,12 @@ def check_normal_parts(dist):
         scale = jnp.asarray(scale, dist.loc.dtype)
     check_float(scale, "logits.scale")
     return jnp.asarray(dist.loc), jnp.asarray(scale)
+
+
+def check_normal_loc(loc, argument: str = "logits.loc") -> None:
+    """A Normal's loc must be finite; checked where values are read (see `values_checked`)."""
+    if values_checked(loc) and np.size(loc):
+        checks.check_finite_values(np.asarray(loc).astype(np.float64), argument)
 
 
 def check_normal_scale(scale, argument: str = "logits.scale") -> None:

@@ -202,3 +202,39 @@ def bad_array_type(argument: str, expected: str, value) -> TypeError:
     if convert is not None and hasattr(value, "shape"):
         expected = f"{expected} ({convert})"
     return bad_type(argument, expected, value)
+
+
+# The rule for rows without a distribution, both backends (docs/backends.md, "Non-finite
+# logits"): an allowed entry may be finite or -inf (never taken), and a row needs at least one
+# finite allowed entry. Eager calls with value checks on refuse any other row, naming it;
+# traced calls (jit, torch.compile) and calls with the checks off give such a row action 0 and
+# NaN log-probability and entropy, sampled or deterministic.
+ALLOWED_LOGITS = "finite logits or -inf (never taken)"
+
+
+def check_logit_rows(allowed_max, all_max=None, argument: str = "logits", mask_argument: str = "mask") -> None:
+    """Refuse rows without a distribution, given per row (numpy, NaN where a row holds a NaN)
+    the max of the allowed logits and, with a mask, the max of all logits: a NaN or +inf
+    allowed logit names `argument`; a row whose allowed logits are all -inf names
+    `argument`, or `mask_argument` when the mask removed every other entry."""
+    bad = ~np.isfinite(allowed_max)
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad)[0])
+    top = allowed_max[row]
+    if np.isnan(top):
+        raise bad_value(argument, ALLOWED_LOGITS, f"NaN in row {row}")
+    if top > 0:
+        raise bad_value(argument, ALLOWED_LOGITS, f"+inf in row {row}")
+    if all_max is not None and not all_max[row] == -np.inf:
+        raise bad_value(mask_argument, "at least one allowed action per row with a finite logit",
+                        f"none in row {row}")
+    raise bad_value(argument, "at least one finite logit per row", f"only -inf in row {row}")
+
+
+def check_finite_values(values, argument: str) -> None:
+    """Refuse a NaN or infinite value (numpy), naming its flat index's row."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = np.unravel_index(int(np.flatnonzero(bad)[0]), values.shape)
+        raise bad_value(argument, "finite values", f"{values[index]} at index {tuple(int(i) for i in index)}")

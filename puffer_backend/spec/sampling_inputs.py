@@ -11,12 +11,15 @@ the same order:
    shapes; a Normal's loc and scale types, loc's shape, scale's shape, then scale's values;
 2. `deterministic` (sample_logits only);
 3. the mask: none for a Normal, else its type and shape, one per head;
-4. the given action (or the uniforms): type, element count (PufferLib's `view(batch, -1)`),
+4. the logits' values, where the backend reads them: every row has a distribution (no NaN
+   or +inf allowed entry, at least one finite one: `checks.check_logit_rows`);
+5. the given action (or the uniforms): type, element count (PufferLib's `view(batch, -1)`),
    then range.
 Backend-only arguments are checked after these, by the backend (torch: `generator` and
 `is_continuous`; JAX: the key, when there is a draw).
 
-The backend module provides `is_normal`, `check_normal_parts`, `check_normal_scale`,
+The backend module provides `is_normal`, `check_normal_parts`, `check_normal_loc`,
+`check_normal_scale`, `check_logit_values`,
 `check_sample_logits`, `check_heads`, `check_deterministic`, `check_mask`,
 `check_head_masks`, `check_action`, `check_normal_action`, `check_uniforms`,
 `check_logits`, `check_integer_action`, `check_action_range` and `check_float`
@@ -63,6 +66,7 @@ def sample_logits_inputs(backend, logits, action=None, mask=None, deterministic=
     kind, unbatched, parts, shape, sizes = _logits(backend, logits)
     deterministic = backend.check_deterministic(deterministic)
     masks = None if mask is None else _masks(backend, kind, parts, mask)
+    _logit_values(backend, kind, parts, masks)
     if action is not None:
         if kind == NORMAL:
             action = backend.check_normal_action(action, shape, unbatched=unbatched)
@@ -76,6 +80,7 @@ def sample_from_uniforms_inputs(backend, logits, uniforms, mask=None) -> SampleI
     of a given action (one per head per row, or per dimension of a Normal)."""
     kind, unbatched, parts, shape, _ = _logits(backend, logits)
     masks = None if mask is None else _masks(backend, kind, parts, mask)
+    _logit_values(backend, kind, parts, masks)
     uniforms = backend.check_uniforms(uniforms, shape, unbatched=unbatched)
     return SampleInputs(kind, unbatched, parts, masks, uniforms, shape, False)
 
@@ -86,12 +91,14 @@ def log_prob_inputs(backend, logits, value) -> None:
     backend.check_logits(logits)
     backend.check_integer_action(value, "value")
     check_value_shape(value.shape, logits.shape)
+    backend.check_logit_values(logits)
     backend.check_action_range(value, (logits.shape[-1],), "value")
 
 
 def entropy_inputs(backend, logits) -> None:
-    """`entropy(logits)`: float logits `(..., n)`."""
+    """`entropy(logits)`: float logits `(..., n)`, every row with a distribution."""
     backend.check_logits(logits)
+    backend.check_logit_values(logits)
 
 
 def entropy_probs_inputs(backend, logits, probs) -> None:
@@ -108,6 +115,7 @@ def _logits(backend, logits):
     if backend.is_normal(logits):
         loc, scale = backend.check_normal_parts(logits)
         unbatched = is_unbatched_normal(loc.shape, scale.shape)
+        backend.check_normal_loc(loc)
         backend.check_normal_scale(scale)
         # math.prod, not a reshape to (batch, -1), which fails for batch 0
         shape = (1, loc.shape[0]) if unbatched else (loc.shape[0], math.prod(loc.shape[1:]))
@@ -120,6 +128,15 @@ def _logits(backend, logits):
     unbatched = backend.check_sample_logits(logits)
     shape = (1,) if unbatched else (logits.shape[0],)
     return TENSOR, unbatched, (logits,), shape, (logits.shape[-1],)
+
+
+def _logit_values(backend, kind, parts, masks) -> None:
+    """Step 4: every row of every head has a distribution (a Normal's values were step 1's)."""
+    if kind == NORMAL:
+        return
+    for i, part in enumerate(parts):
+        index = f"[{i}]" if kind == HEADS else ""
+        backend.check_logit_values(part, None if masks is None else masks[i], f"logits{index}", f"mask{index}")
 
 
 def _masks(backend, kind, parts, mask):

@@ -152,8 +152,8 @@ def _categorical(x, dim, action, deterministic, generator, uniform=None, rows=No
         return action, logprob, _entropy(weighted, total, log_total)
     if action is None:
         with torch.no_grad():
-            if deterministic:
-                action = x.argmax(dim)
+            if deterministic:  # a row without a distribution (max NaN, +inf or -inf) gets 0, as a draw does
+                action = x.argmax(dim).masked_fill_(~torch.isfinite(m.squeeze(dim)), 0)
             else:
                 if uniform is None:
                     uniform = _rand(m.shape, generator, x.dtype, x.device)
@@ -290,14 +290,18 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     `batch * heads` or `batch * action_dim` elements, read as PufferLib's
     `action.view(batch, -1)` (a `(segments, horizon[, heads])` buffer, a flat one); it is
     returned in the shape above, in its own dtype. Unbatched: exactly `()`, `(heads,)`, `(d,)`.
-    mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads). A row
-    with nothing allowed has no distribution (NaN); it is not checked, to avoid a sync.
+    mask: boolean, True = allowed, the logits' shape (a tuple of masks for heads).
+    Every row needs a distribution: allowed logits finite or -inf, at least one finite
+    (docs/backends.md, "Non-finite logits"); eager calls refuse other rows, and without the
+    value checks (`set_default_validate_args(False)`, torch.compile) such a row gives action
+    0 and NaN logprob and entropy.
     deterministic: argmax (mean for a Normal) instead of a draw. generator: a torch.Generator
     for `torch.rand`. is_continuous: PufferLib 2's flag; a bool contradicting the input is an error.
     logprob and entropy are `(batch,)`, float32 for float16/bfloat16 inputs.
     Raises TypeError/ValueError naming the argument for bad input, as jax_impl, in the order of
-    `spec.sampling_inputs`; integer actions are range-checked, and a Normal's scale checked
-    positive and finite, on CPU in eager mode (on CUDA only with
+    `spec.sampling_inputs`; the value checks (rows with a distribution, integer actions in
+    range, a Normal's loc finite and scale positive and finite) run on CPU in eager mode
+    while `set_default_validate_args(True)` (on CUDA only with
     `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`, since it syncs).
     `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """

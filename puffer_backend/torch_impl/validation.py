@@ -3,8 +3,9 @@
 `spec.sampling_inputs` decides what is checked, in which order and with which shape
 messages; these functions answer what only torch can tell (a tensor? floating? a
 torch.distributions.Normal? values in range?). They read only shapes and dtypes (static
-under torch.compile), except the action-range and Normal-scale checks, which read values and
-therefore run only on CPU tensors outside compilation, or on any device when
+under torch.compile), except the value checks (logits with a distribution, action ranges, a
+Normal's loc and scale), which read values and therefore run only outside compilation while
+`set_default_validate_args(True)`, on CPU tensors, or on any device when
 `CHECK_DEVICE_ACTIONS` is set (`values_checked`). torch-only checks come last: the
 `generator` and PufferLib 2's `is_continuous` flag.
 """
@@ -20,13 +21,30 @@ from ..spec import checks
 from ..spec.checks import bad_array_type
 from ..spec.dtypes import compute_dtype_name
 
-__all__ = ["CHECK_DEVICE_ACTIONS", "compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads",
+__all__ = ["CHECK_DEVICE_ACTIONS", "set_default_validate_args", "default_validate_args", "check_logit_values",
+           "check_normal_loc", "compute_dtype", "check_float", "check_logits", "check_sample_logits", "check_heads",
            "check_mask", "check_head_masks", "check_integer_action", "values_checked", "check_action_range",
            "check_action", "check_normal_action", "check_uniforms", "is_normal", "check_normal_parts",
            "check_normal_scale", "check_deterministic", "check_generator", "check_is_continuous"]
 
 # Range-checking actions (and a Normal's scale) on CUDA costs a device->host sync per call; off by default.
 CHECK_DEVICE_ACTIONS = False
+_VALIDATE_ARGS = [True]  # the value checks' switch (set_default_validate_args)
+
+
+def set_default_validate_args(value: bool) -> None:
+    """Turn the checks that read values on (the default) or off: logits without a distribution
+    (NaN, +inf, no finite allowed entry), action ranges, a Normal's loc and scale. Off, such
+    input gives what it gives under torch.compile (docs/backends.md, "Non-finite logits"):
+    for hot paths that cannot afford a reduction per call. Shapes and dtypes are always checked."""
+    if not isinstance(value, bool):
+        raise bad_type("value", "a bool", value)
+    _VALIDATE_ARGS[0] = value
+
+
+def default_validate_args() -> bool:
+    """Whether the value checks are on (`set_default_validate_args`)."""
+    return _VALIDATE_ARGS[0]
 
 
 def _compute_dtype_of(dtype: torch.dtype) -> torch.dtype:
@@ -104,10 +122,23 @@ def check_integer_action(action, argument: str = "action") -> None:
 
 
 def values_checked(tensor: torch.Tensor) -> bool:
-    """Whether `check_action_range` reads this tensor's values (eager, and CPU or the switch on)."""
+    """Whether the value checks read this tensor's values: eager, the checks on
+    (`set_default_validate_args`), and on CPU or with CHECK_DEVICE_ACTIONS."""
     if torch.compiler.is_compiling():
         return False  # .item() would break the graph
-    return tensor.device.type == "cpu" or CHECK_DEVICE_ACTIONS
+    return _VALIDATE_ARGS[0] and (tensor.device.type == "cpu" or CHECK_DEVICE_ACTIONS)
+
+
+def check_logit_values(logits: torch.Tensor, mask=None, argument: str = "logits", mask_argument: str = "mask") -> None:
+    """Every row `(..., n)` has a distribution (spec.checks.check_logit_rows), where values are read."""
+    if logits.numel() == 0 or not values_checked(logits):
+        return
+    with torch.no_grad():
+        rows = logits.reshape(-1, logits.shape[-1])
+        top = rows.amax(-1)  # NaN where a row holds one
+        allowed = top if mask is None else torch.where(mask.reshape(rows.shape), rows, float("-inf")).amax(-1)
+    checks.check_logit_rows(allowed.double().numpy(), None if mask is None else top.double().numpy(), argument,
+                            mask_argument)
 
 
 def check_action_range(action: torch.Tensor, sizes, argument: str = "action") -> None:
@@ -166,6 +197,16 @@ def check_normal_parts(dist) -> tuple[torch.Tensor, torch.Tensor]:
     check_float(dist.loc, "logits.loc")
     check_float(dist.scale, "logits.scale")
     return dist.loc, dist.scale
+
+
+def check_normal_loc(loc: torch.Tensor, argument: str = "logits.loc") -> None:
+    """A Normal's loc must be finite; checked where values are read (see `values_checked`)."""
+    if loc.numel() == 0 or not values_checked(loc):
+        return
+    with torch.no_grad():
+        finite = bool(torch.isfinite(loc).all())
+    if not finite:
+        checks.check_finite_values(loc.detach().double().numpy(), argument)
 
 
 def check_normal_scale(scale: torch.Tensor, argument: str = "logits.scale") -> None:

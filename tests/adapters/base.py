@@ -3,6 +3,8 @@ translate numpy in and out and smooth over the one real API difference (JAX's ex
 Backend-specific behaviour that has no twin stays out of this interface and out of the suite."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 
@@ -51,6 +53,16 @@ class Adapter:
 
     def sample_from_uniforms(self, logits, uniforms, **kwargs):
         return self.api.sample_from_uniforms(logits, uniforms, **kwargs)
+
+    @contextlib.contextmanager
+    def values_unchecked(self):
+        """The backend's value checks off (`set_default_validate_args(False)`), then restored."""
+        old = self.api.default_validate_args()
+        self.api.set_default_validate_args(False)
+        try:
+            yield
+        finally:
+            self.api.set_default_validate_args(old)
 
     # -- autodiff and compilation -------------------------------------------------
     def grad(self, fn, *args) -> list[np.ndarray]:

@@ -51,7 +51,8 @@ class TorchAdapter(Adapter):
 
     def sample_logits(self, logits, action=None, *, seed=0, **kwargs):
         # no generator when nothing is drawn: it is not traceable, and scoring works under compile
-        generator = None if action is not None else torch.Generator().manual_seed(seed)
+        drawn = action is None and not kwargs.get("deterministic", False)
+        generator = torch.Generator().manual_seed(seed) if drawn else None
         return torch_impl.sample_logits(logits, action, generator=generator, **kwargs)
 
     def grad(self, fn, *args):

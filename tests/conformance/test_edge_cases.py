@@ -39,21 +39,29 @@ def test_any_integer_width_is_scored(backend, dtype):
 
 
 @pytest.mark.parametrize("n", [4, 40, 200])  # every CDF path (tests/conformance/test_sample_logits.py)
-def test_row_with_nothing_allowed_gives_action_0_and_nan(backend, n):
-    # no distribution: the action is 0 (never an out-of-range index), logprob and entropy NaN
+def test_row_with_nothing_allowed_is_refused_or_gives_action_0_and_nan(backend, n):
+    # no distribution: refused eagerly (naming the mask); with the value checks off or under
+    # the compiler the action is 0 (never an out-of-range index), logprob and entropy NaN
     x = _x(4, batch=3, n=n)
     mask = np.ones((3, n), bool)
     mask[1] = False
-    for kwargs in ({"seed": 1}, {"deterministic": True}):
-        action, lp, ent = backend.sample_logits(backend.array(x), mask=backend.array(mask), **kwargs)
-        a, lp, ent = backend.numpy(action), backend.numpy(lp), backend.numpy(ent)
-        assert a[1] == 0 and np.isnan(lp[1]) and np.isnan(ent[1])
-        assert np.isfinite(lp[[0, 2]]).all() and np.isfinite(ent[[0, 2]]).all()
-    heads = (backend.array(_x(5, batch=3, n=2)), backend.array(x))
-    masks = (backend.array(np.ones((3, 2), bool)), backend.array(mask))
-    action, lp, _ = backend.sample_logits(heads, mask=masks, seed=2)
-    a = backend.numpy(action)
-    assert a[1, 1] == 0 and (a[:, 0] < 2).all() and np.isnan(backend.numpy(lp)[1])
+    with pytest.raises(ValueError, match=r"^mask: expected at least one allowed action per row with a finite "
+                                         r"logit, received none in row 1$"):
+        backend.sample_logits(backend.array(x), mask=backend.array(mask))
+    with backend.values_unchecked():
+        for kwargs in ({"seed": 1}, {"deterministic": True}):
+            action, lp, ent = backend.sample_logits(backend.array(x), mask=backend.array(mask), **kwargs)
+            a, lp, ent = backend.numpy(action), backend.numpy(lp), backend.numpy(ent)
+            assert a[1] == 0 and np.isnan(lp[1]) and np.isnan(ent[1])
+            assert np.isfinite(lp[[0, 2]]).all() and np.isfinite(ent[[0, 2]]).all()
+        heads = (backend.array(_x(5, batch=3, n=2)), backend.array(x))
+        masks = (backend.array(np.ones((3, 2), bool)), backend.array(mask))
+        action, lp, _ = backend.sample_logits(heads, mask=masks, seed=2)
+        a = backend.numpy(action)
+        assert a[1, 1] == 0 and (a[:, 0] < 2).all() and np.isnan(backend.numpy(lp)[1])
+    compiled = backend.compiled(lambda logits, m, u: backend.api.sample_from_uniforms(logits, u, mask=m))
+    drawn = backend.numpy(compiled(backend.array(x), backend.array(mask), backend.array(np.full(3, 0.5, np.float32))))
+    assert drawn[1] == 0 and (drawn[[0, 2]] < n).all()
 
 
 def test_mask_on_top_of_minus_inf_logits(backend):

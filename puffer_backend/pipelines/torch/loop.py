@@ -25,7 +25,7 @@ from ..resume import resumed_env_seed
 from ..training_run import TrainingRun
 from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, parameters_finite, ppo_update
 from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
-from .runtime import DistInfo, seed_everything
+from .runtime import DistInfo, seed_everything, unchecked_values
 from .saving import agent_checkpoint, load_agent_params, restore_learner
 from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 
@@ -99,7 +99,7 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
     clock.start_training()
     with TrainingRun(config, logger, clock, save=save, num_updates=num_updates, done_updates=done_updates,
                      steps_per_update=config.steps_per_update(dist.world_size), is_main=dist.is_main,
-                     agree=dist.agree) as run:
+                     agree=dist.agree) as run, unchecked_values():
         for update in run.remaining_updates():
             if config.anneal_lr:
                 anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["torch_threads", "seed_everything", "DistInfo", "init_distributed"]
+__all__ = ["torch_threads", "unchecked_values", "seed_everything", "DistInfo", "init_distributed"]
 
 
 @contextlib.contextmanager
@@ -21,6 +21,22 @@ def torch_threads(count: int):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def unchecked_values():
+    """Run with torch_impl's value checks off (`set_default_validate_args(False)`): the rollout
+    and the update sample and re-score the policy's own outputs on every step, where a check
+    would cost a reduction per call; a NaN they let through reaches the losses, where the
+    run stops (pipelines.training_run). The old setting is restored."""
+    from puffer_backend import torch_impl
+
+    old = torch_impl.default_validate_args()
+    torch_impl.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        torch_impl.set_default_validate_args(old)
 
 
 def seed_everything(seed: int) -> torch.Generator:
