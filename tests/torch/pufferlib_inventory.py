@@ -1,5 +1,5 @@
-"""What PufferLib 2.0.x (2.0.0 to 2.0.6, one file) and 3.0.0 define at module level in
-`pufferlib/pytorch.py`, read from the released sources: each name, the versions defining it,
+"""What PufferLib 2.0.x (2.0.0 and 2.0.6 ship the same file) and 3.0.0 define at module level
+in `pufferlib/pytorch.py`, read from the released sources: each name, the versions defining it,
 and its signature there (facts for the tests; no PufferLib code).
 
 A signature is the parameters in order, `(name, default)`, with `REQUIRED` for none;
