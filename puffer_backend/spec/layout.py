@@ -7,6 +7,7 @@ offsets, so aligned, packed (`align=False`), tail-padded and nested layouts are 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple, Union
 
 import numpy as np
@@ -15,8 +16,8 @@ from . import trees
 from .dtypes import check_element_dtype
 from .errors import bad_type, bad_value
 
-__all__ = ["Leaf", "NativeDType", "RecordedLeaf", "RecordedDict", "recorded_layout", "nativize_dtype", "leaves",
-           "flattened_tensor_size", "row_width", "emulated_sample_dtype", "check_leaf_extents"]
+__all__ = ["Leaf", "NativeDType", "RecordedLeaf", "RecordedDict", "recorded_layout", "nativize_dtype", "placed_layout",
+           "leaves", "flattened_tensor_size", "row_width", "emulated_sample_dtype", "check_leaf_extents"]
 
 
 class Leaf(NamedTuple):
@@ -98,6 +99,38 @@ def nativize_dtype(emulated) -> NativeDType:
     rows' `sample_dtype` and `row_width` (see `recorded_layout`).
     """
     return recorded_layout(emulated, lambda dtype: dtype)
+
+
+def _dtype_argument(value, argument: str) -> np.dtype:
+    try:
+        return np.dtype(value)
+    except TypeError:
+        raise bad_type(argument, "a numpy dtype", value) from None
+
+
+def placed_layout(sample_dtype, structured_dtype, offset, convert_dtype) -> tuple[NativeDType, int]:
+    """`(layout, start)`: `structured_dtype` placed at element `offset` of rows of `sample_dtype`.
+
+    The cursor of PufferLib's `_nativize_dtype(sample_dtype, structured_dtype, offset)`. In
+    byte rows (a 1-byte sample dtype) the structure starts at `offset` rounded up to its own
+    alignment, where an aligned parent struct puts it; in wider rows it starts at `offset`.
+    Its leaves then sit at numpy's field offsets from `start`, converted by `convert_dtype`
+    like `recorded_layout`'s (no row width is recorded: the rows are the caller's). A
+    subarray sample dtype (`np.dtype((np.uint8, (n,)))`) counts its element. Raises
+    TypeError/ValueError naming `sample_dtype`, `structured_dtype` or `offset`.
+    """
+    sample = _dtype_argument(sample_dtype, "sample_dtype")
+    sample = check_element_dtype(sample.base, "sample_dtype")
+    structured = _dtype_argument(structured_dtype, "structured_dtype")
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (numbers.Integral, np.integer)):
+        raise bad_type("offset", "an integer number of sample elements", offset)
+    if offset < 0:
+        raise bad_value("offset", "an offset >= 0", offset)
+    start = int(offset)
+    if sample.itemsize == 1:
+        start = -(-start // structured.alignment) * structured.alignment
+    layout = _nativize(sample, structured, start * sample.itemsize, "structured_dtype", convert_dtype)
+    return layout, start
 
 
 def _nativize(sample: np.dtype, field: np.dtype, byte_offset: int, path: str, convert_dtype) -> NativeDType:

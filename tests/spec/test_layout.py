@@ -119,3 +119,40 @@ def test_recorded_layout_compares_equal_to_plain_leaves_and_survives_pickle():
     for layout in (native, nested):
         again = pickle.loads(pickle.dumps(layout))
         assert again == layout and (again.row_width, again.sample_dtype) == (layout.row_width, layout.sample_dtype)
+
+
+# -- placed_layout: a structure placed at an offset of the rows (PufferLib's _nativize_dtype) ----
+
+@pytest.mark.parametrize("sample, structured, offset, start", [
+    (np.uint8, np.float32, 5, 8),                                        # byte rows: up to the alignment
+    (np.uint8, np.dtype([("a", np.uint8), ("b", np.float64)], align=True), 3, 8),
+    (np.uint8, np.dtype([("a", np.uint8), ("b", np.float64)], align=False), 3, 3),  # packed: alignment 1
+    (np.float32, np.dtype((np.float32, (3,))), 5, 5),                    # wider rows: the offset itself
+    (np.dtype((np.uint8, (40,))), np.dtype((np.float32, (10,))), 0, 0),  # a subarray sample counts its element
+])
+def test_placed_layout_starts_where_an_aligned_parent_puts_it(sample, structured, offset, start):
+    layout, placed = spec.layout.placed_layout(sample, structured, offset, lambda d: d)
+    assert placed == start
+    structured, element = np.dtype(structured), np.dtype(sample).base
+    # numpy's own offsets, shifted by the start (in sample elements)
+    rows = np.random.default_rng(0).integers(0, 256, (3, (start * element.itemsize + structured.itemsize)),
+                                             dtype=np.uint8).view(element)
+    values = numpy_nativize(rows, layout)
+    wrapped = structured if structured.fields is not None else np.dtype([("leaf", structured)])
+    truth = np.ascontiguousarray(rows.view(np.uint8)[:, start * element.itemsize:]).view(wrapped)[:, 0]
+    truth = truth if structured.fields is not None else truth["leaf"]
+    assert_matches_structured(values, truth)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((np.uint8, np.float32, -1), ValueError, "^offset: expected an offset >= 0"),
+    ((np.uint8, np.float32, 2.0), TypeError, "^offset: expected an integer"),
+    ((np.uint8, np.float32, np.True_), TypeError, "^offset: expected an integer"),
+    ((np.bool_, np.float32, 0), ValueError, "^sample_dtype: expected one of"),
+    ((np.uint8, "nope", 0), TypeError, "^structured_dtype: expected a numpy dtype"),
+    ((np.float32, np.dtype([("a", np.float32), ("b", np.int16)]), 0), ValueError,
+     r"^structured_dtype.b: expected byte offset and size divisible"),
+])
+def test_placed_layout_bad_input(args, error, message):
+    with pytest.raises(error, match=message):
+        spec.layout.placed_layout(*args, lambda d: d)
