@@ -277,7 +277,7 @@ def _first_row(results):
 
 # -- the API -----------------------------------------------------------------------------------
 
-def sample_logits(logits, action=None, *, mask=None, deterministic=False, generator=None, is_continuous=None):
+def sample_logits(logits, action=None, is_continuous=None, *, mask=None, deterministic=False, generator=None):
     """Sample actions (or score given ones) and return `(action, logprob, entropy)`.
 
     logits: a float tensor `(batch, n)` (one categorical: action `(batch,)` int64), a tuple or
@@ -296,7 +296,8 @@ def sample_logits(logits, action=None, *, mask=None, deterministic=False, genera
     value checks (`set_default_validate_args(False)`, torch.compile) such a row gives action
     0 and NaN logprob and entropy.
     deterministic: argmax (mean for a Normal) instead of a draw. generator: a torch.Generator
-    for `torch.rand`. is_continuous: PufferLib 2's flag; a bool contradicting the input is an error.
+    for `torch.rand`. is_continuous: PufferLib 2's flag, positional as its wrappers pass it
+    (`sample_logits(logits, action, self.is_continuous)`); a bool contradicting the input is an error.
     logprob and entropy are `(batch,)`, float32 for float16/bfloat16 inputs.
     Raises TypeError/ValueError naming the argument for bad input, as jax_impl, in the order of
     `spec.sampling_inputs`; the value checks (rows with a distribution, integer actions in

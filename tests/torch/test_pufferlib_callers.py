@@ -6,9 +6,8 @@ computed here without the library: numpy's view of the bytes, closed-form log-pr
 in float64, torch.distributions' entropies, torch.nn's LSTM. The sources of the patterns are
 in `pufferlib_callers.py` and in docs/torch.md ("Call patterns of public callers").
 
-PufferLib 2.x passes `is_continuous` as the third positional argument of `sample_logits`.
-That needs `is_continuous` moved before the `*` in `torch_impl/sampling.py`'s signature; the
-tests of that call are strict xfails until then.
+PufferLib 2.x passes `is_continuous` as the third positional argument of `sample_logits`,
+which torch_impl's signature takes there.
 """
 import inspect
 import math
@@ -25,11 +24,6 @@ from puffer_backend import torch_impl as T
 from tests.torch.pufferlib_inventory import INVENTORY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POSITIONAL_FLAG = pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="needs `is_continuous=None` moved before `*` in torch_impl/sampling.py's sample_logits signature: "
-           "def sample_logits(logits, action=None, is_continuous=None, *, mask=None, deterministic=False, "
-           "generator=None)")
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +114,6 @@ def test_batch_first_lstm_as_recurrent_cls(client):
     torch.testing.assert_close(run["c_out"], c.transpose(0, 1), rtol=0, atol=1e-6)
 
 
-@POSITIONAL_FLAG
 @pytest.mark.parametrize("kind", ["discrete", "multidiscrete", "continuous"])
 def test_cleanrl_wrapper_passes_the_flag_positionally(client, kind):
     # PufferLib 2.0 `pufferlib/cleanrl.py` Policy: `sample_logits(logits, action, self.is_continuous)`,
@@ -168,7 +161,6 @@ def test_positional_and_keyword_scoring(client):
 
 # -- the positional flag in this process ---------------------------------------------------------
 
-@POSITIONAL_FLAG
 def test_is_continuous_is_the_third_positional_parameter():
     params = list(inspect.signature(T.sample_logits).parameters.values())
     if [p.name for p in params[:3]] != ["logits", "action", "is_continuous"]:
@@ -176,7 +168,6 @@ def test_is_continuous_is_the_third_positional_parameter():
     assert params[2].kind is params[2].POSITIONAL_OR_KEYWORD and params[2].default is None
 
 
-@POSITIONAL_FLAG
 def test_positional_flag_scores_discrete_heads():
     generator = torch.Generator().manual_seed(0)
     heads = [torch.randn(8, n, generator=generator) for n in (3, 4)]
@@ -188,7 +179,6 @@ def test_positional_flag_scores_discrete_heads():
     torch.testing.assert_close(entropy, _categorical_entropy(heads), rtol=0, atol=2e-6)
 
 
-@POSITIONAL_FLAG
 def test_positional_flag_samples_a_normal():
     loc, scale = torch.randn(8, 2), torch.rand(8, 2) + 0.5
     action, logprob, entropy = T.sample_logits(torch.distributions.Normal(loc, scale), None, True)
@@ -197,7 +187,6 @@ def test_positional_flag_samples_a_normal():
     torch.testing.assert_close(entropy, torch.distributions.Normal(loc, scale).entropy().sum(1))
 
 
-@POSITIONAL_FLAG
 def test_positional_flag_that_contradicts_the_input_is_refused():
     try:
         T.sample_logits(torch.zeros(4, 3), None, True)
