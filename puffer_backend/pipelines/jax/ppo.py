@@ -193,13 +193,16 @@ def _check_param_names(checkpoint: Checkpoint, template, policy: JaxPolicy) -> N
     saved = sorted(checkpoint.params)
     if names == saved:
         return
-    shown = lambda items: ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")  # noqa: E731
     if policy.builtin:
         hint = "; a run of your own policy: pass it as policy= (from Python)" if set(saved) - set(names) else ""
-        raise bad_value("checkpoint", f"the built-in actor-critic's params ({shown(names)})",
-                        f"params {shown(saved)}{hint}")
-    raise bad_value("policy", f"params named as the checkpoint's ({shown(saved)})",
-                    f"a policy whose params are {shown(names)}")
+        raise bad_value("checkpoint", f"the built-in actor-critic's params ({_first_names(names)})",
+                        f"params {_first_names(saved)}{hint}")
+    raise bad_value("policy", f"params named as the checkpoint's ({_first_names(saved)})",
+                    f"a policy whose params are {_first_names(names)}")
+
+
+def _first_names(names: list) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:

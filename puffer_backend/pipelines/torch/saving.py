@@ -40,7 +40,7 @@ def load_agent_params(agent: torch.nn.Module, checkpoint: Checkpoint) -> None:
             raise bad_value(argument, f"the built-in agent's params ({_names(expected)})",
                             f"params {_names(checkpoint.params)}{hint}")
         raise bad_value(argument, f"a module whose state_dict names are the checkpoint's ({_names(checkpoint.params)})",
-                        f"one {'without ' + _names(unexpected) if unexpected else 'with ' + _names(missing)} ...")
+                        f"one that lacks {_names(unexpected)}" if unexpected else f"one that also has {_names(missing)}")
     for name, value in expected.items():
         saved = np.shape(checkpoint.params[name])
         if saved != tuple(value.shape):
