@@ -97,3 +97,18 @@ def test_with_x64_on_int64_stays_int64():
         assert to_jax(np.array([2**40]), narrow_ints=True).dtype == np.int64
         print("OK")
     """)
+
+
+@x64_off
+@pytest.mark.cuda
+def test_cuda_actions_narrow_on_their_device():
+    from .test_devices import jax_gpus
+
+    if not (torch.cuda.is_available() and jax_gpus()):
+        pytest.skip("needs CUDA in both torch and JAX")
+    actions = torch.tensor([0, 3, 1], device="cuda")
+    narrowed = to_jax(actions, narrow_ints=True)
+    assert narrowed.dtype == np.int32 and narrowed.devices() == {jax_gpus()[0]}
+    assert np.asarray(narrowed).tolist() == [0, 3, 1]
+    with pytest.raises(BadValueError, match=r"values in \[0, 4294967296\]"):
+        to_jax(torch.tensor([0, 2**32], device="cuda"), narrow_ints=True)
