@@ -3,7 +3,7 @@
     puffer-backend [train] [--backend torch|jax|mixed] [--env ID] [--steps N] [--seed S]
                    [--num-envs E] [--out DIR] [--name NAME] [--compile] [--quiet] ...
     puffer-backend eval RUN [--episodes K] [--seed S]
-    puffer-backend compare RUN... [--out PNG] [--metric KEY] [--x step|wall_time]
+    puffer-backend compare RUN... [--out IMAGE] [--metric KEY] [--x step|wall_time]
 
 Every argument is checked before torch or JAX is imported; a bad one prints one line on
 stderr and exits with status 2. Results go to stdout, progress to stderr.

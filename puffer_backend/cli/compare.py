@@ -1,10 +1,13 @@
-"""`puffer-backend compare RUN...`: several runs' learning curves in one PNG."""
+"""`puffer-backend compare RUN...`: several runs' learning curves in one image, in the format
+that `--out`'s suffix names (plots.IMAGE_FORMATS)."""
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+from ..spec.errors import BadArgumentError
 from .errors import UsageError
+from .plots import image_format
 from .runs import METRICS_FILE, read_metrics, require_run_folder
 
 __all__ = ["run", "run_names"]
@@ -12,6 +15,10 @@ __all__ = ["run", "run_names"]
 
 def run(args) -> int:
     folders = [require_run_folder(text, METRICS_FILE) for text in args.runs]
+    try:
+        image_format(args.out, "--out")  # the suffix names the format: curves.jpg is a JPEG
+    except BadArgumentError as error:
+        raise UsageError(str(error)) from None
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("compare: needs matplotlib, which is not installed (pip install matplotlib)")
     runs = []

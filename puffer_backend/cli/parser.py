@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", default=None, metavar="FILE",
                        help="a TOML file of TrainConfig keys (listed below); flags and --set win over it")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                       help="override any other TrainConfig key, e.g. --set learning_rate=3e-4 (repeatable)")
+                       help="override any other TrainConfig key, e.g. --set learning_rate=3e-4, or a key of "
+                       "the extra table, e.g. --set extra.chunk_updates=8 (repeatable)")
     train.add_argument("--save-every", type=non_negative_int, default=None, metavar="N",
                        help="also save the checkpoint every N updates (default: 0, at the end and on Ctrl-C only)")
     train.add_argument("--resume", default=None, metavar="RUN",
@@ -196,11 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also play the episodes one after another and write them as a video "
                           "(.mp4, or .gif)")
 
-    compare = commands.add_parser("compare", help="overlay several runs' learning curves in one PNG",
-                                  description="Overlay the learning curves of several runs in one PNG, "
+    compare = commands.add_parser("compare", help="overlay several runs' learning curves in one image",
+                                  description="Overlay the learning curves of several runs in one image, "
                                   "one line per run, legend by run name.")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `train`")
-    compare.add_argument("--out", default="compare.png", metavar="PNG", help="output image (default: compare.png)")
+    compare.add_argument("--out", default="compare.png", metavar="IMAGE",
+                         help="output image, its format named by its suffix: .png, .jpg, .svg, .pdf, .webp "
+                              "(default: compare.png)")
     compare.add_argument("--metric", default="mean_return", metavar="KEY",
                          help="metrics.csv column to plot (default: mean_return)")
     compare.add_argument("--x", choices=("step", "wall_time"), default="step",
@@ -210,12 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_override(text: str) -> tuple[str, object]:
     """`KEY=VALUE` of `--set` as (field, value of the field's type); UsageError for an unknown
-    or flag-owned key and for a value that does not parse. Ranges are checked by validate()."""
+    or flag-owned key and for a value that does not parse. Ranges are checked by validate().
+    `extra.NAME=VALUE` sets one key of the `extra` table: ("extra", {NAME: value}), the value
+    read as a TOML value (8, 0.5, true, "text", [1, 2]) or else kept as the text itself; the
+    extra tables of the layers are merged key by key (pipelines.config_file)."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     key, sep, raw = text.partition("=")
-    key = key.strip().replace("-", "_")
     if not sep:
         raise UsageError(f"--set: expected KEY=VALUE, received {text!r}")
+    field, dot, name = key.strip().partition(".")
+    if field.replace("-", "_") == "extra" and dot:
+        if not name.strip():
+            raise UsageError(f"--set: expected extra.NAME=VALUE, received {text!r}")
+        return "extra", {name.strip(): _extra_value(raw.strip())}
+    key = key.strip().replace("-", "_")
     if key in FIELD_FLAGS:
         flag = FIELD_FLAGS[key]
         raise UsageError(f"--set: {key} is set with {flag}" if flag else f"--set: {key} cannot be set here")
@@ -242,3 +253,17 @@ def parse_override(text: str) -> tuple[str, object]:
         return key, raw
     except ValueError:
         raise UsageError(f"--set {key}: expected a {kind.replace('|', ' or ')} value, received {raw!r}") from None
+
+
+def _extra_value(raw: str):
+    """A TOML value (`8`, `0.5`, `true`, `"text"`, `[1, 2]`), else the text as it is."""
+    from ..pipelines.config_file import tomllib
+
+    if tomllib is not None:
+        try:
+            parsed = tomllib.loads(f"value = {raw}")
+        except tomllib.TOMLDecodeError:
+            return raw
+        if list(parsed) == ["value"]:
+            return parsed["value"]
+    return raw

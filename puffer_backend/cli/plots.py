@@ -10,9 +10,12 @@ from typing import Mapping, Sequence
 
 from ..spec.errors import bad_value
 
-__all__ = ["curve_figure", "compare_figure", "save_figure", "plot_curve", "plot_compare", "X_AXES"]
+__all__ = ["curve_figure", "compare_figure", "image_format", "save_figure", "plot_curve", "plot_compare", "X_AXES",
+           "IMAGE_FORMATS"]
 
 X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
+# What the Agg canvas writes by the file's suffix (JPEG and WebP through Pillow, a matplotlib dependency).
+IMAGE_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf", "webp")
 
 
 def _figure():
@@ -74,19 +77,31 @@ def compare_figure(runs: Sequence[tuple[str, Mapping[str, Sequence[float]]]], *,
     return figure
 
 
+def image_format(path, argument: str = "path") -> str:
+    """The image format that `path`'s suffix names (one of IMAGE_FORMATS, lower case);
+    ValueError naming `argument` for any other suffix, or none."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in IMAGE_FORMATS:
+        raise bad_value(argument, f"an image file name ending in {', '.join('.' + f for f in IMAGE_FORMATS)}",
+                        repr(str(path)))
+    return suffix
+
+
 def save_figure(figure, path) -> Path:
-    """Write `figure` as PNG to `path` (parent folders created); returns the path."""
+    """Write `figure` to `path` in the format its suffix names (`image_format`: `curves.jpg`
+    is a JPEG), parent folders created; returns the path."""
     path = Path(path)
+    kind = image_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+    figure.savefig(path, format=kind)
     return path
 
 
 def plot_curve(metrics, path, **kwargs) -> Path:
-    """`curve_figure(metrics, **kwargs)` saved as PNG at `path`."""
+    """`curve_figure(metrics, **kwargs)` saved at `path` (save_figure)."""
     return save_figure(curve_figure(metrics, **kwargs), path)
 
 
 def plot_compare(runs, path, **kwargs) -> Path:
-    """`compare_figure(runs, **kwargs)` saved as PNG at `path`."""
+    """`compare_figure(runs, **kwargs)` saved at `path` (save_figure)."""
     return save_figure(compare_figure(runs, **kwargs), path)

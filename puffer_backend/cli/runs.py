@@ -11,6 +11,7 @@ import json
 import math
 import operator
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
 METRICS_FILE = "metrics.csv"
 CURVE_FILE = "curve.png"
 SUMMARY_FILE = "summary.json"
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def is_main_process() -> bool:
@@ -38,9 +40,13 @@ def is_main_process() -> bool:
 
 
 def default_run_name(config: TrainConfig, now: datetime | None = None) -> str:
-    """`<backend>-<env>-s<seed>-<YYYYmmdd-HHMMSS>`, e.g. `mixed-CartPole-v1-s0-20250101-120000`."""
+    """`<backend>-<env>-s<seed>-<YYYYmmdd-HHMMSS>`, e.g. `mixed-CartPole-v1-s0-20250101-120000`.
+    Characters of the env id that are not letters, digits, `.`, `_` or `-` become `-`: a
+    factory `my_envs:make_env` gives `torch-my_envs-make_env-s0-...` (a colon is not allowed
+    in Windows names and reads as a host or drive elsewhere; `ALE/Pong-v5` would be a path)."""
     now = now or datetime.now()
-    return f"{config.backend}-{config.env_id}-s{config.seed}-{now:%Y%m%d-%H%M%S}"
+    env = _UNSAFE_IN_NAMES.sub("-", config.env_id).strip("-") or "env"
+    return f"{config.backend}-{env}-s{config.seed}-{now:%Y%m%d-%H%M%S}"
 
 
 def is_folder_name(name: str) -> bool:

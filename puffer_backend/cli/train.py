@@ -11,6 +11,7 @@ later, is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -23,6 +24,7 @@ from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_conf
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
+from ..pipelines.run_folder import LOCK_FILE, lock_run_folder
 from ..pipelines.training_run import NonFiniteError
 from ..spec.errors import BadArgumentError
 from .backends import check_env, check_installed, pipeline_module
@@ -65,7 +67,8 @@ def _settings(args) -> list[Setting]:
         settings.append(Setting("--no-early-stop", "target_return", None))
     for text in args.overrides:
         key, value = parse_override(text)
-        settings.append(Setting(f"--set {key}", key, value))
+        label = f"--set extra.{next(iter(value))}" if key == "extra" else f"--set {key}"
+        settings.append(Setting(label, key, value))
     return settings
 
 
@@ -80,14 +83,16 @@ def _named_by_flag(error: ValueError) -> ValueError:
     return error if field is None else error.renamed(_flag(field))
 
 
-def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
+def _resumed_config(args, held: contextlib.ExitStack) -> tuple[TrainConfig, Path, Checkpoint]:
     """(config, run folder, checkpoint header) of `--resume RUN`: RUN's config with the flags,
-    --config and --set applied, checked to be resumable. UsageError otherwise."""
+    --config and --set applied, checked to be resumable; RUN locked before it is read (held
+    until `held` closes). UsageError otherwise."""
     for flag, value in (("--name", args.name), ("--out", args.out)):
         if value is not None:
             raise UsageError(f"{flag}: expected no {flag} with --resume (the run continues in its own folder), "
                              f"received {value!r}")
     run_dir = require_run_folder(args.resume, CONFIG_FILE, label="--resume")
+    _lock(run_dir, held, "--resume")
     try:
         saved = load_config(run_dir)
         info = read_checkpoint_info(run_dir)
@@ -108,12 +113,17 @@ def _resumed_config(args) -> tuple[TrainConfig, Path, Checkpoint]:
 
 
 def run(args) -> int:
-    config, run_dir, checkpoint = _configure(args)
+    with contextlib.ExitStack() as held:  # the run folder's lock, from the first look at it to the end
+        return _run(args, held)
+
+
+def _run(args, held: contextlib.ExitStack) -> int:
+    config, run_dir, checkpoint = _configure(args, held)
     _check_before_import(args, config, resumed=checkpoint is not None)
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
     _check_pipeline_env(pipeline, config)
     main_process = is_main_process()
-    config, run_dir, scratch = _run_folder(config, run_dir, main_process)
+    config, run_dir, scratch = _run_folder(config, run_dir, main_process, held)
     if main_process:
         _print_start_lines(args, config, run_dir, checkpoint)
     logger = _run_logger(args, config, run_dir, checkpoint, main_process)
@@ -125,11 +135,23 @@ def run(args) -> int:
     return 0
 
 
-def _configure(args) -> tuple[TrainConfig, Path | None, Checkpoint | None]:
-    """(config, run folder, checkpoint header) of `--resume RUN`; (config, None, None) of a new run."""
+def _configure(args, held: contextlib.ExitStack) -> tuple[TrainConfig, Path | None, Checkpoint | None]:
+    """(config, run folder, checkpoint header) of `--resume RUN`, whose folder `held` then
+    locks; (config, None, None) of a new run."""
     if args.resume is not None:
-        return _resumed_config(args)
+        return _resumed_config(args, held)
     return config_from_args(args), None, None
+
+
+def _lock(run_dir: Path, held: contextlib.ExitStack, flag: str) -> None:
+    """Lock the run folder until `held` closes (main process only: other torchrun ranks write
+    nothing there); a folder another process trains in is a UsageError naming `flag`."""
+    if not is_main_process():
+        return
+    try:
+        held.enter_context(lock_run_folder(run_dir))
+    except BadArgumentError as error:
+        raise UsageError(str(error.renamed(flag))) from None
 
 
 def _check_before_import(args, config: TrainConfig, *, resumed: bool) -> None:
@@ -191,18 +213,19 @@ def _usage_error(error: BadArgumentError, backend: str) -> UsageError:
     return UsageError(f"backend {backend}: {error}")
 
 
-def _run_folder(config: TrainConfig, run_dir: Path | None,
-                main_process: bool) -> tuple[TrainConfig, Path, Path | None]:
+def _run_folder(config: TrainConfig, run_dir: Path | None, main_process: bool,
+                held: contextlib.ExitStack) -> tuple[TrainConfig, Path, Path | None]:
     """(config, run folder, scratch folder to remove at the end or None). A resumed run keeps
     its folder (config.json is rewritten with the checkpoints); the main process creates a new
-    run's folder and its config.json; other torchrun ranks write no files, so they get a
-    private folder in case the pipeline writes."""
+    run's folder, locks it until `held` closes and writes its config.json; other torchrun
+    ranks write no files, so they get a private folder in case the pipeline writes."""
     if run_dir is not None:
         return config, run_dir, None
     if not main_process:
         scratch = Path(tempfile.mkdtemp(prefix="puffer-backend-rank"))
         return config, scratch, scratch
     run_dir = _new_run_dir(config, config.run_name)
+    _lock(run_dir, held, "--name")
     config = dataclasses.replace(config, run_name=run_dir.name)
     write_config(run_dir, config)
     return config, run_dir, None
@@ -287,7 +310,7 @@ def _train(pipeline, config: TrainConfig, logger: RunLogger, *, resumed: bool, m
         if len(logger.records) > rows_before:  # it trained with these settings: not the user's mistake
             raise
         logger.close()
-        if main_process and not resumed and set(os.listdir(run_dir)) <= {CONFIG_FILE}:
+        if main_process and not resumed and set(os.listdir(run_dir)) <= {CONFIG_FILE, LOCK_FILE}:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise _usage_error(error, config.backend) from None
     except NonFiniteError as error:

@@ -11,13 +11,15 @@ from ..spec.dtypes import X64_DTYPE_NAMES, needs_x64, x64_error
 from ..spec.errors import bad_type, bad_value, one_line
 from ._frameworks import jax, torch
 
-__all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "numpy_to_jax", "jax_x64_enabled"]
+__all__ = ["tensor_to_jax", "array_to_torch", "numpy_to_torch", "numpy_to_jax", "jax_x64_enabled", "narrowed_tensor",
+           "narrowed_numpy", "INT32_RANGE"]
 
 # XLA's CPU client aliases a foreign buffer only when it is 64-byte aligned (else it copies).
 CPU_ALIGNMENT = 64
 # The spec decides which dtypes JAX narrows with x64 off; here they are torch dtypes.
 _WIDE_TORCH_DTYPES = frozenset(getattr(torch, name) for name in X64_DTYPE_NAMES)
 _DL_CPU = 1  # DLPack device type of host memory
+INT32_RANGE = (-2**31, 2**31 - 1)
 
 
 def jax_x64_enabled() -> bool:
@@ -269,3 +271,39 @@ def numpy_to_jax(array: np.ndarray, copy: bool | None, where: str):
     # copy=True: numpy's fresh copy is the independent buffer; numpy aligns it only to
     # 16 bytes, so JAX may still need to copy it once more (copy=None, never False).
     return tensor_to_jax(numpy_to_torch(array, copy, where), None if copy else copy, where)
+
+
+# ---------------------------------------------------------------------------------- narrowing
+# Opt-in (`to_jax(..., narrow_ints=True)`): torch samples int64 actions and numpy counts in
+# int64, while JAX with x64 off holds 32-bit integers. Narrowing checks every value first,
+# so it never wraps one (JAX's own narrowing would turn 2**40 + 5 into 5).
+
+def _out_of_int32(low: int, high: int, kind: str, shape, where: str) -> ValueError:
+    return bad_value(where, f"int64 values that fit in int32, in [{INT32_RANGE[0]}, {INT32_RANGE[1]}], to narrow "
+                     "them (narrow_ints=True); enable jax_enable_x64 to keep them whole",
+                     f"{kind} of shape {tuple(shape)} with values in [{low}, {high}]")
+
+
+def narrowed_tensor(tensor: "torch.Tensor", where: str = "x") -> "torch.Tensor":
+    """An int64 `tensor` as a new int32 tensor when JAX would refuse it (x64 off) and every
+    value fits in int32; any other tensor unchanged. ValueError naming `where` (with the
+    values' range) when one does not fit. Reads the values: on CUDA, a sync."""
+    if tensor.dtype != torch.int64 or jax_x64_enabled():
+        return tensor
+    if tensor.numel():
+        low, high = (int(v) for v in torch.aminmax(tensor))
+        if low < INT32_RANGE[0] or high > INT32_RANGE[1]:
+            raise _out_of_int32(low, high, "a torch.int64 tensor", tensor.shape, where)
+    return tensor.to(torch.int32)
+
+
+def narrowed_numpy(array: np.ndarray, where: str = "x") -> np.ndarray:
+    """`narrowed_tensor` for a numpy array: int64 as a new int32 array when x64 is off and
+    every value fits; ValueError naming `where` otherwise."""
+    if array.dtype != np.int64 or jax_x64_enabled():
+        return array
+    if array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < INT32_RANGE[0] or high > INT32_RANGE[1]:
+            raise _out_of_int32(low, high, "a numpy int64 array", array.shape, where)
+    return array.astype(np.int32)

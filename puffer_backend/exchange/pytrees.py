@@ -8,7 +8,7 @@ import numpy as np
 
 from ..spec.errors import bad_type, bad_value
 from ._frameworks import jax, torch
-from .arrays import array_to_torch, numpy_to_jax, numpy_to_torch, tensor_to_jax
+from .arrays import array_to_torch, narrowed_numpy, narrowed_tensor, numpy_to_jax, numpy_to_torch, tensor_to_jax
 
 __all__ = ["to_jax", "to_torch", "map_arrays"]
 
@@ -76,11 +76,30 @@ def _check_copy(copy):
         raise bad_value("copy", "None, True or False", copy)
 
 
-def _leaf_to_jax(copy):
+def _check_narrow_ints(narrow_ints):
+    if not (narrow_ints is True or narrow_ints is False):
+        raise bad_value("narrow_ints", "True or False", narrow_ints)
+
+
+def _narrowing_refused(copy, narrowed, original, where: str) -> None:
+    if copy is False and narrowed is not original:
+        raise bad_value(where, "a tensor JAX can alias without a copy (copy=False)",
+                        f"an int64 {type(original).__name__} that narrow_ints=True narrows into a new int32 buffer")
+
+
+def _leaf_to_jax(copy, narrow_ints: bool = False):
     def convert(leaf, where):
         if isinstance(leaf, torch.Tensor):
+            if narrow_ints:
+                narrowed = narrowed_tensor(leaf, where)
+                _narrowing_refused(copy, narrowed, leaf, where)
+                leaf = narrowed
             return tensor_to_jax(leaf, copy, where)
         if isinstance(leaf, np.ndarray):
+            if narrow_ints:
+                narrowed = narrowed_numpy(leaf, where)
+                _narrowing_refused(copy, narrowed, leaf, where)
+                leaf = narrowed
             return numpy_to_jax(leaf, copy, where)
         if isinstance(leaf, jax.core.Tracer):
             return leaf
@@ -98,7 +117,7 @@ def _leaf_to_torch(copy):
     return convert
 
 
-def to_jax(x, *, copy: bool | None = None):
+def to_jax(x, *, copy: bool | None = None, narrow_ints: bool = False):
     """torch tensors (or a pytree of them) as `jax.Array`s on the same device.
 
     x: a torch.Tensor, or any nesting of dict/list/tuple/namedtuple (or other container
@@ -114,15 +133,25 @@ def to_jax(x, *, copy: bool | None = None):
     `copy=True` for a buffer that will be written again (a rollout buffer filled step by
     step, a tensor reused across iterations).
     Dtypes and shapes are kept exactly (bool, bf16, fp16 and every integer width).
+    narrow_ints: with `jax_enable_x64` off, int64 tensors and numpy arrays (torch's sampled
+    actions, numpy's default integers) become int32 when every value fits in int32, in a new
+    buffer; a value outside int32's range is a ValueError naming its path in `x`. Nothing
+    else changes (float64 and uint64 are still refused), and with x64 on int64 stays int64.
+    The check reads the values (a sync on CUDA).
     Raises ValueError for tensors with `requires_grad` (call `.detach()`), for 64-bit
-    dtypes while `jax_enable_x64` is off, and for devices JAX cannot see; TypeError when x
-    is neither an array nor a container.
+    dtypes while `jax_enable_x64` is off (unless narrowed), and for devices JAX cannot see;
+    TypeError when x is neither an array nor a container.
     """
     if type(x) is torch.Tensor and copy is None:  # the per-step hot path: one plain tensor
+        if narrow_ints is True:
+            x = narrowed_tensor(x, "x")
+        elif narrow_ints is not False:
+            _check_narrow_ints(narrow_ints)
         return tensor_to_jax(x, None, "x")
     _check_copy(copy)
+    _check_narrow_ints(narrow_ints)
     _check_top(x, "a torch.Tensor or a dict/list/tuple/namedtuple of tensors")
-    return map_arrays(_leaf_to_jax(copy), x, "x")
+    return map_arrays(_leaf_to_jax(copy, narrow_ints), x, "x")
 
 
 def to_torch(x, *, copy: bool | None = None):

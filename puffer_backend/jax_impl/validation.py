@@ -252,7 +252,7 @@ def is_torch_object(value) -> bool:
 def refuse_torch_tensor(value, argument: str, expected: str) -> None:
     """A TypeError that says to convert with `exchange.to_jax` when `value` is a torch tensor."""
     if is_torch_object(value) and hasattr(value, "shape"):
-        raise bad_array_type(argument, expected, value)
+        raise bad_array_type(argument, expected, value, backend="jax")
 
 
 def real_scalar_or_traced(value, argument: str):

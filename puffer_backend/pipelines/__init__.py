@@ -13,6 +13,8 @@ One folder per pipeline over shared building blocks:
     metrics.py     what sps, wall_time and compile_s mean, and the clock that measures them
     checkpoint.py  the one checkpoint format (config.json stays the only copy of the config)
     resume.py      what a resumed run may change, checked before it continues
+    run_folder.py  one process per run folder (a lock), and what a new run may start in
+    run_folder.py  one training process per run folder (a lock); no new run in another run's folder
     interrupt.py   Ctrl-C finishes the update, saves a checkpoint, then stops
     compile_cache.py  JAX's persistent compilation cache for the jax and mixed pipelines
     video.py       videos of a trained policy
@@ -29,6 +31,8 @@ Every pipeline's entry module (`PIPELINES[backend]`) exposes:
         under `logger.run_dir` at the end, every `config.save_every` updates, and after
         Ctrl-C (then raises KeyboardInterrupt); returns the summary described in metrics.py.
         resume=True continues the run whose checkpoint is in `logger.run_dir` (resume.py).
+        Refuses a config of another backend, a new run in a folder that holds another run,
+        and a folder another process trains in (run_folder.py).
     evaluate(run_dir, episodes=20, seed=0, *, env=None, policy=None) -> float
         Loads the run's config.json and checkpoint and returns the mean episodic return of
         the greedy (deterministic) policy. FileNotFoundError when the run has no checkpoint.
@@ -60,7 +64,11 @@ def load_pipeline(backend: str):
 
 
 class MemoryLogger:
-    """A logger that keeps records and notes in memory: for tests and for library use without the CLI."""
+    """A logger that keeps records and notes in memory: for tests and for library use without the CLI.
+
+    It creates `run_dir` when it does not exist and leaves an existing one as it is: whether a
+    new run may use a folder is the pipeline's `train`'s decision (run_folder.py: not when the
+    folder holds another run's checkpoint, metrics, summary or config.json)."""
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..spec.errors import bad_value
+from ..spec.errors import BadValueError, bad_value, one_line
 from .config import TrainConfig, load_config, write_config
 
 __all__ = ["CHECKPOINT_FILE", "FORMAT", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
@@ -73,20 +75,63 @@ def save_checkpoint(run_dir, config: TrainConfig, checkpoint: Checkpoint) -> Pat
 
 def read_checkpoint_info(run_dir) -> dict:
     """The JSON header of run_dir's checkpoint (backend, step, update, ...) without loading its
-    arrays. Raises FileNotFoundError (naming the file) when there is none."""
+    arrays. Raises FileNotFoundError (naming the file) when there is none, BadValueError when
+    the file is damaged (as load_checkpoint)."""
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, f"run_dir: expected a run folder holding {CHECKPOINT_FILE}, "
                                 f"received {str(run_dir)!r} without it", str(path))
-    with np.load(path, allow_pickle=False) as data:
-        return json.loads(str(data[_META]))
+    return _read(path, arrays=False)[0]
+
+
+def _read(path: Path, *, arrays: bool) -> tuple[dict, dict]:
+    """(header, {group: {name: array}}) of the checkpoint file at `path` (groups empty unless
+    `arrays`). Every way a file can be broken (empty, truncated, random bytes, a plain .npy,
+    a member or a header key missing) is a one-line BadValueError naming the file."""
+    groups = {group: {} for group in _GROUPS}
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise _broken(path, f"a single .npy array of shape {np.shape(data)}, not an archive")
+        with data:
+            if _META not in data.files:
+                raise _broken(path, f"an archive without its header {_META}")
+            meta = json.loads(str(data[_META]))
+            if arrays:
+                for key in data.files:
+                    group, _, name = key.partition("/")
+                    if group in groups:
+                        groups[group][name] = data[key]
+    except (EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise _broken(path, f"a truncated, empty or damaged file ({type(error).__name__}: {one_line(str(error))})") from None
+    except ValueError as error:
+        if isinstance(error, BadValueError):
+            raise
+        # numpy takes bytes that are neither .npz nor .npy for a pickle, refuses it
+        # (allow_pickle=False) and suggests loading it unsafely: not advice for a checkpoint.
+        what = ("a file that is not a numpy archive (unknown bytes)" if "pickle" in str(error)
+                else f"a damaged file ({one_line(str(error))})")
+        raise _broken(path, what) from None
+    if not isinstance(meta, dict):
+        raise _broken(path, f"a header that is not a JSON object ({type(meta).__name__})")
+    for key, kind, what in (("backend", str, "a str"), ("step", int, "an int"), ("update", int, "an int")):
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise _broken(path, f"a header without {what} {key!r}")
+    return meta, groups
+
+
+def _broken(path: Path, received: str):
+    return bad_value(str(path), "a checkpoint written by puffer-backend (a numpy .npz archive with its header)",
+                     received)
 
 
 def load_checkpoint(run_dir, backend: str | None = None) -> tuple[TrainConfig, Checkpoint]:
     """(config from config.json, Checkpoint) of a run folder.
 
     Raises FileNotFoundError (its `filename` the missing file) when there is no checkpoint
-    or no config.json, ValueError when the checkpoint is of another backend or format.
+    or no config.json, BadValueError (one line, naming the file) when the checkpoint is
+    damaged (empty, truncated, not an archive, its header missing) or of another backend or
+    format. Whether its arrays fit a policy is the pipeline's check when it loads them.
     """
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINT_FILE
@@ -96,13 +141,7 @@ def load_checkpoint(run_dir, backend: str | None = None) -> tuple[TrainConfig, C
         raise FileNotFoundError(errno.ENOENT, f"run_dir: expected a run folder holding {CHECKPOINT_FILE}, "
                                 f"received {str(run_dir)!r} without it{hint}", str(path))
     config = load_config(run_dir)
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data[_META]))
-        groups = {group: {} for group in _GROUPS}
-        for key in data.files:
-            group, _, name = key.partition("/")
-            if group in groups:
-                groups[group][name] = data[key]
+    meta, groups = _read(path, arrays=True)
     if meta.get("format") != FORMAT:
         raise bad_value(str(path), f"checkpoint format {FORMAT}", repr(meta.get("format")))
     if backend is not None and meta.get("backend") != backend:

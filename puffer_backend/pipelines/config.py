@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ..spec.errors import BadArgumentError, bad_type, bad_value
 
-__all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_positive_int",
+__all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_pipeline_config",
+           "check_positive_int",
            "config_field", "write_config", "load_config", "field_docs"]
 
 BACKENDS = ("torch", "jax", "mixed")
@@ -42,7 +43,8 @@ class TrainConfig:
     """environment: a gymnasium id (torch), a gymnax id (jax, mixed), or package.module:function,
     a user's env factory (pipelines.envs)"""
     total_steps: int = 500_000
-    """environment steps over all envs (and all ranks under torchrun), rounded down to whole updates"""
+    """environment steps over all envs (and all ranks under torchrun), rounded down to whole updates
+    (at least one: fewer steps than one update round up to one)"""
     seed: int = 0
     """seed of the envs, the initial weights and the sampling, in [0, 2**32)"""
     num_envs: int = 4
@@ -214,6 +216,18 @@ class TrainConfig:
         config = cls(**{k: v for k, v in data.items() if k in names})
         config.validate()
         return config
+
+
+def check_pipeline_config(config, backend: str) -> None:
+    """What every pipeline's `train` checks first: `config` is a valid TrainConfig (validate)
+    whose `backend` is the pipeline's own, `backend` (a config of another backend would train
+    here and then be evaluated by the other pipeline). BadTypeError / BadValueError otherwise."""
+    if not isinstance(config, TrainConfig):
+        raise bad_type("config", "a TrainConfig", config)
+    config.validate()
+    if config.backend != backend:
+        raise bad_value("config.backend", f"{backend!r}, the backend of this pipeline "
+                        "(load_pipeline(config.backend) gives the pipeline of a config)", repr(config.backend))
 
 
 def check_positive_int(argument: str, value) -> int:

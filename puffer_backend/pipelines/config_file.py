@@ -3,7 +3,8 @@
 Layers, each winning over the ones before it:
     TrainConfig's defaults < env_preset(backend, env_id) < the config file < overrides
 (the command's overrides are its flags and `--set KEY=VALUE`). A config file holds
-TrainConfig fields as top-level keys, `extra` as a table:
+TrainConfig fields as top-level keys, `extra` as a table (merged key by key with the other
+layers' `extra`, e.g. `--set extra.chunk_updates=4`):
 
     backend = "jax"
     env_id = "CartPole-v1"
@@ -142,19 +143,32 @@ def layered_config(settings, *, base: TrainConfig | None = None, preset: bool = 
     for setting in settings:
         if setting.field not in fields:
             raise bad_value(setting.label, "a TrainConfig key", f"an unknown key {setting.field!r}")
-    chosen = {setting.field: setting.value for setting in settings}
+    chosen = _chosen(settings, base)
     if preset:
         backend, env_id = chosen.get("backend", base.backend), chosen.get("env_id", base.env_id)
         preset_settings = [Setting(f"preset of {env_id}: {key}", key, value)
                            for key, value in env_preset(backend, env_id).items()]
         settings = preset_settings + settings
-        chosen = {setting.field: setting.value for setting in settings}
+        chosen = _chosen(settings, base)
     config = dataclasses.replace(base, **chosen)
     try:
         config.validate()
     except ValueError as error:
         raise relabel_error(error, settings) from None
     return config
+
+
+def _chosen(settings, base: TrainConfig) -> dict:
+    """{field: value} of `settings`, later ones winning; `extra` tables are merged key by key
+    over `base.extra` (a file's [extra] table, then `--set extra.NAME=VALUE`), so that one
+    extra key never drops the others."""
+    chosen: dict = {}
+    for setting in settings:
+        if setting.field == "extra" and isinstance(setting.value, dict):
+            chosen["extra"] = {**chosen.get("extra", base.extra), **setting.value}
+        else:
+            chosen[setting.field] = setting.value
+    return chosen
 
 
 def build_config(file=None, overrides: dict | None = None, *, base: TrainConfig | None = None,

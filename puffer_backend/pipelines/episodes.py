@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..spec.errors import bad_value
+
 __all__ = ["RETURN_WINDOW", "EVAL_HORIZON", "target_reached", "first_step_reaching", "EpisodeStats", "JaxEpisodeStats",
            "jax_stats_init", "jax_stats_update", "jax_stats_mean"]
 
@@ -87,7 +89,11 @@ class EpisodeStats:
         return {"recent": np.asarray(self.recent, dtype=np.float64), "count": np.asarray(self.episodes, dtype=np.int64)}
 
     def restore(self, arrays: dict) -> None:
-        """Continue from `state_arrays()`: the same recent returns and count, no episode under way."""
+        """Continue from `state_arrays()`: the same recent returns and count, no episode under way.
+        ValueError naming `checkpoint` when one of them is missing."""
+        for name in ("recent", "count"):
+            if name not in arrays:
+                raise bad_value("checkpoint", f"the episode statistics state/episodes/{name}", "a checkpoint without it")
         self.recent = [float(x) for x in np.asarray(arrays["recent"]).reshape(-1)][-self.window:]
         self.episodes = int(arrays["count"])
         self.running[:] = 0.0

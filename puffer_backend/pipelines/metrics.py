@@ -19,10 +19,11 @@ import contextlib
 import math
 import time
 
-__all__ = ["METRIC_KEYS", "WALL_TIME", "RunClock", "notify"]
+__all__ = ["METRIC_KEYS", "WALL_TIME", "CLOCK_KEYS", "RunClock", "notify"]
 
 METRIC_KEYS = ("mean_return", "episodes", "sps", "policy_loss", "value_loss", "entropy", "approx_kl")
 WALL_TIME = "wall_time"
+CLOCK_KEYS = (WALL_TIME, "training_s", "compile_s")  # RunClock.times(): what a checkpoint keeps of the clock
 
 
 class RunClock:
@@ -44,7 +45,7 @@ class RunClock:
         self._training_start = None
         self._compile_in_training = 0.0
         self.compile_s = 0.0
-        self._before = {WALL_TIME: 0.0, "training_s": 0.0, "compile_s": 0.0}
+        self._before = dict.fromkeys(CLOCK_KEYS, 0.0)
 
     def continue_from(self, times: dict) -> None:
         """Count the times of the run so far (a checkpoint's `times()`) before this process's."""

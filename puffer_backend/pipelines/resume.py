@@ -19,6 +19,7 @@ import numpy as np
 from ..spec.errors import bad_value
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import TrainConfig
+from .metrics import CLOCK_KEYS
 
 __all__ = ["RESUME_MAY_CHANGE", "check_resumable", "resume_checkpoint", "resume_config", "resumed_env_seed"]
 
@@ -52,11 +53,15 @@ def check_resumable(saved: TrainConfig, config: TrainConfig, checkpoint: Checkpo
 def resume_checkpoint(run_dir, config: TrainConfig, backend: str) -> Checkpoint:
     """The checkpoint of `run_dir` (written by `backend`), checked to be resumable with `config`.
 
-    Raises FileNotFoundError when there is no checkpoint, ValueError when it is another
-    backend's or `config` changes what a resumed run may not change (check_resumable).
+    Raises FileNotFoundError when there is no checkpoint, ValueError when it is damaged or
+    another backend's, lacks the run's clock, or `config` changes what a resumed run may not
+    change (check_resumable).
     """
     saved, checkpoint = load_checkpoint(run_dir, backend)
     check_resumable(saved, config, checkpoint)
+    clock = checkpoint.info.get("clock")
+    if not (isinstance(clock, dict) and all(isinstance(clock.get(key), (int, float)) for key in CLOCK_KEYS)):
+        raise bad_value("checkpoint", f"the run's clock ({', '.join(CLOCK_KEYS)}) in its header", repr(clock))
     return checkpoint
 
 

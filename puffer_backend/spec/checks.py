@@ -18,8 +18,8 @@ __all__ = ["check_logits_shape", "is_unbatched_logits", "check_heads", "check_an
 
 # How each framework's arrays convert, for a message when one reaches the other backend.
 _CONVERT = {"torch": "convert a torch tensor with puffer_backend.exchange.to_jax",
-            "jax": "convert a JAX array with puffer_backend.exchange.to_torch",
-            "jaxlib": "convert a JAX array with puffer_backend.exchange.to_torch"}
+            "jax": "convert a JAX array with puffer_backend.exchange.to_torch"}
+_FRAMEWORK_OF_MODULE = {"torch": "torch", "jax": "jax", "jaxlib": "jax"}
 
 
 def check_logits_shape(shape, argument: str = "logits") -> None:
@@ -196,11 +196,14 @@ def real_scalar(value, argument: str) -> float:
     return float(value)
 
 
-def bad_array_type(argument: str, expected: str, value) -> TypeError:
-    """`bad_type`, saying how to convert when `value` is the other framework's array."""
-    convert = _CONVERT.get(type(value).__module__.partition(".")[0])
-    if convert is not None and hasattr(value, "shape"):
-        expected = f"{expected} ({convert})"
+def bad_array_type(argument: str, expected: str, value, *, backend: str = "torch") -> TypeError:
+    """`bad_type`, saying how to convert when `value` is the other framework's array: a torch
+    tensor refused by the jax backend, a JAX array by the torch backend. `backend`: the
+    framework of the function that refuses `value`; an array of its own framework (a tensor
+    of the wrong dtype) gets no conversion advice."""
+    framework = _FRAMEWORK_OF_MODULE.get(type(value).__module__.partition(".")[0])
+    if framework is not None and framework != backend and hasattr(value, "shape"):
+        expected = f"{expected} ({_CONVERT[framework]})"
     return bad_type(argument, expected, value)
 
 

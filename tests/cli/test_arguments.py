@@ -30,6 +30,8 @@ ERROR_CASES = [
     (["train", "--set", "learning_rate"], ["--set", "KEY=VALUE"]),
     (["train", "--set", "lr=0.1"], ["--set", "learning_rate", "'lr'"]),
     (["train", "--set", "seed=3"], ["--set", "--seed"]),
+    (["train", "--set", "extra.=3"], ["--set: expected extra.NAME=VALUE, received 'extra.=3'"]),
+    (["train", "--set", "extra=3"], ["--set: extra cannot be set here"]),
     (["train", "--set", "gamma=high"], ["--set gamma", "'high'"]),
     (["train", "--set", "num_minibatches=3"], ["num_minibatches", "512", "3"]),
     (["train", "--set", "gamma=2"], ["--set gamma: expected a number in [0, 1], received 2.0"]),
@@ -95,3 +97,13 @@ def test_help_lists_commands_and_envs(capsys):
         assert word in text
 
 
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("extra.chunk_updates=8", {"chunk_updates": 8}), ("extra.scale=0.5", {"scale": 0.5}),
+    ("extra.flag=true", {"flag": True}), ("extra.mode=fast", {"mode": "fast"}),
+    ('extra.name="a b"', {"name": "a b"}), ("extra.sizes=[1, 2]", {"sizes": [1, 2]}),
+    ("extra.note=3 apples", {"note": "3 apples"}),  # not a TOML value: the text itself
+])
+def test_set_extra_reads_toml_values(text, expected):
+    assert cli_parser.parse_override(text) == ("extra", expected)

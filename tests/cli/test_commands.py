@@ -153,43 +153,49 @@ def test_compare_overlays_runs(fake, capsys):
     assert "--metric" in err and "'nope'" in err
 
 
+# Each format's first bytes: the file is what its suffix says, whatever matplotlib's default.
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff", ".pdf": b"%PDF-",
+         ".svg": b"<?xml", ".webp": b"RIFF"}
+
+
+@pytest.mark.parametrize("suffix", sorted(MAGIC))
+def test_compare_writes_the_format_its_out_suffix_names(fake, capsys, suffix):
+    pytest.importorskip("matplotlib")
+    assert cli.main(["--quiet", "--name", "a"]) == 0
+    assert cli.main(["compare", "runs/a", "--out", f"curves{suffix.upper() if suffix == '.jpg' else suffix}"]) == 0
+    written = next(fake.glob("curves.*"))
+    assert written.read_bytes()[:len(MAGIC[suffix])] == MAGIC[suffix]
+    if suffix == ".webp":
+        assert written.read_bytes()[8:12] == b"WEBP"
+
+
+@pytest.mark.parametrize("out", ["curves.bmp", "curves", "curves.mp4"])
+def test_compare_refuses_an_out_it_cannot_write(fake, capsys, out):
+    assert cli.main(["--quiet", "--name", "a"]) == 0
+    capsys.readouterr()
+    assert cli.main(["compare", "runs/a", "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"puffer-backend: error: --out: expected an image file name ending in .png, .jpg, .jpeg, .svg, "
+                   f".pdf, .webp, received '{out}'")
+    assert not list(fake.glob("curves*"))
+
+
 def test_run_names_disambiguate_same_folder_names(tmp_path):
     a, b = tmp_path / "x" / "run", tmp_path / "y" / "run"
     assert cli_compare.run_names([a, b, tmp_path / "z"]) == ["x/run", "y/run", "z"]
 
 
 def test_pipeline_rejecting_its_config_is_a_usage_error(fake, capsys):
-    # config.extra is not settable from the command line: wrap the fake's train to set it
-    import fake_pipeline_mod
-
-    original = fake_pipeline_mod.train
-    fake_pipeline_mod.train = lambda config, logger: original(
-        __import__("dataclasses").replace(config, extra={"fake": "reject"}), logger)
-    try:
-        assert cli.main(["--quiet", "--name", "rejected"]) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and "num_envs: expected a multiple" in err
-        assert not (fake / "runs" / "rejected").exists()  # nothing but config.json was there: removed
-        fake_pipeline_mod.train = lambda config, logger: original(
-            __import__("dataclasses").replace(config, extra={"fake": "bug"}), logger)
-        with pytest.raises(ValueError, match="something internal broke"):  # a bug keeps its traceback
-            cli.main(["--quiet", "--name", "buggy"])
-    finally:
-        fake_pipeline_mod.train = original
+    assert cli.main(["--quiet", "--name", "rejected", "--set", "extra.fake=reject"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "num_envs: expected a multiple" in err
+    assert not (fake / "runs" / "rejected").exists()  # nothing but config.json was there: removed
+    with pytest.raises(ValueError, match="something internal broke"):  # a bug keeps its traceback
+        cli.main(["--quiet", "--name", "buggy", "--set", "extra.fake=bug"])
 
 
 def test_interrupt_keeps_the_partial_run(fake, capsys):
-    import dataclasses
-
-    import fake_pipeline_mod
-
-    original = fake_pipeline_mod.train
-    fake_pipeline_mod.train = lambda config, logger: original(dataclasses.replace(config, extra={"fake": "interrupt"}),
-                                                              logger)
-    try:
-        assert cli.main(["--quiet", "--name", "cut"]) == 130
-    finally:
-        fake_pipeline_mod.train = original
+    assert cli.main(["--quiet", "--name", "cut", "--set", "extra.fake=interrupt"]) == 130
     assert "interrupted at step 64" in capsys.readouterr().err
     assert runs.read_metrics(fake / "runs" / "cut")["step"] == [32.0, 64.0]
     assert (fake / "runs" / "cut" / runs.CURVE_FILE).exists()
@@ -218,3 +224,11 @@ def test_torchrun_other_ranks_write_and_print_nothing(fake, capsys, monkeypatch)
     assert (fake / "runs" / "dist" / runs.METRICS_FILE).exists() and "done:" in capsys.readouterr().out
 
 
+
+
+def test_a_factory_env_names_its_run_folder_without_a_colon(fake, capsys):
+    (fake / "my_envs.py").write_text("def make_env():\n    return None\n")
+    assert cli.main(["--quiet", "--backend", "torch", "--env", "my_envs:make_env"]) == 0, capsys.readouterr().err
+    (run,) = (fake / "runs").iterdir()
+    assert run.name.startswith("torch-my_envs-make_env-s0-") and ":" not in run.name
+    assert load_config(run).env_id == "my_envs:make_env"

@@ -47,12 +47,24 @@ def test_flags_and_set_win_over_the_file(fake, capsys):
     assert saved["learning_rate"] == 1e-3 and saved["compile"] is False  # untouched keys stay the file's
 
 
-def test_the_shipped_example_runs(fake, capsys):
-    argv = ["train", "--config", str(ROOT / "examples" / "cartpole.toml"), "--quiet", "--name", "example",
-            "--logger", "csv"]
+def test_the_shipped_example_runs_without_tensorboard(fake, capsys, monkeypatch):
+    """The README's `train --config examples/cartpole.toml`, as written, with what
+    scripts/train.sh installs (the examples extra: no tensorboard)."""
+    assert "tensorboard" not in (ROOT / "scripts" / "train.sh").read_text()
+    monkeypatch.setitem(__import__("sys").modules, "tensorboard", None)  # not installed
+    argv = ["train", "--config", str(ROOT / "examples" / "cartpole.toml"), "--quiet", "--name", "example"]
     assert cli.main(argv) == 0, capsys.readouterr().err
     saved = json.loads((fake / "runs" / "example" / CONFIG_FILE).read_text())
-    assert saved["target_return"] == 475.0 and saved["backend"] == "jax"
+    assert saved["target_return"] == 475.0 and saved["backend"] == "jax" and saved["logger"] == "csv"
+
+
+def test_set_extra_keys_merge_with_the_files_extra_table(fake, capsys):
+    (fake / "run.toml").write_text(FILE)
+    argv = ["train", "--config", "run.toml", "--quiet", "--name", "extra", "--set", "extra.chunk_updates=2",
+            "--set", "extra.fake=ok", "--set", "extra.note=kept as text"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    saved = json.loads((fake / "runs" / "extra" / CONFIG_FILE).read_text())
+    assert saved["extra"] == {"chunk_updates": 2, "fake": "ok", "note": "kept as text"}
 
 
 @pytest.mark.parametrize("text, fragments", [

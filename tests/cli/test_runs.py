@@ -117,6 +117,19 @@ def test_default_run_name():
     assert name == "torch-Blackjack-v1-s3-20250102-030405"
 
 
+@pytest.mark.parametrize("env_id, part", [("my_envs:make_env", "my_envs-make_env"),
+                                          ("pkg.envs:make", "pkg.envs-make"), ("ALE/Pong-v5", "ALE-Pong-v5"),
+                                          ("a b\\c", "a-b-c"), (":", "env")])
+def test_default_run_names_are_one_plain_folder_name(env_id, part):
+    """A factory's `module:function` (and a namespaced gymnasium id) names a folder without a
+    colon or a path separator."""
+    from datetime import datetime
+
+    name = runs.default_run_name(TrainConfig(backend="torch", env_id=env_id), datetime(2025, 1, 2, 3, 4, 5))
+    assert name == f"torch-{part}-s0-20250102-030405"
+    assert runs.is_folder_name(name) and ":" not in name
+
+
 @pytest.mark.parametrize("env, expected", [({}, True), ({"WORLD_SIZE": "1", "RANK": "0"}, True),
                                            ({"WORLD_SIZE": "2", "RANK": "0"}, True),
                                            ({"WORLD_SIZE": "2", "RANK": "1"}, False)])

@@ -214,3 +214,16 @@ def test_foreign_arrays_name_the_exchange_function(backend):
         for fn in fns:
             message = _raises(TypeError, argument, fn)
             assert backend.convert_with in message, message
+
+
+def test_own_arrays_of_the_wrong_dtype_name_no_exchange_function(backend):
+    # an array of the backend's own framework needs a cast, not the other framework's converter
+    ours = backend.array(np.zeros((4, 3), np.float32))
+    calls = {
+        "mask": lambda: backend.sample_logits(ours, mask=backend.array(np.ones((4, 3), np.float32))),
+        "probs": lambda: backend.api.entropy_probs(ours, backend.array(np.zeros((4, 3), np.int32))),
+        "uniforms": lambda: backend.sample_from_uniforms(ours, backend.array(np.zeros(4, np.int32))),
+    }
+    for argument, fn in calls.items():
+        message = _raises(TypeError, argument, fn)
+        assert "exchange" not in message, message

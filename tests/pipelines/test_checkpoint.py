@@ -111,3 +111,51 @@ def test_the_header_reads_without_the_arrays(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         read_checkpoint_info(tmp_path / "missing")
     assert error.value.filename.endswith(CHECKPOINT_FILE)
+
+
+def _rewrite(path, drop=(), header=None):
+    """The archive at `path` without the members in `drop`, its header replaced by `header`."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist() if name not in drop}
+    if header is not None:
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, np.array(json.dumps(header)))
+        members["checkpoint.json.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+DAMAGED = {
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:-40]), "a truncated, empty or damaged file (BadZipFile"),
+    "empty": (lambda p: p.write_bytes(b""), "a truncated, empty or damaged file (EOFError: No data left in file)"),
+    "random bytes": (lambda p: p.write_bytes(bytes(range(256)) * 8), "a file that is not a numpy archive"),
+    "a .npy": (lambda p: np.save(open(p, "wb"), np.zeros(3)), "a single .npy array of shape (3,), not an archive"),
+    "a flipped byte": (lambda p: p.write_bytes(p.read_bytes()[:300] + b"\xff" + p.read_bytes()[301:]),
+                       "a truncated, empty or damaged file (BadZipFile: Bad CRC-32"),
+    "no header": (lambda p: _rewrite(p, drop={"checkpoint.json.npy"}), "an archive without its header checkpoint.json"),
+    "a header key missing": (lambda p: _rewrite(p, header={"format": 1, "backend": "torch", "update": 8}),
+                             "a header without an int 'step'"),
+    "a header not an object": (lambda p: _rewrite(p, header=[1, 2]), "a header that is not a JSON object (list)"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED))
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(tmp_path, damage):
+    """numpy's own errors (BadZipFile, EOFError, its advice to unpickle) never reach the user."""
+    from puffer_backend.pipelines.checkpoint import read_checkpoint_info
+    from puffer_backend.spec.errors import BadValueError
+
+    save_checkpoint(tmp_path, TrainConfig(backend="torch"), _checkpoint())
+    make, says = DAMAGED[damage]
+    make(tmp_path / CHECKPOINT_FILE)
+    readers = [load_checkpoint] + ([] if damage == "a flipped byte" else [read_checkpoint_info])  # header intact
+    for read in readers:
+        with pytest.raises(BadValueError) as info:
+            read(tmp_path)
+        message = str(info.value)
+        assert message.startswith(f"{tmp_path / CHECKPOINT_FILE}: expected a checkpoint written by puffer-backend "
+                                  "(a numpy .npz archive with its header), received "), message
+        assert says in message and "\n" not in message and "pickle" not in message, message

@@ -136,3 +136,15 @@ def test_the_example_in_the_docs_is_the_shipped_file():
     (block,) = re.findall(r"^```toml\n(.*?)^```", docs, re.S | re.M)
     with open(EXAMPLE, "rb") as handle:
         assert tomllib.loads(block) == tomllib.load(handle)
+
+
+def test_extra_tables_merge_key_by_key(tmp_path):
+    """A file's [extra] table and an override of one extra key: both keys stay (`--set
+    extra.NAME=VALUE` is such an override), the later layer winning per key."""
+    path = _write(tmp_path, 'backend = "jax"\n[extra]\nchunk_updates = 16\nkeep = "me"\n')
+    config = build_config(path, {"extra": {"chunk_updates": 4, "new": True}}, preset=False)
+    assert config.extra == {"chunk_updates": 4, "keep": "me", "new": True}
+    base = TrainConfig(backend="jax", extra={"from_run": 1})
+    assert layered_config([Setting("--set extra.x", "extra", {"x": 2})], base=base, preset=False).extra == {
+        "from_run": 1, "x": 2}
+    assert base.extra == {"from_run": 1}  # the base config is not changed

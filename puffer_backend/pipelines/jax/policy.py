@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 from ...spec.errors import bad_type, bad_value
 
 __all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist", "JaxPolicy", "builtin_policy",
-           "user_policy", "make_policy"]
+           "user_policy", "check_dist_width", "make_policy"]
 
 
 def _mlp(key, sizes, head_std):
@@ -114,6 +114,8 @@ class JaxPolicy(NamedTuple):
     init: Callable
     apply: Callable
     rollout: Callable
+    builtin: bool = False
+    """True for the built-in actor-critic (a checkpoint of another policy needs that policy)."""
 
 
 def builtin_policy(gymnax_env: GymnaxEnv, hidden_size: int = 64) -> JaxPolicy:
@@ -133,12 +135,15 @@ def builtin_policy(gymnax_env: GymnaxEnv, hidden_size: int = 64) -> JaxPolicy:
             return policy_dist(params, out), value
         return step
 
-    return JaxPolicy(init, apply, rollout)
+    return JaxPolicy(init, apply, rollout, builtin=True)
 
 
-def user_policy(policy) -> JaxPolicy:
+def user_policy(policy, gymnax_env: GymnaxEnv | None = None) -> JaxPolicy:
     """A user's flax module (its `init` and `apply`) or `(init, apply)` pair as a JaxPolicy.
-    The value output is checked while tracing: `(batch,)` or `(batch, 1)`, else ValueError."""
+    Its outputs are checked while tracing (so before the first update): the value `(batch,)`
+    or `(batch, 1)`, and, given `gymnax_env`, the distribution's width: logits `(batch, n)`
+    for n Discrete actions, a `jax_impl.Normal` over `(batch, width)` for Box actions.
+    ValueError naming `policy` otherwise."""
     if hasattr(policy, "init") and hasattr(policy, "apply") and not isinstance(policy, tuple):
         init, apply_fn = policy.init, policy.apply
     elif isinstance(policy, tuple) and len(policy) == 2 and all(map(callable, policy)):
@@ -149,6 +154,8 @@ def user_policy(policy) -> JaxPolicy:
     def apply(params, obs):
         dist, value = apply_fn(params, obs)
         batch = obs.shape[0]
+        if gymnax_env is not None:
+            check_dist_width(dist, batch, gymnax_env)
         if tuple(value.shape) not in ((batch,), (batch, 1)):
             raise bad_value("policy", f"a value of shape ({batch},) or ({batch}, 1) as apply's second output",
                             f"shape {tuple(value.shape)}")
@@ -157,6 +164,31 @@ def user_policy(policy) -> JaxPolicy:
     return JaxPolicy(init, apply, lambda params: (lambda obs: apply(params, obs)))
 
 
+def check_dist_width(dist, batch: int, gymnax_env: GymnaxEnv) -> None:
+    """`dist` has one logit per action of a Discrete env, or is a Normal as wide as a Box
+    env's actions: a policy with fewer logits would train without ever taking the last
+    actions. ValueError naming `policy` otherwise."""
+    if gymnax_env.discrete:
+        want = (batch, gymnax_env.num_actions)
+        got = tuple(dist.shape) if hasattr(dist, "shape") and not isinstance(dist, jax_impl.Normal) else None
+        if got != want:
+            raise bad_value("policy", f"logits of shape {want}: one logit per action of the env's "
+                            f"{gymnax_env.num_actions} Discrete actions",
+                            f"logits of shape {got}" if got is not None else f"a {type(dist).__name__}")
+        return
+    want = (batch, gymnax_env.action_dim)
+    got = tuple(dist.loc.shape) if isinstance(dist, jax_impl.Normal) else None
+    if got != want:
+        raise bad_value("policy", f"a jax_impl.Normal over {want} for the env's {gymnax_env.action_dim}-wide Box "
+                        "actions", f"a Normal over {got}" if got is not None else _not_a_normal(dist))
+
+
+def _not_a_normal(dist) -> str:
+    shape = getattr(dist, "shape", None)
+    return f"an array of shape {tuple(shape)}, not a Normal" if shape is not None else f"a {type(dist).__name__}"
+
+
 def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None) -> JaxPolicy:
-    """The built-in policy when `policy` is None, else the user's."""
-    return builtin_policy(gymnax_env, hidden_size) if policy is None else user_policy(policy)
+    """The built-in policy when `policy` is None, else the user's (its outputs checked
+    against `gymnax_env`'s actions)."""
+    return builtin_policy(gymnax_env, hidden_size) if policy is None else user_policy(policy, gymnax_env)

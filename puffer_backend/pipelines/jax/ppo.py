@@ -20,13 +20,14 @@ import numpy as np
 from ... import jax_impl
 from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..compile_cache import jax_compile_cache
-from ..config import TrainConfig, check_positive_int
+from ..config import TrainConfig, check_pipeline_config, check_positive_int
 from ..envs.factory import resolve_factory
 from ..envs.gymnax_vec import VecEnv, make_env
 from ..episodes import EVAL_HORIZON
 from ..metrics import RunClock, notify
 from ..normalize import norm_arrays, norm_state_arrays, rms_normalize, saved_obs_rms
 from ..resume import resume_checkpoint
+from ..run_folder import claim_run_folder
 from ..training_run import TrainingRun
 from ...spec.errors import bad_value
 from .policy import JaxPolicy, make_policy
@@ -78,7 +79,10 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
     saving the checkpoint when Ctrl-C stopped the run (at the end of a chunk).
     """
     clock = RunClock()
-    with jax_compile_cache(config.compile_cache) as cache:
+    check_pipeline_config(config, BACKEND)
+    # Multi-host: process 0 records and writes the run folder.
+    with claim_run_folder(logger.run_dir, config, resume=resume, main=jax.process_index() == 0), \
+            jax_compile_cache(config.compile_cache) as cache:
         return _train(config, logger, clock, cache, resume, env, policy)
 
 
@@ -162,6 +166,7 @@ def _restore(template: RunnerState, checkpoint: Checkpoint, program: PPOProgram)
     if not checkpoint.state:
         raise bad_value("checkpoint", "the whole runner state",
                         "one saved on several hosts, which keeps params and optimizer only")
+    _check_param_names(checkpoint, template.params, program.policy)
     rest = restore_tree(_rest(template), checkpoint.state, "state")
     norm = template.norm
     if norm is not None:
@@ -175,18 +180,36 @@ def load_params(checkpoint: Checkpoint, policy: JaxPolicy, obs_dim: int):
     """The saved params in the tree of `policy.init` (a fresh init gives the structure; every
     leaf comes from the checkpoint). ValueError when the names or shapes differ."""
     template = policy.init(jax.random.PRNGKey(0), jnp.zeros((1, obs_dim), jnp.float32))
+    _check_param_names(checkpoint, template, policy)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     names = [path_name(path) for path, _ in leaves]
-    if sorted(names) != sorted(checkpoint.params):
-        raise bad_value("policy", f"params named as the checkpoint's ({sorted(checkpoint.params)[:4]} ...)",
-                        f"a policy whose params are {sorted(names)[:4]} ...")
     values = []
     for name, (_, leaf) in zip(names, leaves):
         value = checkpoint.params[name]
         if value.shape != np.shape(leaf):
-            raise bad_value("policy", f"{name} of shape {value.shape} (the checkpoint's)", str(np.shape(leaf)))
+            raise bad_value("checkpoint" if policy.builtin else "policy",
+                            f"{name} of shape {value.shape} (the checkpoint's)", str(np.shape(leaf)))
         values.append(jnp.asarray(value))
     return jax.tree_util.tree_unflatten(treedef, values)
+
+
+def _check_param_names(checkpoint: Checkpoint, template, policy: JaxPolicy) -> None:
+    """The checkpoint's params are named as `policy`'s (`template`, its params tree); else a
+    one-line ValueError, which for the built-in policy says that the run trained its own."""
+    names = sorted(path_name(path) for path, _ in jax.tree_util.tree_flatten_with_path(template)[0])
+    saved = sorted(checkpoint.params)
+    if names == saved:
+        return
+    if policy.builtin:
+        hint = "; a run of your own policy: pass it as policy= (from Python)" if set(saved) - set(names) else ""
+        raise bad_value("checkpoint", f"the built-in actor-critic's params ({_first_names(names)})",
+                        f"params {_first_names(saved)}{hint}")
+    raise bad_value("policy", f"params named as the checkpoint's ({_first_names(saved)})",
+                    f"a policy whose params are {_first_names(names)}")
+
+
+def _first_names(names: list) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:

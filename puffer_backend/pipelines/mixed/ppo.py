@@ -17,10 +17,11 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..compile_cache import jax_compile_cache
-from ..config import check_positive_int
+from ..config import check_pipeline_config, check_positive_int
 from ..envs.factory import resolve_factory
 from ..metrics import RunClock
 from ..resume import resume_checkpoint
+from ..run_folder import claim_run_folder
 from ..torch.loop import evaluate_on, evaluation_agent, train_on
 from ..torch.runtime import torch_threads
 from ..torch.user_policy import UserPolicy
@@ -62,11 +63,12 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     saving the checkpoint when Ctrl-C stopped the run.
     """
     clock = RunClock()
-    config.validate()
+    check_pipeline_config(config, BACKEND)
     factory = resolve_factory(config.env_id, env)
     user_policy = UserPolicy(policy) if policy is not None else None
-    checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
-    with torch_threads(1), jax_compile_cache(config.compile_cache) as cache:
+    with claim_run_folder(logger.run_dir, config, resume=resume), torch_threads(1), \
+            jax_compile_cache(config.compile_cache) as cache:
+        checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
         return train_on(_make_env(config, config.num_envs, config.num_steps, factory), config, logger,
                         backend=BACKEND, clock=clock, checkpoint=checkpoint, user_policy=user_policy,
                         compile_note=cache.describe)

@@ -10,6 +10,7 @@ parameters and gradients kept as views of one flat tensor for the optimizer and 
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -228,8 +229,21 @@ def load_optimizer_arrays(optimizer: torch.optim.Optimizer, arrays: dict, facts:
                         str(len(saved_groups)))
     groups = [{**group, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()},
                "params": group["params"]} for group, saved in zip(current["param_groups"], saved_groups)]
+    params = [p for group in current["param_groups"] for p in group["params"]]
+    shapes = [tuple(p.shape) for group in optimizer.param_groups for p in group["params"]]
     state: dict = {}
     for key, value in arrays.items():
         index, _, name = key.partition("/")
+        if not index.isdigit() or int(index) not in params:
+            raise bad_value("checkpoint", f"optimizer state of parameters 0 to {len(params) - 1}",
+                            f"optimizer/{key}")
+        if np.ndim(value) and np.shape(value) != shapes[params.index(int(index))]:
+            raise bad_value("checkpoint", f"optimizer/{key} of shape {shapes[params.index(int(index))]}",
+                            f"shape {np.shape(value)}")
         state.setdefault(int(index), {})[name] = torch.tensor(value)  # a copy: checkpoint arrays may be read-only
+    names = {frozenset(entries) for entries in state.values()}
+    if state and (len(state) != len(params) or len(names) != 1):
+        # A partial state would restart some moments from zero without a word.
+        raise bad_value("checkpoint", f"the same optimizer state for each of the {len(params)} parameters",
+                        f"state for {len(state)} of them, with names {sorted(map(sorted, names))}")
     optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -23,12 +23,13 @@ from puffer_backend import torch_impl
 from puffer_backend.spec import pack_batch, row_elements
 
 from ..checkpoint import load_checkpoint
-from ..config import check_positive_int
+from ..config import check_pipeline_config, check_positive_int
 from ..envs.factory import resolve_factory
 from ..envs.gym_vec import ActionConverter, GymVecEnv, check_spaces, make_gym_env
 from ..metrics import RunClock
 from ..normalize import Normalizer
 from ..resume import resume_checkpoint
+from ..run_folder import claim_run_folder
 from ...spec.errors import bad_value
 from .loop import evaluate_on, evaluation_agent, train_on
 from .runtime import init_distributed, torch_threads
@@ -56,17 +57,17 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     KeyboardInterrupt after saving the checkpoint when Ctrl-C stopped the run.
     """
     clock = RunClock()
-    config.validate()
+    check_pipeline_config(config, BACKEND)
     factory = resolve_factory(config.env_id, env)
     user_policy = UserPolicy(policy) if policy is not None else None
-    checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     dist = init_distributed()
     try:
-        if checkpoint is not None and dist.world_size > 1:
-            # The checkpoint holds rank 0's sampling generator only.
-            raise bad_value("resume", "a single-process run (resuming under torchrun is not supported)",
-                            f"WORLD_SIZE={dist.world_size}")
-        with torch_threads(1):
+        with claim_run_folder(logger.run_dir, config, resume=resume, main=dist.is_main), torch_threads(1):
+            checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
+            if checkpoint is not None and dist.world_size > 1:
+                # The checkpoint holds rank 0's sampling generator only.
+                raise bad_value("resume", "a single-process run (resuming under torchrun is not supported)",
+                                f"WORLD_SIZE={dist.world_size}")
             rollout_env = _make_env(config, config.num_envs, config.num_steps, factory)
             try:
                 return train_on(rollout_env, config, logger, backend=BACKEND, clock=clock, checkpoint=checkpoint,

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...spec.errors import bad_value
 from ..checkpoint import Checkpoint
 from .learner import load_optimizer_arrays, optimizer_arrays
+from .policy import Agent
 
 __all__ = ["agent_checkpoint", "load_agent_params", "restore_learner"]
 
@@ -24,14 +26,43 @@ def agent_checkpoint(backend: str, step: int, update: int, agent: torch.nn.Modul
 
 
 def load_agent_params(agent: torch.nn.Module, checkpoint: Checkpoint) -> None:
-    """Load a checkpoint's params into `agent` (strict: every name must match)."""
+    """Load a checkpoint's params into `agent`: every name and shape must match, else a
+    one-line ValueError naming `checkpoint` (the built-in agent: a run of a user's policy
+    needs that policy) or `policy` (a user's module)."""
+    expected = agent.state_dict()
+    argument = "checkpoint" if isinstance(agent, Agent) else "policy"
+    if set(expected) != set(checkpoint.params):
+        missing = sorted(set(expected) - set(checkpoint.params))
+        unexpected = sorted(set(checkpoint.params) - set(expected))
+        if isinstance(agent, Agent):
+            hint = ("; a run of your own policy: pass that module as policy= (from Python)" if unexpected
+                    else "")
+            raise bad_value(argument, f"the built-in agent's params ({_names(expected)})",
+                            f"params {_names(checkpoint.params)}{hint}")
+        raise bad_value(argument, f"a module whose state_dict names are the checkpoint's ({_names(checkpoint.params)})",
+                        f"one that lacks {_names(unexpected)}" if unexpected else f"one that also has {_names(missing)}")
+    for name, value in expected.items():
+        saved = np.shape(checkpoint.params[name])
+        if saved != tuple(value.shape):
+            raise bad_value(argument, f"{name} of shape {tuple(value.shape)} (the policy's)",
+                            f"shape {saved} in the checkpoint")
     agent.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in checkpoint.params.items()})
+
+
+def _names(names) -> str:
+    names = sorted(names)
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def restore_learner(agent: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
                     checkpoint: Checkpoint) -> None:
     """Put a run's agent weights, optimizer state and sampling generator back as `checkpoint`
-    saved them (bit for bit): the torch half of resuming a run."""
+    saved them (bit for bit): the torch half of resuming a run. ValueError naming
+    `checkpoint` (or `policy`) when one of them is missing or does not fit."""
     load_agent_params(agent, checkpoint)
+    if checkpoint.update and not checkpoint.optimizer:
+        raise bad_value("checkpoint", "the optimizer's state (optimizer/...)", "a checkpoint without it")
     load_optimizer_arrays(optimizer, checkpoint.optimizer, checkpoint.info)
+    if "generator" not in checkpoint.state:
+        raise bad_value("checkpoint", "the sampling generator's state state/generator", "a checkpoint without it")
     generator.set_state(torch.from_numpy(np.array(checkpoint.state["generator"], dtype=np.uint8)))

@@ -23,7 +23,7 @@ from puffer_backend.spec import Continuous, bad_type, bad_value
 
 from ..rules import ADAM_BETAS, ADAM_EPS
 
-__all__ = ["UserPolicy", "check_policy_actions", "make_user_optimizer"]
+__all__ = ["UserPolicy", "check_policy_actions", "check_dist_width", "make_user_optimizer"]
 
 
 class UserPolicy(nn.Module):
@@ -69,10 +69,14 @@ def _values(value, batch: int) -> torch.Tensor:
 
 
 def check_policy_actions(model: UserPolicy, obs: torch.Tensor, action_spec) -> None:
-    """Sample once from `obs` and check the actions against the env's action spec (shape and
-    dtype), so that a policy built for another action space fails here, with its reason,
-    rather than inside the env. ValueError naming `policy`."""
+    """Run the policy once on `obs` and check its distribution's width (logits per action,
+    per head, or the Normal's width) and its sampled actions (shape and dtype) against the
+    env's action spec, so that a policy built for another action space fails here, with its
+    reason, rather than training (an action without its logit is never taken) or failing
+    inside the env. ValueError naming `policy`."""
     with torch.no_grad():
+        dist, _ = model.policy(obs)
+        check_dist_width(dist, obs.shape[0], action_spec)
         action, _, _, _ = model(obs)
     want_dtype = torch.float32 if isinstance(action_spec, Continuous) else torch.int64
     want_shape = (obs.shape[0], *action_spec.action_shape)
@@ -81,6 +85,33 @@ def check_policy_actions(model: UserPolicy, obs: torch.Tensor, action_spec) -> N
                 else "logits (a tuple of head logits for MultiDiscrete) giving")
         raise bad_value("policy", f"{head} actions of shape {want_shape} {want_dtype} for the env's {action_spec}",
                         f"actions of shape {tuple(action.shape)} {action.dtype}")
+
+
+def check_dist_width(dist, batch: int, action_spec) -> None:
+    """`dist` (a policy's first output) has the widths `action_spec` asks for: logits
+    `(batch, n)` for Discrete(n), one `(batch, n_i)` per head for MultiDiscrete, a Normal over
+    `(batch, width)` for Continuous. ValueError naming `policy` otherwise."""
+    if isinstance(action_spec, Continuous):
+        want = (batch, action_spec.logits_width)
+        loc = getattr(dist, "loc", None)
+        got = tuple(loc.shape) if isinstance(loc, torch.Tensor) else None
+        if got != want:
+            raise bad_value("policy", f"a torch.distributions.Normal over {want} for the env's {action_spec}",
+                            f"a Normal over {got}" if got is not None
+                            else f"a tensor of shape {tuple(dist.shape)}, not a Normal" if isinstance(dist, torch.Tensor)
+                            else f"a {type(dist).__name__}")
+        return
+    heads = action_spec.head_sizes
+    want_shapes = [(batch, n) for n in heads]
+    many = isinstance(dist, (tuple, list))
+    got = ([tuple(getattr(head, "shape", ())) for head in dist] if many
+           else [tuple(dist.shape)] if isinstance(dist, torch.Tensor) else None)
+    if got != want_shapes:
+        want = "logits of shape " + (str(want_shapes[0]) if len(heads) == 1 else
+                                     f"{', '.join(map(str, want_shapes))} (a tuple, one per head)")
+        shown = (f"a {type(dist).__name__}" if got is None
+                 else f"logits of shape {', '.join(map(str, got)) if many else got[0]}")
+        raise bad_value("policy", f"{want}: one logit per action of the env's {action_spec}", shown)
 
 
 def make_user_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:

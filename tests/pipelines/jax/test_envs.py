@@ -3,6 +3,8 @@ MinAtar observation, a user's factory, continuous control with normalization, a 
 that is the built-in network trains to the built-in run's params.
 
 Each jitted program costs a compile of several seconds, so the runs are few and small."""
+import re
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,57 @@ def test_user_policy_errors(tmp_path):
     with pytest.raises(ValueError, match=r"policy: expected a value of shape \(\d+,\) or \(\d+, 1\)"):
         ppo.train(TrainConfig(backend="jax", **SHORT), MemoryLogger(tmp_path),
                   policy=(lambda key, obs: jnp.zeros((4, 2)), apply))
+
+
+def _fixed(width, *, normal=False):
+    """(init, apply) of a policy whose distribution is `width` wide, whatever the env."""
+    from puffer_backend import jax_impl
+
+    def init(key, obs):
+        return {"bias": jnp.zeros((width,))}
+
+    def apply(params, obs):
+        out = jnp.zeros((obs.shape[0], width)) + params["bias"]
+        return (jax_impl.Normal(out, jnp.ones_like(out)) if normal else out), jnp.zeros((obs.shape[0],))
+
+    return init, apply
+
+
+@pytest.mark.parametrize("env_id, policy, message", [
+    ("CartPole-v1", _fixed(1), r"logits of shape \(2, 2\): one logit per action of the env's 2 Discrete actions, "
+                               r"received logits of shape \(2, 1\)$"),
+    ("CartPole-v1", _fixed(3), r"logits of shape \(2, 2\).*received logits of shape \(2, 3\)$"),
+    ("CartPole-v1", _fixed(2, normal=True), r"logits of shape \(2, 2\).*received a Normal$"),
+    ("Pendulum-v1", _fixed(2, normal=True), r"a jax_impl.Normal over \(1, 1\) for the env's 1-wide Box actions, "
+                                            r"received a Normal over \(1, 2\)$"),
+    ("Pendulum-v1", _fixed(1), r"a jax_impl.Normal over \(1, 1\).*received an array of shape \(1, 1\), not a "
+                               r"Normal$"),
+])
+def test_a_policy_whose_distribution_does_not_fit_the_actions_is_refused(tmp_path, env_id, policy, message):
+    """Fewer logits than actions would train without ever taking the last ones: refused while
+    the program is traced, before any update (the batch is each device's, here 2 envs or 1)."""
+    from puffer_backend.spec.errors import BadValueError
+
+    logger = MemoryLogger(tmp_path)
+    config = TrainConfig.for_env(env_id, "jax", **{**SHORT, "num_envs": 2 if env_id == "CartPole-v1" else 1})
+    with pytest.raises(BadValueError) as info:
+        ppo.train(config, logger, policy=policy)
+    # raised while JAX traces, which appends its traceback note to the text: the parts are whole
+    assert re.match("^policy: expected " + message, str(info.value.renamed("policy"))), str(info.value)
+    assert logger.records == [] and not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_a_flax_module_with_fewer_logits_is_refused(tmp_path):
+    import flax.linen as nn
+
+    from puffer_backend.spec.errors import BadValueError
+
+    class OneLogit(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            return nn.Dense(1)(obs), nn.Dense(1)(obs)
+
+    with pytest.raises(BadValueError) as info:
+        ppo.train(TrainConfig(backend="jax", **SHORT), MemoryLogger(tmp_path), policy=OneLogit())
+    assert (info.value.argument, info.value.expected.split(":")[0], info.value.received) == (
+        "policy", "logits of shape (2, 2)", "logits of shape (2, 1)")

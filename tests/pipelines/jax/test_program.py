@@ -64,7 +64,7 @@ def make_program_plan(updates, chunk):
 
 
 def _tiny(**kw):
-    return TrainConfig(num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, hidden_size=8, **kw)
+    return TrainConfig(backend="jax", num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, hidden_size=8, **kw)
 
 
 def test_a_run_compiles_one_training_program(tmp_path, caplog):

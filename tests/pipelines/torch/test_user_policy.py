@@ -17,7 +17,8 @@ from puffer_backend.pipelines.checkpoint import load_checkpoint  # noqa: E402
 from puffer_backend.pipelines.torch import ppo  # noqa: E402
 from puffer_backend.pipelines.torch.policy import Agent  # noqa: E402
 from puffer_backend.pipelines.torch.runtime import seed_everything  # noqa: E402
-from puffer_backend.spec import Discrete, MultiDiscrete  # noqa: E402
+from puffer_backend.spec import Continuous, Discrete, MultiDiscrete  # noqa: E402
+from puffer_backend.spec.errors import BadValueError  # noqa: E402
 
 SHORT = dict(total_steps=1024, num_envs=4, num_steps=64, num_minibatches=4, update_epochs=2)
 
@@ -131,7 +132,8 @@ def test_policy_with_the_wrong_action_head_is_refused(tmp_path):
         def forward(self, obs):
             return torch.distributions.Normal(self.mean(obs), 1.0), self.mean(obs)
 
-    with pytest.raises(ValueError, match=r"^policy: expected logits .* actions of shape \(4,\) torch.int64"):
+    with pytest.raises(ValueError, match=r"^policy: expected logits of shape \(4, 2\): one logit per action of the "
+                                         r"env's Discrete\(n=2\), received a Normal$"):
         ppo.train(TrainConfig(backend="torch", **SHORT), MemoryLogger(tmp_path), policy=Continuous())
 
     class BadValue(nn.Module):
@@ -159,3 +161,69 @@ def test_multidiscrete_spec_check():
     check_policy_actions(UserPolicy(Heads()), torch.zeros(5, 4), MultiDiscrete((3, 2)))
     with pytest.raises(ValueError, match="policy: expected"):
         check_policy_actions(UserPolicy(Heads()), torch.zeros(5, 4), MultiDiscrete((3, 2, 2)))
+
+
+class _Logits(nn.Module):
+    """Returns fixed logits of `widths` (one tensor, or a tuple of heads) and a zero value."""
+
+    def __init__(self, *widths, heads=False):
+        super().__init__()
+        self.widths, self.heads = widths, heads
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, obs):
+        logits = tuple(torch.zeros(obs.shape[0], w) + self.bias for w in self.widths)
+        return (logits if self.heads else logits[0]), torch.zeros(obs.shape[0])
+
+
+class _Gaussian(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(width))
+
+    def forward(self, obs):
+        mean = self.mean.expand(obs.shape[0], -1)
+        return torch.distributions.Normal(mean, torch.ones_like(mean)), torch.zeros(obs.shape[0])
+
+
+@pytest.mark.parametrize("policy, spec, message", [
+    (_Logits(2), Discrete(3), r"logits of shape \(5, 3\): one logit per action of the env's Discrete\(n=3\), "
+                              r"received logits of shape \(5, 2\)$"),
+    (_Logits(4), Discrete(3), r"logits of shape \(5, 3\).*received logits of shape \(5, 4\)$"),
+    (_Logits(3, 1, heads=True), MultiDiscrete((3, 2)),
+     r"logits of shape \(5, 3\), \(5, 2\) \(a tuple, one per head\).*received logits of shape \(5, 3\), \(5, 1\)$"),
+    (_Logits(3, heads=True), MultiDiscrete((3, 2)), r"logits of shape .*received logits of shape \(5, 3\)$"),
+    (_Logits(5), MultiDiscrete((3, 2)), r"logits of shape .*\(a tuple, one per head\).*received logits of shape "
+                                        r"\(5, 5\)$"),
+    (_Gaussian(1), Continuous((2,)), r"a torch.distributions.Normal over \(5, 2\) for the env's Continuous.*"
+                                     r"received a Normal over \(5, 1\)$"),
+    (_Logits(2), Continuous((2,)), r"a torch.distributions.Normal over \(5, 2\).*received a tensor of shape "
+                                   r"\(5, 2\), not a Normal$"),
+])
+def test_a_distribution_narrower_or_wider_than_the_action_space_is_refused(policy, spec, message):
+    """Fewer logits than actions would train (sampling only ever picks the first ones): refused."""
+    from puffer_backend.pipelines.torch.user_policy import UserPolicy, check_policy_actions
+
+    with pytest.raises(BadValueError, match="^policy: expected " + message):
+        check_policy_actions(UserPolicy(policy), torch.zeros(5, 4), spec)
+
+
+def test_the_right_widths_pass():
+    from puffer_backend.pipelines.torch.user_policy import UserPolicy, check_policy_actions
+
+    check_policy_actions(UserPolicy(_Logits(3)), torch.zeros(5, 4), Discrete(3))
+    check_policy_actions(UserPolicy(_Logits(3, 2, heads=True)), torch.zeros(5, 4), MultiDiscrete((3, 2)))
+    check_policy_actions(UserPolicy(_Gaussian(2)), torch.zeros(5, 4), Continuous((2,)))
+
+
+@pytest.mark.parametrize("backend", ["torch", "mixed"])
+def test_fewer_logits_than_cartpole_has_actions_is_refused_before_training(backend, tmp_path):
+    if backend == "mixed":
+        pytest.importorskip("gymnax")
+    from puffer_backend.pipelines import load_pipeline
+
+    logger = MemoryLogger(tmp_path)
+    with pytest.raises(BadValueError, match=r"^policy: expected logits of shape \(4, 2\): one logit per action of "
+                                            r"the env's Discrete\(n=2\), received logits of shape \(4, 1\)$"):
+        load_pipeline(backend).train(TrainConfig(backend=backend, **SHORT), logger, policy=_Logits(1))
+    assert logger.records == [] and list(tmp_path.iterdir()) == []
