@@ -90,7 +90,8 @@ class RolloutEnv(Protocol):
 
     def step(self, t: int, action) -> None:
         """Step every env on `action` (as sampled: int64 indices or float32 vectors) as step `t`
-        of the rollout (0 <= t < num_steps); may return before the step is done."""
+        of the rollout (0 <= t < num_steps; t = 0 starts a new rollout); may return before the
+        step is done."""
 
     def observation(self):
         """The observation rows after the latest step (waits for it)."""

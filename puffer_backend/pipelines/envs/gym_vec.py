@@ -244,6 +244,8 @@ class GymVecEnv:
         """Nothing compiles."""
 
     def step(self, t: int, action: torch.Tensor) -> None:
+        if t == 0:  # a new rollout: what an unfinished one gathered is not this one's
+            self._final_rows = []
         if self._single_envs is not None:
             rows, reward, terminated, truncated, infos = self._step_envs(self._convert(action.numpy()))
         else:

@@ -227,3 +227,40 @@ def test_fewer_logits_than_cartpole_has_actions_is_refused_before_training(backe
                                             r"the env's Discrete\(n=2\), received logits of shape \(4, 1\)$"):
         load_pipeline(backend).train(TrainConfig(backend=backend, **SHORT), logger, policy=_Logits(1))
     assert logger.records == [] and list(tmp_path.iterdir()) == []
+
+
+class TurnsNaN(nn.Module):
+    """A user's CartPole policy whose logits turn NaN from its `after`-th forward call on (the
+    rollout calls it once per step): what a policy that overflows looks like to the pipeline."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.body = nn.Linear(4, 2)
+        self.value = nn.Linear(4, 1)
+        self.calls, self.after = 0, after
+
+    def forward(self, obs):
+        self.calls += 1
+        logits = self.body(obs.float())
+        if self.calls > self.after:
+            logits = logits * float("nan")
+        return logits, self.value(obs.float())
+
+
+@pytest.mark.parametrize("backend", ["torch", "mixed"])
+def test_a_policy_whose_logits_turn_nan_stops_the_run_naming_the_update(backend, tmp_path):
+    """Before, such a run trained to its end on NaN losses and returned normally. Now the
+    update whose losses are NaN stops it; the last good checkpoint stays."""
+    if backend == "mixed":
+        pytest.importorskip("jax")
+        pytest.importorskip("gymnax")
+    from puffer_backend.pipelines.training_run import NonFiniteError
+
+    pipeline = ppo if backend == "torch" else pytest.importorskip("puffer_backend.pipelines.mixed.ppo")
+    config = TrainConfig(backend=backend, save_every=1, target_return=None, **SHORT)  # 64 rollout steps an update
+    policy = TurnsNaN(after=64 * 2 + 10)  # the 3rd rollout's 10th step (plus the pipeline's first check)
+    with pytest.raises(NonFiniteError, match=r"^update [23]: .*not finite; training stopped, the checkpoint of "
+                                             r"update [12] is kept$"):
+        pipeline.train(config, MemoryLogger(tmp_path), policy=policy)
+    _, checkpoint = load_checkpoint(tmp_path)
+    assert all(np.isfinite(value).all() for value in checkpoint.params.values())
