@@ -19,7 +19,7 @@ from puffer_backend.spec.errors import one_line
 
 from ..episodes import EpisodeStats
 from ..normalize import Normalizer
-from .contract import RolloutEnd
+from .contract import EnvStep, RolloutEnd
 
 __all__ = ["GymVecEnv", "ActionConverter", "make_gym_vec_env", "make_gym_env", "check_spaces"]
 
@@ -246,26 +246,33 @@ class GymVecEnv:
     def step(self, t: int, action: torch.Tensor) -> None:
         if t == 0:  # a new rollout: what an unfinished one gathered is not this one's
             self._final_rows = []
-        if self._single_envs is not None:
-            rows, reward, terminated, truncated, infos = self._step_envs(self._convert(action.numpy()))
-        else:
-            obs, reward, terminated, truncated, infos = self.env.step(self._convert(action.numpy()))
-            rows = self._pack(obs, self.num_envs)
-        reward = env_reward = reward.astype(np.float32, copy=False)
+        out = self._vector_step(self._convert(action.numpy()))
+        rows, reward = out.obs, out.reward
         if self.normalizer is not None:
             rows = self.normalizer.observations(rows)
-            reward = self.normalizer.rewards(env_reward, terminated)
-        done = terminated | truncated
-        time_limit = truncated & ~terminated
-        self._rewards[t], self._dones[t], self._time_limits[t] = reward, done, time_limit
-        if time_limit.any():  # rare: the rows are gathered in the row-major order of _time_limits
-            self._final_rows.append(self._pack_final(infos["final_obs"], np.flatnonzero(time_limit)))
-        self.stats.add(env_reward, done)
-        self._last = (env_reward, done)
+            reward = self.normalizer.rewards(out.reward, out.terminated)
+        done = out.done
+        self._rewards[t], self._dones[t], self._time_limits[t] = reward, done, out.truncated
+        if out.truncated.any():  # rare: the rows are gathered in the row-major order of _time_limits
+            self._final_rows.append(self._pack_final(out.final_obs, np.flatnonzero(out.truncated)))
+        self.stats.add(out.reward, done)
+        self._last = (out.reward, done)
         self._obs = torch.from_numpy(rows)
 
     def observation(self) -> torch.Tensor:
         return self._obs
+
+    def _vector_step(self, actions: np.ndarray) -> EnvStep:
+        """One step of every env as the contract's EnvStep: packed rows, the env's own rewards
+        as float32, truncated only where not terminated, and final_obs gymnasium's per-env
+        object array (None when no episode ended)."""
+        if self._single_envs is not None:
+            rows, reward, terminated, truncated, infos = self._step_envs(actions)
+        else:
+            obs, reward, terminated, truncated, infos = self.env.step(actions)
+            rows = self._pack(obs, self.num_envs)
+        return EnvStep(rows, reward.astype(np.float32, copy=False), terminated, truncated & ~terminated,
+                       infos.get("final_obs"))
 
     def end_rollout(self) -> RolloutEnd:
         final_obs = torch.cat(self._final_rows) if self._final_rows else None
