@@ -2,21 +2,18 @@
 stay independent of this library (they are what the pipelines are measured against)."""
 import ast
 import math
-import sys
 from pathlib import Path
 
 import pytest
+
+from .importing import import_benchmark
 
 BASELINES = Path(__file__).resolve().parents[2] / "benchmarks" / "baselines"
 KEYS = {"steps", "sps", "mean_return", "steps_to_target", "records"}
 
 
 def _load(name):
-    sys.path.insert(0, str(BASELINES.parent))
-    try:
-        return __import__(f"baselines.{name}", fromlist=["train"])
-    finally:
-        sys.path.remove(str(BASELINES.parent))
+    return import_benchmark(f"baselines.{name}", fromlist=["train"])
 
 
 @pytest.mark.parametrize("name", ["cleanrl_style_ppo", "cleanrl_gymnax_ppo", "purejaxrl_style_ppo"])

@@ -1,20 +1,9 @@
 """The cost-breakdown benchmarks: jax_update_cost's arithmetic (minibatch step from two epoch
 counts, the fixed and width-dependent parts from the fit) on timings of a known model, and
 mixed_step_cost's measurement on a short run of both pipelines' envs; the runner's --compile switch."""
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _import(name):
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+from .importing import import_benchmark as _import
 
 
 def test_jax_update_cost_recovers_a_known_split(monkeypatch, capsys):

@@ -1,21 +1,14 @@
 """benchmarks/torch_sampler_design.py (the figures behind torch_impl/cpu_draw.py) runs on a small
 batch, times every choice, and leaves cpu_draw's thresholds as it found them."""
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from .importing import import_benchmark
 
 
 def test_every_choice_is_timed_and_the_thresholds_are_restored(capsys):
     torch = pytest.importorskip("torch")
     from puffer_backend.torch_impl import cpu_draw
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        module = __import__("torch_sampler_design")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    module = import_benchmark("torch_sampler_design")
     before = {name: getattr(cpu_draw, name) for name in ("_MAX_ACTIONS_AS_COLUMNS", "_SEARCH_ROWS_LONGER_THAN",
                                                         "_SCRATCH_MIN_ELEMENTS")}
     threads = torch.get_num_threads()

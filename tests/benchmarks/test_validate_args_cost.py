@@ -1,22 +1,15 @@
 """benchmarks/validate_args_cost.py runs, times every shape with the checks on and off, and
 leaves the switch as it found it."""
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from .importing import import_benchmark
 
 
 def test_times_each_shape_and_restores_the_switch(capsys):
     torch = pytest.importorskip("torch")
     from puffer_backend import torch_impl
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        module = __import__("validate_args_cost")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    module = import_benchmark("validate_args_cost")
     threads = torch.get_num_threads()
     try:
         module.main(["--repeats", "3"])
