@@ -32,6 +32,12 @@ class GymnaxEnv:
     one observation (rows are `obs.reshape(-1, *obs_shape)` of it: MinAtar's (10, 10, C)).
     discrete: True for a Discrete action space (then `num_actions` is its size), False for a
     Box (then `action_dim` is its width and `action_low`/`action_high` its bounds per dimension).
+    obs_leaves: the observation's leaves in row order, `(name, shape)` each: a row is the
+    leaves flattened, cast to float32 and concatenated (`pack_rows`). Names are the leaves'
+    pytree paths joined by "/" (jumanji's `grid`, a Dict's `state`); a single-array
+    observation has one leaf named "".
+    mask_slice: `(start, stop)` of the action mask's columns in a row (a leaf named
+    `action_mask` with one column per action, 1.0 where the action is allowed), else None.
     """
     env_id: str
     env: Any
@@ -44,6 +50,8 @@ class GymnaxEnv:
     action_high: tuple = (1.0,)
     max_episode_steps: int = 0
     obs_shape: tuple = ()
+    obs_leaves: tuple = ()
+    mask_slice: tuple | None = None
 
     @property
     def policy_width(self) -> int:
@@ -98,7 +106,7 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
     max_steps = int(getattr(params, "max_steps_in_episode", 0))
     if type(act_space).__name__ == "Discrete":
         return GymnaxEnv(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps,
-                       obs_shape=obs_shape)
+                         obs_shape=obs_shape, obs_leaves=(("", obs_shape),))
     if type(act_space).__name__ != "Box":
         raise bad_value("env_id", "a gymnax env with Discrete or Box actions",
                         f"{env_id!r} with a {type(act_space).__name__} action space")
@@ -106,7 +114,7 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
     low = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.low, np.float64), (dim,)))
     high = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.high, np.float64), (dim,)))
     return GymnaxEnv(env_id, env, params, obs_dim, False, action_dim=dim, action_low=low, action_high=high,
-                   max_episode_steps=max_steps, obs_shape=obs_shape)
+                     max_episode_steps=max_steps, obs_shape=obs_shape, obs_leaves=(("", obs_shape),))
 
 
 class ResetPool(NamedTuple):
