@@ -8,7 +8,9 @@ videos (`render`).
 - torch: any id in gymnasium's registry (`gymnasium.registry`), or `package.module:function`,
   a user's factory returning a gymnasium env;
 - jax and mixed: any id gymnax registers (GYMNAX_IDS: CartPole-v1, ..., Breakout-MinAtar, ...),
-  or `package.module:function`, a user's factory returning a gymnax `(env, env_params)`.
+  `FAMILY/ID` of another JAX simulator (`families`: playground, brax, jumanji, navix,
+  craftax; each an optional extra), or `package.module:function`, a user's factory
+  returning a gymnax `(env, env_params)`.
 `check_env_id` decides this without importing torch or JAX (gymnasium's registry imports
 gymnasium only), so a typo costs a fraction of a second; whether the env's spaces can be
 trained is decided when the env is built (gym_vec, gymnax_vec), with an error naming env_id.
@@ -20,6 +22,7 @@ import importlib.util
 import re
 
 from ...spec.errors import bad_type, bad_value, one_line
+from .families import FAMILIES, check_family_id
 
 __all__ = ["GYMNAX_IDS", "REQUIRED_MODULES", "check_env_id", "is_factory_id", "missing_modules"]
 
@@ -50,7 +53,8 @@ def is_factory_id(env_id: str) -> bool:
 
 
 def check_env_id(backend: str, env_id: str) -> str:
-    """How `backend` will build `env_id`: "gymnasium", "gymnax" or "factory".
+    """How `backend` will build `env_id`: "gymnasium", "gymnax", "factory", or the family of a
+    `FAMILY/ID` (jax and mixed: "playground", "brax", ...).
 
     Cheap: no torch or JAX import (the torch backend's check imports gymnasium for its
     registry). Raises TypeError when env_id is not a str, ValueError naming `env_id`, in one
@@ -65,8 +69,13 @@ def check_env_id(backend: str, env_id: str) -> str:
         _check_factory(env_id)
         return "factory"
     if backend == "torch":
+        if "/" in env_id and env_id.partition("/")[0] in FAMILIES and env_id not in (_gymnasium() or _NoGym).registry:
+            raise bad_value("env_id", "a gymnasium id for backend torch", f"{env_id!r}: a JAX simulator's id, "
+                            "use --backend jax or mixed")
         _check_gymnasium_id(env_id)
         return "gymnasium"
+    if "/" in env_id:
+        return check_family_id(env_id)
     if env_id not in GYMNAX_IDS:
         close = difflib.get_close_matches(env_id, GYMNAX_IDS, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
@@ -88,6 +97,10 @@ def _check_factory(env_id: str) -> None:
     if not found:
         raise bad_value("env_id", "package.module:function with an importable module", f"{env_id!r} "
                         f"(no module named {module!r} on the Python path)")
+
+
+class _NoGym:
+    registry: dict = {}
 
 
 def _gymnasium():

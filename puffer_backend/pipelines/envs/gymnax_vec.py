@@ -17,10 +17,13 @@ import numpy as np
 
 from ...spec.errors import bad_type, bad_value, one_line
 from . import GYMNAX_IDS
+from .families import family_of, make_family_env
 from .contract import EnvStep
 from .gymnax_import import import_gymnax
 
-__all__ = ["GymnaxEnv", "make_env", "ResetPool", "VecEnv"]
+__all__ = ["GymnaxEnv", "make_env", "describe_env", "observation_leaves", "pack_rows", "action_mask", "check_normalizable",
+           "ResetPool",
+           "VecEnv"]
 
 
 
@@ -52,6 +55,10 @@ class GymnaxEnv:
     obs_shape: tuple = ()
     obs_leaves: tuple = ()
     mask_slice: tuple | None = None
+    pooled_resets: bool = True
+    """reset states drawn for every step of a rollout up front (VecEnv.draw_pool): right for
+    gymnax's cheap resets; False resets on demand, for simulators whose reset is costly
+    (craftax generates a world) or whose state is large (MJX)"""
 
     @property
     def policy_width(self) -> int:
@@ -69,12 +76,16 @@ class GymnaxEnv:
 
 
 def make_env(env_id: str, factory=None) -> GymnaxEnv:
-    """The gymnax env of a gymnax id ('CartPole-v1', 'Breakout-MinAtar', ...: gymnax.registered_envs),
-    or of a user's `factory() -> (env, env_params)` (then `env_id` only names it).
+    """The env of a gymnax id ('CartPole-v1', 'Breakout-MinAtar', ...: gymnax.registered_envs),
+    of a `FAMILY/ID` of another JAX simulator (`envs.families`: 'brax/ant',
+    'jumanji/Snake-v1', ...; 'gymnax/CartPole-v1' is 'CartPole-v1'), or of a user's
+    `factory() -> (env, env_params)` (then `env_id` only names it).
 
-    Raises TypeError if `env_id` is not a str, ValueError naming env_id for an id gymnax does
-    not register or cannot build, and for an env whose observations are not a Box or
-    Discrete, or whose actions are not Discrete or a Box.
+    Observations may be any pytree of arrays (jumanji's named tuples, dicts, pixels): their
+    leaves are packed into float32 rows (`pack_rows`, `obs_leaves`). Raises TypeError if
+    `env_id` is not a str, ValueError naming env_id, in one line, for an id no registry has or
+    that cannot be built, an observation leaf that is not a bool, int or float array, and
+    actions that are neither Discrete nor a float Box.
     """
     if not isinstance(env_id, str):
         raise bad_type("env_id", "a str", env_id)
@@ -85,6 +96,11 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
                             f"{env_id!r} returning {type(made).__name__}")
         env, params = made
     else:
+        family = family_of(env_id)
+        if family is not None and family[0] != "gymnax":
+            env, params = make_family_env(env_id)
+            return describe_env(env_id, env, params)
+        env_id = family[1] if family is not None else env_id
         if env_id not in GYMNAX_IDS:
             raise bad_value("env_id", f"a gymnax id (one of {', '.join(GYMNAX_IDS)}) or package.module:make_env",
                             repr(env_id))
@@ -95,26 +111,86 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
         except Exception as error:  # e.g. MNISTBandit downloads its data set when made
             raise bad_value("env_id", "a gymnax env that builds here",
                             f"{env_id!r} ({type(error).__name__}: {one_line(str(error))[:160]})") from None
-    obs_space = env.observation_space(params)
-    act_space = env.action_space(params)
-    kind = type(obs_space).__name__
-    if kind not in ("Box", "Discrete"):
-        raise bad_value("env_id", "a gymnax env with a Box or Discrete observation space",
-                        f"{env_id!r} with a {kind} observation space")
-    obs_shape = tuple(int(n) for n in getattr(obs_space, "shape", ()) or ())
-    obs_dim = int(np.prod(obs_shape))
+    return describe_env(env_id, env, params)
+
+
+def _leaf_name(path) -> str:
+    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+
+
+def observation_leaves(env, params) -> list:
+    """`(name, shape, dtype)` of each leaf of the env's observation, in row order (JAX's tree
+    order), read from an abstract reset: nothing runs."""
+    obs, _ = jax.eval_shape(lambda key: env.reset(key, params), jax.random.PRNGKey(0))
+    return [(_leaf_name(path), tuple(int(n) for n in leaf.shape), np.dtype(leaf.dtype))
+            for path, leaf in jax.tree_util.tree_flatten_with_path(obs)[0]]
+
+
+def describe_env(env_id: str, env, params) -> GymnaxEnv:
+    """The GymnaxEnv of a gymnax-interface env: its observation leaves and its actions checked."""
+    leaves = observation_leaves(env, params)
+    for name, _, dtype in leaves:
+        if dtype.kind not in "biuf":
+            raise bad_value("env_id", "an env whose observation leaves are bool, int or float arrays",
+                            f"{env_id!r} with {name or 'observations'} of dtype {dtype}")
+    if not leaves:
+        raise bad_value("env_id", "an env with observations", f"{env_id!r} whose observation has no arrays")
+    widths = [int(np.prod(shape)) for _, shape, _ in leaves]
+    obs_dim = sum(widths)
+    obs_leaves = tuple((name, shape) for name, shape, _ in leaves)
+    obs_shape = leaves[0][1] if len(leaves) == 1 else (obs_dim,)
     max_steps = int(getattr(params, "max_steps_in_episode", 0))
-    if type(act_space).__name__ == "Discrete":
-        return GymnaxEnv(env_id, env, params, obs_dim, True, num_actions=int(act_space.n), max_episode_steps=max_steps,
-                         obs_shape=obs_shape, obs_leaves=(("", obs_shape),))
-    if type(act_space).__name__ != "Box":
-        raise bad_value("env_id", "a gymnax env with Discrete or Box actions",
-                        f"{env_id!r} with a {type(act_space).__name__} action space")
+    pooled = bool(getattr(env, "pooled_resets", True))
+    act_space = env.action_space(params)
+    kind = type(act_space).__name__
+    if kind == "Discrete":
+        num_actions = int(act_space.n)
+        return GymnaxEnv(env_id, env, params, obs_dim, True, num_actions=num_actions, max_episode_steps=max_steps,
+                         obs_shape=obs_shape, obs_leaves=obs_leaves, pooled_resets=pooled,
+                         mask_slice=_mask_slice(leaves, widths, num_actions))
+    if kind != "Box" or not np.issubdtype(np.dtype(getattr(act_space, "dtype", np.float32)), np.floating):
+        raise bad_value("env_id", "an env with Discrete or float Box actions",
+                        f"{env_id!r} with a {kind} action space")
     dim = int(np.prod(act_space.shape))
     low = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.low, np.float64), (dim,)))
     high = tuple(float(x) for x in np.broadcast_to(np.asarray(act_space.high, np.float64), (dim,)))
     return GymnaxEnv(env_id, env, params, obs_dim, False, action_dim=dim, action_low=low, action_high=high,
-                     max_episode_steps=max_steps, obs_shape=obs_shape, obs_leaves=(("", obs_shape),))
+                     max_episode_steps=max_steps, obs_shape=obs_shape, obs_leaves=obs_leaves, pooled_resets=pooled)
+
+
+def _mask_slice(leaves, widths, num_actions: int):
+    """The columns of a leaf named `action_mask` with one entry per action (jumanji's and
+    PufferLib's convention), else None."""
+    start = 0
+    for (name, shape, _), width in zip(leaves, widths):
+        if name.rpartition("/")[2] == "action_mask" and shape == (num_actions,):
+            return (start, start + width)
+        start += width
+    return None
+
+
+def check_normalizable(gymnax_env: GymnaxEnv, norm_obs: bool) -> None:
+    """ValueError naming config.norm_obs for an env with an action mask: the mask is read from
+    the observation rows, which normalization would rescale."""
+    if norm_obs and gymnax_env.mask_slice is not None:
+        raise bad_value("config.norm_obs", "False for an env with an action mask (the mask is read from the "
+                        "observation rows, which normalization rescales)", f"True for {gymnax_env.env_id!r}")
+
+
+def pack_rows(obs, batch_shape: tuple) -> jax.Array:
+    """Observations (a pytree of arrays with leading `batch_shape`) as float32 rows
+    `(*batch_shape, obs_dim)`: each leaf flattened, cast to float32 and concatenated in tree
+    order, the layout `obs_leaves` describes (exact for bools, uint8 pixels and ints below 2**24)."""
+    parts = [leaf.reshape(batch_shape + (-1,)).astype(jnp.float32) for leaf in jax.tree.leaves(obs)]
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+
+
+def action_mask(gymnax_env: GymnaxEnv, rows):
+    """The bool action mask `(batch, num_actions)` in observation rows, or None."""
+    if gymnax_env.mask_slice is None:
+        return None
+    start, stop = gymnax_env.mask_slice
+    return rows[..., start:stop] > 0.5
 
 
 class ResetPool(NamedTuple):
@@ -122,6 +198,7 @@ class ResetPool(NamedTuple):
     step_keys: jax.Array  # (steps, num_envs) keys for the transitions
     obs: jax.Array        # (steps, num_envs, obs_dim) float32: first observation of a fresh episode
     state: Any            # (steps, num_envs, ...) the matching env states
+    reset_keys: Any = None  # (steps, num_envs) keys of on-demand resets (then obs and state are None)
 
 
 class VecEnv:
@@ -147,10 +224,14 @@ class VecEnv:
         self._step = jax.vmap(lambda k, s, a: env.step(k, s, a, params))
 
     def _flat(self, obs):
-        return obs.reshape(self.num_envs, -1).astype(jnp.float32)
+        return pack_rows(obs, (self.num_envs,))
 
     def reset(self, key):
-        obs, state = self._reset(jax.random.split(key, self.num_envs))
+        return self.reset_with(jax.random.split(key, self.num_envs))
+
+    def reset_with(self, keys):
+        """(obs rows, states) of every env reset with its own key of `keys` `(num_envs, ...)`."""
+        obs, state = self._reset(keys)
         return self._flat(obs), state
 
     def draw_pool(self, key, steps: int) -> ResetPool:
@@ -160,9 +241,11 @@ class VecEnv:
         step_keys = jax.random.split(step_key, steps * self.num_envs)
         step_keys = step_keys.reshape(shape + step_keys.shape[1:])  # legacy uint32 keys have a trailing 2
         reset_keys = jax.random.split(reset_key, steps * self.num_envs)
+        if not self.gymnax_env.pooled_resets:
+            return ResetPool(step_keys, None, None, reset_keys.reshape(shape + reset_keys.shape[1:]))
         obs, state = jax.vmap(lambda k: env.reset(k, params))(reset_keys)
         state = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), state)
-        return ResetPool(step_keys, obs.reshape(shape + (-1,)).astype(jnp.float32), state)
+        return ResetPool(step_keys, pack_rows(obs, (steps * self.num_envs,)).reshape(shape + (-1,)), state)
 
     def step_from_pool(self, pool: ResetPool, t, state, action) -> EnvStep:
         """gymnax's step (transition, time limit, auto-reset) with slot `t` of `pool`."""
@@ -174,11 +257,15 @@ class VecEnv:
         terminated = terminated.reshape(shape).astype(bool)
         truncated = truncated.reshape(shape).astype(bool) & ~terminated
         done = terminated | truncated
-        fresh = jax.tree.map(lambda x: x[t], pool.state)
+        final_obs = self._flat(obs)
+        if pool.state is None:  # reset on demand: only on steps where some episode ended
+            fresh_obs, fresh = jax.lax.cond(done.any(), lambda keys: self.reset_with(keys),
+                                            lambda keys: (final_obs, next_state), pool.reset_keys[t])
+        else:
+            fresh_obs, fresh = pool.obs[t], jax.tree.map(lambda x: x[t], pool.state)
         next_state = jax.tree.map(lambda r, s: jnp.where(done.reshape(shape + (1,) * (s.ndim - 1)), r, s),
                                   fresh, next_state)
-        final_obs = self._flat(obs)
-        next_obs = jnp.where(done[:, None], pool.obs[t], final_obs)
+        next_obs = jnp.where(done[:, None], fresh_obs, final_obs)
         return EnvStep(next_obs, reward.astype(jnp.float32).reshape(shape), terminated, truncated, final_obs, next_state)
 
     def step(self, key, state, action) -> EnvStep:

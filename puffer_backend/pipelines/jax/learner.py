@@ -146,17 +146,19 @@ def _builtin_apply(params, obs):
     return policy_dist(params, out), value
 
 
-def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None, apply=None):
+def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None, apply=None, mask_fn=None):
     """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl)).
 
     minibatch: (obs, action, old_logprob, old_value, advantage, return), leading axis batch.
     axis_name: inside `shard_map`, the mesh axis over which the advantages are normalized
     (the statistics of the global minibatch); None normalizes over this minibatch alone.
     apply: `(params, obs) -> (dist_input, value)` (policy.JaxPolicy.apply); None: the built-in policy.
+    mask_fn: `obs -> mask` of an env with an action mask (the rollout sampled under it), else None.
     """
     obs, action, old_logprob, old_value, adv, ret = minibatch
     dist, value = (apply or _builtin_apply)(params, obs)
-    _, logprob, entropy = jax_impl.sample_logits(key, dist, action)
+    mask = None if mask_fn is None else mask_fn(obs)
+    _, logprob, entropy = jax_impl.sample_logits(key, dist, action, mask=mask)
     logratio = logprob - old_logprob
     ratio = jnp.exp(logratio)
     if config.norm_adv:
@@ -178,14 +180,15 @@ def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None 
 
 
 def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, axis_name: str | None = None,
-                   apply=None):
+                   apply=None, mask_fn=None):
     """One optimizer step on one minibatch -> (params, opt_state, stacked loss terms `(4,)`).
 
     Inside `shard_map` with `axis_name`, each device holds its slice of the minibatch and the
     gradient is averaged over devices (`pmean`): the gradient of the whole minibatch's loss.
-    apply: as ppo_loss's.
+    apply, mask_fn: as ppo_loss's.
     """
-    (_, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, minibatch, key, config, axis_name, apply)
+    (_, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, minibatch, key, config, axis_name, apply,
+                                                                 mask_fn)
     aux = jnp.stack(aux)
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
@@ -195,11 +198,11 @@ def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, a
 
 
 def flat_minibatch_step(state: FlatState, minibatch, key, config: TrainConfig, adam: FlatAdam,
-                        axis_name: str | None = None, apply=None):
+                        axis_name: str | None = None, apply=None, mask_fn=None):
     """minibatch_step on flat params: -> (FlatState, stacked loss terms `(4,)`). The same
     loss, gradient average over `axis_name` and optimizer step (FlatAdam)."""
     def loss(flat):
-        return ppo_loss(adam.unravel(flat), minibatch, key, config, axis_name, apply)
+        return ppo_loss(adam.unravel(flat), minibatch, key, config, axis_name, apply, mask_fn)
 
     (_, aux), grad = jax.value_and_grad(loss, has_aux=True)(state.params)
     aux = jnp.stack(aux)

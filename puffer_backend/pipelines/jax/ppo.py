@@ -22,7 +22,7 @@ from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..compile_cache import jax_compile_cache
 from ..config import TrainConfig, check_pipeline_config, check_positive_int
 from ..envs.factory import resolve_factory
-from ..envs.gymnax_vec import VecEnv, make_env
+from ..envs.gymnax_vec import VecEnv, action_mask, make_env
 from ..episodes import EVAL_HORIZON
 from ..metrics import RunClock, notify
 from ..normalize import norm_arrays, norm_state_arrays, rms_normalize, saved_obs_rms
@@ -240,7 +240,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
             env_state, obs, key, total, alive = carry
             key, k_act, k_env = jax.random.split(key, 3)
             dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
-            action, _, _ = jax_impl.sample_logits(k_act, dist, deterministic=True)
+            action, _, _ = jax_impl.sample_logits(k_act, dist, deterministic=True, mask=action_mask(gymnax_env, obs))
             res = venv.step(k_env, env_state, gymnax_env.env_action(action))
             total = total + jnp.where(alive, res.reward, 0.0)
             return (res.state, res.obs, key, total, alive & ~res.done), None
@@ -275,7 +275,8 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     @jax.jit
     def act(obs):
         dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
-        action, _, _ = jax_impl.sample_logits(jax.random.PRNGKey(0), dist, deterministic=True)
+        action, _, _ = jax_impl.sample_logits(jax.random.PRNGKey(0), dist, deterministic=True,
+                                              mask=action_mask(gymnax_env, obs))
         return gymnax_env.env_action(action)
 
     with VideoWriter(path, fps=frames.fps) as writer:

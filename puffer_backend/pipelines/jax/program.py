@@ -21,6 +21,7 @@ gradients are averaged with `pmean`. One device is the same program. Several hos
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -34,7 +35,7 @@ from ... import jax_impl
 from ...spec.errors import bad_type, bad_value
 from ..config import TrainConfig, check_positive_int
 from ..envs.factory import resolve_factory
-from ..envs.gymnax_vec import GymnaxEnv, VecEnv, make_env
+from ..envs.gymnax_vec import GymnaxEnv, VecEnv, action_mask, check_normalizable, make_env
 from ..episodes import JaxEpisodeStats, jax_stats_init, jax_stats_mean, jax_stats_update
 from ..normalize import RunningMoments, NormState, norm_init, norm_reset, norm_step
 from .learner import advantages_and_returns, flat_adam, flat_minibatch_step, make_optimizer, minibatch_step
@@ -168,6 +169,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     # SET UP
     _check_config(config)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
+    check_normalizable(gymnax_env, config.norm_obs)
     pol = make_policy(gymnax_env, config.hidden_size, policy)
     mesh = make_mesh() if mesh is None else mesh
     n_dev = mesh.size
@@ -180,6 +182,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     # state keeps optax's trees. Params that are not all float32 keep optax's per-leaf step.
     adam = flat_adam(config, sizes.num_updates, jax.eval_shape(pol.init, jax.random.PRNGKey(0),
                                                                jnp.zeros((1, gymnax_env.obs_dim), jnp.float32)))
+    # An env's action mask (jumanji's `action_mask`) is read from the rows the policy sees.
+    mask_fn = None if gymnax_env.mask_slice is None else functools.partial(action_mask, gymnax_env)
     venv_all = VecEnv(gymnax_env, config.num_envs)  # the first state: every device's envs
     venv_local = VecEnv(gymnax_env, sizes.local_envs)  # inside the shard_map: this device's envs
 
@@ -209,7 +213,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         def env_step(carry, t):
             env_state, obs, norm = carry
             dist, value = policy_step(obs)
-            action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist)
+            action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist, mask=None if mask_fn is None else mask_fn(obs))
             # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
             res = venv_local.step_from_pool(pool, t, env_state, gymnax_env.env_action(action))
             norm, next_obs, final_obs, reward = norm_step(norm, res.obs, res.final_obs, res.reward, res.terminated,
@@ -242,8 +246,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
 
             def update_minibatch(opt, minibatch):
                 if adam is not None:
-                    return flat_minibatch_step(opt, minibatch, k_loss, config, adam, axis, pol.apply)
-                params, opt_state, aux = minibatch_step(*opt, minibatch, k_loss, config, tx, axis, pol.apply)
+                    return flat_minibatch_step(opt, minibatch, k_loss, config, adam, axis, pol.apply, mask_fn)
+                params, opt_state, aux = minibatch_step(*opt, minibatch, k_loss, config, tx, axis, pol.apply, mask_fn)
                 return (params, opt_state), aux
 
             opt, aux = jax.lax.scan(update_minibatch, opt, minibatches)

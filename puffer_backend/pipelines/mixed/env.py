@@ -23,7 +23,8 @@ from puffer_backend import exchange, torch_impl
 from puffer_backend.spec import Continuous, Discrete
 
 from ..envs.contract import RolloutEnd
-from ..envs.gymnax_vec import VecEnv, make_env
+from ..envs.gymnax_vec import VecEnv, check_normalizable, make_env
+from ..envs.rows import emulated_rows
 from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
 from ..jax.trees import restore_tree, tree_arrays
 from ..normalize import (NormState, RunningMoments, norm_arrays, norm_from_arrays, norm_init, norm_reset,
@@ -78,9 +79,9 @@ class GymnaxTorchEnv:
         self.carry: Carry | None = None
         self.stats = None
         self.last_obs = None  # the JAX array behind the last observation tensor
+        check_normalizable(self.gymnax_env, norm_obs)
         width = self.gymnax_env.obs_dim
-        self.observation_layout = torch_impl.nativize_dtype(
-            {"observation_dtype": np.dtype(np.float32), "emulated_observation_dtype": np.dtype((np.float32, (width,)))})
+        self.observation_layout = torch_impl.nativize_dtype(emulated_rows(self.gymnax_env.obs_leaves))
         self.obs_width, self.obs_dtype = width, torch.float32
         self.device = torch.device("cpu")  # JAX's CPU backend: what exchange hands across
         self._t = 0
