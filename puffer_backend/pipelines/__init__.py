@@ -5,6 +5,7 @@ One folder per pipeline over shared building blocks:
     config.py      TrainConfig: every setting, its meaning and the only validation
     config_file.py TOML config files layered over the defaults (and an env-preset hook)
     presets.py     per-env presets (CleanRL's continuous control) and env targets
+    networks.py    the built-in policies' network choice: which observation leaves get a CNN
     normalize.py   observation and reward normalization (numpy and JAX forms)
     episodes.py    the episode-statistics rule (mean of the 20 latest episodes, target reached)
     gae.py         the advantage rule (one meaning of `dones`; time limits bootstrapped)

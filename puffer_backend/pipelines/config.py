@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..spec.errors import BadArgumentError, bad_type, bad_value
+from .networks import NETWORKS
 
 __all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_pipeline_config",
            "check_positive_int",
@@ -77,6 +78,11 @@ class TrainConfig:
     """clip the global gradient norm to this, > 0"""
     hidden_size: int = 64
     """width of the two hidden tanh layers of the actor and of the critic"""
+    network: str = "auto"
+    """the built-in policy's encoder (pipelines.networks): auto, a CNN over each image leaf of the
+    observation (a 3-D (height, width, channels) leaf, both sizes >= 5) and the MLP over the other
+    leaves flattened; mlp, every leaf flattened into the MLP; cnn, as auto, refused for an
+    observation without an image leaf (a user's policy ignores it)"""
     norm_obs: bool = False
     """normalize observations by their running mean and std, clipped to [-10, 10]
     (pipelines.normalize; float observations only)"""
@@ -159,6 +165,8 @@ class TrainConfig:
         for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile", "compile_cache", "norm_obs", "norm_reward"):
             if not isinstance(getattr(self, name), bool):
                 raise bad_value(f"config.{name}", "a bool", repr(getattr(self, name)))
+        if self.network not in NETWORKS:
+            raise bad_value("config.network", f"one of {list(NETWORKS)}", repr(self.network))
         if self.vec not in VEC_MODES:
             raise bad_value("config.vec", f"one of {list(VEC_MODES)}", repr(self.vec))
         if self.vec != "sync" and self.backend != "torch":

@@ -22,6 +22,8 @@ BAD_VALUES = [
     ("num_steps", 2.0, "a positive int"),
     ("update_epochs", 0, "a positive int"),
     ("hidden_size", "64", "a positive int"),
+    ("network", "resnet", "one of ['auto', 'mlp', 'cnn']"),
+    ("network", None, "one of ['auto', 'mlp', 'cnn']"),
     ("seed", -1, f"an int in [0, {MAX_SEED}]"),
     ("seed", MAX_SEED + 1, f"an int in [0, {MAX_SEED}]"),
     ("learning_rate", 0.0, "a number > 0"),

@@ -3,7 +3,8 @@
 ppo.py      train, evaluate, record_video, make_train (the entry module, PIPELINES["jax"])
 program.py  the jitted, sharded chunk of updates and its plan, in the order it runs
 learner.py  advantages with the time-limit bootstrap, the PPO loss, one optimizer step
-policy.py   the actor-critic params and the fused rollout MLP, or a user's flax module
+policy.py   the actor-critic params (MLP, CNN encoders on image leaves) and the fused rollout MLP,
+            or a user's flax module
 trees.py    pytrees to and from the checkpoint's named arrays
 xla_flags.py  XLA:CPU flags set on import, before the CPU backend starts
 

@@ -6,6 +6,15 @@ critic head, zero biases), as CleanRL's ppo.py / ppo_continuous_action.py. A con
 actor adds a state-independent `log_std` vector (zeros at init). Params are a dict of dicts
 of arrays (in a checkpoint: `params/actor/0/kernel`, ...). Its rollouts run the fused MLP.
 
+Structured and pixel observations (pipelines.networks, `network`): a row is the
+observation's leaves (`gymnax_env.obs_leaves`) flattened and concatenated; each image leaf
+is cut out of it (static slices) and goes through its own CNN encoder, shared by the actor
+and the critic (`params["cnn"][leaf index]`: `conv0`, ..., `dense`; kernels in flax's
+(height, width, in, out) and (in, out) layouts); the encoders' features and the other
+leaves, in leaf order, feed the two MLPs. The torch Agent computes the same function (its
+weights convert by transposes). Without an image leaf (or with `network="mlp"`) the
+policy is the flat one above, fused rollouts included; with one, rollouts run `apply`.
+
 A user's policy (docs/pipelines-custom.md): a flax `nn.Module`, or an `(init, apply)` pair,
     init(key, obs) -> params           obs: `(1, obs_dim)` float32, an example row
     apply(params, obs) -> (dist_input, value)
@@ -27,9 +36,40 @@ from ..envs.gymnax_vec import GymnaxEnv
 from typing import Callable, NamedTuple
 
 from ...spec.errors import bad_type, bad_value
+from ..networks import Encoder, choose_encoders
 
-__all__ = ["init_params", "apply_policy", "fuse_policy", "apply_fused", "policy_dist", "JaxPolicy", "builtin_policy",
-           "user_policy", "check_dist_width", "make_policy"]
+__all__ = ["init_params", "apply_policy", "encoder_plan", "EncoderPlan", "fuse_policy", "apply_fused", "policy_dist",
+           "JaxPolicy", "builtin_policy", "user_policy", "check_dist_width", "make_policy"]
+
+
+class EncoderPlan(NamedTuple):
+    """How a CNN policy reads a row: per leaf, in row order, `(start, stop, encoder)` (its
+    columns; its `networks.Encoder`, or None for a leaf the MLP takes as it is). Static:
+    closed over by the jitted functions, never traced."""
+    parts: tuple
+
+    @property
+    def mlp_in(self) -> int:
+        """Width of the MLP input: encoder features and plain columns."""
+        return sum(enc.out_size if enc is not None else stop - start for start, stop, enc in self.parts)
+
+
+def encoder_plan(gymnax_env: GymnaxEnv, network: str = "auto", argument: str = "network") -> EncoderPlan | None:
+    """The plan of the built-in policy for `gymnax_env`'s observation leaves, or None when it
+    is the flat MLP (no image leaf, or `network="mlp"`). ValueError naming `argument` for a bad
+    `network` or "cnn" without an image leaf, naming `gymnax_env.obs_leaves` when the leaves do
+    not fill `obs_dim` columns."""
+    obs_leaves = gymnax_env.obs_leaves or (("", (gymnax_env.obs_dim,)),)
+    shapes = [tuple(shape) for _, shape in obs_leaves]
+    encoders = choose_encoders(shapes, network, argument)
+    sizes = [math.prod(shape) for shape in shapes]
+    if sum(sizes) != gymnax_env.obs_dim:
+        raise bad_value("gymnax_env.obs_leaves", f"leaves of {gymnax_env.obs_dim} elements in all (obs_dim)",
+                        f"shapes {shapes} ({sum(sizes)} elements)")
+    if not any(encoders):
+        return None
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return EncoderPlan(tuple((start, start + size, enc) for start, size, enc in zip(starts, sizes, encoders)))
 
 
 def _mlp(key, sizes, head_std):
@@ -43,15 +83,41 @@ def _mlp(key, sizes, head_std):
     return layers
 
 
-def init_params(key, gymnax_env: GymnaxEnv, hidden_size: int = 64) -> dict:
-    """Fresh actor-critic params for `gymnax_env`: {'actor': {...}, 'critic': {...}[, 'log_std']}."""
+def _encoder_params(key, encoder: Encoder) -> dict:
+    """A CNN encoder's layers, orthogonal (std sqrt(2)) with zero biases, as CleanRL's Atari agent."""
+    keys = jax.random.split(key, len(encoder.convs) + 1)
+    layers, channels = {}, encoder.shape[2]
+    for i, (k, (out, kernel, _)) in enumerate(zip(keys, encoder.convs)):
+        blank = {"kernel": jnp.zeros((kernel, kernel, channels, out), jnp.float32),
+                 "bias": jnp.zeros((out,), jnp.float32)}
+        layers[f"conv{i}"] = jax_impl.layer_init(blank, k, std=math.sqrt(2.0), bias_const=0.0)
+        channels = out
+    if encoder.dense is not None:
+        blank = {"kernel": jnp.zeros((encoder.flat_size, encoder.dense), jnp.float32),
+                 "bias": jnp.zeros((encoder.dense,), jnp.float32)}
+        layers["dense"] = jax_impl.layer_init(blank, keys[-1], std=math.sqrt(2.0), bias_const=0.0)
+    return layers
+
+
+def init_params(key, gymnax_env: GymnaxEnv, hidden_size: int = 64, network: str = "auto") -> dict:
+    """Fresh actor-critic params for `gymnax_env`: {'actor': {...}, 'critic': {...}[, 'log_std']
+    [, 'cnn': {leaf index: encoder}]}; the CNN encoders when `encoder_plan(gymnax_env, network)`
+    has any (apply them with that plan)."""
+    plan = encoder_plan(gymnax_env, network)
+    if plan is not None:
+        key, k_cnn = jax.random.split(key)
     k_actor, k_critic = jax.random.split(key)
+    width = gymnax_env.obs_dim if plan is None else plan.mlp_in
     params = {
-        "actor": _mlp(k_actor, (gymnax_env.obs_dim, hidden_size, hidden_size, gymnax_env.policy_width), 0.01),
-        "critic": _mlp(k_critic, (gymnax_env.obs_dim, hidden_size, hidden_size, 1), 1.0),
+        "actor": _mlp(k_actor, (width, hidden_size, hidden_size, gymnax_env.policy_width), 0.01),
+        "critic": _mlp(k_critic, (width, hidden_size, hidden_size, 1), 1.0),
     }
     if not gymnax_env.discrete:
         params["log_std"] = jnp.zeros((gymnax_env.action_dim,), jnp.float32)
+    if plan is not None:
+        indices = [i for i, (_, _, enc) in enumerate(plan.parts) if enc is not None]
+        keys = jax.random.split(k_cnn, len(indices))
+        params["cnn"] = {str(i): _encoder_params(k, plan.parts[i][2]) for i, k in zip(indices, keys)}
     return params
 
 
@@ -64,9 +130,31 @@ def _forward(layers, x):
     return x
 
 
-def apply_policy(params, obs):
-    """obs `(batch, obs_dim)` float32 -> (actor output `(batch, width)`, value `(batch,)`)."""
-    return _forward(params["actor"], obs), _forward(params["critic"], obs)[:, 0]
+def _encode(layers, encoder: Encoder, x):
+    """`(batch, h * w * c)` columns of one image leaf -> `(batch, encoder.out_size)` features."""
+    x = x.reshape((x.shape[0],) + tuple(encoder.shape))
+    for i, (_, _, stride) in enumerate(encoder.convs):
+        layer = layers[f"conv{i}"]
+        x = jax.lax.conv_general_dilated(x, layer["kernel"], (stride, stride), "VALID",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        x = jax.nn.relu(x + layer["bias"])
+    x = x.reshape(x.shape[0], -1)  # (height, width, channel) order, as the torch encoder
+    if encoder.dense is not None:
+        x = jax.nn.relu(x @ layers["dense"]["kernel"] + layers["dense"]["bias"])
+    return x
+
+
+def _mlp_input(cnn, obs, plan: EncoderPlan):
+    parts = [obs[:, start:stop] if enc is None else _encode(cnn[str(i)], enc, obs[:, start:stop])
+             for i, (start, stop, enc) in enumerate(plan.parts)]
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
+
+
+def apply_policy(params, obs, plan: EncoderPlan | None = None):
+    """obs `(batch, obs_dim)` float32 -> (actor output `(batch, width)`, value `(batch,)`).
+    plan: `encoder_plan` of the env the params were made for (None: the flat MLP)."""
+    x = obs if plan is None else _mlp_input(params["cnn"], obs, plan)
+    return _forward(params["actor"], x), _forward(params["critic"], x)[:, 0]
 
 
 def fuse_policy(params) -> list:
@@ -118,14 +206,20 @@ class JaxPolicy(NamedTuple):
     """True for the built-in actor-critic (a checkpoint of another policy needs that policy)."""
 
 
-def builtin_policy(gymnax_env: GymnaxEnv, hidden_size: int = 64) -> JaxPolicy:
-    """CleanRL's actor-critic for `gymnax_env`, with the fused rollout MLP."""
+def builtin_policy(gymnax_env: GymnaxEnv, hidden_size: int = 64, network: str = "auto") -> JaxPolicy:
+    """CleanRL's actor-critic for `gymnax_env`, with the fused rollout MLP, or with CNN encoders
+    on its image leaves (`network`, pipelines.networks)."""
+    plan = encoder_plan(gymnax_env, network)
+
     def init(key, obs):
-        return init_params(key, gymnax_env, hidden_size)
+        return init_params(key, gymnax_env, hidden_size, network)
 
     def apply(params, obs):
-        out, value = apply_policy(params, obs)
+        out, value = apply_policy(params, obs, plan)
         return policy_dist(params, out), value
+
+    if plan is not None:  # the encoders are shared: nothing to fuse
+        return JaxPolicy(init, apply, lambda params: (lambda obs: apply(params, obs)), builtin=True)
 
     def rollout(params):
         fused = fuse_policy(params)  # actor and critic as one MLP: half the matmuls per step
@@ -188,7 +282,10 @@ def _not_a_normal(dist) -> str:
     return f"an array of shape {tuple(shape)}, not a Normal" if shape is not None else f"a {type(dist).__name__}"
 
 
-def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None) -> JaxPolicy:
-    """The built-in policy when `policy` is None, else the user's (its outputs checked
-    against `gymnax_env`'s actions)."""
-    return builtin_policy(gymnax_env, hidden_size) if policy is None else user_policy(policy, gymnax_env)
+def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None, network: str = "auto") -> JaxPolicy:
+    """The built-in policy when `policy` is None (its encoders by `network`, `config.network`:
+    errors name it so), else the user's (its outputs checked against `gymnax_env`'s actions)."""
+    if policy is None:
+        encoder_plan(gymnax_env, network, "config.network")  # refused here with the config's name
+        return builtin_policy(gymnax_env, hidden_size, network)
+    return user_policy(policy, gymnax_env)

@@ -49,7 +49,9 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
 
     # The agent, its optimizer and what --compile compiles. A user's policy takes the plain
     # path: no fused rollout copy, Adam over its own tensors.
-    agent = build_agent(env, config.hidden_size) if user_policy is None else user_policy
+    agent = build_agent(env, config.hidden_size, config.network) if user_policy is None else user_policy
+    if user_policy is not None:
+        user_policy.use_action_mask(env.observation_layout, env.action_spec)  # as the built-in agent masks
     weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
     model = agent
     if dist.world_size > 1:
@@ -143,11 +145,11 @@ def evaluation_agent(config, checkpoint, observation_layout, action_spec, policy
     """The saved policy, greedy: the built-in agent rebuilt from the config, or the user's
     `policy` (a module of the same shape) with the saved weights loaded into it."""
     if policy is None:
-        agent = Agent(observation_layout, action_spec, config.hidden_size)
+        agent = Agent(observation_layout, action_spec, config.hidden_size, config.network)
         load_agent_params(agent, checkpoint)
         return agent
     load_agent_params(policy, checkpoint)
-    return UserPolicy(policy)
+    return UserPolicy(policy, observation_layout, action_spec)
 
 
 def evaluate_on(env, agent, episodes: int, seed: int) -> float:

@@ -7,8 +7,20 @@ with `sample_logits`: this library's `pufferlib.pytorch` API, imported as
 library's extensions (`deterministic=`, `generator=`, `nativize_dtype(space)`), which
 PufferLib's own `pufferlib.pytorch` lacks, so they must not resolve to it when PufferLib is
 installed.
+
+Structured and pixel observations (pipelines.networks, `network`): each image leaf goes
+through its own CNN encoder, shared by the actor and the critic (as CleanRL's Atari agent
+shares its NatureCNN: the convolutions are most of the compute, and the critic's gradient
+trains them too); the encoders' features and the other leaves, flattened, in leaf order,
+feed the two separate tanh MLPs of the flat agent. An observation without an image leaf (or
+`network="mlp"`) is the flat agent exactly, with its fused rollout step.
+
+Action masks: a Discrete agent whose layout has a top-level leaf `action_mask` of one entry
+per action samples from the allowed actions only (`> 0.5` = allowed), in every call.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -18,7 +30,11 @@ from torch.distributions import Normal
 from puffer_backend import torch_impl
 from puffer_backend.spec import Continuous, Discrete, MultiDiscrete, bad_type, flattened_tensor_size, leaves
 
-__all__ = ["Agent", "build_agent", "rollout_fn", "warm_up_compiled"]
+from ..networks import Encoder, choose_encoders
+
+__all__ = ["Agent", "ConvEncoder", "build_agent", "action_mask_path", "rollout_fn", "warm_up_compiled"]
+
+MASK_LEAF = "action_mask"
 
 
 def _mlp(in_size: int, hidden: int, out_size: int, out_std: float) -> nn.Sequential:
@@ -31,23 +47,69 @@ def _mlp(in_size: int, hidden: int, out_size: int, out_std: float) -> nn.Sequent
     )
 
 
-def build_agent(env, hidden_size: int) -> "Agent":
+class ConvEncoder(nn.Module):
+    """The CNN of one image leaf (pipelines.networks.Encoder): `(batch, height, width, channels)`
+    in, any dtype, `(batch, encoder.out_size)` float32 out. Orthogonal init (std sqrt(2)),
+    zero biases, as CleanRL's Atari agent. `scale` multiplies the input first (1/255 for a
+    uint8 leaf: pixels to [0, 1], as CleanRL's `x / 255.0`)."""
+
+    def __init__(self, encoder: Encoder, scale: float | None = None):
+        super().__init__()
+        init = torch_impl.layer_init
+        channels = encoder.shape[2]
+        convs = []
+        for out, kernel, stride in encoder.convs:
+            convs.append(init(nn.Conv2d(channels, out, kernel, stride)))
+            channels = out
+        self.convs = nn.ModuleList(convs)
+        self.dense = init(nn.Linear(encoder.flat_size, encoder.dense)) if encoder.dense is not None else None
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if self.scale is not None:
+            x = x * self.scale
+        x = x.permute(0, 3, 1, 2)  # channels last (the envs') to torch's NCHW
+        for conv in self.convs:
+            x = F.relu(conv(x))
+        x = x.permute(0, 2, 3, 1).flatten(1)  # (height, width, channel) order, as the JAX encoder
+        return F.relu(self.dense(x)) if self.dense is not None else x
+
+
+def build_agent(env, hidden_size: int, network: str = "auto") -> "Agent":
     """The agent for an env that exposes `observation_layout` (a `nativize_dtype` layout of its
-    packed rows) and `action_spec` (both pipelines' envs do)."""
-    return Agent(env.observation_layout, env.action_spec, hidden_size)
+    packed rows) and `action_spec` (both pipelines' envs do). network: `config.network` (errors
+    name it so)."""
+    choose_encoders([leaf.shape for _, leaf in leaves(env.observation_layout)], network, "config.network")
+    return Agent(env.observation_layout, env.action_spec, hidden_size, network)
+
+
+def action_mask_path(native_dtype, action_spec) -> tuple | None:
+    """`("action_mask",)` when `native_dtype` has a top-level leaf `action_mask` with one entry
+    per action of a Discrete `action_spec` (then every sample is masked by it), else None."""
+    if not isinstance(action_spec, Discrete) or not isinstance(native_dtype, dict):
+        return None
+    leaf = native_dtype.get(MASK_LEAF)
+    if isinstance(leaf, tuple) and len(leaf) == 4 and tuple(leaf[1]) == (action_spec.n,):
+        return (MASK_LEAF,)
+    return None
 
 
 class Agent(nn.Module):
-    """CleanRL's PPO agent: separate 2-layer tanh MLPs for the critic and the actor.
+    """CleanRL's PPO agent: separate 2-layer tanh MLPs for the critic and the actor, over a CNN
+    encoder per image leaf when the observation has any (module docstring).
 
     native_dtype: the observation layout from `torch_impl.nativize_dtype` (a Leaf or a
         nested dict of Leafs); observations are `(batch, width)` rows of the sample dtype.
     action_spec: a `puffer_backend.spec` action spec (Discrete, MultiDiscrete or Continuous).
+    network: "auto", "mlp" or "cnn" (pipelines.networks); `self.network` is what was built,
+        "mlp" or "cnn".
     `forward(obs, action=None)` returns `(action, logprob, entropy, value)`, each with a
     leading batch axis (value is `(batch,)`), as CleanRL's `get_action_and_value`.
+    Raises TypeError naming `action_spec`, ValueError naming `network`.
     """
 
-    def __init__(self, native_dtype, action_spec, hidden_size: int = 64):
+    def __init__(self, native_dtype, action_spec, hidden_size: int = 64, network: str = "auto"):
         super().__init__()
         if not isinstance(action_spec, (Discrete, MultiDiscrete, Continuous)):
             raise bad_type("action_spec", "a puffer_backend.spec Discrete, MultiDiscrete or Continuous", action_spec)
@@ -56,21 +118,48 @@ class Agent(nn.Module):
         self.native_dtype = native_dtype
         self.action_spec = action_spec
         self._single_leaf = isinstance(native_dtype, tuple) and not isinstance(native_dtype, dict)
-        in_size = flattened_tensor_size(native_dtype)
+        layout = leaves(native_dtype)
+        encoders = choose_encoders([leaf.shape for _, leaf in layout], network)
+        self.network = "cnn" if any(encoders) else "mlp"
+        in_size = flattened_tensor_size(native_dtype) if self.network == "mlp" else sum(
+            enc.out_size if enc is not None else math.prod(leaf.shape) for enc, (_, leaf) in zip(encoders, layout))
         self.critic = _mlp(in_size, hidden_size, 1, 1.0)
         self.actor = _mlp(in_size, hidden_size, action_spec.logits_width, 0.01)
         if isinstance(action_spec, Continuous):
             self.actor_logstd = nn.Parameter(torch.zeros(1, action_spec.logits_width))
+        if self.network == "cnn":
+            self.encoders = nn.ModuleDict({
+                str(i): ConvEncoder(enc, 1.0 / 255.0 if leaf.dtype == torch.uint8 else None)
+                for i, (enc, (_, leaf)) in enumerate(zip(encoders, layout)) if enc is not None})
+            # (path, encoder key or None) per leaf, in row order
+            self._parts = [(path, str(i) if enc is not None else None)
+                           for i, (enc, (path, _)) in enumerate(zip(encoders, layout))]
         self._splits = action_spec.head_sizes if isinstance(action_spec, MultiDiscrete) else None
+        self._mask_path = action_mask_path(native_dtype, action_spec)
         self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
-        """Flat float32 features `(batch, flattened_tensor_size)` from packed rows."""
-        native = self._nativize_tensor(obs, self.native_dtype)
-        if self._single_leaf:
+        """Float32 features `(batch, MLP input)` from packed rows: the leaves flattened (the flat
+        agent: `(batch, flattened_tensor_size)`), image leaves through their encoders."""
+        return self._features(self._nativize_tensor(obs, self.native_dtype))
+
+    def _features(self, native) -> torch.Tensor:
+        if self._single_leaf and self.network == "mlp":
             return native.reshape(native.shape[0], -1).float()
-        parts = [_get(native, path) for path, _ in leaves(self.native_dtype)]
-        return torch.cat([p.reshape(p.shape[0], -1).float() for p in parts], dim=1)
+        if self.network == "mlp":
+            parts = [_get(native, path) for path, _ in leaves(self.native_dtype)]
+            return torch.cat([p.reshape(p.shape[0], -1).float() for p in parts], dim=1)
+        parts = []
+        for path, key in self._parts:
+            x = _get(native, path)
+            parts.append(self.encoders[key](x) if key is not None else x.reshape(x.shape[0], -1).float())
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _mask(self, native) -> dict:
+        """`sample_logits`'s mask keyword: {} without an action mask (the call stays as it was)."""
+        if self._mask_path is None:
+            return {}
+        return {"mask": _get(native, self._mask_path) > 0.5}
 
     def distribution(self, x: torch.Tensor):
         """What `sample_logits` takes: logits, a tuple of logits per head, or a Normal."""
@@ -89,13 +178,14 @@ class Agent(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor | None = None, *,
                 deterministic: bool = False, generator: torch.Generator | None = None):
-        x = self.features(obs)
+        native = self._nativize_tensor(obs, self.native_dtype)
+        x, mask = self._features(native), self._mask(native)
         if deterministic:
-            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, deterministic=True)
+            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, deterministic=True, **mask)
         elif generator is not None:
-            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, generator=generator)
+            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, generator=generator, **mask)
         else:
-            sampled, logprob, ent = self._sample_logits(self.distribution(x), action)
+            sampled, logprob, ent = self._sample_logits(self.distribution(x), action, **mask)
         return sampled, logprob, ent, self.critic(x).squeeze(1)
 
     @torch.no_grad()
@@ -103,7 +193,10 @@ class Agent(nn.Module):
         """Rebuild the fused copy that `rollout_step` uses from the current weights. Call it
         after every optimizer step that precedes a rollout (the pipelines do, once per
         update): in-place optimizer kernels do not reliably bump version counters, so
-        staleness cannot be detected automatically."""
+        staleness cannot be detected automatically. Nothing to do for a CNN agent (its
+        rollouts run `forward`)."""
+        if self.network != "mlp":
+            return
         a, c = self.actor, self.critic
         self._fused = [(torch.cat([a[0].weight, c[0].weight]), torch.cat([a[0].bias, c[0].bias])),
                        (torch.block_diag(a[2].weight, c[2].weight), torch.cat([a[2].bias, c[2].bias])),
@@ -114,20 +207,25 @@ class Agent(nn.Module):
         them, with actor and critic run as one block-diagonal MLP (3 matmuls instead of 6).
         The zero blocks add exact zeros, so results match `forward` to float rounding. Uses
         the weights as of the last `refresh_rollout_weights()`. Call under `torch.no_grad()`
-        or `torch.inference_mode()`."""
+        or `torch.inference_mode()`. A CNN agent runs `forward` (its encoders are shared:
+        nothing to fuse)."""
+        if self.network != "mlp":
+            action, logprob, _, value = self(obs, generator=generator)
+            return action, logprob, value
         if self._fused is None:
             self.refresh_rollout_weights()
         (w1, b1), (w2, b2), (w3, b3) = self._fused
-        x = self.features(obs)
+        native = self._nativize_tensor(obs, self.native_dtype)
+        x, mask = self._features(native), self._mask(native)
         h = torch.tanh(F.linear(x, w1, b1))
         h = torch.tanh(F.linear(h, w2, b2))
         out = F.linear(h, w3, b3)
         width = self.action_spec.logits_width
         dist = self._head(out[:, :width])
         if generator is not None:
-            action, logprob, _ = self._sample_logits(dist, generator=generator)
+            action, logprob, _ = self._sample_logits(dist, generator=generator, **mask)
         else:
-            action, logprob, _ = self._sample_logits(dist)
+            action, logprob, _ = self._sample_logits(dist, **mask)
         return action, logprob, out[:, width]
 
 

@@ -11,7 +11,9 @@ actions, a tuple of head logits for MultiDiscrete, a `torch.distributions.Normal
 `get_value(obs) -> value` is used for the bootstrap values when present.
 `UserPolicy` wraps it into what the learner calls (`forward(obs, action)` returning
 action, logprob, entropy and value; `get_value`; `rollout_step`): the plain path, without
-the built-in agent's fused rollout MLP.
+the built-in agent's fused rollout MLP. Given the env's observation layout, it masks every
+sample by the observation's `action_mask` leaf as the built-in agent does (torch/policy.py):
+the policy's logits need not mask themselves.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from puffer_backend import torch_impl
 from puffer_backend.spec import Continuous, bad_type, bad_value
 
 from ..rules import ADAM_BETAS, ADAM_EPS
+from .policy import action_mask_path
 
 __all__ = ["UserPolicy", "check_policy_actions", "check_dist_width", "make_user_optimizer"]
 
@@ -29,22 +32,36 @@ __all__ = ["UserPolicy", "check_policy_actions", "check_dist_width", "make_user_
 class UserPolicy(nn.Module):
     """Drives `policy(obs) -> (dist_input, value)` with the calls the learner makes."""
 
-    def __init__(self, policy: nn.Module):
+    def __init__(self, policy: nn.Module, observation_layout=None, action_spec=None):
         super().__init__()
         if not isinstance(policy, nn.Module):
             raise bad_type("policy", "a torch.nn.Module with policy(obs) -> (dist_input, value)", policy)
         self.policy = policy
-        self._sample_logits = torch_impl.sample_logits
+        # Functions, not the module: a module attribute would make the wrapper unpicklable.
+        self._sample_logits, self._nativize_tensor = torch_impl.sample_logits, torch_impl.nativize_tensor
+        self._layout, self._mask_path = None, None
+        if observation_layout is not None:
+            self.use_action_mask(observation_layout, action_spec)
+
+    def use_action_mask(self, observation_layout, action_spec) -> None:
+        """Mask every sample by the observation's top-level `action_mask` leaf (`> 0.5` =
+        allowed) when `observation_layout` (the env's `nativize_dtype` layout) has one with an
+        entry per action of a Discrete `action_spec`; otherwise sample as the policy says."""
+        self._layout = observation_layout
+        self._mask_path = action_mask_path(observation_layout, action_spec)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor | None = None, *,
                 deterministic: bool = False, generator: torch.Generator | None = None):
         dist, value = self.policy(obs)
+        mask = {}
+        if self._mask_path is not None:
+            mask = {"mask": self._nativize_tensor(obs, self._layout)[self._mask_path[0]] > 0.5}
         if deterministic:
-            sampled, logprob, entropy = self._sample_logits(dist, action, deterministic=True)
+            sampled, logprob, entropy = self._sample_logits(dist, action, deterministic=True, **mask)
         elif generator is not None:
-            sampled, logprob, entropy = self._sample_logits(dist, action, generator=generator)
+            sampled, logprob, entropy = self._sample_logits(dist, action, generator=generator, **mask)
         else:
-            sampled, logprob, entropy = self._sample_logits(dist, action)
+            sampled, logprob, entropy = self._sample_logits(dist, action, **mask)
         return sampled, logprob, entropy, _values(value, obs.shape[0])
 
     def get_value(self, obs: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,9 @@ def test_minatar_trains_and_evaluates(tmp_path):
     summary = ppo.train(TrainConfig.for_env("Breakout-MinAtar", "jax", **SHORT), logger)
     assert summary["steps"] == 128 and len(logger.records) == 2
     _, checkpoint = load_checkpoint(tmp_path)
-    assert checkpoint.params["actor/0/kernel"].shape == (400, 64)  # 10 x 10 x 4 rows
+    # network "auto": MinAtar's 10 x 10 x 4 leaf through one 3x3 conv of 16 channels, then the MLP
+    assert checkpoint.params["cnn/0/conv0/kernel"].shape == (3, 3, 4, 16)
+    assert checkpoint.params["actor/0/kernel"].shape == (8 * 8 * 16, 64)
     assert np.isfinite(ppo.evaluate(tmp_path, episodes=2))
 
 
