@@ -225,7 +225,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
     episodes = check_positive_int("episodes", episodes)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
-    pol = make_policy(gymnax_env, config.hidden_size, policy)
+    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network)
     params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
     venv = VecEnv(gymnax_env, episodes)
@@ -268,7 +268,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
     frames = gymnax_frames(gymnax_env)  # an env without frames is refused before anything runs
-    pol = make_policy(gymnax_env, config.hidden_size, policy)
+    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network)
     params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
 

@@ -170,7 +170,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     _check_config(config)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
     check_normalizable(gymnax_env, config.norm_obs)
-    pol = make_policy(gymnax_env, config.hidden_size, policy)
+    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network)
     mesh = make_mesh() if mesh is None else mesh
     n_dev = mesh.size
     sizes = _sizes(config, gymnax_env, n_dev, chunk_updates)

@@ -29,7 +29,10 @@ def test_trains_and_evaluates(env_id, tmp_path):
     assert np.isfinite(ppo.evaluate(tmp_path, episodes=2))
     _, checkpoint = load_checkpoint(tmp_path)
     if env_id == "Breakout-MinAtar":
-        assert checkpoint.params["actor.0.weight"].shape == (64, 400)  # 10 x 10 x 4 rows
+        # The rows keep MinAtar's (10, 10, 4) shape in their layout: network "auto" puts the
+        # MinAtar CNN (16 3x3 filters, 8 x 8 x 16 features) before the MLPs.
+        assert checkpoint.params["encoders.0.convs.0.weight"].shape == (16, 4, 3, 3)
+        assert checkpoint.params["actor.0.weight"].shape == (64, 1024)
     assert ("obs_rms/mean" in checkpoint.state) == ("return_rms/var" in checkpoint.state) == config.norm_obs
 
 
