@@ -23,11 +23,12 @@ __all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", 
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
                "compile_cache": "--compile-cache", "target_return": "--target-return", "vec": "--vec",
-               "save_every": "--save-every", "logger": "--logger", "extra": None}
+               "save_every": "--save-every", "logger": "--logger", "device": "--device", "extra": None}
 # The `args` attribute of each flag that sets a field.
 FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
               "out_dir": "out", "run_name": "name", "compile": "compile", "compile_cache": "compile_cache",
-              "target_return": "target_return", "vec": "vec", "save_every": "save_every", "logger": "logger"}
+              "target_return": "target_return", "vec": "vec", "save_every": "save_every", "logger": "logger",
+              "device": "device"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the torch policy step and the update's loss with its backward "
                        "(torch, mixed; compile time is reported apart from sps; default: off)")
+    train.add_argument("--device", default=None, metavar="DEVICE",
+                       help="where the torch policy and the learner run (torch, mixed): auto, cpu, cuda or "
+                       "cuda:N; auto is cuda when torch (mixed: and JAX) sees a GPU, else cpu; the jax backend "
+                       f"runs on JAX's default backend and takes auto only (default: {TrainConfig.device})")
     train.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=None,
                        help="keep compiled JAX programs (jax, mixed) in the user's cache folder, so the next "
                        "run with the same shapes skips the compile (default: on; PUFFER_BACKEND_CACHE_DIR moves "

@@ -121,11 +121,11 @@ def _run(args, held: contextlib.ExitStack) -> int:
     config, run_dir, checkpoint = _configure(args, held)
     _check_before_import(args, config, resumed=checkpoint is not None)
     pipeline = pipeline_module(config.backend)  # imports torch/JAX: after every cheap check
-    _check_pipeline_env(pipeline, config)
+    device = _check_pipeline_env(pipeline, config)
     main_process = is_main_process()
     config, run_dir, scratch = _run_folder(config, run_dir, main_process, held)
     if main_process:
-        _print_start_lines(args, config, run_dir, checkpoint)
+        _print_start_lines(args, config, run_dir, checkpoint, device)
     logger = _run_logger(args, config, run_dir, checkpoint, main_process)
     summary = _train(pipeline, config, logger, resumed=checkpoint is not None, main_process=main_process,
                      scratch=scratch)
@@ -190,17 +190,20 @@ def _world_size(config: TrainConfig) -> int:
     return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1)) if config.backend == "torch" else 1
 
 
-def _check_pipeline_env(pipeline, config: TrainConfig) -> None:
-    """The pipeline builds the env and says whether it can train it, before the run folder
-    and the start line exist: a refusal is one line (`--env: ...`, or the `--set` that asked
-    for what the env cannot do), decided as `_train` decides (`_usage_error`)."""
-    check = getattr(pipeline, "check_env", None)
-    if check is None:
-        return
+def _check_pipeline_env(pipeline, config: TrainConfig) -> str | None:
+    """The pipeline resolves the device and builds the env and says whether it can train
+    them, before the run folder and the start line exist: a refusal is one line (`--device:
+    ...`, `--env: ...`, or the `--set` that asked for what the env cannot do), decided as
+    `_train` decides (`_usage_error`). Returns the resolved device (None for jax)."""
     try:
-        check(config)
+        check_device = getattr(pipeline, "check_device", None)
+        device = check_device(config, _world_size(config)) if check_device is not None else None
+        check = getattr(pipeline, "check_env", None)
+        if check is not None:
+            check(config)
     except BadArgumentError as error:
         raise _usage_error(error, config.backend) from None
+    return device
 
 
 def _usage_error(error: BadArgumentError, backend: str) -> UsageError:
@@ -240,9 +243,10 @@ def _new_run_dir(config: TrainConfig, name: str | None) -> Path:
         raise UsageError(f"--out: cannot create a run folder under {config.out_dir!r} ({error.strerror})") from None
 
 
-def _print_start_lines(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) -> None:
+def _print_start_lines(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None,
+                       device: str | None = None) -> None:
     """On stderr: the --compile note for jax (even with --quiet), then, unless --quiet, what runs
-    where and what the preset and the target chose."""
+    where (the GPU, when the run trains on one) and what the preset and the target chose."""
     if config.compile and config.backend == "jax":
         print(f"{PROG}: note: --compile applies to the torch policy (torch, mixed); the jax pipeline is "
               "always jitted", file=sys.stderr)
@@ -257,6 +261,8 @@ def _print_start_lines(args, config: TrainConfig, run_dir: Path, checkpoint: Che
     else:
         print(f"{PROG}: training {config.backend} on {config.env_id} for {planned} steps{rounded}, "
               f"seed {config.seed} -> {run_dir}", file=sys.stderr, flush=True)
+    if device is not None and device != "cpu":
+        print(f"{PROG}: on {device} (--device {config.device})", file=sys.stderr, flush=True)
     for line in _setting_notes(config):
         print(f"{PROG}: {line}", file=sys.stderr, flush=True)
 

@@ -3,6 +3,7 @@
 One folder per pipeline over shared building blocks:
 
     config.py      TrainConfig: every setting, its meaning and the only validation
+    devices.py     config.device resolved on this machine (torch and mixed: cpu or cuda:N)
     config_file.py TOML config files layered over the defaults (and an env-preset hook)
     presets.py     per-env presets (CleanRL's continuous control) and env targets
     networks.py    the built-in policies' network choice: which observation leaves get a CNN
@@ -39,6 +40,8 @@ Every pipeline's entry module (`PIPELINES[backend]`) exposes:
         the greedy (deterministic) policy. FileNotFoundError when the run has no checkpoint.
     record_video(run_dir, path, episodes=1, seed=0, *, env=None, policy=None) -> dict
     check_env(config, env=None) -> None
+    check_device(config, world_size=1) -> str   (torch and mixed: the device a run trains on,
+        "cpu" or "cuda:N"; ValueError naming config.device for a GPU this machine lacks)
 A logger is anything with `run_dir` (pathlib.Path) and `record(step, **metrics)`; an
 optional `note(text)` receives status lines such as "compiling ...".
 """

@@ -23,13 +23,14 @@ from pathlib import Path
 from ..spec.errors import BadArgumentError, bad_type, bad_value
 from .networks import NETWORKS
 
-__all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_pipeline_config",
-           "check_positive_int",
+__all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "DEVICES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_pipeline_config",
+           "check_positive_int", "check_device_name",
            "config_field", "write_config", "load_config", "field_docs"]
 
 BACKENDS = ("torch", "jax", "mixed")
 LOGGERS = ("csv", "tensorboard")
 VEC_MODES = ("sync", "async")
+DEVICES = ("auto", "cpu", "cuda")  # and "cuda:N"
 CONFIG_FILE = "config.json"
 # JAX with x64 off keeps the low 32 bits of a larger seed (2**32 and 0 give the same key).
 MAX_SEED = 2**32 - 1
@@ -95,6 +96,11 @@ class TrainConfig:
     compile: bool = False
     """torch.compile the torch policy step and the update's loss with its backward (torch and
     mixed; the jax pipeline is always jitted)"""
+    device: str = "auto"
+    """where the torch policy, the optimizer and the rollout buffers live (torch, mixed): "cpu",
+    "cuda" (the current GPU), "cuda:N", or "auto": cuda when torch sees a GPU (mixed: and JAX
+    sees one too), else cpu. The mixed pipeline's gymnax env runs on the same GPU. The jax
+    pipeline takes "auto" only: it runs on JAX's default backend (JAX_PLATFORMS=cpu picks the CPU)"""
     compile_cache: bool = True
     """keep the compiled JAX programs (jax, mixed) in JAX's persistent compilation cache, in the
     user's cache folder (pipelines.compile_cache), so a later run with the same shapes skips the
@@ -167,6 +173,10 @@ class TrainConfig:
                 raise bad_value(f"config.{name}", "a bool", repr(getattr(self, name)))
         if self.network not in NETWORKS:
             raise bad_value("config.network", f"one of {list(NETWORKS)}", repr(self.network))
+        check_device_name("config.device", self.device)
+        if self.backend == "jax" and self.device != "auto":
+            raise bad_value("config.device", "'auto' for backend jax (it runs on JAX's default backend; "
+                            "JAX_PLATFORMS=cpu picks the CPU)", repr(self.device))
         if self.vec not in VEC_MODES:
             raise bad_value("config.vec", f"one of {list(VEC_MODES)}", repr(self.vec))
         if self.vec != "sync" and self.backend != "torch":
@@ -236,6 +246,23 @@ def check_pipeline_config(config, backend: str) -> None:
     if config.backend != backend:
         raise bad_value("config.backend", f"{backend!r}, the backend of this pipeline "
                         "(load_pipeline(config.backend) gives the pipeline of a config)", repr(config.backend))
+
+
+def check_device_name(argument: str, value) -> str:
+    """`value` when it names a device of config.device ("auto", "cpu", "cuda" or "cuda:N" with
+    N a whole number >= 0); ValueError naming `argument` otherwise. Whether the device exists
+    is decided when a pipeline starts (pipelines.devices.resolve_device)."""
+    if isinstance(value, str) and (value in DEVICES or _cuda_index(value) is not None):
+        return value
+    raise bad_value(argument, f"one of {list(DEVICES)} or 'cuda:N' (N = 0, 1, ...)", repr(value))
+
+
+def _cuda_index(value: str) -> int | None:
+    """N of "cuda:N" (digits only), else None."""
+    prefix, colon, index = value.partition(":")
+    if prefix == "cuda" and colon and index.isascii() and index.isdigit():
+        return int(index)
+    return None
 
 
 def check_positive_int(argument: str, value) -> int:

@@ -25,10 +25,11 @@ __all__ = ["RESUME_MAY_CHANGE", "check_resumable", "resume_checkpoint", "resume_
 
 # Settings that a resumed run may change: the length of the run, when it stops (target_return,
 # None for --no-early-stop), how its envs are stepped (vec: torch resets its envs anyway), saved,
-# compiled (and whether compiled programs are cached) and logged. (out_dir, run_name: the run's
+# compiled (and whether compiled programs are cached) and logged, and the device it trains on
+# (checkpoints hold numpy arrays: they load on any device). (out_dir, run_name: the run's
 # folder, which the command sets.)
 RESUME_MAY_CHANGE = ("total_steps", "target_return", "vec", "compile", "save_every", "logger", "out_dir",
-                     "run_name", "extra", "compile_cache")
+                     "run_name", "extra", "compile_cache", "device")
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig, checkpoint: Checkpoint) -> None:

@@ -41,6 +41,10 @@ ERROR_CASES = [
     (["train", "--set", "num_steps=0"], ["--set num_steps: expected a positive int, received 0"]),
     (["train", "--seed", "4294967296"], ["--seed: expected an int in [0, 4294967295], received 4294967296"]),
     (["train", "--target-return", "nan"], ["--target-return", "'nan'"]),
+    (["train", "--device", "gpu"], ["--device: expected one of ['auto', 'cpu', 'cuda'] or 'cuda:N'", "'gpu'"]),
+    (["train", "--device", "cuda:-1"], ["--device: expected", "'cuda:-1'"]),
+    (["train", "--backend", "jax", "--device", "cpu"], ["--device: expected 'auto' for backend jax", "'cpu'"]),
+    (["train", "--set", "device=cpu"], ["--set", "--device"]),
     (["train", "--bogus"], ["--bogus"]),
     (["fly"], ["'fly'"]),
     (["eval"], ["RUN"]),
@@ -58,6 +62,21 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, fragments):
     # Blocking torch and jax proves the checks run before any framework import.
     result = run_cli(*argv, prelude="import sys; sys.modules['torch'] = None; sys.modules['jax'] = None")
     assert_usage_error(result, *fragments)
+
+
+@pytest.mark.parametrize("backend", ["torch", "mixed"])
+def test_a_gpu_this_machine_lacks_is_one_line_before_any_run_folder(backend, tmp_path):
+    """Decided once torch is imported (and JAX for mixed), before the run folder exists."""
+    pytest.importorskip("torch")
+    pytest.importorskip("gymnasium" if backend == "torch" else "gymnax")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run_cli("train", "--backend", backend, "--device", "cuda", "--steps", "256", "--out", str(tmp_path))
+    assert_usage_error(result, "--device: expected 'cpu' or 'auto' on this machine (torch sees no CUDA GPU",
+                       "received 'cuda'")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("text, expected", [("500000", 500_000), ("500_000", 500_000), ("5e5", 500_000),

@@ -104,7 +104,7 @@ def test_every_pipeline_saves_by_the_one_cadence_and_returns_the_one_summary(bac
     summary = load_pipeline(backend).train(config, MemoryLogger(tmp_path))
     # Updates one at a time save at 2 and 4; the jax program's chunks (3, 2) cross 2 in the first.
     assert saved == ([3, 5] if backend == "jax" else [2, 4, 5])
-    extra = {"devices"} if backend == "jax" else set()
+    extra = {"devices"} if backend == "jax" else {"device"}
     assert set(summary) == {"steps", "sps", "compile_s", "wall_time", "mean_return", "episodes",
                             "steps_to_target"} | extra
     assert summary["steps"] == 5 * 64 and summary["steps_to_target"] is None

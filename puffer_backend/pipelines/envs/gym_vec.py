@@ -180,16 +180,20 @@ class GymVecEnv:
     (pipelines.normalize.Normalizer). gymnasium envs cannot be restored mid-episode: `restore`
     resets them with the seed it is given.
     factory: a user's `() -> gymnasium.Env` (else `env_id` is a registry id); vec: "sync" or
-    "async"; num_steps: steps per rollout (1 for evaluation). Raises ValueError naming
-    env_id for an env it cannot train.
+    "async"; num_steps: steps per rollout (1 for evaluation). device: where the tensors it
+    hands out live; off the CPU each step's rows go across in one non-blocking copy from a
+    pinned staging buffer, and the actions come back to numpy once per step. Raises
+    ValueError naming env_id for an env it cannot train.
     """
 
     compiles = False
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int = 1, *, vec: str = "sync", factory=None,
-                 norm_obs: bool = False, norm_reward: bool = False, gamma: float = 0.99):
+                 norm_obs: bool = False, norm_reward: bool = False, gamma: float = 0.99,
+                 device: torch.device | str = "cpu"):
         self.env = make_gym_vec_env(env_id, num_envs, vec, factory)
         try:
+            self.device = torch.device(device)
             self._setup(env_id, num_envs, num_steps, norm_obs, norm_reward, gamma)
         except BaseException:
             self.env.close()
@@ -198,7 +202,6 @@ class GymVecEnv:
     def _setup(self, env_id: str, num_envs: int, num_steps: int, norm_obs: bool, norm_reward: bool,
                gamma: float) -> None:
         self.num_envs, self.num_steps = num_envs, num_steps
-        self.device = torch.device("cpu")
         self.observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
         self.action_spec = check_spaces(env_id, self.observation_space, self.action_space, norm_obs)
@@ -224,6 +227,12 @@ class GymVecEnv:
         self._final_rows: list[torch.Tensor] = []
         self._obs = None
         self._last = (np.zeros(num_envs, np.float32), np.zeros(num_envs, bool))
+        self._on_cpu = self.device.type == "cpu"
+        # Off the CPU: the host side of each step's copy, page-locked so the copy is a true
+        # asynchronous DMA (see _rows_to_device for why one buffer is enough).
+        self._staging = None
+        if self.device.type == "cuda":
+            self._staging = torch.empty((num_envs, self.obs_width), dtype=self.obs_dtype, pin_memory=True)
 
     def _pack(self, obs, rows: int) -> np.ndarray:
         if self._identity_pack:
@@ -237,7 +246,7 @@ class GymVecEnv:
         rows = self._pack(obs, self.num_envs)
         if self.normalizer is not None:
             rows = self.normalizer.observations(rows)
-        self._obs = torch.from_numpy(rows)
+        self._obs = self._to_device(rows)
         return self._obs
 
     def warm_up(self) -> None:
@@ -246,7 +255,7 @@ class GymVecEnv:
     def step(self, t: int, action: torch.Tensor) -> None:
         if t == 0:  # a new rollout: what an unfinished one gathered is not this one's
             self._final_rows = []
-        out = self._vector_step(self._convert(action.numpy()))
+        out = self._vector_step(self._convert(action.numpy() if self._on_cpu else action.cpu().numpy()))
         rows, reward = out.obs, out.reward
         if self.normalizer is not None:
             rows = self.normalizer.observations(rows)
@@ -257,7 +266,7 @@ class GymVecEnv:
             self._final_rows.append(self._pack_final(out.final_obs, np.flatnonzero(out.truncated)))
         self.stats.add(out.reward, done)
         self._last = (out.reward, done)
-        self._obs = torch.from_numpy(rows)
+        self._obs = torch.from_numpy(rows) if self._on_cpu else self._rows_to_device(rows)
 
     def observation(self) -> torch.Tensor:
         return self._obs
@@ -275,10 +284,26 @@ class GymVecEnv:
                        infos.get("final_obs"))
 
     def end_rollout(self) -> RolloutEnd:
-        final_obs = torch.cat(self._final_rows) if self._final_rows else None
+        final_obs = self._to_device(torch.cat(self._final_rows)) if self._final_rows else None
         self._final_rows = []
-        return RolloutEnd(torch.from_numpy(self._rewards), torch.from_numpy(self._dones),
-                          torch.from_numpy(self._time_limits), final_obs)
+        return RolloutEnd(self._to_device(self._rewards), self._to_device(self._dones),
+                          self._to_device(self._time_limits), final_obs)
+
+    def _to_device(self, array) -> torch.Tensor:
+        """A numpy array (or CPU tensor) on the env's device: a view on the CPU, else a
+        blocking copy (resets and rollout ends, not per step)."""
+        tensor = torch.from_numpy(array) if isinstance(array, np.ndarray) else array
+        return tensor if self._on_cpu else tensor.to(self.device)
+
+    def _rows_to_device(self, rows: np.ndarray) -> torch.Tensor:
+        """One step's rows on the device: copied into the pinned staging buffer, then one
+        non-blocking host-to-device copy into a fresh tensor (the loop still reads the last
+        step's). The staging buffer is rewritten only at the next step, after the actions
+        computed from these rows came back to the host, which waits for this copy."""
+        if self._staging is None:
+            return torch.from_numpy(rows).to(self.device)
+        np.copyto(self._staging.numpy(), rows)
+        return self._staging.to(self.device, non_blocking=True)
 
     def last_step(self) -> tuple:
         return self._last

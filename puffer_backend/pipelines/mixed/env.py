@@ -59,13 +59,15 @@ class GymnaxTorchEnv:
     (env states, PRNG key, observation, episode statistics) is saved whole by
     `state_arrays()` and restored exactly. factory: a user's `() -> (env, env_params)` (else
     env_id is a gymnax id). norm_obs / norm_reward: pipelines.normalize inside the jitted
-    step (observations, final observations, rewards).
+    step (observations, final observations, rewards). device: the torch device of every
+    tensor ("cpu" or "cuda:N"); the env, its carry and its programs live on the JAX device
+    with the same memory (the same GPU), so no step goes through the host.
     """
 
     compiles = True
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int, *, factory=None, norm_obs: bool = False,
-                 norm_reward: bool = False, gamma: float = 0.99):
+                 norm_reward: bool = False, gamma: float = 0.99, device: torch.device | str = "cpu"):
         self.gymnax_env = make_env(env_id, factory)
         self.vec = VecEnv(self.gymnax_env, num_envs)
         self.num_envs, self.num_steps = num_envs, num_steps
@@ -83,7 +85,7 @@ class GymnaxTorchEnv:
         width = self.gymnax_env.obs_dim
         self.observation_layout = torch_impl.nativize_dtype(emulated_rows(self.gymnax_env.obs_leaves))
         self.obs_width, self.obs_dtype = width, torch.float32
-        self.device = torch.device("cpu")  # JAX's CPU backend: what exchange hands across
+        self.device = torch.device(device)  # the JAX device of the carry is its twin (reset)
         self._t = 0
         self.action_spec = (Discrete(self.gymnax_env.num_actions) if self.gymnax_env.discrete
                             else Continuous((self.gymnax_env.action_dim,)))
@@ -124,7 +126,7 @@ class GymnaxTorchEnv:
         # Committed to the device that actions arrive on, as every later carry is (an action
         # imported from torch is committed): jit compiles once per signature, and a
         # committed and an uncommitted argument are two signatures.
-        device = next(iter(exchange.to_jax(torch.zeros(1)).devices()))
+        device = next(iter(exchange.to_jax(torch.zeros(1, device=self.device)).devices()))
         norm = self._loaded_norm
         if norm is None:
             norm = norm_init(self.gymnax_env.obs_dim, self.num_envs, self.norm_obs, self.norm_reward)
@@ -135,8 +137,8 @@ class GymnaxTorchEnv:
     def warm_up(self) -> None:
         """Compile the step, the refill and the statistics update now (jit compiles at the
         first call), on a copy of the carry: the env's state is left as it is."""
-        action = (torch.zeros(self.num_envs, dtype=torch.int32) if self.discrete
-                  else torch.zeros(self.num_envs, self.gymnax_env.action_dim))
+        action = (torch.zeros(self.num_envs, dtype=torch.int32, device=self.device) if self.discrete
+                  else torch.zeros(self.num_envs, self.gymnax_env.action_dim, device=self.device))
         carry = self._refill(jax.tree.map(jnp.copy, self.carry))  # a copy: refill donates its input
         carry, obs = self._step(carry, 0, exchange.to_jax(action))
         jax.block_until_ready(self._stats_update(self.stats, carry.rewards, carry.ends))

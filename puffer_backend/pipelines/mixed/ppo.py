@@ -6,6 +6,10 @@ env never leaves JAX, the policy never leaves torch. Each step is one jitted JAX
 actions go back with `exchange.to_jax`, both zero-copy DLPack views. The policy and the
 learner (GAE, clipped PPO, Adam) are the torch pipeline's: the same PPO on a different env.
 
+`config.device` (pipelines.devices): on "cuda:N" the policy, Adam and the buffers live on
+torch's GPU N and the env on the same GPU in JAX; observations and actions cross as DLPack
+views of device buffers, and no step waits for the host (metrics are read once per update).
+
 `train(config, logger, resume=True)` continues the run saved in `logger.run_dir` bit for
 bit: the checkpoint holds the torch side (weights, Adam, the sampling generator) and the
 env's JAX side (env states, PRNG key, observation, episode statistics), saved between
@@ -18,6 +22,7 @@ import torch
 from ..checkpoint import load_checkpoint
 from ..compile_cache import jax_compile_cache
 from ..config import check_pipeline_config, check_positive_int
+from ..devices import resolve_device
 from ..envs.factory import resolve_factory
 from ..metrics import RunClock
 from ..resume import resume_checkpoint
@@ -26,15 +31,22 @@ from ..torch.loop import evaluate_on, evaluation_agent, train_on
 from ..torch.runtime import torch_threads
 from ..torch.user_policy import UserPolicy
 
-__all__ = ["train", "evaluate", "record_video", "check_env"]
+__all__ = ["train", "evaluate", "record_video", "check_env", "check_device"]
 
 BACKEND = "mixed"
 
 
-def _make_env(config, num_envs: int, num_steps: int, factory, *, training: bool = True):
+def _make_env(config, num_envs: int, num_steps: int, factory, *, training: bool = True, device: str = "cpu"):
     from .env import GymnaxTorchEnv  # imports jax: only when this pipeline runs
     return GymnaxTorchEnv(config.env_id, num_envs, num_steps, factory=factory, norm_obs=config.norm_obs,
-                          norm_reward=config.norm_reward and training, gamma=config.gamma)
+                          norm_reward=config.norm_reward and training, gamma=config.gamma, device=device)
+
+
+def check_device(config, world_size: int = 1) -> str:
+    """The torch device the run of `config` trains on (pipelines.devices.resolve_device):
+    "cpu" or "cuda:N", a GPU that torch and JAX both see. ValueError naming config.device
+    otherwise. The command calls it before it creates the run folder."""
+    return resolve_device(config.device, BACKEND)
 
 
 def check_env(config, env=None) -> None:
@@ -58,7 +70,8 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     with `policy(obs) -> (dist_input, value)` on float32 rows `(batch, obs_dim)`
     (torch/user_policy.py), trained in place; else the built-in agent.
     Raises ValueError naming env_id for an env it cannot train, for a bad config or policy
-    (before any update) or a checkpoint that `config` cannot resume (pipelines.resume),
+    (before any update), a device this machine lacks (config.device) or a checkpoint that
+    `config` cannot resume (pipelines.resume),
     FileNotFoundError when there is no checkpoint to resume, and KeyboardInterrupt after
     saving the checkpoint when Ctrl-C stopped the run.
     """
@@ -66,10 +79,11 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     check_pipeline_config(config, BACKEND)
     factory = resolve_factory(config.env_id, env)
     user_policy = UserPolicy(policy) if policy is not None else None
+    device = check_device(config)
     with claim_run_folder(logger.run_dir, config, resume=resume), torch_threads(1), \
             jax_compile_cache(config.compile_cache) as cache:
         checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
-        return train_on(_make_env(config, config.num_envs, config.num_steps, factory), config, logger,
+        return train_on(_make_env(config, config.num_envs, config.num_steps, factory, device=device), config, logger,
                         backend=BACKEND, clock=clock, checkpoint=checkpoint, user_policy=user_policy,
                         compile_note=cache.describe)
 

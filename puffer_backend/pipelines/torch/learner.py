@@ -4,8 +4,9 @@ The math is CleanRL's ppo.py line for line (clipped value loss, one Adam optimiz
 and critic), with the rules both learners share from pipelines.rules (Adam's settings, the
 learning-rate schedule, gradient clipping, advantage normalization) and the advantages of
 pipelines.gae (time limits bootstrapped);
-the speed comes from preallocated buffers, one shuffle per epoch instead of one gather per
-minibatch, GAE on numpy views of the torch buffers (no autograd, no per-step tensors), and
+the speed comes from preallocated buffers (on the run's device), one shuffle per epoch instead
+of one gather per minibatch, GAE on numpy views of the torch buffers (no autograd, no per-step
+tensors; a host copy per rollout off the CPU), and
 parameters and gradients kept as views of one flat tensor for the optimizer and the clip.
 """
 from __future__ import annotations
@@ -32,25 +33,32 @@ class RolloutBuffer:
     """
 
     def __init__(self, num_steps: int, num_envs: int, obs_width: int, obs_dtype: torch.dtype,
-                 action_shape: tuple, action_dtype: torch.dtype):
+                 action_shape: tuple, action_dtype: torch.dtype, device: torch.device | str = "cpu"):
         t, n = num_steps, num_envs
-        self.obs = torch.zeros((t, n, obs_width), dtype=obs_dtype)
-        self.actions = torch.zeros((t, n, *action_shape), dtype=action_dtype)
-        self.logprobs = torch.zeros((t, n))
-        self.rewards = torch.zeros((t, n))
-        self.dones = torch.zeros((t, n))
-        self.values = torch.zeros((t, n))
-        self.limit_values = torch.zeros((t, n))
-        self.advantages = torch.zeros((t, n))
-        self.returns = torch.zeros((t, n))
-        # numpy views for the per-step row writes: a fraction of the cost of torch indexing
-        self._views = (self.obs.numpy(), self.actions.numpy(), self.logprobs.numpy(), self.values.numpy())
+        self.device = torch.device(device)
+        on = {"device": self.device}
+        self.obs = torch.zeros((t, n, obs_width), dtype=obs_dtype, **on)
+        self.actions = torch.zeros((t, n, *action_shape), dtype=action_dtype, **on)
+        self.logprobs = torch.zeros((t, n), **on)
+        self.rewards = torch.zeros((t, n), **on)
+        self.dones = torch.zeros((t, n), **on)
+        self.values = torch.zeros((t, n), **on)
+        self.limit_values = torch.zeros((t, n), **on)
+        self.advantages = torch.zeros((t, n), **on)
+        self.returns = torch.zeros((t, n), **on)
+        # Each step's rows as views made once: a copy_ into a ready view costs less than
+        # indexing per step (and than numpy views on CPU), on any device.
+        self._rows = [(self.obs[i], self.actions[i], self.logprobs[i], self.values[i]) for i in range(t)]
 
     def store_step(self, t: int, obs: torch.Tensor, action: torch.Tensor, logprob: torch.Tensor,
                    value: torch.Tensor) -> None:
-        """Write step t's observation rows, actions, log-probabilities and values."""
-        obs_rows, actions, logprobs, values = self._views
-        obs_rows[t], actions[t], logprobs[t], values[t] = obs.numpy(), action.numpy(), logprob.numpy(), value.numpy()
+        """Write step t's observation rows, actions, log-probabilities and values (tensors on the
+        buffer's device: no host synchronization)."""
+        obs_rows, actions, logprobs, values = self._rows[t]
+        obs_rows.copy_(obs)
+        actions.copy_(action)
+        logprobs.copy_(logprob)
+        values.copy_(value)
 
     def store_end(self, end, limit_values: torch.Tensor | None) -> None:
         """Take a rollout's rewards and dones (envs.contract.RolloutEnd) and the critic's values of its
@@ -63,9 +71,17 @@ class RolloutBuffer:
 
     def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float):
         """Fill advantages and returns in place (pipelines.gae, time limits bootstrapped);
-        `last_value` is V of the observation after the last step, `(num_envs,)`."""
-        gae_numpy(self.rewards.numpy(), self.values.numpy(), self.dones.numpy(), last_value.numpy(), gamma,
-                  gae_lambda, out=self.advantages.numpy(), limit_values=self.limit_values.numpy())
+        `last_value` is V of the observation after the last step, `(num_envs,)`. Off the CPU
+        the scan runs on a host copy (one copy each way per rollout, the same arithmetic)."""
+        if self.device.type == "cpu":
+            gae_numpy(self.rewards.numpy(), self.values.numpy(), self.dones.numpy(), last_value.numpy(), gamma,
+                      gae_lambda, out=self.advantages.numpy(), limit_values=self.limit_values.numpy())
+        else:
+            rewards, values, dones, limits = torch.stack(
+                [self.rewards, self.values, self.dones, self.limit_values]).cpu().numpy()
+            advantages = gae_numpy(rewards, values, dones, last_value.cpu().numpy(), gamma, gae_lambda,
+                                   limit_values=limits)
+            self.advantages.copy_(torch.from_numpy(advantages))
         torch.add(self.advantages, self.values, out=self.returns)
 
 
@@ -170,7 +186,7 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
     flat_param = params[0] if len(params) == 1 and params[0].grad is not None else None
     clipfracs = []
     for _ in range(config.update_epochs):
-        perm = torch.randperm(batch, generator=generator)
+        perm = torch.randperm(batch, generator=generator, device=generator.device)
         # One gather per epoch; minibatches are then contiguous slices (views).
         e_obs, e_actions, e_flat = b_obs[perm], b_actions[perm], flat[:, perm]
         for start in range(0, batch - mb_size + 1, mb_size):

@@ -10,6 +10,9 @@ compute the advantages (pipelines.gae), run the PPO update (learner.py); the run
 bookkeeping (rows, target, save cadence, Ctrl-C, summary) is pipelines.training_run's.
 Under torchrun (the torch pipeline's DDP), every rank steps its own envs (seed + rank) and
 the update runs under DistributedDataParallel; rank 0 records and saves.
+The agent, its optimizer, the sampling generator and the buffers live on the env's `device`
+(pipelines.devices): per step no host synchronization beyond what the env needs (a
+gymnasium env reads its actions on the host; the mixed env none).
 """
 from __future__ import annotations
 
@@ -45,13 +48,15 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
     "compiled in" line (the mixed pipeline's compilation-cache note)."""
     dist = dist or DistInfo()
     seed = config.seed + dist.rank
-    generator = seed_everything(seed)
+    device = torch.device(env.device)
+    generator = seed_everything(seed, device)
 
     # The agent, its optimizer and what --compile compiles. A user's policy takes the plain
     # path: no fused rollout copy, Adam over its own tensors.
     agent = build_agent(env, config.hidden_size, config.network) if user_policy is None else user_policy
     if user_policy is not None:
         user_policy.use_action_mask(env.observation_layout, env.action_spec)  # as the built-in agent masks
+    agent.to(device)  # before the optimizer is made over its parameters (a user's policy moves in place)
     weights = agent if user_policy is None else user_policy.policy  # what the checkpoint holds
     model = agent
     if dist.world_size > 1:
@@ -63,7 +68,7 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
         policy, loss_fn = torch.compile(agent), torch.compile(minibatch_loss)
     optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
     buf = RolloutBuffer(config.num_steps, env.num_envs, env.obs_width, env.obs_dtype, env.action_spec.action_shape,
-                        _action_dtype(env.action_spec))
+                        _action_dtype(env.action_spec), device)
     act = rollout_fn(agent, policy, config.compile, generator)
 
     # The first reset, and what compiles (the JAX env's programs, torch.compile's graphs),
@@ -86,7 +91,10 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
 
     done_updates = 0
     if checkpoint is not None:
-        restore_learner(weights, optimizer, generator, checkpoint)
+        if not restore_learner(weights, optimizer, generator, checkpoint):
+            generator.manual_seed(resumed_env_seed(seed, checkpoint.update))
+            notify(logger, f"the sampling generator was saved from another device than {device}: "
+                   "reseeded (the run continues, not bit for bit)")
         with torch.inference_mode():
             obs = env.restore(checkpoint.state, reset_seed=resumed_env_seed(seed, checkpoint.update))
         clock.continue_from(checkpoint.info["clock"])
@@ -101,7 +109,7 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
     clock.start_training()
     with TrainingRun(config, logger, clock, save=save, num_updates=num_updates, done_updates=done_updates,
                      steps_per_update=config.steps_per_update(dist.world_size), is_main=dist.is_main,
-                     agree=dist.agree) as run, unchecked_values():
+                     agree=dist.agree, extra_summary={"device": str(device)}) as run, unchecked_values():
         for update in run.remaining_updates():
             if config.anneal_lr:
                 anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)

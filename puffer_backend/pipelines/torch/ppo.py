@@ -8,6 +8,11 @@ torchrun (WORLD_SIZE > 1) every rank steps its own envs (seed + rank) and the up
 under DistributedDataParallel on gloo, so gradients are averaged across ranks; only rank 0
 logs and writes the checkpoint. `config.total_steps` counts steps over all ranks.
 
+`config.device` (pipelines.devices) puts the policy, Adam and the rollout buffers on a GPU:
+each step's observations go across in one non-blocking copy from a pinned buffer and the
+actions come back once (gymnasium steps on the host). Under torchrun the ranks train on the
+CPU ("auto" resolves to cpu there; cuda is refused).
+
 `train(config, logger, resume=True)` continues the run saved in `logger.run_dir`: weights,
 Adam's state, the sampling generator, the counters, the episode window and the clock come
 back exactly; gymnasium envs cannot be restored mid-episode, so they are reset (with a seed
@@ -24,6 +29,7 @@ from puffer_backend.spec import pack_batch, row_elements
 
 from ..checkpoint import load_checkpoint
 from ..config import check_pipeline_config, check_positive_int
+from ..devices import resolve_device
 from ..envs.factory import resolve_factory
 from ..envs.gym_vec import ActionConverter, GymVecEnv, check_spaces, make_gym_env
 from ..metrics import RunClock
@@ -35,7 +41,7 @@ from .loop import evaluate_on, evaluation_agent, train_on
 from .runtime import init_distributed, torch_threads
 from .user_policy import UserPolicy
 
-__all__ = ["train", "evaluate", "record_video", "check_env"]
+__all__ = ["train", "evaluate", "record_video", "check_env", "check_device"]
 
 BACKEND = "torch"
 
@@ -52,9 +58,10 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     `policy(obs) -> (dist_input, value)` (torch/user_policy.py), trained in place; else the
     built-in agent.
     Raises ValueError naming env_id for an env it cannot train, for a bad config or policy
-    (before any update), a checkpoint that `config` cannot resume (pipelines.resume) or a
-    resume under torchrun, FileNotFoundError when there is no checkpoint to resume, and
-    KeyboardInterrupt after saving the checkpoint when Ctrl-C stopped the run.
+    (before any update), a device this machine lacks (config.device), a checkpoint that
+    `config` cannot resume (pipelines.resume) or a resume under torchrun, FileNotFoundError
+    when there is no checkpoint to resume, and KeyboardInterrupt after saving the checkpoint
+    when Ctrl-C stopped the run.
     """
     clock = RunClock()
     check_pipeline_config(config, BACKEND)
@@ -62,13 +69,14 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
     user_policy = UserPolicy(policy) if policy is not None else None
     dist = init_distributed()
     try:
+        device = check_device(config, dist.world_size)
         with claim_run_folder(logger.run_dir, config, resume=resume, main=dist.is_main), torch_threads(1):
             checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
             if checkpoint is not None and dist.world_size > 1:
                 # The checkpoint holds rank 0's sampling generator only.
                 raise bad_value("resume", "a single-process run (resuming under torchrun is not supported)",
                                 f"WORLD_SIZE={dist.world_size}")
-            rollout_env = _make_env(config, config.num_envs, config.num_steps, factory)
+            rollout_env = _make_env(config, config.num_envs, config.num_steps, factory, device=device)
             try:
                 return train_on(rollout_env, config, logger, backend=BACKEND, clock=clock, checkpoint=checkpoint,
                                 user_policy=user_policy, dist=dist)
@@ -80,6 +88,19 @@ def train(config, logger, *, resume: bool = False, env=None, policy=None) -> dic
         # torn down at interpreter exit instead, gloo can abort the process (SIGABRT).
         gc.collect()
         dist.close()
+
+
+def check_device(config, world_size: int = 1) -> str:
+    """The torch device the run of `config` trains on (pipelines.devices.resolve_device):
+    "cpu" or "cuda:N". Under torchrun (world_size > 1) the ranks train on the CPU: "auto"
+    resolves to cpu and a GPU is refused. ValueError naming config.device otherwise. The
+    command calls it before it creates the run folder."""
+    if world_size > 1:
+        if config.device not in ("auto", "cpu"):
+            raise bad_value("config.device", "'cpu' or 'auto' under torchrun (its ranks train on the CPU, over gloo)",
+                            repr(config.device))
+        return "cpu"
+    return resolve_device(config.device, BACKEND)
 
 
 def check_env(config, env=None) -> None:
@@ -94,9 +115,10 @@ def check_env(config, env=None) -> None:
 
 
 def _make_env(config, num_envs: int, num_steps: int, factory, vec: str | None = None, *,
-              training: bool = True) -> GymVecEnv:
+              training: bool = True, device: str = "cpu") -> GymVecEnv:
     return GymVecEnv(config.env_id, num_envs, num_steps, vec=vec or config.vec, factory=factory,
-                     norm_obs=config.norm_obs, norm_reward=config.norm_reward and training, gamma=config.gamma)
+                     norm_obs=config.norm_obs, norm_reward=config.norm_reward and training, gamma=config.gamma,
+                     device=device)
 
 
 def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=None) -> float:

@@ -39,12 +39,13 @@ def unchecked_values():
         torch_impl.set_default_validate_args(old)
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, numpy and torch; returns a torch Generator for sampling and shuffling."""
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed Python, numpy and torch; returns a torch Generator on `device` for sampling and
+    shuffling (a draw on a device takes a generator of that device)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 class DistInfo:

@@ -22,13 +22,14 @@ def agent_checkpoint(backend: str, step: int, update: int, agent: torch.nn.Modul
     optimizer_state, facts = optimizer_arrays(optimizer)
     return Checkpoint(backend, step, update, params=params, optimizer=optimizer_state,
                       state={"generator": generator.get_state().numpy(), **(state or {})},
-                      info={**facts, **(info or {})})
+                      info={**facts, "generator_device": generator.device.type, **(info or {})})
 
 
 def load_agent_params(agent: torch.nn.Module, checkpoint: Checkpoint) -> None:
-    """Load a checkpoint's params into `agent`: every name and shape must match, else a
-    one-line ValueError naming `checkpoint` (the built-in agent: a run of a user's policy
-    needs that policy) or `policy` (a user's module)."""
+    """Load a checkpoint's params into `agent`, on whatever device the agent is (the
+    checkpoint holds numpy arrays, saved from any device): every name and shape must match,
+    else a one-line ValueError naming `checkpoint` (the built-in agent: a run of a user's
+    policy needs that policy) or `policy` (a user's module)."""
     expected = agent.state_dict()
     argument = "checkpoint" if isinstance(agent, Agent) else "policy"
     if set(expected) != set(checkpoint.params):
@@ -55,14 +56,19 @@ def _names(names) -> str:
 
 
 def restore_learner(agent: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                    checkpoint: Checkpoint) -> None:
+                    checkpoint: Checkpoint) -> bool:
     """Put a run's agent weights, optimizer state and sampling generator back as `checkpoint`
-    saved them (bit for bit): the torch half of resuming a run. ValueError naming
-    `checkpoint` (or `policy`) when one of them is missing or does not fit."""
+    saved them (bit for bit), on the devices of `agent` and `generator`: the torch half of
+    resuming a run. Returns False when the generator's state was saved from another kind of
+    device (a CPU and a CUDA generator's states differ) and was left as it is. ValueError
+    naming `checkpoint` (or `policy`) when one of them is missing or does not fit."""
     load_agent_params(agent, checkpoint)
     if checkpoint.update and not checkpoint.optimizer:
         raise bad_value("checkpoint", "the optimizer's state (optimizer/...)", "a checkpoint without it")
     load_optimizer_arrays(optimizer, checkpoint.optimizer, checkpoint.info)
     if "generator" not in checkpoint.state:
         raise bad_value("checkpoint", "the sampling generator's state state/generator", "a checkpoint without it")
+    if checkpoint.info.get("generator_device", "cpu") != generator.device.type:  # older checkpoints: CPU
+        return False
     generator.set_state(torch.from_numpy(np.array(checkpoint.state["generator"], dtype=np.uint8)))
+    return True
