@@ -128,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=textwrap.fill(
                                     "Environments: --backend torch takes any gymnasium id (CartPole-v1, "
                                     "Blackjack-v1, Pendulum-v1, ...); jax and mixed any gymnax id (CartPole-v1, "
-                                    "Acrobot-v1, Pendulum-v1, Breakout-MinAtar, ...); every backend takes "
+                                    "Acrobot-v1, Pendulum-v1, Breakout-MinAtar, ...) and FAMILY/ID of a JAX simulator "
+                                    "(playground/CartpoleBalance, brax/ant, jumanji/Snake-v1, "
+                                    "navix/Navix-Empty-5x5-v0, craftax/Craftax-Symbolic-v1; pip install "
+                                    "'puffer-backend[FAMILY]'); every backend takes "
                                     "package.module:function, your own env factory. Presets: Box-action envs "
                                     "(Pendulum, MuJoCo, ...) train with CleanRL's continuous-control settings; "
                                     "envs with a reward_threshold in gymnasium's registry stop once it is "
@@ -138,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch: gymnasium envs + torch policy; jax: gymnax, whole loop under jit; "
                        f"mixed: gymnax env under jit + torch policy (default: {TrainConfig.backend})")
     train.add_argument("--env", default=None, metavar="ID",
-                       help="a gymnasium id (torch), a gymnax id (jax, mixed), or package.module:function "
+                       help="a gymnasium id (torch), a gymnax id or FAMILY/ID of a JAX simulator (jax, mixed: "
+                       "brax/ant, jumanji/Snake-v1, ...), or package.module:function "
                        f"(default: {TrainConfig.env_id})")
     train.add_argument("--steps", type=positive_int, default=None, metavar="N",
                        help="environment steps over all envs, the cap when a target stops the run earlier; "
