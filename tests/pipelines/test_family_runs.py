@@ -42,7 +42,10 @@ def test_family_trains_and_evaluates(env_id, backend, tmp_path):
     assert summary["steps"] == 32 and len(logger.records) == 2
     losses = [value for record in logger.records for key, value in record.items() if key.endswith("loss")]
     assert losses and np.isfinite(losses).all()
-    assert np.isfinite(pipeline.evaluate(tmp_path, episodes=2))
+    if backend == "mixed" or env_id.partition("/")[0] not in HEAVY:
+        # jax's evaluation is one more compiled program, run for a whole time limit (craftax:
+        # 10,000 steps): the light families and mixed cover it.
+        assert np.isfinite(pipeline.evaluate(tmp_path, episodes=2))
 
 
 def test_the_command_trains_a_family_env(tmp_path):

@@ -193,6 +193,14 @@ def action_mask(gymnax_env: GymnaxEnv, rows):
     return rows[..., start:stop] > 0.5
 
 
+def _select_rows(done, fresh, current):
+    """`fresh` in the rows of envs that are done, `current` elsewhere. A leaf without a row
+    per env (MuJoCo Warp's empty scratch arrays) is shared by all envs: kept as it is."""
+    if current.ndim == 0 or current.shape[0] != done.shape[0]:
+        return current
+    return jnp.where(done.reshape(done.shape + (1,) * (current.ndim - 1)), fresh, current)
+
+
 class ResetPool(NamedTuple):
     """Randomness and reset states for `steps` steps of `num_envs` envs, drawn in one batched call."""
     step_keys: jax.Array  # (steps, num_envs) keys for the transitions
@@ -263,8 +271,7 @@ class VecEnv:
                                             lambda keys: (final_obs, next_state), pool.reset_keys[t])
         else:
             fresh_obs, fresh = pool.obs[t], jax.tree.map(lambda x: x[t], pool.state)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done.reshape(shape + (1,) * (s.ndim - 1)), r, s),
-                                  fresh, next_state)
+        next_state = jax.tree.map(lambda r, s: _select_rows(done, r, s), fresh, next_state)
         next_obs = jnp.where(done[:, None], fresh_obs, final_obs)
         return EnvStep(next_obs, reward.astype(jnp.float32).reshape(shape), terminated, truncated, final_obs, next_state)
 
