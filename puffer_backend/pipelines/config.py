@@ -42,7 +42,8 @@ class TrainConfig:
     """torch: gymnasium envs and a torch policy; jax: gymnax envs, rollout and update under one
     jax.jit; mixed: a gymnax env stepped under jit, a torch policy"""
     env_id: str = "CartPole-v1"
-    """environment: a gymnasium id (torch), a gymnax id (jax, mixed), or package.module:function,
+    """environment: a gymnasium id (torch), a gymnax id or FAMILY/ID of a JAX simulator (jax, mixed:
+    brax/ant, jumanji/Snake-v1, ...), or package.module:function,
     a user's env factory (pipelines.envs)"""
     total_steps: int = 500_000
     """environment steps over all envs (and all ranks under torchrun), rounded down to whole updates

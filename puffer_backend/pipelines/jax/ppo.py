@@ -55,8 +55,8 @@ def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
 
 
 def check_env(config, env=None) -> None:
-    """Build the run's gymnax env and check that this pipeline can train it (Box or Discrete
-    observations, Discrete or Box actions), without training: ValueError naming env_id.
+    """Build the run's JAX env and check that this pipeline can train it (observations whose leaves
+    are bool, int or float arrays, Discrete or float Box actions), without training: ValueError naming env_id.
     The command calls it before it creates the run folder."""
     make_env(config.env_id, resolve_factory(config.env_id, env))
 

@@ -50,8 +50,8 @@ def check_device(config, world_size: int = 1) -> str:
 
 
 def check_env(config, env=None) -> None:
-    """Build the run's gymnax env and check that this pipeline can train it (Box or Discrete
-    observations, Discrete or Box actions), without training: ValueError naming env_id.
+    """Build the run's JAX env and check that this pipeline can train it (observations whose leaves
+    are bool, int or float arrays, Discrete or float Box actions), without training: ValueError naming env_id.
     The command calls it before it creates the run folder."""
     from ..envs.gymnax_vec import make_env
 
