@@ -104,7 +104,7 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
         self._carry: _Carry | None = None
         self._key = None
         self._episode_start = np.zeros(self.num_envs)
-        self._all_true = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self._all_envs = np.ones(self.num_envs, dtype=bool)
         self._pending = None  # PufferLib's send/recv: the step recv hands out
 
     # ------------------------------------------------------------------------------ JAX side
@@ -180,7 +180,7 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
         self._episode_start[:] = time.perf_counter()
         infos = {}
         if mask is not None:
-            infos["action_mask"], infos["_action_mask"] = exchange.to_torch(mask), self._all_true
+            infos["action_mask"], infos["_action_mask"] = exchange.to_torch(mask), self._all_envs
         return exchange.to_torch(obs), infos
 
     def step(self, actions):
@@ -196,23 +196,26 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
         terminated, truncated, done = to_torch(out.flags).unbind()
         infos = {}
         if out.action_mask is not None:
-            infos["action_mask"], infos["_action_mask"] = to_torch(out.action_mask), self._all_true
+            infos["action_mask"], infos["_action_mask"] = to_torch(out.action_mask), self._all_envs
         if to_torch(out.any_done).item():
             infos.update(self._ended(out, done))
         return obs, reward, terminated, truncated, infos
 
     def _ended(self, out: _Step, done: torch.Tensor) -> dict:
-        """gymnasium's keys for envs that ended: final_obs/final_info (SyncVectorEnv's
-        SAME_STEP mode) and episode (RecordEpisodeStatistics), each with its `_` mask."""
+        """gymnasium's keys for envs that ended, each with its `_` mask (numpy bool, as
+        gymnasium's; `np.nonzero` of a tensor would call torch's own `nonzero`): final_obs
+        (torch rows) and final_info (SyncVectorEnv's SAME_STEP mode), and episode as
+        RecordEpisodeStatistics gives it (numpy r float64, l int64, t float64), both at the
+        top (the vector wrapper) and in final_info (the per-env one, which CleanRL reads)."""
         ended = done.cpu().numpy()
         now = time.perf_counter()
         elapsed = np.where(ended, np.round(now - self._episode_start, 6), 0.0)
         self._episode_start[ended] = now
-        return {"final_obs": exchange.to_torch(out.final_obs), "_final_obs": done, "final_info": {},
-                "_final_info": done,
-                "episode": {"r": exchange.to_torch(out.ep_return), "l": exchange.to_torch(out.ep_length),
-                            "t": torch.as_tensor(elapsed, device=self.device)},
-                "_episode": done}
+        episode = {"r": np.asarray(out.ep_return, np.float64), "l": np.asarray(out.ep_length, np.int64),
+                   "t": elapsed}
+        return {"final_obs": exchange.to_torch(out.final_obs), "_final_obs": ended,
+                "final_info": {"episode": episode, "_episode": ended}, "_final_info": ended,
+                "episode": episode, "_episode": ended}
 
     def _checked_action(self, actions) -> torch.Tensor:
         """`actions` as the tensor JAX receives: on `device`, int32 or float32, shape checked."""
@@ -269,9 +272,8 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
         self._pending = None
         episodes = []
         if "_episode" in infos:
-            ended = infos["_episode"].cpu().numpy()
-            returns = infos["episode"]["r"].cpu().numpy()[ended]
-            lengths = infos["episode"]["l"].cpu().numpy()[ended]
+            ended = infos["_episode"]
+            returns, lengths = infos["episode"]["r"][ended], infos["episode"]["l"][ended]
             episodes = [{"episode_return": float(r), "episode_length": int(n)} for r, n in zip(returns, lengths)]
         return (obs, rewards, terminals, truncations, episodes, np.arange(self.num_envs),
                 np.ones(self.num_envs, dtype=bool))
