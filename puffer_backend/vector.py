@@ -141,13 +141,25 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
         done = terminated | truncated
         any_done = done.any()
 
-        def with_reset(_):
-            obs_re, state_re = jax.vmap(lambda k: env.reset(k, params))(reset_keys)
+        reset = jax.vmap(lambda k: env.reset(k, params))
+        few = max(1, n // 8)  # resets computed for this many envs when at most that many ended
+
+        def reset_all(_):
+            obs_re, state_re = reset(reset_keys)
             pick = lambda r, s: jnp.where(done.reshape((n,) + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
             return _strong((jax.tree.map(pick, state_re, state_st), jax.tree.map(pick, obs_re, obs_st)))
 
-        # A reset only on steps where some env ended: gymnax resets every env on every step.
-        state, obs = jax.lax.cond(any_done, with_reset, lambda _: _strong((state_st, obs_st)), None)
+        def reset_few(_):
+            # The ended envs' indices (padded with n, which the scatter drops), each reset
+            # with its own key: the same states as reset_all, for a fraction of the work.
+            index = jnp.nonzero(done, size=few, fill_value=n)[0]
+            obs_re, state_re = reset(reset_keys[jnp.minimum(index, n - 1)])
+            put = lambda s, r: s.at[index].set(r.astype(s.dtype), mode="drop")  # noqa: E731
+            return _strong((jax.tree.map(put, state_st, state_re), jax.tree.map(put, obs_st, obs_re)))
+
+        # Resets only where some env ended (gymnax's env.step resets every env on every step).
+        state, obs = jax.lax.switch(jnp.where(any_done, jnp.where(done.sum() <= few, 1, 2), 0),
+                                    [lambda _: _strong((state_st, obs_st)), reset_few, reset_all], None)
         reward = reward.reshape(n).astype(jnp.float32)
         ep_return = carry.ep_return + reward
         ep_length = carry.ep_length + 1
