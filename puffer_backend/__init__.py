@@ -1,15 +1,16 @@
 """puffer_backend: PufferLib's `pufferlib.pytorch` API for PyTorch and JAX on one spec layer.
 
 Importing this package loads neither framework: `puffer_backend.torch_impl`,
-`puffer_backend.jax_impl` and `puffer_backend.exchange` import theirs when first used.
+`puffer_backend.jax_impl`, `puffer_backend.exchange` and `puffer_backend.vector` (a JAX env
+as a gymnasium vector env of torch tensors) import theirs when first used.
 """
 import importlib
 
 from . import spec
 
 __version__ = "0.1.0"
-__all__ = ["spec", "torch_impl", "jax_impl", "exchange", "shim", "__version__"]
-_LAZY = ("torch_impl", "jax_impl", "exchange", "shim")  # imported on first attribute access
+__all__ = ["spec", "torch_impl", "jax_impl", "exchange", "shim", "vector", "__version__"]
+_LAZY = ("torch_impl", "jax_impl", "exchange", "shim", "vector")  # imported on first attribute access
 
 
 def __getattr__(name):
