@@ -24,7 +24,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from . import exchange
-from .pipelines.envs.gymnax_vec import GymnaxEnv, make_env
+from .pipelines.envs.gymnax_vec import GymnaxEnv, make_env, pack_rows, select_rows
 from .spec.errors import bad_type, bad_value
 
 __all__ = ["JaxVectorEnv"]
@@ -110,7 +110,7 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
     # ------------------------------------------------------------------------------ JAX side
 
     def _rows(self, obs):
-        return obs.reshape(self.num_envs, -1).astype(jnp.float32)
+        return pack_rows(obs, (self.num_envs,))
 
     def _mask(self, rows):
         if self.mask_slice is None:
@@ -146,7 +146,7 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
 
         def reset_all(_):
             obs_re, state_re = reset(reset_keys)
-            pick = lambda r, s: jnp.where(done.reshape((n,) + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
+            pick = lambda r, s: select_rows(done, r, s)  # noqa: E731
             return _strong((jax.tree.map(pick, state_re, state_st), jax.tree.map(pick, obs_re, obs_st)))
 
         def reset_few(_):
@@ -154,7 +154,7 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
             # with its own key: the same states as reset_all, for a fraction of the work.
             index = jnp.nonzero(done, size=few, fill_value=n)[0]
             obs_re, state_re = reset(reset_keys[jnp.minimum(index, n - 1)])
-            put = lambda s, r: s.at[index].set(r.astype(s.dtype), mode="drop")  # noqa: E731
+            put = lambda s, r: s if not _per_env(s, n) else s.at[index].set(r.astype(s.dtype), mode="drop")  # noqa: E731
             return _strong((jax.tree.map(put, state_st, state_re), jax.tree.map(put, obs_st, obs_re)))
 
         # Resets only where some env ended (gymnax's env.step resets every env on every step).
@@ -305,6 +305,11 @@ def _as_gymnax_env(env) -> GymnaxEnv:
     if isinstance(env, tuple) and len(env) == 2 and hasattr(env[0], "step_env"):
         return make_env(type(env[0]).__name__, factory=lambda: env)
     raise bad_type("env", "an env id (str), a gymnax (env, env_params) pair or a GymnaxEnv", env)
+
+
+def _per_env(leaf, n: int) -> bool:
+    """A leaf with a row per env (MuJoCo Warp also keeps empty scratch arrays shared by all)."""
+    return leaf.ndim > 0 and leaf.shape[0] == n
 
 
 def _check_seed(seed, name: str) -> None:

@@ -18,10 +18,11 @@ import numpy as np
 from ...spec.errors import bad_type, bad_value, one_line
 from . import GYMNAX_IDS
 from .families import family_of, make_family_env
+from .families.base import leaf_name
 from .contract import EnvStep
 from .gymnax_import import import_gymnax
 
-__all__ = ["GymnaxEnv", "make_env", "describe_env", "observation_leaves", "pack_rows", "action_mask", "check_normalizable",
+__all__ = ["GymnaxEnv", "make_env", "describe_env", "observation_leaves", "pack_rows", "action_mask", "check_normalizable", "select_rows",
            "ResetPool",
            "VecEnv"]
 
@@ -114,15 +115,11 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
     return describe_env(env_id, env, params)
 
 
-def _leaf_name(path) -> str:
-    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
-
-
 def observation_leaves(env, params) -> list:
     """`(name, shape, dtype)` of each leaf of the env's observation, in row order (JAX's tree
     order), read from an abstract reset: nothing runs."""
     obs, _ = jax.eval_shape(lambda key: env.reset(key, params), jax.random.PRNGKey(0))
-    return [(_leaf_name(path), tuple(int(n) for n in leaf.shape), np.dtype(leaf.dtype))
+    return [(leaf_name(path), tuple(int(n) for n in leaf.shape), np.dtype(leaf.dtype))
             for path, leaf in jax.tree_util.tree_flatten_with_path(obs)[0]]
 
 
@@ -193,7 +190,7 @@ def action_mask(gymnax_env: GymnaxEnv, rows):
     return rows[..., start:stop] > 0.5
 
 
-def _select_rows(done, fresh, current):
+def select_rows(done, fresh, current):
     """`fresh` in the rows of envs that are done, `current` elsewhere. A leaf without a row
     per env (MuJoCo Warp's empty scratch arrays) is shared by all envs: kept as it is."""
     if current.ndim == 0 or current.shape[0] != done.shape[0]:
@@ -271,7 +268,7 @@ class VecEnv:
                                             lambda keys: (final_obs, next_state), pool.reset_keys[t])
         else:
             fresh_obs, fresh = pool.obs[t], jax.tree.map(lambda x: x[t], pool.state)
-        next_state = jax.tree.map(lambda r, s: _select_rows(done, r, s), fresh, next_state)
+        next_state = jax.tree.map(lambda r, s: select_rows(done, r, s), fresh, next_state)
         next_obs = jnp.where(done[:, None], fresh_obs, final_obs)
         return EnvStep(next_obs, reward.astype(jnp.float32).reshape(shape), terminated, truncated, final_obs, next_state)
 

@@ -18,7 +18,7 @@ from flax import struct
 
 from ..gymnax_import import import_gymnax
 
-__all__ = ["FamilyState", "FamilyParams", "FamilyEnv"]
+__all__ = ["FamilyState", "FamilyParams", "FamilyEnv", "leaf_name"]
 
 
 @struct.dataclass
@@ -33,6 +33,11 @@ class FamilyParams:
     max_steps_in_episode: int = 1000
     """the time limit: ours for brax and Playground, the simulator's own for the others
     (read by the pipelines to size their final-observation buffers)"""
+
+
+def leaf_name(path) -> str:
+    """A pytree leaf's path as the rows name it: keys, attribute names and indices joined by "/"."""
+    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
 
 
 def _strong(tree):
@@ -85,6 +90,15 @@ class FamilyEnv(_environment_base()):
 
     def is_truncated(self, state, params):
         return state.truncated
+
+    def observation_space(self, params=None):
+        """Unbounded Boxes of the observation's leaves (a Dict of them for a pytree): the
+        simulators do not all state bounds."""
+        spaces = import_gymnax().environments.spaces
+        obs, _ = jax.eval_shape(self._reset, jax.random.PRNGKey(0))
+        leaves = jax.tree_util.tree_flatten_with_path(obs)[0]
+        boxes = {leaf_name(path): spaces.Box(-jnp.inf, jnp.inf, leaf.shape, leaf.dtype) for path, leaf in leaves}
+        return next(iter(boxes.values())) if len(boxes) == 1 and not leaves[0][0] else spaces.Dict(boxes)
 
     def action_space(self, params=None):
         spaces = import_gymnax().environments.spaces
