@@ -13,9 +13,8 @@ signature is stable) is timed apart.
 
 brax's wrappers import the legacy `gym` package; without it, a stand-in built from gymnasium
 provides what they use (`Wrapper` forwarding `step`/`reset` as gym 0.26's does, `Env`,
-`spaces`, `vector`). Our env steps brax through `make_env("brax/inverted_pendulum")` where
-that id is supported, else through `BraxAsGymnax` below (brax's env under gymnax's interface:
-same physics, 1000-step time limit as `envs.create`'s EpisodeWrapper).
+`spaces`, `vector`). Our env steps brax through `make_env("brax/inverted_pendulum")` (the
+same physics, a 1000-step time limit as `envs.create`'s EpisodeWrapper).
 
     python benchmarks/vector_adapter.py
     python benchmarks/vector_adapter.py --sizes 1 64 --steps 20 --repeats 3 --cases gymnax
@@ -78,59 +77,10 @@ def _gym_stand_in() -> None:
     sys.modules.update({"gym": gym, "gym.spaces": gymnasium.spaces, "gym.vector": gymnasium.vector})
 
 
-class BraxAsGymnax:
-    """A brax env under gymnax's interface (reset, step_env, is_truncated, spaces): what
-    `make_env("brax/...")` provides once it takes brax ids."""
-
-    def __init__(self, name: str, episode_length: int = 1000):
-        from brax import envs
-        self.brax_env = envs.get_environment(name)
-        self.episode_length = episode_length
-        self.default_params = None
-
-    def reset(self, key, params=None):
-        import jax.numpy as jnp
-        state = self.brax_env.reset(key)
-        return state.obs, (state, jnp.zeros((), jnp.int32))
-
-    def step_env(self, key, state, action, params=None):
-        brax_state, steps = state
-        brax_state = self.brax_env.step(brax_state, action)
-        return brax_state.obs, (brax_state, steps + 1), brax_state.reward, brax_state.done > 0, {}
-
-    def is_truncated(self, state, params=None):
-        return state[1] >= self.episode_length
-
-    def step(self, key, state, action, params=None):
-        """gymnax's step: the transition, then a reset where the episode ended."""
-        import jax
-        import jax.numpy as jnp
-        key_step, key_reset = jax.random.split(key)
-        obs, next_state, reward, terminated, info = self.step_env(key_step, state, action, params)
-        truncated = self.is_truncated(next_state, params)
-        done = terminated | truncated
-        obs_re, state_re = self.reset(key_reset, params)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_re, next_state)
-        return jnp.where(done, obs_re, obs), next_state, reward, terminated, truncated, {**info, "final_observation": obs}
-
-    def observation_space(self, params=None):
-        from gymnax.environments import spaces
-        return spaces.Box(-np.inf, np.inf, (self.brax_env.observation_size,))
-
-    def action_space(self, params=None):
-        from gymnax.environments import spaces
-        low, high = np.asarray(self.brax_env.sys.actuator.ctrl_range).T
-        return spaces.Box(low, high, (self.brax_env.action_size,))
-
-
 def brax_gymnax_env(name: str):
-    """(our env argument, how it was built): make_env's brax family where it exists."""
+    """(our env argument, how it was built): the brax family of make_env."""
     from puffer_backend.pipelines.envs.gymnax_vec import make_env
-    try:
-        return make_env(f"brax/{name}"), f"make_env('brax/{name}')"
-    except ValueError:
-        env = BraxAsGymnax(name)
-        return (env, env.default_params), "BraxAsGymnax (make_env lacks brax ids)"
+    return make_env(f"brax/{name}"), f"make_env('brax/{name}')"
 
 
 # ------------------------------------------------------------------------------------ steppers
