@@ -18,7 +18,7 @@ def test_gymnax_comparison_reports_both_implementations(capsys):
     assert all(row["sps"] > 0 and row["compile_s"] > 0 and row["num_envs"] == 2 for row in rows.values())
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_brax_torch_wrapper_and_ours_step_the_same_env():
     pytest.importorskip("brax")
     module = import_benchmark("vector_adapter")

@@ -69,7 +69,8 @@ def _envs(env_id, num_envs, seed):
     return JaxVectorEnv(env_id, num_envs, seed=seed)
 
 
-@pytest.mark.parametrize("env_id", ["Pendulum-v1", "brax/inverted_pendulum", "playground/CartpoleBalance"])
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", pytest.param("brax/inverted_pendulum", marks=pytest.mark.heavy),
+                                    pytest.param("playground/CartpoleBalance", marks=pytest.mark.heavy)])
 def test_cleanrl_ppo_continuous_action_runs_unchanged(env_id):
     num_envs, num_steps, num_iterations = 4, 64, 4
     update_epochs, num_minibatches, gamma, gae_lambda = 2, 4, 0.99, 0.95

@@ -140,7 +140,7 @@ def test_jumanji_snake_has_its_mask_and_terminates_on_a_wall():
     assert not truncated.any()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_brax_time_limit_is_ours_and_a_fall_is_a_termination():
     from puffer_backend.pipelines.envs.families.physics import make_brax
     from puffer_backend.pipelines.envs.gymnax_vec import describe_env
