@@ -50,14 +50,14 @@ def test_metrics_csv_is_written_as_records_arrive(tmp_path):
 
 def test_missing_and_extra_keys(tmp_path):
     logger = runs.RunLogger(tmp_path)
-    logger.record(100, mean_return=1.0, sps=10.0, clipfrac=0.25)
+    logger.record(100, mean_return=1.0, sps=10.0, grad_norm=0.25)
     logger.record(200, mean_return=2.0, later_key=3.0)  # sps missing, a new key after the header
     logger.close()
     header = _read_csv(tmp_path / runs.METRICS_FILE)[0]
-    assert header == ["step", *METRIC_KEYS, "clipfrac", "wall_time"]
+    assert header == ["step", *METRIC_KEYS, "grad_norm", "wall_time"]
     columns = runs.read_metrics(tmp_path / runs.METRICS_FILE)
     assert columns["sps"][0] == 10.0 and math.isnan(columns["sps"][1])
-    assert columns["clipfrac"][0] == 0.25 and math.isnan(columns["clipfrac"][1])
+    assert columns["grad_norm"][0] == 0.25 and math.isnan(columns["grad_norm"][1])
     assert logger.columns()["later_key"][1] == 3.0  # kept in memory
 
 

@@ -43,7 +43,7 @@ BACKEND = "jax"
 def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
     """PureJaxRL's interface: `train(key) -> (RunnerState, metrics)`, the whole run as one
     jitted call. metrics: dict of `(num_updates,)` float32 arrays (program.METRICS:
-    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl). env, policy: as
+    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl, clipfrac). env, policy: as
     `train`'s."""
     program = make_program(config, mesh=mesh, chunk_updates=config.num_updates, env=env, policy=policy)
 
