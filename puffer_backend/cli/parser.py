@@ -13,7 +13,7 @@ import math
 import textwrap
 
 from .. import __version__
-from ..pipelines.config import LOGGERS, VEC_MODES, TrainConfig, field_docs
+from ..pipelines.config import LOGGERS, VEC_MODES, TrainConfig, field_docs, logger_names
 from ..pipelines import PIPELINES
 from .errors import PROG, UsageError
 
@@ -48,6 +48,16 @@ def positive_int(text: str) -> int:
     if value is None or not value.is_finite() or value <= 0 or value != value.to_integral_value():
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
     return int(value)
+
+
+def logger_list(text: str) -> str:
+    """`--logger`'s value: logger names (LOGGERS) joined by commas."""
+    try:
+        return ",".join(logger_names(text, "--logger"))
+    except ValueError:
+        choices = ", ".join(LOGGERS)
+        raise argparse.ArgumentTypeError(f"expected one of {choices}, or several joined by commas, "
+                                         f"received {text!r}") from None
 
 
 def seed(text: str) -> int:
@@ -187,9 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None, metavar="RUN",
                        help="continue the run folder RUN from its checkpoint (raise --steps to extend a finished "
                        "run); the backend, env, sizes and hyperparameters stay the run's")
-    train.add_argument("--logger", choices=LOGGERS, default=None,
-                       help="csv: metrics.csv; tensorboard: TensorBoard event files beside it as well "
-                       f"(default: {TrainConfig.logger})")
+    train.add_argument("--logger", type=logger_list, action="append", default=None, metavar="NAME[,NAME]",
+                       help="csv: metrics.csv (always written); tensorboard: TensorBoard event files beside it "
+                       "as well; wandb: a Weights & Biases run as well; several joined by commas or repeated: "
+                       f"--logger tensorboard,wandb (default: {TrainConfig.logger})")
     shown = train.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="no progress display (the summary line stays)")
     shown.add_argument("--progress", choices=("auto", "bar", "plain"), default="auto",

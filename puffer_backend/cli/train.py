@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_info
-from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, write_config
+from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, logger_names, write_config
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
@@ -61,6 +61,8 @@ def _settings(args) -> list[Setting]:
             raise UsageError(str(error)) from None
     for field, dest in FLAG_DESTS.items():
         value = getattr(args, dest, None)
+        if field == "logger" and value is not None:  # repeated --logger flags add up
+            value = ",".join(logger_names(",".join(value)))
         if value is not None:
             settings.append(Setting(FIELD_FLAGS[field], field, value))
     if getattr(args, "no_early_stop", False):
@@ -161,12 +163,18 @@ def _check_before_import(args, config: TrainConfig, *, resumed: bool) -> None:
     check_env(config.backend, config.env_id, labels[-1] if labels else "--env")
     if not resumed:
         _check_out(config.out_dir, config.run_name)
-    if config.logger == "tensorboard":
+    if "tensorboard" in config.loggers:
         from .tensorboard_log import tensorboard_missing
 
         if tensorboard_missing():
             raise UsageError("--logger tensorboard: needs the tensorboard package, which is not installed "
                              "(pip install 'puffer-backend[tensorboard]')")
+    if "wandb" in config.loggers:
+        from .wandb_log import wandb_missing
+
+        if wandb_missing():
+            raise UsageError("--logger wandb: needs the wandb package, which is not installed "
+                             "(pip install 'puffer-backend[wandb]')")
     check_installed(config.backend)
     if resumed and _world_size(config) > 1:
         raise UsageError("--resume: expected a single process, received a torchrun job "
@@ -298,7 +306,7 @@ def _run_logger(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint
                         initial_step=start_step) if main_process else None
     title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
     return RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return,
-                     tensorboard=config.logger == "tensorboard",
+                     tensorboard="tensorboard" in config.loggers, wandb="wandb" in config.loggers, config=config,
                      resume_step=start_step if checkpoint is not None else None)
 
 
