@@ -23,12 +23,13 @@ __all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", 
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
                "compile_cache": "--compile-cache", "target_return": "--target-return", "vec": "--vec",
-               "save_every": "--save-every", "logger": "--logger", "device": "--device", "extra": None}
+               "save_every": "--save-every", "logger": "--logger", "device": "--device", "policy": "--policy",
+               "extra": None, "policy_kwargs": None}
 # The `args` attribute of each flag that sets a field.
 FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
               "out_dir": "out", "run_name": "name", "compile": "compile", "compile_cache": "compile_cache",
               "target_return": "target_return", "vec": "vec", "save_every": "save_every", "logger": "logger",
-              "device": "device"}
+              "device": "device", "policy": "policy"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -197,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None, metavar="RUN",
                        help="continue the run folder RUN from its checkpoint (raise --steps to extend a finished "
                        "run); the backend, env, sizes and hyperparameters stay the run's")
+    train.add_argument("--policy", default=None, metavar="package.module:Class",
+                       help="your policy instead of the built-in agent: a torch nn.Module (torch, mixed) or a "
+                       "flax module (jax); --set policy.KEY=VALUE passes constructor keyword arguments; eval and "
+                       "--resume rebuild it from config.json")
     train.add_argument("--logger", type=logger_list, action="append", default=None, metavar="NAME[,NAME]",
                        help="csv: metrics.csv (always written); tensorboard: TensorBoard event files beside it "
                        "as well; wandb: a Weights & Biases run as well; several joined by commas or repeated: "
@@ -242,10 +247,11 @@ def parse_override(text: str) -> tuple[str, object]:
     if not sep:
         raise UsageError(f"--set: expected KEY=VALUE, received {text!r}")
     field, dot, name = key.strip().partition(".")
-    if field.replace("-", "_") == "extra" and dot:
+    if field.replace("-", "_") in ("extra", "policy") and dot:
+        table = field.replace("-", "_")
         if not name.strip():
-            raise UsageError(f"--set: expected extra.NAME=VALUE, received {text!r}")
-        return "extra", {name.strip(): _extra_value(raw.strip())}
+            raise UsageError(f"--set: expected {table}.NAME=VALUE, received {text!r}")
+        return ("extra" if table == "extra" else "policy_kwargs"), {name.strip(): _extra_value(raw.strip())}
     key = key.strip().replace("-", "_")
     if key in FIELD_FLAGS:
         flag = FIELD_FLAGS[key]

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_info
 from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, logger_names, write_config
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
+from ..pipelines.named_policy import import_policy
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
 from ..pipelines.run_folder import LOCK_FILE, lock_run_folder
@@ -69,14 +70,16 @@ def _settings(args) -> list[Setting]:
         settings.append(Setting("--no-early-stop", "target_return", None))
     for text in args.overrides:
         key, value = parse_override(text)
-        label = f"--set extra.{next(iter(value))}" if key == "extra" else f"--set {key}"
+        table = {"extra": "extra", "policy_kwargs": "policy"}.get(key)
+        label = f"--set {table}.{next(iter(value))}" if table else f"--set {key}"
         settings.append(Setting(label, key, value))
     return settings
 
 
 def _flag(field: str) -> str:
     """The flag that sets a TrainConfig field: its own, or `--set <field>`."""
-    return FIELD_FLAGS.get(field) or f"--set {field}"
+    tables = {"extra": "--set extra.NAME", "policy_kwargs": "--set policy.KEY"}
+    return FIELD_FLAGS.get(field) or tables.get(field) or f"--set {field}"
 
 
 def _named_by_flag(error: ValueError) -> ValueError:
@@ -209,6 +212,8 @@ def _check_pipeline_env(pipeline, config: TrainConfig) -> str | None:
         check = getattr(pipeline, "check_env", None)
         if check is not None:
             check(config)
+        if config.policy is not None:  # imported here, after the pipeline's framework
+            import_policy(config.policy)
     except BadArgumentError as error:
         raise _usage_error(error, config.backend) from None
     return device

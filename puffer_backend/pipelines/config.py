@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..spec.errors import BadArgumentError, bad_type, bad_value
+from .named_policy import check_policy_path
 from .networks import NETWORKS
 
 __all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "DEVICES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_pipeline_config",
@@ -122,6 +123,12 @@ class TrainConfig:
     same scalars (pip install 'puffer-backend[tensorboard]'); wandb, a Weights & Biases run with the
     same scalars and the config (pip install 'puffer-backend[wandb]'). From Python,
     RunLogger(run_dir, tensorboard=True, wandb=True)"""
+    policy: str | None = None
+    """your policy instead of the built-in agent, package.module:Class: a torch nn.Module (torch,
+    mixed) or a flax module (jax), built as Class(**policy_kwargs), given obs_width, action_spec
+    and observation_layout when its constructor names them (pipelines.named_policy)"""
+    policy_kwargs: dict = field(default_factory=dict)
+    """keyword arguments of the policy's constructor (--set policy.hidden=128)"""
     extra: dict = field(default_factory=dict)
     """pipeline-specific settings, e.g. {"chunk_updates": 8} for jax (updates per jitted call)"""
 
@@ -197,6 +204,12 @@ class TrainConfig:
         if not _is_int(self.save_every) or self.save_every < 0:
             raise bad_value("config.save_every", "an int >= 0 (0: save at the end only)", repr(self.save_every))
         logger_names(self.logger)
+        check_policy_path(self.policy)
+        if not isinstance(self.policy_kwargs, dict) or not all(isinstance(k, str) for k in self.policy_kwargs):
+            raise bad_value("config.policy_kwargs", "a dict of keyword arguments", repr(self.policy_kwargs))
+        if self.policy_kwargs and self.policy is None:
+            raise bad_value("config.policy_kwargs", "no kwargs without config.policy (they are its constructor's)",
+                            repr(self.policy_kwargs))
         if not isinstance(self.extra, dict):
             raise bad_value("config.extra", "a dict", repr(self.extra))
         if self.batch_size % self.num_minibatches:
