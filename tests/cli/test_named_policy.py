@@ -145,3 +145,17 @@ def test_a_policy_that_cannot_be_had_is_one_line_before_any_run_folder(folder, a
     result = _cli(folder, "train", "--backend", "torch", "--steps", "512", "--quiet", *args)
     assert_usage_error(result, *fragments)
     assert not (folder / "runs").exists() or not list((folder / "runs").iterdir())
+
+
+def test_policy_kwargs_merge_key_by_key_over_a_config_file(fake, folder, capsys):
+    """A file's [policy_kwargs] table, then --set policy.KEY=VALUE (TOML values), key by key."""
+    pytest.importorskip("flax")
+    from puffer_backend import cli
+
+    (folder / "run.toml").write_text('policy = "my_policies:Plain"\n[policy_kwargs]\nwidth = 8\nname = "a"\n')
+    code = cli.main(["train", "--quiet", "--name", "merged", "--config", str(folder / "run.toml"),
+                     "--set", "policy.width=3", "--set", "policy.scale=0.5", "--set", "policy.tags=[1, 2]"])
+    assert code == 0, capsys.readouterr().err
+    saved = json.loads((folder / "runs" / "merged" / "config.json").read_text())
+    assert saved["policy"] == "my_policies:Plain"
+    assert saved["policy_kwargs"] == {"width": 3, "name": "a", "scale": 0.5, "tags": [1, 2]}
