@@ -99,22 +99,23 @@ def test_config_checks_the_policy_fields(fields, message):
         TrainConfig(**fields).validate()
 
 
-def test_torch_policy_by_name_trains_evaluates_films_and_resumes(folder):
-    if not _pipeline_ready("torch"):
-        pytest.skip("the torch pipeline or its framework is not installed")
-    _ok(_cli(folder, "train", "--backend", "torch", "--steps", "1024", "--quiet", "--name", "t",
+@pytest.mark.parametrize("backend", ["torch", "mixed"])
+def test_torch_policy_by_name_trains_evaluates_films_and_resumes(folder, backend):
+    if not _pipeline_ready(backend):
+        pytest.skip(f"the {backend} pipeline or its framework is not installed")
+    _ok(_cli(folder, "train", "--backend", backend, "--steps", "1024", "--quiet", "--name", "t",
              "--policy", "my_policies:TorchPolicy", "--set", "policy.hidden=32", "--set", "policy.hidden=16"))
     run = folder / "runs" / "t"
     saved = json.loads((run / "config.json").read_text())
     assert saved["policy"] == "my_policies:TorchPolicy" and saved["policy_kwargs"] == {"hidden": 16}
-    _, checkpoint = load_checkpoint(run, "torch")
+    _, checkpoint = load_checkpoint(run, backend)
     shapes = {name: np.shape(value) for name, value in checkpoint.params.items()}
     assert shapes["trunk.0.weight"] == (16, 4) and shapes["logits.weight"] == (2, 16)  # CartPole: 4 wide, 2 actions
     assert "mean_return" in _ok(_cli(folder, "eval", str(run), "--episodes", "2")).stdout
     assert "(" in _ok(_cli(folder, "eval", str(run), "--episodes", "1", "--video", str(folder / "t.gif"))).stdout
     assert (folder / "t.gif").stat().st_size > 0
     _ok(_cli(folder, "train", "--resume", str(run), "--steps", "2048", "--quiet"))
-    assert load_checkpoint(run, "torch")[1].step == 2048
+    assert load_checkpoint(run, backend)[1].step == 2048
 
 
 def test_flax_policy_by_name_trains_and_evaluates(folder):
