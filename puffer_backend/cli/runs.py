@@ -130,8 +130,8 @@ class RunLogger:
     last checkpoint, are dropped, atomically) and gets the new rows appended; `records`
     starts with the kept rows, so the plot and the summary cover the whole run. The resume
     point is recorded in summary.json's `resumed_at` (the checkpoint steps the run was resumed
-    from, in order; written at once, so a resumed run interrupted again keeps it) and marked
-    on curve.png.
+    from, in order; written with the first resumed row, so a resumed run interrupted again
+    keeps it, and a resume refused before it trains writes nothing) and marked on curve.png.
     """
 
     def __init__(self, run_dir, *, progress=None, write: bool = True, title: str | None = None,
@@ -151,6 +151,7 @@ class RunLogger:
         self._closed = False
         self._events = None
         self._wandb = None
+        self._resume_saved = None
         self.resumed_at: list[int] = []
         if self.write:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +183,8 @@ class RunLogger:
         row.setdefault(WALL_TIME, self.elapsed)
         self.records.append(row)
         if self.write:
+            if self._resume_saved is not None:
+                self._write_resume()
             self._write_row(row)
             scalars = {k: v for k, v in row.items() if k != "step"}
             if self._events is not None:
@@ -241,8 +244,11 @@ class RunLogger:
         before = [int(s) for s in before if isinstance(s, (int, float)) and s < resume_step] \
             if isinstance(before, list) else []
         self.resumed_at = before + [resume_step]
-        path.write_text(json.dumps(_jsonable({**saved, "resumed_at": self.resumed_at}), indent=2, sort_keys=True)
-                        + "\n")
+        self._resume_saved = {**saved, "resumed_at": self.resumed_at}  # written with the first resumed row
+
+    def _write_resume(self) -> None:
+        summary, self._resume_saved = self._resume_saved, None
+        (self.run_dir / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
 
     def columns(self) -> dict[str, list[float]]:
         """The recorded rows as columns (NaN where a record lacked a key)."""

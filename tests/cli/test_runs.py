@@ -160,8 +160,8 @@ def test_notes_go_to_the_progress_display_with_the_command_name(tmp_path):
 
 
 def test_resumes_are_recorded_in_summary_and_on_the_curve(tmp_path):
-    """Each resume adds its checkpoint step to summary.json's resumed_at at once (a resumed run
-    interrupted again keeps it); a point past a later resume's checkpoint is dropped with its rows."""
+    """Each resume adds its checkpoint step to summary.json's resumed_at with its first row (a
+    resumed run interrupted again keeps it); a point past a later resume's checkpoint is dropped with its rows."""
     pytest.importorskip("matplotlib")
     run = tmp_path / "run"
     with runs.RunLogger(run) as logger:
@@ -169,12 +169,13 @@ def test_resumes_are_recorded_in_summary_and_on_the_curve(tmp_path):
             logger.record(step, **metrics)
     assert not (run / runs.SUMMARY_FILE).exists()  # interrupted: no summary
     logger = runs.RunLogger(run, resume_step=1024)
-    assert json.loads((run / runs.SUMMARY_FILE).read_text()) == {"resumed_at": [1024]}
+    assert not (run / runs.SUMMARY_FILE).exists()  # a resume refused before its first row writes nothing
     logger.record(1536, mean_return=5.0)
+    assert json.loads((run / runs.SUMMARY_FILE).read_text()) == {"resumed_at": [1024]}
     logger.close()  # interrupted again
     logger = runs.RunLogger(run, resume_step=1536)
     logger.record(2048, mean_return=6.0)
     logger.close({"steps": 2048})
     assert json.loads((run / runs.SUMMARY_FILE).read_text()) == {"steps": 2048, "resumed_at": [1024, 1536]}
-    runs.RunLogger(run, resume_step=1024).close({"steps": 1024})  # back to an earlier checkpoint
+    runs.RunLogger(run, resume_step=1024).close({"steps": 1024})  # back to an earlier checkpoint, no row
     assert json.loads((run / runs.SUMMARY_FILE).read_text())["resumed_at"] == [1024]
