@@ -13,7 +13,7 @@ import math
 import textwrap
 
 from .. import __version__
-from ..pipelines.config import LOGGERS, VEC_MODES, TrainConfig, field_docs
+from ..pipelines.config import LOGGERS, VEC_MODES, TrainConfig, field_docs, logger_names
 from ..pipelines import PIPELINES
 from .errors import PROG, UsageError
 
@@ -23,12 +23,13 @@ __all__ = ["build_parser", "parse_override", "config_keys_help", "FIELD_FLAGS", 
 FIELD_FLAGS = {"backend": "--backend", "env_id": "--env", "total_steps": "--steps", "seed": "--seed",
                "num_envs": "--num-envs", "out_dir": "--out", "run_name": "--name", "compile": "--compile",
                "compile_cache": "--compile-cache", "target_return": "--target-return", "vec": "--vec",
-               "save_every": "--save-every", "logger": "--logger", "device": "--device", "extra": None}
+               "save_every": "--save-every", "logger": "--logger", "device": "--device", "policy": "--policy",
+               "extra": None, "policy_kwargs": None}
 # The `args` attribute of each flag that sets a field.
 FLAG_DESTS = {"backend": "backend", "env_id": "env", "total_steps": "steps", "seed": "seed", "num_envs": "num_envs",
               "out_dir": "out", "run_name": "name", "compile": "compile", "compile_cache": "compile_cache",
               "target_return": "target_return", "vec": "vec", "save_every": "save_every", "logger": "logger",
-              "device": "device"}
+              "device": "device", "policy": "policy"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +49,16 @@ def positive_int(text: str) -> int:
     if value is None or not value.is_finite() or value <= 0 or value != value.to_integral_value():
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
     return int(value)
+
+
+def logger_list(text: str) -> str:
+    """`--logger`'s value: logger names (LOGGERS) joined by commas."""
+    try:
+        return ",".join(logger_names(text, "--logger"))
+    except ValueError:
+        choices = ", ".join(LOGGERS)
+        raise argparse.ArgumentTypeError(f"expected one of {choices}, or several joined by commas, "
+                                         f"received {text!r}") from None
 
 
 def seed(text: str) -> int:
@@ -187,9 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None, metavar="RUN",
                        help="continue the run folder RUN from its checkpoint (raise --steps to extend a finished "
                        "run); the backend, env, sizes and hyperparameters stay the run's")
-    train.add_argument("--logger", choices=LOGGERS, default=None,
-                       help="csv: metrics.csv; tensorboard: TensorBoard event files beside it as well "
-                       f"(default: {TrainConfig.logger})")
+    train.add_argument("--policy", default=None, metavar="package.module:Class",
+                       help="your policy instead of the built-in agent: a torch nn.Module (torch, mixed) or a "
+                       "flax module (jax); --set policy.KEY=VALUE passes constructor keyword arguments; eval and "
+                       "--resume rebuild it from config.json")
+    train.add_argument("--logger", type=logger_list, action="append", default=None, metavar="NAME[,NAME]",
+                       help="csv: metrics.csv (always written); tensorboard: TensorBoard event files beside it "
+                       "as well; wandb: a Weights & Biases run as well; several joined by commas or repeated: "
+                       f"--logger tensorboard,wandb (default: {TrainConfig.logger})")
     shown = train.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="no progress display (the summary line stays)")
     shown.add_argument("--progress", choices=("auto", "bar", "plain"), default="auto",
@@ -231,10 +247,11 @@ def parse_override(text: str) -> tuple[str, object]:
     if not sep:
         raise UsageError(f"--set: expected KEY=VALUE, received {text!r}")
     field, dot, name = key.strip().partition(".")
-    if field.replace("-", "_") == "extra" and dot:
+    if field.replace("-", "_") in ("extra", "policy") and dot:
+        table = field.replace("-", "_")
         if not name.strip():
-            raise UsageError(f"--set: expected extra.NAME=VALUE, received {text!r}")
-        return "extra", {name.strip(): _extra_value(raw.strip())}
+            raise UsageError(f"--set: expected {table}.NAME=VALUE, received {text!r}")
+        return ("extra" if table == "extra" else "policy_kwargs"), {name.strip(): _extra_value(raw.strip())}
     key = key.strip().replace("-", "_")
     if key in FIELD_FLAGS:
         flag = FIELD_FLAGS[key]

@@ -5,24 +5,27 @@ display is needed. matplotlib is imported only when a plot is drawn.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..spec.errors import bad_value
 
 __all__ = ["curve_figure", "compare_figure", "image_format", "save_figure", "plot_curve", "plot_compare", "X_AXES",
-           "IMAGE_FORMATS"]
+           "IMAGE_FORMATS", "CURVE_PANELS"]
 
 X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
+# What curve.png shows beside the return, one panel each, when the run recorded it.
+CURVE_PANELS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 # What the Agg canvas writes by the file's suffix (JPEG and WebP through Pillow, a matplotlib dependency).
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf", "webp")
 
 
-def _figure():
+def _figure(size=(7.0, 4.2)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.0, 4.2), dpi=110, layout="constrained")
+    figure = Figure(figsize=size, dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -34,26 +37,50 @@ def _column(metrics: Mapping[str, Sequence[float]], key: str, where: str):
 
 
 def curve_figure(metrics: Mapping[str, Sequence[float]], *, title: str | None = None,
-                 target: float | None = None, metric: str = "mean_return", x: str = "step"):
-    """A Figure plotting `metrics[metric]` against `metrics[x]` (one run's columns).
+                 target: float | None = None, metric: str = "mean_return", x: str = "step",
+                 panels: Sequence[str] = CURVE_PANELS, resumed_at: Sequence[float] = ()):
+    """A Figure of one run: `metrics[metric]` against `metrics[x]` in the first panel, then
+    one panel per column of `panels` that the run recorded (a column missing or all NaN is
+    left out): by default the losses, entropy, approx_kl and clipfrac.
 
     metrics: column name -> sequence of floats, as `runs.read_metrics` returns.
-    target: draws a dashed horizontal line there (e.g. 475 for CartPole-v1).
-    Raises ValueError when a column is missing.
+    target: draws a dashed horizontal line there (e.g. 475 for CartPole-v1) on the first panel.
+    resumed_at: environment steps where the run was resumed (summary.json's `resumed_at`):
+    a dotted vertical line on every panel (at the row of that step when x is not `step`).
+    title: the figure's title. Raises ValueError when `x` or `metric` is missing.
     """
     xs, ys = _column(metrics, x, "metrics"), _column(metrics, metric, "metrics")
-    figure = _figure()
-    axes = figure.add_subplot()
-    axes.plot(xs, ys, color="tab:blue", linewidth=1.6, label=metric)
-    if target is not None:
-        axes.axhline(float(target), color="tab:gray", linestyle="--", linewidth=1.0, label=f"target {target:g}")
-        axes.legend(loc="lower right")
-    axes.set_xlabel(X_AXES.get(x, x))
-    axes.set_ylabel(metric.replace("_", " "))
-    axes.grid(True, alpha=0.3)
+    keys = [metric] + [key for key in panels if key != metric and key in metrics
+                       and any(math.isfinite(float(v)) for v in metrics[key])]
+    columns = 1 if len(keys) == 1 else min(3, len(keys))
+    rows = math.ceil(len(keys) / columns)
+    figure = _figure((7.0, 4.2) if len(keys) == 1 else (4.2 * columns, 3.0 * rows + 0.4))
+    marks = _resume_marks(metrics, x, resumed_at)
+    for i, key in enumerate(keys):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        axes.plot(xs, ys if i == 0 else _column(metrics, key, "metrics"), color="tab:blue" if i == 0 else "tab:green",
+                  linewidth=1.6 if i == 0 else 1.2, label=key)
+        for j, mark in enumerate(marks):
+            axes.axvline(mark, color="tab:red", linestyle=":", linewidth=1.0, label="resumed" if j == 0 else None)
+        if i == 0 and target is not None:
+            axes.axhline(float(target), color="tab:gray", linestyle="--", linewidth=1.0, label=f"target {target:g}")
+        if i == 0 and (target is not None or marks):
+            axes.legend(loc="best", fontsize="small")
+        axes.set_xlabel(X_AXES.get(x, x))
+        axes.set_ylabel(key.replace("_", " "))
+        axes.grid(True, alpha=0.3)
     if title:
-        axes.set_title(title)
+        figure.suptitle(title)
     return figure
+
+
+def _resume_marks(metrics, x: str, resumed_at: Sequence[float]) -> list[float]:
+    """Where on the x axis the resume steps fall (steps; another axis: its value at the row of
+    that step, when the run has that row)."""
+    if x == "step":
+        return [float(step) for step in resumed_at]
+    at = {float(step): float(value) for step, value in zip(metrics.get("step", ()), metrics[x])}
+    return [at[float(step)] for step in resumed_at if float(step) in at]
 
 
 def compare_figure(runs: Sequence[tuple[str, Mapping[str, Sequence[float]]]], *, metric: str = "mean_return",

@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..pipelines.config import TrainConfig
+from ..pipelines.config import CONFIG_FILE, TrainConfig
 from ..pipelines.metrics import METRIC_KEYS, WALL_TIME
 from ..spec.errors import BadTypeError, bad_value
 from .errors import PROG, UsageError
@@ -123,14 +123,20 @@ class RunLogger:
     written or shown; `run_dir` still names the folder the pipeline may use.
 
     tensorboard: also write each row as TensorBoard scalars (cli.tensorboard_log; needs the
-    `tensorboard` package). resume_step: continue a resumed run's files, whose checkpoint is
+    `tensorboard` package). wandb: also log each row, the config and the summary to a wandb
+    run (cli.wandb_log; needs the `wandb` package); `config` is the run's config (a
+    TrainConfig or a dict; None: the folder's config.json). resume_step: continue a resumed run's files, whose checkpoint is
     at that step: metrics.csv keeps its rows up to that step (later ones, written after the
     last checkpoint, are dropped, atomically) and gets the new rows appended; `records`
-    starts with the kept rows, so the plot and the summary cover the whole run.
+    starts with the kept rows, so the plot and the summary cover the whole run. The resume
+    point is recorded in summary.json's `resumed_at` (the checkpoint steps the run was resumed
+    from, in order; written with the first resumed row, so a resumed run interrupted again
+    keeps it, and a resume refused before it trains writes nothing) and marked on curve.png.
     """
 
     def __init__(self, run_dir, *, progress=None, write: bool = True, title: str | None = None,
-                 target: float | None = None, tensorboard: bool = False, resume_step: int | None = None):
+                 target: float | None = None, tensorboard: bool = False, resume_step: int | None = None,
+                 wandb: bool = False, config=None):
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.write = bool(write)
@@ -144,14 +150,22 @@ class RunLogger:
         self._writer = None
         self._closed = False
         self._events = None
+        self._wandb = None
+        self._resume_saved = None
+        self.resumed_at: list[int] = []
         if self.write:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if resume_step is not None:
                 self._continue_metrics(int(resume_step))
+                self._record_resume(int(resume_step))
             if tensorboard:
                 from .tensorboard_log import TensorBoardWriter
 
                 self._events = TensorBoardWriter(self.run_dir, resume_step=resume_step)
+            if wandb:
+                from .wandb_log import WandbWriter
+
+                self._wandb = WandbWriter(self.run_dir, _config_dict(self.run_dir, config))
 
     @property
     def elapsed(self) -> float:
@@ -169,9 +183,14 @@ class RunLogger:
         row.setdefault(WALL_TIME, self.elapsed)
         self.records.append(row)
         if self.write:
+            if self._resume_saved is not None:
+                self._write_resume()
             self._write_row(row)
+            scalars = {k: v for k, v in row.items() if k != "step"}
             if self._events is not None:
-                self._events.add(row["step"], {k: v for k, v in row.items() if k != "step"})
+                self._events.add(row["step"], scalars)
+            if self._wandb is not None:
+                self._wandb.add(row["step"], scalars)
         if self.progress is not None:
             self.progress.update(row["step"], sps=row.get("sps"), mean_return=row.get("mean_return"))
 
@@ -213,6 +232,24 @@ class RunLogger:
         self._handle = open(path, "a", newline="")
         self._writer = csv.DictWriter(self._handle, fieldnames=fieldnames, extrasaction="ignore", restval="")
 
+    def _record_resume(self, resume_step: int) -> None:
+        # Earlier resume points come from summary.json; those past this checkpoint were dropped with their rows.
+        path = self.run_dir / SUMMARY_FILE
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        saved = saved if isinstance(saved, dict) else {}
+        before = saved.get("resumed_at")
+        before = [int(s) for s in before if isinstance(s, (int, float)) and s < resume_step] \
+            if isinstance(before, list) else []
+        self.resumed_at = before + [resume_step]
+        self._resume_saved = {**saved, "resumed_at": self.resumed_at}  # written with the first resumed row
+
+    def _write_resume(self) -> None:
+        summary, self._resume_saved = self._resume_saved, None
+        (self.run_dir / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+
     def columns(self) -> dict[str, list[float]]:
         """The recorded rows as columns (NaN where a record lacked a key)."""
         keys: list[str] = []
@@ -231,6 +268,10 @@ class RunLogger:
             self._handle.close()
         if self._events is not None:
             self._events.close()
+        if summary is not None and self.resumed_at:
+            summary = {**summary, "resumed_at": self.resumed_at}
+        if self._wandb is not None:
+            self._wandb.close(None if summary is None else _jsonable(summary))
         if not self.write:
             return
         if summary is not None:
@@ -246,7 +287,8 @@ class RunLogger:
             return
         from .plots import plot_curve
 
-        plot_curve(self.columns(), self.run_dir / CURVE_FILE, title=self.title, target=self.target)
+        plot_curve(self.columns(), self.run_dir / CURVE_FILE, title=self.title, target=self.target,
+                   resumed_at=self.resumed_at)
 
     def __enter__(self):
         return self
@@ -254,6 +296,19 @@ class RunLogger:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _config_dict(run_dir: Path, config) -> dict:
+    """The run's config as a dict: a TrainConfig's fields, a dict as is, else config.json's."""
+    if isinstance(config, TrainConfig):
+        return config.to_dict()
+    if config is not None:
+        return dict(config)
+    try:
+        saved = json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def _as_step(step) -> int:

@@ -20,8 +20,9 @@ import tempfile
 from pathlib import Path
 
 from ..pipelines.checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint_info
-from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, write_config
+from ..pipelines.config import CONFIG_FILE, TrainConfig, config_field, load_config, logger_names, write_config
 from ..pipelines.config_file import Setting, file_settings, layered_config, relabel_error
+from ..pipelines.named_policy import import_policy
 from ..pipelines.presets import CONTINUOUS_CONTROL, env_target, preset_name
 from ..pipelines.resume import check_resumable
 from ..pipelines.run_folder import LOCK_FILE, lock_run_folder
@@ -61,20 +62,24 @@ def _settings(args) -> list[Setting]:
             raise UsageError(str(error)) from None
     for field, dest in FLAG_DESTS.items():
         value = getattr(args, dest, None)
+        if field == "logger" and value is not None:  # repeated --logger flags add up
+            value = ",".join(logger_names(",".join(value)))
         if value is not None:
             settings.append(Setting(FIELD_FLAGS[field], field, value))
     if getattr(args, "no_early_stop", False):
         settings.append(Setting("--no-early-stop", "target_return", None))
     for text in args.overrides:
         key, value = parse_override(text)
-        label = f"--set extra.{next(iter(value))}" if key == "extra" else f"--set {key}"
+        table = {"extra": "extra", "policy_kwargs": "policy"}.get(key)
+        label = f"--set {table}.{next(iter(value))}" if table else f"--set {key}"
         settings.append(Setting(label, key, value))
     return settings
 
 
 def _flag(field: str) -> str:
     """The flag that sets a TrainConfig field: its own, or `--set <field>`."""
-    return FIELD_FLAGS.get(field) or f"--set {field}"
+    tables = {"extra": "--set extra.NAME", "policy_kwargs": "--set policy.KEY"}
+    return FIELD_FLAGS.get(field) or tables.get(field) or f"--set {field}"
 
 
 def _named_by_flag(error: ValueError) -> ValueError:
@@ -161,12 +166,18 @@ def _check_before_import(args, config: TrainConfig, *, resumed: bool) -> None:
     check_env(config.backend, config.env_id, labels[-1] if labels else "--env")
     if not resumed:
         _check_out(config.out_dir, config.run_name)
-    if config.logger == "tensorboard":
+    if "tensorboard" in config.loggers:
         from .tensorboard_log import tensorboard_missing
 
         if tensorboard_missing():
             raise UsageError("--logger tensorboard: needs the tensorboard package, which is not installed "
                              "(pip install 'puffer-backend[tensorboard]')")
+    if "wandb" in config.loggers:
+        from .wandb_log import wandb_missing
+
+        if wandb_missing():
+            raise UsageError("--logger wandb: needs the wandb package, which is not installed "
+                             "(pip install 'puffer-backend[wandb]')")
     check_installed(config.backend)
     if resumed and _world_size(config) > 1:
         raise UsageError("--resume: expected a single process, received a torchrun job "
@@ -201,6 +212,8 @@ def _check_pipeline_env(pipeline, config: TrainConfig) -> str | None:
         check = getattr(pipeline, "check_env", None)
         if check is not None:
             check(config)
+        if config.policy is not None:  # imported here, after the pipeline's framework
+            import_policy(config.policy)
     except BadArgumentError as error:
         raise _usage_error(error, config.backend) from None
     return device
@@ -298,7 +311,7 @@ def _run_logger(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint
                         initial_step=start_step) if main_process else None
     title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
     return RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return,
-                     tensorboard=config.logger == "tensorboard",
+                     tensorboard="tensorboard" in config.loggers, wandb="wandb" in config.loggers, config=config,
                      resume_step=start_step if checkpoint is not None else None)
 
 

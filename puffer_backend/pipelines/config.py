@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..spec.errors import BadArgumentError, bad_type, bad_value
+from .named_policy import check_policy_path
 from .networks import NETWORKS
 
 __all__ = ["BACKENDS", "LOGGERS", "VEC_MODES", "DEVICES", "CONFIG_FILE", "MAX_SEED", "TrainConfig", "check_pipeline_config",
-           "check_positive_int", "check_device_name",
+           "check_positive_int", "check_device_name", "logger_names",
            "config_field", "write_config", "load_config", "field_docs"]
 
 BACKENDS = ("torch", "jax", "mixed")
-LOGGERS = ("csv", "tensorboard")
+LOGGERS = ("csv", "tensorboard", "wandb")
 VEC_MODES = ("sync", "async")
 DEVICES = ("auto", "cpu", "cuda")  # and "cuda:N"
 CONFIG_FILE = "config.json"
@@ -117,11 +118,24 @@ class TrainConfig:
     """also write the checkpoint every N updates, not only at the end and on Ctrl-C (0: off; jax
     saves at the end of the chunk of updates that reaches a multiple of N)"""
     logger: str = "csv"
-    """the command's run folder logging: csv, metrics.csv only; tensorboard, TensorBoard event files
-    beside it with the same scalars (needs the `tensorboard` package: pip install
-    'puffer-backend[tensorboard]'; from Python, RunLogger(run_dir, tensorboard=True))"""
+    """the command's run folder logging, one name or several joined by commas ("tensorboard,wandb"):
+    csv, metrics.csv only (always written); tensorboard, TensorBoard event files beside it with the
+    same scalars (pip install 'puffer-backend[tensorboard]'); wandb, a Weights & Biases run with the
+    same scalars and the config (pip install 'puffer-backend[wandb]'). From Python,
+    RunLogger(run_dir, tensorboard=True, wandb=True)"""
+    policy: str | None = None
+    """your policy instead of the built-in agent, package.module:Class: a torch nn.Module (torch,
+    mixed) or a flax module (jax), built as Class(**policy_kwargs), given obs_width, action_spec
+    and observation_layout when its constructor names them (pipelines.named_policy)"""
+    policy_kwargs: dict = field(default_factory=dict)
+    """keyword arguments of the policy's constructor (--set policy.hidden=128)"""
     extra: dict = field(default_factory=dict)
     """pipeline-specific settings, e.g. {"chunk_updates": 8} for jax (updates per jitted call)"""
+
+    @property
+    def loggers(self) -> tuple[str, ...]:
+        """The names in `logger`, in LOGGERS' order ("wandb,csv" -> ("csv", "wandb"))."""
+        return logger_names(self.logger)
 
     @property
     def batch_size(self) -> int:
@@ -189,8 +203,13 @@ class TrainConfig:
             raise bad_value("config.run_name", "a str or None", repr(self.run_name))
         if not _is_int(self.save_every) or self.save_every < 0:
             raise bad_value("config.save_every", "an int >= 0 (0: save at the end only)", repr(self.save_every))
-        if self.logger not in LOGGERS:
-            raise bad_value("config.logger", f"one of {list(LOGGERS)}", repr(self.logger))
+        logger_names(self.logger)
+        check_policy_path(self.policy)
+        if not isinstance(self.policy_kwargs, dict) or not all(isinstance(k, str) for k in self.policy_kwargs):
+            raise bad_value("config.policy_kwargs", "a dict of keyword arguments", repr(self.policy_kwargs))
+        if self.policy_kwargs and self.policy is None:
+            raise bad_value("config.policy_kwargs", "no kwargs without config.policy (they are its constructor's)",
+                            repr(self.policy_kwargs))
         if not isinstance(self.extra, dict):
             raise bad_value("config.extra", "a dict", repr(self.extra))
         if self.batch_size % self.num_minibatches:
@@ -247,6 +266,16 @@ def check_pipeline_config(config, backend: str) -> None:
     if config.backend != backend:
         raise bad_value("config.backend", f"{backend!r}, the backend of this pipeline "
                         "(load_pipeline(config.backend) gives the pipeline of a config)", repr(config.backend))
+
+
+def logger_names(value, argument: str = "config.logger") -> tuple[str, ...]:
+    """The logger names of a `logger` setting ("csv", "tensorboard,wandb", ...), in LOGGERS'
+    order, each once; ValueError naming `argument` for an unknown name or an empty setting."""
+    names = [name.strip() for name in value.split(",")] if isinstance(value, str) else None
+    if not names or not all(name in LOGGERS for name in names):
+        raise bad_value(argument, f"one of {list(LOGGERS)}, or several joined by commas ('tensorboard,wandb')",
+                        repr(value))
+    return tuple(name for name in LOGGERS if name in names)
 
 
 def check_device_name(argument: str, value) -> str:

@@ -164,8 +164,8 @@ def _chosen(settings, base: TrainConfig) -> dict:
     extra key never drops the others."""
     chosen: dict = {}
     for setting in settings:
-        if setting.field == "extra" and isinstance(setting.value, dict):
-            chosen["extra"] = {**chosen.get("extra", base.extra), **setting.value}
+        if setting.field in ("extra", "policy_kwargs") and isinstance(setting.value, dict):
+            chosen[setting.field] = {**chosen.get(setting.field, getattr(base, setting.field)), **setting.value}
         else:
             chosen[setting.field] = setting.value
     return chosen

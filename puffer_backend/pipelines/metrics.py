@@ -6,7 +6,10 @@ environment steps done so far (over all envs and ranks) and the keys of METRIC_K
 - mean_return, episodes: the episode-statistics rule (pipelines.episodes);
 - sps: environment steps per second of training over the run so far: steps divided by the
   time since the training loop started, compile time excluded (`RunClock.sps`);
-- policy_loss, value_loss, entropy, approx_kl: the last minibatch of the update (CleanRL);
+- policy_loss, value_loss, entropy, approx_kl: the last minibatch of the update (CleanRL;
+  the jax pipeline: the mean over the update's minibatches);
+- clipfrac: the fraction of samples whose probability ratio left [1 - clip_coef, 1 + clip_coef]
+  (|ratio - 1| > clip_coef), the mean over the update's minibatches;
 - wall_time: seconds since the run started (`train` was called), compile time included; a
   resumed run goes on from the times its checkpoint saved, so the columns have no seam.
 The summary that `train` returns holds steps, sps, compile_s (seconds spent compiling: JAX
@@ -21,7 +24,7 @@ import time
 
 __all__ = ["METRIC_KEYS", "WALL_TIME", "CLOCK_KEYS", "RunClock", "notify"]
 
-METRIC_KEYS = ("mean_return", "episodes", "sps", "policy_loss", "value_loss", "entropy", "approx_kl")
+METRIC_KEYS = ("mean_return", "episodes", "sps", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 WALL_TIME = "wall_time"
 CLOCK_KEYS = (WALL_TIME, "training_s", "compile_s")  # RunClock.times(): what a checkpoint keeps of the clock
 

@@ -32,7 +32,7 @@ from .interrupt import StopOnInterrupt
 
 __all__ = ["TrainingRun", "NonFiniteError", "save_due", "LOSS_KEYS"]
 
-LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl")
+LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 
 
 class NonFiniteError(FloatingPointError):

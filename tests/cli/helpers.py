@@ -26,7 +26,8 @@ FAKE_PIPELINE = textwrap.dedent('''
         for update in range(1, 4):
             steps = update * config.num_envs * 8
             row = dict(mean_return=10.0 * update + config.seed, episodes=20 * update, sps=1000.0 * update,
-                       policy_loss=-0.01 * update, value_loss=0.5, entropy=0.69, approx_kl=0.001)
+                       policy_loss=-0.01 * update, value_loss=0.5, entropy=0.69, approx_kl=0.001,
+                       clipfrac=0.1 / update)
             logger.record(steps, **row)
             rows.append({"step": steps, **row})
             if behaviour == "interrupt" and update == 2:

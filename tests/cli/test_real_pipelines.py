@@ -49,6 +49,7 @@ def test_real_pipeline_train_then_eval(backend, tmp_path):
     assert metrics["step"] == [512.0, 1024.0, 1536.0, 2048.0]
     for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "sps", "mean_return", "episodes"):
         assert all(v == v and abs(v) != float("inf") for v in metrics[key]), key  # finite
+    assert all(0.0 <= v <= 1.0 for v in metrics["clipfrac"])  # a fraction (0 early in CartPole: small steps)
     assert (run / runs.CURVE_FILE).exists() and load_config(run).backend == backend
     assert result.stdout.startswith("done: steps 2048 ")
 

@@ -90,6 +90,7 @@ def test_torch_run_extended_with_more_steps(tmp_path):
     assert all(b >= a for a, b in zip(metrics["episodes"], metrics["episodes"][1:]))
     summary = json.loads((run / runs.SUMMARY_FILE).read_text())
     assert summary["steps"] == 2048 and summary["episodes"] == metrics["episodes"][-1]
+    assert summary["resumed_at"] == [1024]  # the resume point, marked on curve.png
     assert summary["wall_time"] >= metrics["wall_time"][-1] and summary["sps"] > 0
     assert load_checkpoint(run, "torch")[0].total_steps == 2048  # config.json follows the resumed run
 
@@ -121,5 +122,5 @@ def test_jax_run_extended_with_more_steps_equals_the_uninterrupted_run(tmp_path)
         for name in a:
             assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), f"{group}/{name}"
     cut_rows, full_rows = runs.read_metrics(tmp_path / "cut"), runs.read_metrics(tmp_path / "full")
-    for key in ("step", "mean_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl"):
+    for key in ("step", "mean_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"):
         assert cut_rows[key] == full_rows[key], key

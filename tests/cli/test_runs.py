@@ -50,14 +50,14 @@ def test_metrics_csv_is_written_as_records_arrive(tmp_path):
 
 def test_missing_and_extra_keys(tmp_path):
     logger = runs.RunLogger(tmp_path)
-    logger.record(100, mean_return=1.0, sps=10.0, clipfrac=0.25)
+    logger.record(100, mean_return=1.0, sps=10.0, grad_norm=0.25)
     logger.record(200, mean_return=2.0, later_key=3.0)  # sps missing, a new key after the header
     logger.close()
     header = _read_csv(tmp_path / runs.METRICS_FILE)[0]
-    assert header == ["step", *METRIC_KEYS, "clipfrac", "wall_time"]
+    assert header == ["step", *METRIC_KEYS, "grad_norm", "wall_time"]
     columns = runs.read_metrics(tmp_path / runs.METRICS_FILE)
     assert columns["sps"][0] == 10.0 and math.isnan(columns["sps"][1])
-    assert columns["clipfrac"][0] == 0.25 and math.isnan(columns["clipfrac"][1])
+    assert columns["grad_norm"][0] == 0.25 and math.isnan(columns["grad_norm"][1])
     assert logger.columns()["later_key"][1] == 3.0  # kept in memory
 
 
@@ -157,3 +157,25 @@ def test_notes_go_to_the_progress_display_with_the_command_name(tmp_path):
     runs.RunLogger(tmp_path / "quiet", progress=Progress(10, stream=stream, mode="off")).note("hidden")
     runs.RunLogger(tmp_path / "none").note("no display, no error")
     assert stream.getvalue() == "puffer-backend: compiling the jax program ...\n"
+
+
+def test_resumes_are_recorded_in_summary_and_on_the_curve(tmp_path):
+    """Each resume adds its checkpoint step to summary.json's resumed_at with its first row (a
+    resumed run interrupted again keeps it); a point past a later resume's checkpoint is dropped with its rows."""
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "run"
+    with runs.RunLogger(run) as logger:
+        for step, metrics in _rows(4):
+            logger.record(step, **metrics)
+    assert not (run / runs.SUMMARY_FILE).exists()  # interrupted: no summary
+    logger = runs.RunLogger(run, resume_step=1024)
+    assert not (run / runs.SUMMARY_FILE).exists()  # a resume refused before its first row writes nothing
+    logger.record(1536, mean_return=5.0)
+    assert json.loads((run / runs.SUMMARY_FILE).read_text()) == {"resumed_at": [1024]}
+    logger.close()  # interrupted again
+    logger = runs.RunLogger(run, resume_step=1536)
+    logger.record(2048, mean_return=6.0)
+    logger.close({"steps": 2048})
+    assert json.loads((run / runs.SUMMARY_FILE).read_text()) == {"steps": 2048, "resumed_at": [1024, 1536]}
+    runs.RunLogger(run, resume_step=1024).close({"steps": 1024})  # back to an earlier checkpoint, no row
+    assert json.loads((run / runs.SUMMARY_FILE).read_text())["resumed_at"] == [1024]

@@ -48,7 +48,7 @@ def test_a_resumed_logger_drops_the_rows_after_the_checkpoint(tmp_path):
     rows after it are rewritten: metrics.csv and TensorBoard both show the resumed values."""
     def row(step, value):
         return dict(mean_return=value, episodes=step / 10, sps=100.0, policy_loss=-value, value_loss=value,
-                    entropy=0.5, approx_kl=0.01, wall_time=step / 100)
+                    entropy=0.5, approx_kl=0.01, clipfrac=0.1, wall_time=step / 100)
 
     with runs.RunLogger(tmp_path, tensorboard=True) as first:
         for step in (10, 20, 30, 40):

@@ -46,7 +46,11 @@ BAD_VALUES = [
     ("extra", [], "a dict"),
     ("save_every", -1, "an int >= 0"),
     ("save_every", 1.0, "an int >= 0"),
-    ("logger", "wandb", "one of ['csv', 'tensorboard']"),
+    ("logger", "mlflow", "one of ['csv', 'tensorboard', 'wandb'], or several joined by commas"),
+    ("logger", "csv,,wandb", "one of ['csv', 'tensorboard', 'wandb']"),
+    ("logger", ["csv"], "or several joined by commas"),
+    ("policy", "no_colon", "package.module:Class"),
+    ("policy_kwargs", {"hidden": 8}, "no kwargs without config.policy"),
 ]
 
 

@@ -30,6 +30,7 @@ from puffer_backend.pipelines import TrainConfig  # noqa: E402
 from puffer_backend.pipelines.jax.learner import advantages_and_returns, make_optimizer as jax_optimizer  # noqa: E402
 from puffer_backend.pipelines.jax.learner import minibatch_step  # noqa: E402
 from puffer_backend.pipelines.jax.policy import apply_policy  # noqa: E402
+from puffer_backend.pipelines.jax.program import LOSSES  # noqa: E402
 from puffer_backend.pipelines.torch.learner import RolloutBuffer, make_optimizer, ppo_update  # noqa: E402
 from puffer_backend.pipelines.torch.policy import Agent  # noqa: E402
 from puffer_backend.spec import Discrete  # noqa: E402
@@ -161,7 +162,7 @@ def _jax_path(params, r, old_logprob):
     batch = tuple(map(flat, (r["obs"], r["actions"].astype(np.int32), old_logprob, values, adv, ret)))
     tx = jax_optimizer(CONFIG, CONFIG.num_updates)
     new_params, _, aux = minibatch_step(params, tx.init(params), batch, jax.random.PRNGKey(0), CONFIG, tx)
-    return values, adv, ret, dict(zip(("policy_loss", "value_loss", "entropy", "approx_kl"), map(float, aux))), new_params
+    return values, adv, ret, dict(zip(LOSSES, map(float, aux))), new_params
 
 
 def test_three_learners_agree_on_one_rollout():
@@ -187,6 +188,11 @@ def test_three_learners_agree_on_one_rollout():
         for key, want in jax_losses.items():
             assert losses[key] == pytest.approx(want, rel=1e-4, abs=1e-6), key
     assert jax_losses["approx_kl"] > 1e-3  # the ratios moved away from 1
+    # One minibatch at the rollout's own weights: ratio = exp(logp - old_logprob) = exp(-noise).
+    clipfrac = np.mean(np.abs(np.exp(-r["logprob_noise"].astype(np.float64)) - 1) > CONFIG.clip_coef)
+    assert 0 < clipfrac < 1
+    for losses in (jax_losses, torch_losses, mixed_losses):
+        assert losses["clipfrac"] == pytest.approx(clipfrac, abs=1e-7)  # k of 18 samples, in float32
 
     # One Adam step (clip, then Adam with eps 1e-5): the same new weights in all three.
     moved = 0.0

@@ -147,7 +147,8 @@ def _builtin_apply(params, obs):
 
 
 def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None = None, apply=None, mask_fn=None):
-    """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl)).
+    """CleanRL's PPO loss on one minibatch; returns (loss, (pg_loss, v_loss, entropy, approx_kl,
+    clipfrac)), clipfrac: the fraction of samples with |ratio - 1| > clip_coef (as the torch learner's).
 
     minibatch: (obs, action, old_logprob, old_value, advantage, return), leading axis batch.
     axis_name: inside `shard_map`, the mesh axis over which the advantages are normalized
@@ -176,12 +177,13 @@ def ppo_loss(params, minibatch, key, config: TrainConfig, axis_name: str | None 
     ent = entropy.mean()
     loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
     approx_kl = ((ratio - 1.0) - logratio).mean()
-    return loss, (pg_loss, v_loss, ent, approx_kl)
+    clipfrac = (jnp.abs(ratio - 1.0) > config.clip_coef).astype(jnp.float32).mean()
+    return loss, (pg_loss, v_loss, ent, approx_kl, jax.lax.stop_gradient(clipfrac))
 
 
 def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, axis_name: str | None = None,
                    apply=None, mask_fn=None):
-    """One optimizer step on one minibatch -> (params, opt_state, stacked loss terms `(4,)`).
+    """One optimizer step on one minibatch -> (params, opt_state, stacked loss terms `(5,)`).
 
     Inside `shard_map` with `axis_name`, each device holds its slice of the minibatch and the
     gradient is averaged over devices (`pmean`): the gradient of the whole minibatch's loss.
@@ -199,7 +201,7 @@ def minibatch_step(params, opt_state, minibatch, key, config: TrainConfig, tx, a
 
 def flat_minibatch_step(state: FlatState, minibatch, key, config: TrainConfig, adam: FlatAdam,
                         axis_name: str | None = None, apply=None, mask_fn=None):
-    """minibatch_step on flat params: -> (FlatState, stacked loss terms `(4,)`). The same
+    """minibatch_step on flat params: -> (FlatState, stacked loss terms `(5,)`). The same
     loss, gradient average over `axis_name` and optimizer step (FlatAdam)."""
     def loss(flat):
         return ppo_loss(adam.unravel(flat), minibatch, key, config, axis_name, apply, mask_fn)

@@ -36,10 +36,12 @@ from ..envs.gymnax_vec import GymnaxEnv
 from typing import Callable, NamedTuple
 
 from ...spec.errors import bad_type, bad_value
+from ..named_policy import build_policy
 from ..networks import Encoder, choose_encoders
 
 __all__ = ["init_params", "apply_policy", "encoder_plan", "EncoderPlan", "fuse_policy", "apply_fused", "policy_dist",
-           "JaxPolicy", "builtin_policy", "user_policy", "check_dist_width", "make_policy"]
+           "JaxPolicy", "builtin_policy", "user_policy", "check_dist_width", "make_policy", "NamedPolicy",
+           "named_policy"]
 
 
 class EncoderPlan(NamedTuple):
@@ -288,4 +290,29 @@ def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None, network: s
     if policy is None:
         encoder_plan(gymnax_env, network, "config.network")  # refused here with the config's name
         return builtin_policy(gymnax_env, hidden_size, network)
+    if isinstance(policy, NamedPolicy):
+        policy = policy.build(gymnax_env)
     return user_policy(policy, gymnax_env)
+
+
+class NamedPolicy:
+    """config.policy (`package.module:Class`, a flax module), built once the env is known:
+    given obs_width (the flat float32 row width) and action_spec (spec.Discrete or
+    spec.Continuous) when its constructor names them (pipelines.named_policy)."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def build(self, gymnax_env: GymnaxEnv):
+        from ...spec import Continuous, Discrete
+
+        action_spec = (Discrete(gymnax_env.num_actions) if gymnax_env.discrete
+                       else Continuous((gymnax_env.action_dim,)))
+        return build_policy(self.config, obs_width=gymnax_env.obs_dim, action_spec=action_spec)
+
+
+def named_policy(config, policy=None):
+    """`policy` when given, else config.policy as a NamedPolicy (None without one)."""
+    if policy is not None or config.policy is None:
+        return policy
+    return NamedPolicy(config)

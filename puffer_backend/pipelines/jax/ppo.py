@@ -30,7 +30,7 @@ from ..resume import resume_checkpoint
 from ..run_folder import claim_run_folder
 from ..training_run import TrainingRun
 from ...spec.errors import bad_value
-from .policy import JaxPolicy, make_policy
+from .policy import JaxPolicy, make_policy, named_policy
 from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
 from .trees import path_name, restore_tree, tree_arrays
 
@@ -43,9 +43,10 @@ BACKEND = "jax"
 def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
     """PureJaxRL's interface: `train(key) -> (RunnerState, metrics)`, the whole run as one
     jitted call. metrics: dict of `(num_updates,)` float32 arrays (program.METRICS:
-    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl). env, policy: as
+    mean_return, episodes, policy_loss, value_loss, entropy, approx_kl, clipfrac). env, policy: as
     `train`'s."""
-    program = make_program(config, mesh=mesh, chunk_updates=config.num_updates, env=env, policy=policy)
+    program = make_program(config, mesh=mesh, chunk_updates=config.num_updates, env=env,
+                           policy=named_policy(config, policy))
 
     def run(key):
         state, metrics = program.train_chunk(program.init_state(key))
@@ -87,7 +88,7 @@ def train(config: TrainConfig, logger, *, resume: bool = False, env=None, policy
 
 
 def _train(config, logger, clock, cache, resume, env, policy) -> dict:
-    program = make_program(config, env=env, policy=policy)
+    program = make_program(config, env=env, policy=named_policy(config, policy))
     checkpoint = resume_checkpoint(logger.run_dir, config, BACKEND) if resume else None
     state = None
 
@@ -225,7 +226,7 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
     episodes = check_positive_int("episodes", episodes)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
-    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network)
+    pol = make_policy(gymnax_env, config.hidden_size, named_policy(config, policy), network=config.network)
     params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
     venv = VecEnv(gymnax_env, episodes)
@@ -268,7 +269,7 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
     frames = gymnax_frames(gymnax_env)  # an env without frames is refused before anything runs
-    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network)
+    pol = make_policy(gymnax_env, config.hidden_size, named_policy(config, policy), network=config.network)
     params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
 

@@ -237,7 +237,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     # UPDATE NETWORK
     def update_network(params, opt_state, batch, key):
         """update_epochs passes over `batch`, each num_minibatches minibatch steps in a fresh
-        order -> (params, opt_state, the mean loss terms `(4,)`)."""
+        order -> (params, opt_state, the mean loss terms `(len(LOSSES),)`)."""
         def update_epoch(carry, _):
             opt, key = carry
             key, k_perm, k_loss = jax.random.split(key, 3)
@@ -256,7 +256,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         opt = (params, opt_state) if adam is None else adam.pack(params, opt_state)
         (opt, key), aux = jax.lax.scan(update_epoch, (opt, key), None, config.update_epochs)
         params, opt_state = opt if adam is None else adam.unpack(opt, opt_state)
-        return params, opt_state, aux.reshape(-1, 4).mean(axis=0)
+        return params, opt_state, aux.reshape(-1, len(LOSSES)).mean(axis=0)
 
     # UPDATE STEP
     def update_step(state: RunnerState):
@@ -339,7 +339,8 @@ def _default_chunk(num_updates: int) -> int:
 
 
 # What each update reports, in this order, in the chunk's `(updates, len(METRICS))` output.
-METRICS = ("mean_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl")
+LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # learner.ppo_loss's aux, in order
+METRICS = ("mean_return", "episodes", *LOSSES)
 
 
 def metrics_dict(metrics) -> dict:

@@ -31,6 +31,8 @@ from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
 from .runtime import DistInfo, seed_everything, unchecked_values
 from .saving import agent_checkpoint, load_agent_params, restore_learner
 from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
+from ..named_policy import build_policy
+from ...spec.layout import row_width
 
 __all__ = ["train_on", "collect_rollout", "finish_rollout", "evaluate_on", "evaluation_agent"]
 
@@ -53,6 +55,8 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
 
     # The agent, its optimizer and what --compile compiles. A user's policy takes the plain
     # path: no fused rollout copy, Adam over its own tensors.
+    if user_policy is None and config.policy is not None:  # named by import path: built after seeding
+        user_policy = UserPolicy(named_torch_policy(config, env.observation_layout, env.action_spec))
     agent = build_agent(env, config.hidden_size, config.network) if user_policy is None else user_policy
     if user_policy is not None:
         user_policy.use_action_mask(env.observation_layout, env.action_spec)  # as the built-in agent masks
@@ -149,9 +153,17 @@ def finish_rollout(env, value_fn, buf: RolloutBuffer, obs: torch.Tensor, config)
     buf.finish(last_value, config.gamma, config.gae_lambda)
 
 
+def named_torch_policy(config, observation_layout, action_spec):
+    """config.policy's module (pipelines.named_policy), given the env's row width, layout and actions."""
+    return build_policy(config, obs_width=row_width(observation_layout), action_spec=action_spec,
+                        observation_layout=observation_layout)
+
+
 def evaluation_agent(config, checkpoint, observation_layout, action_spec, policy=None):
     """The saved policy, greedy: the built-in agent rebuilt from the config, or the user's
-    `policy` (a module of the same shape) with the saved weights loaded into it."""
+    `policy` (a module of the same shape; else config.policy's, built) with the saved weights loaded into it."""
+    if policy is None and config.policy is not None:
+        policy = named_torch_policy(config, observation_layout, action_spec)
     if policy is None:
         agent = Agent(observation_layout, action_spec, config.hidden_size, config.network)
         load_agent_params(agent, checkpoint)

@@ -50,7 +50,7 @@ def test_ppo_loss_matches_numpy_cleanrl_formula():
     adv = rng.normal(size=B).astype(np.float32)
     ret = rng.normal(size=B).astype(np.float32)
     mb = tuple(map(jnp.asarray, (obs, action, old_logprob, old_value, adv, ret)))
-    loss, (pg, vl, ent, kl) = jax_learner.ppo_loss(params, mb, jax.random.PRNGKey(0), cfg)
+    loss, (pg, vl, ent, kl, clipfrac) = jax_learner.ppo_loss(params, mb, jax.random.PRNGKey(0), cfg)
 
     logits = _np_forward(params["actor"], obs.astype(np.float64))
     value = _np_forward(params["critic"], obs.astype(np.float64))[:, 0]
@@ -63,7 +63,9 @@ def test_ppo_loss_matches_numpy_cleanrl_formula():
     vl_want = 0.5 * np.maximum((value - ret) ** 2, (clipped - ret) ** 2).mean()
     ent_want = -(np.exp(logp_all) * logp_all).sum(-1).mean()
     kl_want = ((ratio - 1) - (logp - old_logprob)).mean()
-    assert np.any(np.abs(ratio - 1) > 0.2)  # the clip is exercised
+    clipfrac_want = np.mean(np.abs(ratio - 1) > 0.2)
+    assert 0 < clipfrac_want < 1  # the clip is exercised, not everywhere
+    assert float(clipfrac) == clipfrac_want  # a count over 32 samples: exact
     for got, want in [(pg, pg_want), (vl, vl_want), (ent, ent_want), (kl, kl_want),
                       (loss, pg_want - 0.01 * ent_want + 0.5 * vl_want)]:
         np.testing.assert_allclose(float(got), want, rtol=2e-4, atol=1e-6)

@@ -68,7 +68,8 @@ def test_pendulum_make_train_whole_run_continuous():
     cfg = TrainConfig(backend="jax", env_id="Pendulum-v1", total_steps=2 * 100 * 3, num_envs=2, num_steps=100,
                       update_epochs=1, num_minibatches=2)
     state, metrics = jax_ppo.make_train(cfg)(jax.random.PRNGKey(0))
-    assert set(metrics) == {"mean_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl"}
+    assert set(metrics) == {"mean_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"}
+    assert ((metrics["clipfrac"] >= 0) & (metrics["clipfrac"] <= 1)).all()
     assert all(v.shape == (3,) for v in metrics.values())
     for k in ("policy_loss", "value_loss", "approx_kl"):
         assert np.isfinite(metrics[k]).all(), k

@@ -8,7 +8,7 @@ pytest.importorskip("gymnax")
 pytest.importorskip("optax")
 
 from puffer_backend.pipelines import TrainConfig  # noqa: E402
-from puffer_backend.pipelines.jax.program import make_program  # noqa: E402
+from puffer_backend.pipelines.jax.program import METRICS, make_program  # noqa: E402
 
 
 def test_bad_configs_name_the_field():
@@ -103,7 +103,7 @@ def test_chunk_lengths_run_the_same_updates():
     plan_a, state_a, rows_a = final(4)
     plan_b, state_b, rows_b = final(6)
     assert (plan_a, plan_b) == ((4, 2), (6,))
-    assert rows_a.shape == rows_b.shape == (6, 6) and not np.isnan(rows_a[:, 2:]).any()
+    assert rows_a.shape == rows_b.shape == (6, len(METRICS)) and not np.isnan(rows_a[:, 2:]).any()
     assert int(state_a.update) == int(state_b.update) == 6
     for a, b in zip(jax.tree.leaves(state_a.params), jax.tree.leaves(state_b.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
