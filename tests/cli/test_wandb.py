@@ -63,7 +63,8 @@ def test_python_logger_and_resume_continue_one_wandb_run(tmp_path, offline):
     with runs.RunLogger(tmp_path / "r", wandb=True, config={"seed": 3}, resume_step=10) as logger:
         logger.record(20, mean_return=3.0)
     assert json.loads((tmp_path / "r" / "wandb.json").read_text()) == first
-    ids = {p.name.rsplit("-", 1)[1] for p in (offline / "wandb").glob("offline-run-*")}
+    # offline-run-<time>-<id>, with a "-<n>" suffix when a folder of that second exists
+    ids = {p.name.split("-")[3] for p in (offline / "wandb").glob("offline-run-*")}
     assert ids == {first["id"]}
 
 
