@@ -55,7 +55,12 @@ def playground_ids() -> list[str]:
 
 
 def make_playground(name: str) -> PhysicsEnv:
+    """Playground's env `name` on MJX's JAX implementation: the pipelines vmap reset and step
+    over the envs, and the Warp implementation that Playground may default to keeps some
+    leaves of its state unbatched (zero-size contact arrays), so its states cannot be
+    selected per env."""
     from mujoco_playground import registry
 
     config = registry.get_default_config(name)
-    return PhysicsEnv(f"playground/{name}", registry.load(name), int(config.episode_length))
+    env = registry.load(name, config_overrides={"impl": "jax"}) if "impl" in config else registry.load(name)
+    return PhysicsEnv(f"playground/{name}", env, int(config.episode_length))
