@@ -183,11 +183,15 @@ def pack_rows(obs, batch_shape: tuple) -> jax.Array:
 
 
 def action_mask(gymnax_env: GymnaxEnv, rows):
-    """The bool action mask `(batch, num_actions)` in observation rows, or None."""
+    """The bool action mask `(batch, num_actions)` in observation rows, or None. A row that
+    allows no action (a jumanji Snake trapped by its own body, one step before it dies)
+    allows every action: the env ends the episode whatever is done, and a row without a
+    distribution would make the update's log-probabilities NaN."""
     if gymnax_env.mask_slice is None:
         return None
     start, stop = gymnax_env.mask_slice
-    return rows[..., start:stop] > 0.5
+    mask = rows[..., start:stop] > 0.5
+    return mask | ~mask.any(axis=-1, keepdims=True)
 
 
 def select_rows(done, fresh, current):

@@ -109,6 +109,7 @@ def _train(config, logger, clock, cache, resume, env, policy) -> dict:
                 clock.continue_from(checkpoint.info["clock"])
             # One program for the whole run: the chunk length is an argument.
             compiled = program.train_updates.lower(state, np.int32(program.chunk_updates)).compile()
+            _all_finite(state.params)  # compiled at its first call: here, not in the first chunk's time
         notify(logger, f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
 
         clock.start_training()

@@ -16,7 +16,8 @@ feed the two separate tanh MLPs of the flat agent. An observation without an ima
 `network="mlp"`) is the flat agent exactly, with its fused rollout step.
 
 Action masks: a Discrete agent whose layout has a top-level leaf `action_mask` of one entry
-per action samples from the allowed actions only (`> 0.5` = allowed), in every call.
+per action samples from the allowed actions only (`> 0.5` = allowed), in every call; a row
+that allows no action allows every action (`mask_from_leaf`, as the jax pipeline's).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from puffer_backend.spec import Continuous, Discrete, MultiDiscrete, bad_type, f
 
 from ..networks import Encoder, choose_encoders
 
-__all__ = ["Agent", "ConvEncoder", "build_agent", "action_mask_path", "rollout_fn", "warm_up_compiled"]
+__all__ = ["Agent", "ConvEncoder", "build_agent", "action_mask_path", "mask_from_leaf", "rollout_fn", "warm_up_compiled"]
 
 MASK_LEAF = "action_mask"
 
@@ -82,6 +83,15 @@ def build_agent(env, hidden_size: int, network: str = "auto") -> "Agent":
     name it so)."""
     choose_encoders([leaf.shape for _, leaf in leaves(env.observation_layout)], network, "config.network")
     return Agent(env.observation_layout, env.action_spec, hidden_size, network)
+
+
+def mask_from_leaf(leaf: torch.Tensor) -> torch.Tensor:
+    """The bool mask of an `action_mask` leaf (`> 0.5` = allowed); a row that allows no action
+    (a jumanji Snake trapped by its own body, one step before it dies) allows every action, as
+    the jax pipeline's `envs.gymnax_vec.action_mask`: a row without a distribution would make
+    the update's log-probabilities NaN."""
+    mask = leaf > 0.5
+    return mask | ~mask.any(dim=-1, keepdim=True)
 
 
 def action_mask_path(native_dtype, action_spec) -> tuple | None:
@@ -159,7 +169,7 @@ class Agent(nn.Module):
         """`sample_logits`'s mask keyword: {} without an action mask (the call stays as it was)."""
         if self._mask_path is None:
             return {}
-        return {"mask": _get(native, self._mask_path) > 0.5}
+        return {"mask": mask_from_leaf(_get(native, self._mask_path))}
 
     def distribution(self, x: torch.Tensor):
         """What `sample_logits` takes: logits, a tuple of logits per head, or a Normal."""

@@ -24,7 +24,7 @@ from puffer_backend import torch_impl
 from puffer_backend.spec import Continuous, bad_type, bad_value
 
 from ..rules import ADAM_BETAS, ADAM_EPS
-from .policy import action_mask_path
+from .policy import action_mask_path, mask_from_leaf
 
 __all__ = ["UserPolicy", "check_policy_actions", "check_dist_width", "make_user_optimizer"]
 
@@ -55,7 +55,7 @@ class UserPolicy(nn.Module):
         dist, value = self.policy(obs)
         mask = {}
         if self._mask_path is not None:
-            mask = {"mask": self._nativize_tensor(obs, self._layout)[self._mask_path[0]] > 0.5}
+            mask = {"mask": mask_from_leaf(self._nativize_tensor(obs, self._layout)[self._mask_path[0]])}
         if deterministic:
             sampled, logprob, entropy = self._sample_logits(dist, action, deterministic=True, **mask)
         elif generator is not None:

@@ -1,0 +1,234 @@
+"""It learns: one env per JAX simulator family trains to a stated return in a short CPU run.
+
+For each env in ENVS (MuJoCo Playground, brax, jumanji, navix, craftax, gymnax MinAtar with
+the CNN that `network = "auto"` picks for its image observation), trains the jax pipeline
+(and the mixed pipeline on the envs of --mixed-envs, by default navix and brax, the cheap
+ones) from Python with the env's config below, stopping once the target return is reached (`target_return`: the mean of the 20
+latest episodes; pipelines.episodes) or when the step budget is spent (navix runs its whole
+budget: see MIN_EPISODES). Each target is a
+level the untrained policy does not reach (its first rows are printed and plotted), stated
+before the runs; an env that does not reach it within the budget is reported as not reached.
+
+Records each run's curve (the MemoryLogger's rows: steps, mean return, wall time) and writes,
+under --out:
+    families_learn.csv   one row per update of every run: env, backend, step, wall_time,
+                         mean_return, episodes, sps
+    families_learn.png   mean return against steps, one panel per env, target dashed
+and prints a table: env, backend, config, target, reached (and at which step), steps,
+final return, compile time and wall time; then the CPU, torch's CPU capability, the load
+average and the command line. The compile cache is off so that every wall time includes
+the compile.
+
+    python benchmarks/families_learn.py                            # every env on jax; navix, brax on mixed too
+    python benchmarks/families_learn.py --envs navix brax --mixed-envs navix brax
+    python benchmarks/families_learn.py --backends jax             # jax only
+    python benchmarks/families_learn.py --quick --envs navix       # smoke run: 2 updates, 8 envs
+Exit status 0 when every run finished (reached or not), 1 when a run failed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+COLUMNS = ("env", "backend", "step", "wall_time", "mean_return", "episodes", "sps")
+
+# short name -> (env id, target return, TrainConfig fields). Each target is a level the untrained
+# policy does not reach: its return is in the comment (a random policy's, measured here), so
+# that reaching the target means that the policy learned.
+ENVS = {
+    # Empty 5x5: reward 1 on reaching the goal, 0 on a time-out (100 steps); the first updates'
+    # policy reaches it in 40-80% of its episodes. Target: all of the 20 latest episodes.
+    "navix": ("navix/Navix-Empty-5x5-v0", 0.99, dict(
+        num_envs=32, num_steps=32, total_steps=60_000, learning_rate=2.5e-4, ent_coef=0.01, gamma=0.99)),
+    # Snake 12x12: +1 per fruit, 4000 steps at most. The action mask keeps a random snake off
+    # walls and its body: it dies only when it traps itself, and eats 6.5 fruits per episode
+    # (64 uniform random masked episodes, mean length 1666 steps). Target: 10.
+    "jumanji": ("jumanji/Snake-v1", 10.0, dict(
+        num_envs=64, num_steps=64, total_steps=200_000, learning_rate=5e-4, ent_coef=0.01, gamma=0.99,
+        num_minibatches=8)),
+    # Balance the pole, 1000 steps; reward 1 per step alive: the first policies fall in ~5 steps.
+    # brax's own PPO settings for it: discount 0.97, lr 3e-4, normalized observations.
+    "brax": ("brax/inverted_pendulum", 900.0, dict(
+        num_envs=128, num_steps=32, total_steps=2_000_000, learning_rate=3e-4, ent_coef=0.0, gamma=0.97,
+        num_minibatches=4, update_epochs=4, norm_obs=True, norm_reward=True)),
+    # dm_control cartpole balance (MJX): reward in [0, 1] per step, 1000 steps; the first
+    # policies score ~320. Playground's own PPO settings for it: discount 0.995, lr 1e-3,
+    # entropy 1e-2, normalized observations.
+    "playground": ("playground/CartpoleBalance", 800.0, dict(
+        num_envs=256, num_steps=32, total_steps=3_000_000, learning_rate=1e-3, ent_coef=0.01, gamma=0.995,
+        num_minibatches=8, update_epochs=4, norm_obs=True, norm_reward=True)),
+    # MinAtar Breakout with the MinAtar CNN (network auto): the first policies score 0.3.
+    "minatar": ("Breakout-MinAtar", 5.0, dict(
+        num_envs=64, num_steps=64, total_steps=200_000, learning_rate=5e-4, ent_coef=0.01, gamma=0.99,
+        num_minibatches=8)),
+    # Craftax Classic (symbolic): +1 per achievement unlocked in an episode (collect wood,
+    # place a table, eat a cow, drink water, ...) and +-0.1 per health point gained or lost; an
+    # untrained policy (lr 1e-12) scores 1.0-1.9 (mean of 20 episodes, 80k steps). Target: 3,
+    # twice that: the early achievements.
+    "craftax": ("craftax/Craftax-Classic-Symbolic-v1", 3.0, dict(
+        num_envs=64, num_steps=64, total_steps=150_000, learning_rate=3e-4, ent_coef=0.01, gamma=0.99,
+        num_minibatches=8)),
+}
+# Envs whose first episodes to end are the successful ones (a time-out is the only other end):
+# the first 20 can all be successes before anything is learned (navix's mixed run reached a
+# mean of 1.0 at 3,072 steps). They run their whole budget, and the target counts only once
+# this many episodes have ended (then the time-outs of the first policies are in the window).
+MIN_EPISODES = {"navix": 4 * 32}
+MIXED_ENVS = ("navix", "brax")  # the envs that --backends mixed also trains by default (the cheap ones)
+QUICK = dict(num_envs=8, num_steps=16, num_minibatches=2, update_epochs=1)  # --quick: 2 updates of this
+
+
+def config_text(fields: dict) -> str:
+    short = {"num_envs": "envs", "num_steps": "steps", "total_steps": "budget", "learning_rate": "lr",
+             "ent_coef": "ent", "gamma": "gamma", "num_minibatches": "mb", "update_epochs": "epochs"}
+    parts = [f"{short[k]} {v:g}" if isinstance(v, float) else f"{short[k]} {v}" for k, v in fields.items() if k in short]
+    parts += [k for k in ("norm_obs", "norm_reward") if fields.get(k)]
+    return ", ".join(parts)
+
+
+def train_one(name: str, backend: str, quick: bool, seed: int, workdir: str) -> dict:
+    """One run -> {"records", "summary", "wall_s", ...}."""
+    from puffer_backend.pipelines import MemoryLogger, load_pipeline
+    from puffer_backend.pipelines.config import TrainConfig
+    from puffer_backend.pipelines.episodes import first_step_reaching
+
+    env_id, target, fields = ENVS[name]
+    fields = dict(fields)
+    if quick:
+        fields.update(QUICK, total_steps=2 * QUICK["num_envs"] * QUICK["num_steps"])
+    run_name = f"{name}-{backend}-{seed}"
+    # --quick runs all its steps (a smoke run's rows do not depend on when the target is seen).
+    stop = not quick and name not in MIN_EPISODES
+    config = TrainConfig(backend=backend, env_id=env_id, seed=seed, target_return=target if stop else None,
+                         compile_cache=False,
+                         out_dir=workdir, run_name=run_name, **fields)
+    logger = MemoryLogger(os.path.join(workdir, run_name))
+    start = time.perf_counter()
+    summary = load_pipeline(backend).train(config, logger)
+    wall = time.perf_counter() - start
+    return {"env": name, "env_id": env_id, "backend": backend, "target": target, "config": config_text(fields),
+            "records": logger.records, "summary": summary, "wall_s": wall,
+            "steps_to_target": first_step_reaching(
+                [r for r in logger.records if r["episodes"] >= MIN_EPISODES.get(name, 0)], target)}
+
+
+def write_csv(path: Path, runs) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for run in runs:
+            for r in run["records"]:
+                writer.writerow([run["env"], run["backend"], r["step"], f"{r['wall_time']:.2f}",
+                                 f"{r['mean_return']:.4g}", int(r["episodes"]), f"{r['sps']:.0f}"])
+
+
+def write_png(path: Path, runs) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(run["env"] for run in runs))
+    columns = min(3, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for run in (r for r in runs if r["env"] == name):
+            steps = [r["step"] for r in run["records"]]
+            returns = [r["mean_return"] for r in run["records"]]
+            ax.plot(steps, returns, label=f"{run['backend']} ({run['wall_s']:.0f} s)")
+        ax.axhline(ENVS[name][1], linestyle="--", color="gray", linewidth=1, label="target")
+        ax.set_title(ENVS[name][0], fontsize=9)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("mean return (20 latest)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=90)
+    plt.close(fig)
+
+
+def machine_lines() -> list[str]:
+    model = platform.processor() or "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    import torch
+    return [f"# cpu: {model}, {os.cpu_count()} logical cpus; torch cpu capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())]
+
+
+def format_table(runs, failed) -> str:
+    lines = ["| env | backend | config | target | reached? | steps | final return | compile s | wall s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        s = run["summary"]
+        reached = "no" if run["steps_to_target"] is None else f"yes, at {run['steps_to_target']:,}"
+        lines.append(f"| {run['env_id']} | {run['backend']} | {run['config']} | {run['target']:g} | {reached} | "
+                     f"{int(s['steps']):,} | {s['mean_return']:.3g} | {s['compile_s']:.0f} | {run['wall_s']:.0f} |")
+    for (name, backend), why in failed.items():
+        lines.append(f"| {ENVS[name][0]} | {backend} | {config_text(ENVS[name][2])} | {ENVS[name][1]:g} | "
+                     f"failed: {why} | | | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--backends", nargs="+", default=["jax", "mixed"], choices=["jax", "mixed"])
+    parser.add_argument("--mixed-envs", nargs="*", default=list(MIXED_ENVS), choices=list(ENVS),
+                        help="the envs that the mixed backend trains too (time allowing; default: the cheap ones)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(DOCS), help="folder of families_learn.csv and .png")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 small updates per run")
+    args = parser.parse_args(argv)
+
+    print(f"# command: python benchmarks/families_learn.py {shlex.join(sys.argv[1:] if argv is None else argv)}")
+    runs, failed = [], {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in args.envs:
+            for backend in args.backends:
+                if backend == "mixed" and name not in args.mixed_envs:
+                    continue
+                try:
+                    run = train_one(name, backend, args.quick, args.seed, workdir)
+                except Exception as error:  # report it and go on with the other envs
+                    traceback.print_exc()
+                    failed[(name, backend)] = f"{type(error).__name__}: {error}".splitlines()[0][:120]
+                    continue
+                runs.append(run)
+                s = run["summary"]
+                print(f"{run['env_id']:38s} {backend:5s} steps {int(s['steps']):9,d}  return {s['mean_return']:8.3g}  "
+                      f"target {run['target']:g} {'reached' if run['steps_to_target'] is not None else 'not reached'}  "
+                      f"compile {s['compile_s']:5.1f}s  wall {run['wall_s']:6.1f}s", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if runs:
+        write_csv(out / "families_learn.csv", runs)
+        write_png(out / "families_learn.png", runs)
+    print()
+    print(format_table(runs, failed))
+    for line in machine_lines():
+        print(line)
+    print(f"# wrote {out / 'families_learn.csv'} and {out / 'families_learn.png'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
