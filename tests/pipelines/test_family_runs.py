@@ -27,10 +27,8 @@ def _cases():
     for family, env_id in ENVS.items():
         for backend in ("jax", "mixed"):
             marks = [pytest.mark.skipif(not _installed(family), reason=f"{family} is not installed")]
-            if family in HEAVY and not (family == "brax" and backend == "mixed"):
-                marks.append(pytest.mark.heavy)  # mixed on brax keeps one physics family in the default run
-            elif family in HEAVY:
-                marks.append(pytest.mark.slow)
+            if family in HEAVY:
+                marks.append(pytest.mark.heavy)
             yield pytest.param(env_id, backend, marks=marks, id=f"{backend}-{family}")
 
 
