@@ -31,14 +31,15 @@ import argparse
 import csv
 import math
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import machine_lines  # noqa: E402  (benchmarks/ is not a package)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 COLUMNS = ("env", "backend", "step", "wall_time", "mean_return", "episodes", "sps")
@@ -158,20 +159,6 @@ def write_png(path: Path, runs) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=90)
     plt.close(fig)
-
-
-def machine_lines() -> list[str]:
-    model = platform.processor() or "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    import torch
-    return [f"# cpu: {model}, {os.cpu_count()} logical cpus; torch cpu capability "
-            f"{torch.backends.cpu.get_cpu_capability()}; load average "
-            + " ".join(f"{x:.2f}" for x in os.getloadavg())]
 
 
 def format_table(runs, failed) -> str:

@@ -26,13 +26,14 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import child_row, machine_lines  # noqa: E402  (benchmarks/ is not a package)
 
 BACKENDS = ("jax", "mixed")
 COLUMNS = ("env", "backend", "num_envs", "repeat", "steps", "sps", "compile_s", "wall_s")
@@ -58,15 +59,7 @@ def run_here(env_id: str, backend: str, num_envs: int, num_steps: int, updates: 
 def run_child(env_id, backend, num_envs, num_steps, updates, seed, timeout_s) -> tuple[dict | None, str]:
     command = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(
         [env_id, backend, num_envs, num_steps, updates, seed])]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return None, f"timed out after {timeout_s:.0f}s"
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(ROW_MARK):
-            return json.loads(line[len(ROW_MARK):]), ""
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    return None, (lines[-1] if lines else f"exit status {done.returncode}, no result")
+    return child_row(command, ROW_MARK, timeout_s)
 
 
 # The mixed loop's phases: (file, function) as cProfile reports them -> label (pipelines.torch.loop,
@@ -105,20 +98,6 @@ def profile_mixed(env_id: str, num_envs: int, num_steps: int, updates: int) -> l
             calls, seconds = found[label]
             lines.append(f"#   {label:44s} {seconds:7.2f} s  {100 * seconds / training_s:5.1f}%  ({calls} calls)")
     return lines
-
-
-def machine_lines() -> list[str]:
-    model = platform.processor() or "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    import torch
-    return [f"# cpu: {model}, {os.cpu_count()} logical cpus; torch {torch.__version__} cpu capability "
-            f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads; load average "
-            + " ".join(f"{x:.2f}" for x in os.getloadavg())]
 
 
 def ratio_table(rows, envs, sizes) -> tuple[str, bool]:

@@ -24,17 +24,16 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runner import baseline_modules, load_baseline, run_baseline, run_pipeline  # noqa: E402  (benchmarks/ is not a package)
+from machine import child_row, machine_lines  # noqa: E402  (benchmarks/ is not a package)
+from runner import baseline_modules, load_baseline, run_baseline, run_pipeline  # noqa: E402
 
 PIPELINES = ("torch", "jax", "mixed")
 NUM_STEPS = 128  # rollout length of every system's default config
@@ -82,15 +81,7 @@ def run_child(system: str, num_envs: int, steps: int, seed: int, timeout_s: floa
                "--child-envs", str(num_envs), "--child-steps", str(steps), "--child-seed", str(seed)]
     if profile is not None:
         command += ["--child-profile", profile]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return None, f"timed out after {timeout_s:.0f}s"
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(ROW_MARK):
-            return json.loads(line[len(ROW_MARK):]), ""
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    return None, (lines[-1] if lines else f"exit status {done.returncode}, no result")
+    return child_row(command, ROW_MARK, timeout_s)
 
 
 def sweep(systems, sizes, updates, repeats, timeout_s, profile_dir=None, say=print):
@@ -179,29 +170,6 @@ def write_png(path, systems, sizes, rows, title) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
-
-
-def machine_lines() -> list[str]:
-    """CPU model, torch's CPU capability and the thread counts a run had."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except (OSError, subprocess.SubprocessError):
-        pass
-    lines = [f"# cpu: {model}, {os.cpu_count()} logical cpus, load average "
-             + " ".join(f"{x:.2f}" for x in os.getloadavg())]
-    try:
-        import torch
-        lines.append(f"# torch {torch.__version__}: cpu capability {torch.backends.cpu.get_cpu_capability()}, "
-                     f"threads {torch.get_num_threads()} intra-op / {torch.get_num_interop_threads()} inter-op")
-    except ImportError:
-        lines.append("# torch: not installed")
-    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ}
-    lines.append(f"# thread settings from the environment: {env or 'none'}")
-    return lines
 
 
 def print_profiles(profile_dir, top: int) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 import types
@@ -32,23 +31,13 @@ import warnings
 import numpy as np
 import torch
 
+from machine import cpu_model
 from timing import medians_us
 
 SIZES = (1, 64, 1024)
 BRAX_ENV = "inverted_pendulum"
 GYMNAX_ENVS = ("CartPole-v1", "Pendulum-v1")
 COMPILE_STEPS = 3  # brax's wrapped state changes weak types once after its first step
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no lscpu)"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 # ------------------------------------------------------------------------------ brax bridges
