@@ -183,3 +183,18 @@ def test_norm_obs_is_refused_for_an_env_with_a_mask(tmp_path):
                          total_steps=32, num_minibatches=2, norm_obs=True)
     with pytest.raises(ValueError, match="config.norm_obs.*action mask"):
         load_pipeline("jax").train(config, MemoryLogger(tmp_path))
+
+
+def test_a_mask_row_that_allows_nothing_allows_everything_in_both_pipelines():
+    """A trapped jumanji Snake shows an all-False mask one step before it dies: the jax
+    program and the torch agent both read such a row as "every action", the others as given."""
+    import torch
+
+    from puffer_backend.pipelines.torch.policy import mask_from_leaf
+
+    env = _env_with_obs({"action_mask": np.zeros((1, 4), bool), "x": np.zeros((1, 3), np.float32)})
+    masks = np.array([[0, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 0]], np.float32)
+    rows = np.concatenate([masks, np.zeros((3, 3), np.float32)], axis=1)
+    expected = np.array([[0, 1, 0, 1], [1, 1, 1, 1], [1, 1, 1, 0]], bool)
+    np.testing.assert_array_equal(np.asarray(action_mask(env, jnp.asarray(rows))), expected)
+    np.testing.assert_array_equal(mask_from_leaf(torch.from_numpy(masks)).numpy(), expected)
