@@ -28,7 +28,7 @@ from ..resume import resumed_env_seed
 from ..training_run import TrainingRun
 from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, parameters_finite, ppo_update
 from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
-from .runtime import DistInfo, seed_everything, unchecked_values
+from .runtime import DistInfo, seed_everything, torch_threads, unchecked_values, update_threads
 from .saving import agent_checkpoint, load_agent_params, restore_learner
 from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 from ..named_policy import build_policy
@@ -110,6 +110,7 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
             info={"clock": clock.times()}))
 
     num_updates = config.num_updates_for(dist.world_size)
+    threads = update_threads(config.minibatch_size, dist.world_size)
     clock.start_training()
     with TrainingRun(config, logger, clock, save=save, num_updates=num_updates, done_updates=done_updates,
                      steps_per_update=config.steps_per_update(dist.world_size), is_main=dist.is_main,
@@ -120,7 +121,8 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
             agent.refresh_rollout_weights()  # the last update changed the weights
             obs = collect_rollout(env, act, buf, obs)
             finish_rollout(env, agent.get_value, buf, obs, config)
-            losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
+            with torch_threads(threads):  # the rollout stays on one thread
+                losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
             run.end_update(*env.episode_stats(), losses, params_finite=parameters_finite(optimizer))
             if run.should_stop():
                 break
