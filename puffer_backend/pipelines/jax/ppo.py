@@ -34,8 +34,8 @@ from .policy import JaxPolicy, make_policy, named_policy
 from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
 from .trees import path_name, restore_tree, tree_arrays
 
-__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate", "record_video", "check_env",
-           "load_params"]
+__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "train_seeds", "evaluate", "record_video",
+           "check_env", "load_params"]
 
 BACKEND = "jax"
 
@@ -130,6 +130,14 @@ def _train(config, logger, clock, cache, resume, env, policy) -> dict:
                 break
             run.save_if_due()
     return run.summary
+
+
+def train_seeds(config: TrainConfig, seeds, loggers, *, env=None, policy=None) -> list[dict]:
+    """`train` once per seed of `seeds` (`loggers[i]`: seed i's logger and run folder), all
+    seeds in one vmapped program (jax/seeds.py); the summaries in the order of `seeds`."""
+    from .seeds import train_seeds as vmapped
+
+    return vmapped(config, seeds, loggers, env=env, policy=policy)
 
 
 @jax.jit

@@ -1,0 +1,60 @@
+"""Several seeds in one vmapped jax program: seed s's rows and checkpoint are the single-seed
+run's of seed s (the independent truth), at 2 and 8 seeds."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("gymnax")
+pytest.importorskip("optax")
+
+from puffer_backend.pipelines import MemoryLogger, TrainConfig  # noqa: E402
+from puffer_backend.pipelines.checkpoint import load_checkpoint  # noqa: E402
+from puffer_backend.pipelines.jax import ppo  # noqa: E402
+
+CONFIG = TrainConfig(backend="jax", total_steps=4 * 8 * 6, num_envs=4, num_steps=8, update_epochs=1,
+                     num_minibatches=2, extra={"chunk_updates": 4})  # chunks of 4 and 2 updates
+KEYS = ("mean_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+
+
+def _rows(logger):
+    return np.array([[r["step"]] + [r[k] for k in KEYS] for r in logger.records])
+
+
+@pytest.fixture(scope="module")
+def singles(tmp_path_factory):
+    """{seed: (rows, summary, run folder)} of the single-seed runs of seeds 0 and 7: the truth."""
+    out = {}
+    for seed in (0, 7):
+        logger = MemoryLogger(tmp_path_factory.mktemp("single") / f"s{seed}")
+        summary = ppo.train(dataclasses.replace(CONFIG, seed=seed), logger)
+        out[seed] = _rows(logger), summary, logger.run_dir
+    return out
+
+
+@pytest.mark.parametrize("seeds", [(7, 0), pytest.param(tuple(range(8)), marks=pytest.mark.heavy)])
+def test_each_seed_trains_as_its_single_seed_run(tmp_path, seeds, singles):
+    loggers = [MemoryLogger(tmp_path / f"s{s}") for s in seeds]
+    summaries = ppo.train_seeds(CONFIG, seeds, loggers)
+    assert len(summaries) == len(seeds) and all(s["steps"] == 192 and s["seeds_in_program"] == len(seeds)
+                                                for s in summaries)
+    for seed, (rows, truth, single_dir) in singles.items():
+        index = seeds.index(seed)
+        np.testing.assert_allclose(_rows(loggers[index]), rows, rtol=1e-4, atol=1e-5)
+        assert summaries[index]["mean_return"] == pytest.approx(truth["mean_return"], rel=1e-5)
+        config, vmapped = load_checkpoint(tmp_path / f"s{seed}", "jax")
+        _, alone = load_checkpoint(single_dir, "jax")
+        assert config.seed == seed and sorted(vmapped.params) == sorted(alone.params)
+        for name in alone.params:
+            np.testing.assert_allclose(vmapped.params[name], alone.params[name], rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(vmapped.state["keys"], alone.state["keys"])  # the same PRNG path
+    # Different seeds train differently.
+    assert not np.allclose(_rows(loggers[0])[:, 3], _rows(loggers[1])[:, 3])
+
+
+def test_bad_seeds_and_loggers(tmp_path):
+    with pytest.raises(ValueError, match=r"loggers: expected one logger per seed \(2\), received 1 loggers"):
+        ppo.train_seeds(CONFIG, [0, 1], [MemoryLogger(tmp_path / "a")])
+    with pytest.raises(ValueError, match="seeds: expected each seed once, received 1 more than once"):
+        ppo.train_seeds(CONFIG, [1, 1], [MemoryLogger(tmp_path / "a"), MemoryLogger(tmp_path / "b")])
