@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +40,8 @@ def train_seeds(config, seeds, loggers, *, env=None, policy=None) -> list[dict]:
     """Train `config` once per seed of `seeds` in one vmapped program; `loggers[i]` is seed
     i's logger (its run folder). Returns the summaries in the order of `seeds`.
     Raises as `ppo.train` does, and ValueError for seeds and loggers that do not pair up."""
-    clock = RunClock()
+    timer = _PausableTimer()
+    clock = RunClock(timer)
     check_pipeline_config(config, BACKEND)
     seeds = check_seeds(seeds)
     loggers = list(loggers)
@@ -50,18 +52,41 @@ def train_seeds(config, seeds, loggers, *, env=None, policy=None) -> list[dict]:
         for one, logger in zip(configs, loggers):
             held.enter_context(claim_run_folder(logger.run_dir, one, resume=False))
         cache = held.enter_context(jax_compile_cache(config.compile_cache))
-        return _train(configs, loggers, clock, cache, env, policy)
+        return _train(configs, loggers, clock, timer, cache, env, policy)
 
 
-def _train(configs, loggers, clock, cache, env, policy) -> list[dict]:
+class _PausableTimer:
+    """perf_counter less the time spent in `paused()`: one seed's checkpoint is not training
+    time for the seeds that share its clock."""
+
+    def __init__(self):
+        self._paused = 0.0
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self._paused
+
+    @contextlib.contextmanager
+    def paused(self):
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._paused += time.perf_counter() - begin
+
+
+def _train(configs, loggers, clock, timer, cache, env, policy) -> list[dict]:
     program = make_program(configs[0], mesh=make_mesh(jax.devices()[:1]), env=env,
                            policy=named_policy(configs[0], policy))
     state = None
+    host = {}  # the state on the host, fetched once for every seed saved from it
 
     def saver(i):
         def save(run: TrainingRun) -> None:
-            one = jax.tree.map(lambda x: x[i], state)
-            save_checkpoint(loggers[i].run_dir, configs[i], _checkpoint(one, run.step, run.update, program, clock))
+            with timer.paused():
+                if host.get("of") is not state:
+                    host.update(of=state, tree=jax.device_get(state))
+                one = jax.tree.map(lambda x: x[i], host["tree"])
+                save_checkpoint(loggers[i].run_dir, configs[i], _checkpoint(one, run.step, run.update, program, clock))
         return save
 
     runs = [TrainingRun(one, logger, clock, save=saver(i), num_updates=program.num_updates,
