@@ -43,6 +43,8 @@ def train_seeds(config: TrainConfig, seeds, *, out_dir=None, name: str | None = 
     of each run (cli.progress modes; "off" by default).
     Raises TypeError/ValueError for a bad config, seeds or name, FileExistsError when the
     folder exists, and what the pipeline raises."""
+    if not isinstance(config, TrainConfig):
+        raise bad_type("config", "a TrainConfig", config)
     check_pipeline_config(config, config.backend)
     seeds = check_seeds(seeds)
     from ..pipelines import load_pipeline

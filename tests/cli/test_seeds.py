@@ -1,0 +1,73 @@
+"""`train --seeds` and `train_seeds` with the fake pipeline (fast, framework-free): the group
+folder, per-seed run folders and group.json's statistics, checked against scipy; bad input."""
+import json
+
+import numpy as np
+import pytest
+
+from puffer_backend import cli
+from puffer_backend.cli import runs
+from puffer_backend.cli.seeds import GROUP_FILE, group_runs, train_seeds
+from puffer_backend.pipelines import TrainConfig
+from puffer_backend.pipelines.config import load_config
+
+from .helpers import assert_usage_error, run_cli
+
+stats = pytest.importorskip("scipy.stats")
+
+
+def test_train_seeds_writes_a_group_folder(fake, capsys):
+    code = cli.main(["train", "--backend", "torch", "--steps", "48", "--num-envs", "2", "--seeds", "0-1,7",
+                     "--target-return", "25", "--name", "g", "--progress", "plain"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    group_dir = fake / "runs" / "g"
+    assert sorted(p.name for p in group_dir.iterdir()) == [GROUP_FILE, "s0", "s1", "s7"]
+    assert group_runs(group_dir) == [group_dir / "s0", group_dir / "s1", group_dir / "s7"]
+    finals = {}
+    for seed in (0, 1, 7):
+        run = group_dir / f"s{seed}"
+        config = load_config(run)
+        assert (config.seed, config.run_name, config.total_steps) == (seed, f"s{seed}", 48)
+        summary = json.loads((run / runs.SUMMARY_FILE).read_text())
+        finals[seed] = summary["mean_return"]
+        assert runs.read_metrics(run)["mean_return"][-1] == finals[seed]  # the fake's: 30 + seed
+        assert (run / runs.CURVE_FILE).is_file()
+    group = json.loads((group_dir / GROUP_FILE).read_text())
+    values = np.array([finals[s] for s in (0, 1, 7)])
+    assert group["final_return"] == {str(s): v for s, v in finals.items()} and group["seeds"] == 3
+    assert group["mean"] == pytest.approx(values.mean()) and group["iqm"] == pytest.approx(stats.trim_mean(values, 0.25))
+    low, high = group["ci95"]
+    assert values.min() <= low <= values.mean() <= high <= values.max()
+    # The fake's rows: 10 * update + seed at steps 16, 32, 48: 25 is first reached at update 3, or 2 for seed 7.
+    assert group["steps_to_target"] == {"0": 48, "1": 48, "7": 32}
+    assert group["runs"] == ["s0", "s1", "s7"] and "seed" not in group["config"]
+    assert group["config"]["num_envs"] == 2
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("done: ") for line in lines[:3])
+    assert lines[3].startswith("group: 3 seeds  mean_return 32.7  95% CI [") and "IQM 32.7" in lines[3]
+    assert "target reached by 3 of 3" in lines[3]
+    assert "3 seeds (0,1,7) one after another" in captured.err
+
+
+def test_train_seeds_from_python(fake):
+    group = train_seeds(TrainConfig(backend="mixed", num_envs=2, total_steps=48), range(3), out_dir="out")
+    group_dir = fake / "out" / group["group_dir"].split("/")[-1]
+    assert group_dir.name.startswith("mixed-CartPole-v1-seeds0-2-") and (group_dir / GROUP_FILE).is_file()
+    assert group["final_return"] == {"0": 30.0, "1": 31.0, "2": 32.0} and group["mean"] == pytest.approx(31.0)
+    with pytest.raises(ValueError, match="seeds: expected each seed once, received 2 more than once"):
+        train_seeds(TrainConfig(backend="mixed"), [2, 2])
+    with pytest.raises(ValueError, match="name: expected a folder name without path separators, received 'a/b'"):
+        train_seeds(TrainConfig(backend="mixed"), [2], name="a/b")
+    with pytest.raises(TypeError, match="config: expected a TrainConfig"):
+        train_seeds({"backend": "mixed"}, [2])
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--seeds", "3-1"], ["--seeds", "not below its start", "'3-1'"]),
+    (["--seeds", "0,x"], ["--seeds", "a range '0-15'"]),
+    (["--seed", "1", "--seeds", "0-1"], ["--seeds: expected either --seed or --seeds, received both (--seed 1)"]),
+    (["--resume", "nowhere", "--seeds", "0-1"], ["--seeds: expected either --resume or --seeds"]),
+])
+def test_bad_seeds_are_one_line_errors(args, fragments):
+    assert_usage_error(run_cli("train", "--backend", "torch", *args), *fragments)
