@@ -238,8 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="overlay several runs' learning curves in one image",
                                   description="Overlay the learning curves of several runs in one image, "
-                                  "one line per run, legend by run name.")
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `train`")
+                                  "one line per run, legend by run name; seeds of one config (train --seeds, or "
+                                  "runs whose configs differ in their seed only) as their mean and 95% bootstrap "
+                                  "band, legend by the settings that differ.")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="run folders written by `train`, or group folders written by `train --seeds`")
     compare.add_argument("--out", default="compare.png", metavar="IMAGE",
                          help="output image, its format named by its suffix: .png, .jpg, .svg, .pdf, .webp "
                               "(default: compare.png)")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from ..spec.errors import bad_type, bad_value
 from .config import MAX_SEED
 
-__all__ = ["parse_seeds", "check_seeds", "iqm", "bootstrap_ci", "aggregate", "GROUP_FILE", "BOOTSTRAP_RESAMPLES"]
+__all__ = ["parse_seeds", "check_seeds", "iqm", "bootstrap_ci", "bootstrap_band", "aggregate", "GROUP_FILE", "BOOTSTRAP_RESAMPLES"]
 
 GROUP_FILE = "group.json"  # a group folder's aggregate, beside its runs' folders
 BOOTSTRAP_RESAMPLES = 2000
@@ -97,6 +98,23 @@ def bootstrap_ci(values, confidence: float = 0.95, resamples: int = BOOTSTRAP_RE
     means = array[rng.integers(0, array.size, size=(int(resamples), array.size))].mean(axis=1)
     low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(low), float(high)
+
+
+def bootstrap_band(values, confidence: float = 0.95, resamples: int = 1000, seed: int = 0):
+    """Learning curves `(runs, points)` (NaN where a run has no value) -> (mean, low, high),
+    each `(points,)`: per point the mean over the runs with a value and bootstrap_ci's
+    interval (the same resampled runs at every point, so the band is one curve's
+    uncertainty); NaN where no run has a value."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise bad_value("values", "a 2-d array (runs, points) with at least one run", f"shape {array.shape}")
+    rng = np.random.default_rng(seed)
+    picks = array[rng.integers(0, array.shape[0], size=(int(resamples), array.shape[0]))]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # points that no run (or no resample) has
+        mean = np.nanmean(array, axis=0)
+        low, high = np.nanquantile(np.nanmean(picks, axis=1), [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    return mean, low, high
 
 
 def aggregate(summaries: dict) -> dict:

@@ -71,3 +71,40 @@ def test_train_seeds_from_python(fake):
 ])
 def test_bad_seeds_are_one_line_errors(args, fragments):
     assert_usage_error(run_cli("train", "--backend", "torch", *args), *fragments)
+
+
+def test_compare_draws_bands_per_config_named_by_what_differs(fake, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from puffer_backend.cli import compare
+
+    assert cli.main(["train", "--quiet", "--seeds", "0-1", "--name", "slow", "--set", "learning_rate=1e-4"]) == 0
+    assert cli.main(["train", "--quiet", "--seeds", "4,6,8", "--name", "fast", "--set", "learning_rate=1e-3"]) == 0
+    captured, real = [], compare._band
+    monkeypatch.setattr(compare, "_band", lambda *args: captured.append(real(*args)) or captured[-1])
+    assert cli.main(["compare", "runs/slow", "runs/fast", "--out", "bands.png"]) == 0
+    assert "5 runs in 2 configs, mean and 95% CI" in capsys.readouterr().out
+    assert (fake / "bands.png").read_bytes()[:4] == b"\x89PNG"
+    # The fake's rows: 10 * update + seed at steps 32, 64, 96 (4 envs x 8 steps).
+    for (xs, mean, low, high), seeds in zip(captured, [(0, 1), (4, 6, 8)]):
+        truth = np.array([[10.0 * u + s for u in (1, 2, 3)] for s in seeds])
+        np.testing.assert_array_equal(xs, [32, 64, 96])
+        np.testing.assert_allclose(mean, truth.mean(axis=0))
+        assert (low >= truth.min(axis=0)).all() and (high <= truth.max(axis=0)).all() and (low < high).all()
+    configs = [load_config(fake / "runs" / name / "s0").to_dict() for name in ("slow",)]
+    configs.append(load_config(fake / "runs" / "fast" / "s4").to_dict())
+    assert compare.group_labels(configs, ["a", "b"], [2, 3]) == ["learning_rate=0.0001 (2 seeds)",
+                                                                  "learning_rate=0.001 (3 seeds)"]
+    assert compare.group_labels(configs[:1], ["a"], [2]) == ["mixed CartPole-v1 (2 seeds)"]
+    assert compare.seed_groups([configs[0], None, configs[1], configs[0]]) == [[0, 3], [1], [2]]
+
+
+def test_compare_band_legend_in_the_figure(fake):
+    pytest.importorskip("matplotlib")
+    from puffer_backend.cli.plots import band_figure
+
+    figure = band_figure([("a (2 seeds)", [1, 2], [1.0, 2.0], [0.5, 1.5], [1.5, 2.5])])
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["a (2 seeds)"]
+    np.testing.assert_array_equal(axes.get_lines()[0].get_ydata(), [1.0, 2.0])
+    band = axes.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.5 and band[:, 1].max() == 2.5

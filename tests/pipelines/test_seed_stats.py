@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from puffer_backend.pipelines.seed_stats import aggregate, bootstrap_ci, check_seeds, iqm, parse_seeds
+from puffer_backend.pipelines.seed_stats import aggregate, bootstrap_band, bootstrap_ci, check_seeds, iqm, parse_seeds
 
 stats = pytest.importorskip("scipy.stats")
 
@@ -60,3 +60,21 @@ def test_aggregate_of_summaries():
     assert group["ci95"] == list(bootstrap_ci([10.0, 30.0, 20.0]))
     assert group["steps_to_target"] == {"0": 512, "1": None, "2": None, "5": 256}
     assert "steps_to_target" not in aggregate({0: {"mean_return": 1.0}})
+
+
+def test_bootstrap_band_is_the_ci_of_each_point():
+    rng = np.random.default_rng(3)
+    curves = rng.normal(0, 1, (10, 5)).cumsum(axis=1)
+    curves[7, 3:] = np.nan  # a run that ended early
+    mean, low, high = bootstrap_band(curves, resamples=20000)
+    np.testing.assert_allclose(mean, np.nanmean(curves, axis=0))
+    for point in (1, 4):
+        column = curves[:, point][np.isfinite(curves[:, point])]
+        truth = stats.bootstrap((column,), np.mean, method="percentile", n_resamples=20000,
+                                random_state=np.random.default_rng(1)).confidence_interval
+        spread = column.std() / np.sqrt(column.size)
+        assert low[point] == pytest.approx(truth.low, abs=0.1 * spread)
+        assert high[point] == pytest.approx(truth.high, abs=0.1 * spread)
+    assert (low <= mean).all() and (mean <= high).all()
+    mean, low, high = bootstrap_band(np.array([[np.nan, 1.0]]))
+    assert np.isnan(mean[0]) and np.isnan(low[0]) and (mean[1], low[1], high[1]) == (1.0, 1.0, 1.0)
