@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 from datetime import datetime
@@ -76,7 +77,8 @@ def _train_group(pipeline, config, seeds, group_dir: Path, *, env=None, policy=N
         shown = progress if i == 0 or not hasattr(pipeline, "train_seeds") else "off"
         loggers.append(RunLogger(run_dir, progress=Progress(one.num_updates * one.batch_size, mode=shown),
                                  title=f"{group_dir.name}/{run_dir.name}: {one.backend} PPO on {one.env_id}, "
-                                       f"seed {one.seed}", target=one.target_return, config=one))
+                                       f"seed {one.seed}", target=one.target_return, config=one,
+                                 tensorboard="tensorboard" in one.loggers, wandb="wandb" in one.loggers))
     extra = {k: v for k, v in (("env", env), ("policy", policy)) if v is not None}
     try:
         if hasattr(pipeline, "train_seeds"):
@@ -122,6 +124,9 @@ def run(args, seeds, check_before_import, check_pipeline_env, usage_error) -> in
         if value is not None:
             raise UsageError(f"--seeds: expected either {flag} or --seeds, received both ({flag} {value})")
     config = config_from_args(args)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise UsageError(f"--seeds: expected a single process, received a torchrun job "
+                         f"(WORLD_SIZE={os.environ['WORLD_SIZE']}); run the seeds without torchrun")
     check_before_import(args, config, resumed=False)
     from .backends import pipeline_module
 
