@@ -24,6 +24,7 @@ import numpy as np
 from ..compile_cache import jax_compile_cache
 from ..config import check_pipeline_config
 from ..checkpoint import save_checkpoint
+from ..interrupt import StopOnInterrupt
 from ..metrics import RunClock, notify
 from ..run_folder import claim_run_folder
 from ..seed_stats import check_seeds
@@ -93,47 +94,50 @@ def _train(configs, loggers, clock, timer, cache, env, policy) -> list[dict]:
                         steps_per_update=one.batch_size, extra_summary={"devices": 1, "seeds_in_program": len(configs)})
             for i, (one, logger) in enumerate(zip(configs, loggers))]
     open_runs = list(range(len(runs)))
-    for run in runs:  # the first one entered holds the Ctrl-C handler
-        run.__enter__()
-    try:
-        notify(loggers[0], f"compiling the jax program for {len(runs)} seeds ({program.chunk_updates} updates "
-                           "per call) ...")
-        with clock.compiling():
-            keys = jnp.stack([jax.random.PRNGKey(one.seed) for one in configs])
-            state = jax.jit(jax.vmap(program.init_state))(keys)
-            step = jax.jit(jax.vmap(program.train_updates, in_axes=(0, None)), donate_argnums=0)
-            compiled = step.lower(state, np.int32(program.chunk_updates)).compile()
-            finite = jax.jit(jax.vmap(_all_finite))
-            finite(state.params)
-        notify(loggers[0], f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
+    # One Ctrl-C guard for the group (the runs' own guards then stay out): it stops every seed
+    # at the end of the chunk, each saves, then KeyboardInterrupt.
+    with StopOnInterrupt() as stop:
+        for run in runs:
+            run.__enter__()
+        try:
+            notify(loggers[0], f"compiling the jax program for {len(runs)} seeds ({program.chunk_updates} updates "
+                               "per call) ...")
+            with clock.compiling():
+                keys = jnp.stack([jax.random.PRNGKey(one.seed) for one in configs])
+                state = jax.jit(jax.vmap(program.init_state))(keys)
+                step = jax.jit(jax.vmap(program.train_updates, in_axes=(0, None)), donate_argnums=0)
+                compiled = step.lower(state, np.int32(program.chunk_updates)).compile()
+                finite = jax.jit(jax.vmap(_all_finite))
+                finite(state.params)
+            notify(loggers[0], f"compiled in {clock.compile_s:.1f}s{cache.describe()} (not counted in sps)")
 
-        clock.start_training()
-        for n in plan_chunks(program.num_updates, program.chunk_updates):
-            if runs[0].interrupted:
-                break
-            begin = clock.now()
-            state, metrics = compiled(state, np.int32(n))
-            metrics = np.asarray(jax.device_get(metrics))[:, :n]
-            end = clock.now()
-            params_finite = np.asarray(finite(state.params))
-            for i in list(open_runs):
-                rows = metrics_dict(metrics[i])
-                for u in range(n):
-                    row = {name: float(values[u]) for name, values in rows.items()}
-                    runs[i].end_update(row["mean_return"], row["episodes"], row,
-                                       at=begin + (u + 1) / n * (end - begin),
-                                       params_finite=bool(params_finite[i]) or u < n - 1)
-                if runs[i].should_stop():  # this seed is done: its checkpoint is this chunk's state
-                    runs[i].__exit__(None, None, None)
-                    open_runs.remove(i)
-                else:
-                    runs[i].save_if_due()
-            if not open_runs:
-                break
-    except BaseException as error:
-        for i in reversed(open_runs):
-            runs[i].__exit__(type(error), error, error.__traceback__)
-        raise
-    for i in reversed(open_runs):  # the first run last: it raises KeyboardInterrupt after every save
-        runs[i].__exit__(None, None, None)
+            clock.start_training()
+            for n in plan_chunks(program.num_updates, program.chunk_updates):
+                if stop.requested or not open_runs:
+                    break
+                begin = clock.now()
+                state, metrics = compiled(state, np.int32(n))
+                metrics = np.asarray(jax.device_get(metrics))[:, :n]
+                end = clock.now()
+                params_finite = np.asarray(finite(state.params))
+                for i in list(open_runs):
+                    rows = metrics_dict(metrics[i])
+                    for u in range(n):
+                        row = {name: float(values[u]) for name, values in rows.items()}
+                        runs[i].end_update(row["mean_return"], row["episodes"], row,
+                                           at=begin + (u + 1) / n * (end - begin),
+                                           params_finite=bool(params_finite[i]) or u < n - 1)
+                    if runs[i].should_stop():  # this seed is done: its checkpoint is this chunk's state
+                        runs[i].__exit__(None, None, None)
+                        open_runs.remove(i)
+                    else:
+                        runs[i].save_if_due()
+        except BaseException as error:
+            for i in open_runs:
+                runs[i].__exit__(type(error), error, error.__traceback__)
+            raise
+        for i in open_runs:  # each saves its checkpoint and sets its summary
+            runs[i].__exit__(None, None, None)
+    if stop.requested:
+        raise KeyboardInterrupt
     return [run.summary for run in runs]

@@ -88,3 +88,31 @@ def test_seeds_run_where_the_sharded_program_would_hang():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "steps [128, 128]" in done.stdout
+
+
+class _CtrlCAtFirstRow(MemoryLogger):
+    """Presses Ctrl-C (SIGINT to this process) when its first row arrives."""
+
+    def record(self, step, **metrics):
+        import os
+        import signal
+
+        if not self.records:
+            os.kill(os.getpid(), signal.SIGINT)
+        super().record(step, **metrics)
+
+
+def test_ctrl_c_saves_every_seed_then_stops(tmp_path):
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a plain Python process
+    try:
+        loggers = [_CtrlCAtFirstRow(tmp_path / "s0"), MemoryLogger(tmp_path / "s7")]
+        with pytest.raises(KeyboardInterrupt):
+            ppo.train_seeds(dataclasses.replace(CONFIG, target_return=None), [0, 7], loggers)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for seed, logger in zip((0, 7), loggers):  # the first chunk (4 updates) ran and was saved, for both seeds
+        assert len(logger.records) == 4
+        config, checkpoint = load_checkpoint(tmp_path / f"s{seed}", "jax")
+        assert config.seed == seed and (checkpoint.update, checkpoint.step) == (4, 4 * 128)
