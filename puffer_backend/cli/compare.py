@@ -59,7 +59,7 @@ def run(args) -> int:
             bands = [(label, *_band([columns[i] for i in members], args.metric, args.x))
                      for label, members in zip(labels, groups)]
             path = plot_bands(bands, args.out, metric=args.metric, x=args.x)
-            drawn = f"{len(folders)} runs in {len(groups)} configs, mean and 95% CI"
+            drawn = f"{len(folders)} runs in {len(groups)} config{'s' if len(groups) > 1 else ''}, mean and 95% CI"
     except OSError as error:
         raise UsageError(f"--out: cannot write {args.out!r} ({error.strerror})") from None
     print(f"wrote {path} ({drawn}, {args.metric} by {args.x})", flush=True)
@@ -67,14 +67,14 @@ def run(args) -> int:
 
 
 def _run_folders(texts) -> list[Path]:
-    """Each RUN as run folders: a group folder's runs, else the run folder itself."""
-    folders = []
+    """Each RUN as run folders: a group folder's runs, else the run folder itself; a run named
+    twice (alone and in its group) is drawn once."""
+    folders, seen = [], set()
     for text in texts:
-        members = group_runs(text)
-        if members:
-            folders.extend(members)
-        else:
-            folders.append(require_run_folder(text, METRICS_FILE))
+        for folder in group_runs(text) or [require_run_folder(text, METRICS_FILE)]:
+            if folder.resolve() not in seen:
+                seen.add(folder.resolve())
+                folders.append(folder)
     return folders
 
 

@@ -80,22 +80,25 @@ def _train_group(pipeline, config, seeds, group_dir: Path, *, env=None, policy=N
                                        f"seed {one.seed}", target=one.target_return, config=one,
                                  tensorboard="tensorboard" in one.loggers, wandb="wandb" in one.loggers))
     extra = {k: v for k, v in (("env", env), ("policy", policy)) if v is not None}
+    def finish(one, logger, summary):
+        logger.close(summary)
+        if report is not None:
+            report(one.seed, summary, logger)
+
     try:
         if hasattr(pipeline, "train_seeds"):
             summaries = pipeline.train_seeds(config, seeds, loggers, **extra)
+            for one, logger, summary in zip(configs, loggers, summaries):
+                finish(one, logger, summary)
         else:
             summaries = []
             for one, logger in zip(configs, loggers):
                 summaries.append(pipeline.train(one, logger, **extra))
-                logger.close(summaries[-1])  # its curve and summary now: a long group shows finished runs
+                finish(one, logger, summaries[-1])  # its files and line now: a long group shows finished runs
     except BaseException:
         for logger in loggers:
             logger.close()
         raise
-    for one, logger, summary in zip(configs, loggers, summaries):
-        logger.close(summary)
-        if report is not None:
-            report(one.seed, summary, logger)
     group = {**aggregate(dict(zip(seeds, summaries))), "runs": [one.run_name for one in configs],
              "config": {k: v for k, v in config.to_dict().items() if k not in ("seed", "out_dir", "run_name")}}
     (group_dir / GROUP_FILE).write_text(json.dumps(group, indent=2, sort_keys=True) + "\n")

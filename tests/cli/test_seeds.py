@@ -83,6 +83,8 @@ def test_compare_draws_bands_per_config_named_by_what_differs(fake, capsys, monk
     monkeypatch.setattr(compare, "_band", lambda *args: captured.append(real(*args)) or captured[-1])
     assert cli.main(["compare", "runs/slow", "runs/fast", "--out", "bands.png"]) == 0
     assert "5 runs in 2 configs, mean and 95% CI" in capsys.readouterr().out
+    assert cli.main(["compare", "runs/slow", "runs/slow/s1", "--out", "one.png"]) == 0  # s1 once
+    assert "2 runs in 1 config, mean" in capsys.readouterr().out
     assert (fake / "bands.png").read_bytes()[:4] == b"\x89PNG"
     # The fake's rows: 10 * update + seed at steps 32, 64, 96 (4 envs x 8 steps).
     for (xs, mean, low, high), seeds in zip(captured, [(0, 1), (4, 6, 8)]):

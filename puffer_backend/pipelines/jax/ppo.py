@@ -133,7 +133,8 @@ def _train(config, logger, clock, cache, resume, env, policy) -> dict:
 
 
 def train_seeds(config: TrainConfig, seeds, loggers, *, env=None, policy=None) -> list[dict]:
-    """`train` once per seed of `seeds` (`loggers[i]`: seed i's logger and run folder), all
+    """`train` once per seed of `seeds` (`loggers[i]`: seed i's logger and run folder, whose
+    config.json gets `config` with that seed, `out_dir` and `run_name` naming the folder), all
     seeds in one vmapped program (jax/seeds.py); the summaries in the order of `seeds`."""
     from .seeds import train_seeds as vmapped
 

@@ -39,7 +39,8 @@ __all__ = ["train_seeds"]
 
 def train_seeds(config, seeds, loggers, *, env=None, policy=None) -> list[dict]:
     """Train `config` once per seed of `seeds` in one vmapped program; `loggers[i]` is seed
-    i's logger (its run folder). Returns the summaries in the order of `seeds`.
+    i's logger (its run folder), and seed i's config is `config` with that seed, `out_dir` and
+    `run_name` naming that folder. Returns the summaries in the order of `seeds`.
     Raises as `ppo.train` does, and ValueError for seeds and loggers that do not pair up."""
     timer = _PausableTimer()
     clock = RunClock(timer)
@@ -48,7 +49,9 @@ def train_seeds(config, seeds, loggers, *, env=None, policy=None) -> list[dict]:
     loggers = list(loggers)
     if len(loggers) != len(seeds):
         raise bad_value("loggers", f"one logger per seed ({len(seeds)})", f"{len(loggers)} loggers")
-    configs = [dataclasses.replace(config, seed=seed) for seed in seeds]
+    # Each seed's config (its config.json) names the folder it is saved in, as the command's runs do.
+    configs = [dataclasses.replace(config, seed=seed, out_dir=str(logger.run_dir.parent), run_name=logger.run_dir.name)
+               for seed, logger in zip(seeds, loggers)]
     with contextlib.ExitStack() as held:
         for one, logger in zip(configs, loggers):
             held.enter_context(claim_run_folder(logger.run_dir, one, resume=False))

@@ -50,6 +50,7 @@ def test_each_seed_trains_as_its_single_seed_run(tmp_path, seeds, singles):
         config, vmapped = load_checkpoint(tmp_path / f"s{seed}", "jax")
         _, alone = load_checkpoint(single_dir, "jax")
         assert config.seed == seed and sorted(vmapped.params) == sorted(alone.params)
+        assert (config.out_dir, config.run_name) == (str(tmp_path), f"s{seed}")  # where it is saved
         for name in alone.params:
             np.testing.assert_allclose(vmapped.params[name], alone.params[name], rtol=1e-4, atol=1e-5)
         np.testing.assert_array_equal(vmapped.state["keys"], alone.state["keys"])  # the same PRNG path
