@@ -11,6 +11,7 @@ more of one seed's steps/s.
 
     python benchmarks/seeds_speed.py                      # 1 4 16 64 seeds, 10 updates, 1 repeat
     python benchmarks/seeds_speed.py --seeds 1 16 --repeats 3
+    python benchmarks/seeds_speed.py --seeds 1 --num-envs 64    # one seed doing 16 seeds' work
 """
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ CONFIG = dict(backend="jax", env_id="CartPole-v1", num_envs=4, num_steps=128, up
               target_return=None, compile_cache=False)
 
 
-def run_here(seeds: int, updates: int) -> dict:
+def run_here(seeds: int, updates: int, num_envs: int) -> dict:
     """One vmapped run of `seeds` seeds in this process -> its row (the child side)."""
     from puffer_backend.pipelines import MemoryLogger, TrainConfig
     from puffer_backend.pipelines.jax import ppo
 
-    config = TrainConfig(**CONFIG, total_steps=updates * CONFIG["num_envs"] * CONFIG["num_steps"],
+    config = TrainConfig(**{**CONFIG, "num_envs": num_envs}, total_steps=updates * num_envs * CONFIG["num_steps"],
                          extra={"chunk_updates": updates})  # one call: the program, not the host loop
     with tempfile.TemporaryDirectory() as workdir:
         loggers = [MemoryLogger(os.path.join(workdir, f"s{s}")) for s in range(seeds)]
@@ -50,18 +51,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--updates", type=int, default=10, help="updates per seed (default: 10)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--num-envs", type=int, default=CONFIG["num_envs"],
+                        help="envs per seed (default: 4; --seeds 1 --num-envs 64 is the work of 16 seeds in one)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run (default: 900)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        print(ROW_MARK + json.dumps(run_here(args.child, args.updates)), flush=True)
+        print(ROW_MARK + json.dumps(run_here(args.child, args.updates, args.num_envs)), flush=True)
         return 0
 
     rows: dict[int, list[dict]] = {n: [] for n in args.seeds}
     for repeat in range(args.repeats):  # interleaved: load changes hit every seed count alike
         for n in args.seeds:
             row, why = child_row([sys.executable, os.path.abspath(__file__), "--child", str(n),
-                                  "--updates", str(args.updates)], ROW_MARK, args.timeout)
+                                  "--updates", str(args.updates), "--num-envs", str(args.num_envs)],
+                                 ROW_MARK, args.timeout)
             if row is None:
                 print(f"# {n} seeds, repeat {repeat}: missing ({why})", flush=True)
             else:
