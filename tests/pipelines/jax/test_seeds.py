@@ -117,3 +117,18 @@ def test_ctrl_c_saves_every_seed_then_stops(tmp_path):
         assert len(logger.records) == 4
         config, checkpoint = load_checkpoint(tmp_path / f"s{seed}", "jax")
         assert config.seed == seed and (checkpoint.update, checkpoint.step) == (4, 4 * 128)
+
+
+@pytest.mark.heavy
+def test_purejaxrl_form_jit_vmap_make_train():
+    """PureJaxRL's `jax.jit(jax.vmap(make_train(config)))(keys)`: seed s's metrics are
+    make_train's of seed s alone."""
+    import jax.numpy as jnp
+
+    config = dataclasses.replace(CONFIG, target_return=None)
+    _, together = jax.jit(jax.vmap(ppo.make_train(config)))(jnp.stack([jax.random.PRNGKey(s) for s in (0, 7)]))
+    for i, seed in enumerate((0, 7)):
+        _, alone = ppo.make_train(config)(jax.random.PRNGKey(seed))
+        for name, values in alone.items():
+            assert together[name].shape == (2, 6)
+            np.testing.assert_allclose(together[name][i], values, rtol=1e-4, atol=1e-5, err_msg=name)
