@@ -110,3 +110,31 @@ def test_compare_band_legend_in_the_figure(fake):
     np.testing.assert_array_equal(axes.get_lines()[0].get_ydata(), [1.0, 2.0])
     band = axes.collections[0].get_paths()[0].vertices
     assert band[:, 1].min() == 0.5 and band[:, 1].max() == 2.5
+
+
+@pytest.mark.heavy
+def test_real_jax_seeds_then_eval_resume_and_compare(tmp_path):
+    """`train --backend jax --seeds` for real (one vmapped program), then what a single run
+    allows on a seed's folder: eval, --resume with more steps; and compare of the group."""
+    pytest.importorskip("jax")
+    pytest.importorskip("gymnax")
+    out = str(tmp_path / "runs")
+    small = ["--num-envs", "4", "--set", "num_steps=8", "--set", "update_epochs=1", "--set", "num_minibatches=2",
+             "--no-early-stop", "--quiet"]
+    done = run_cli("train", "--backend", "jax", "--steps", "96", "--seeds", "0,5", "--out", out, "--name", "g",
+                   *small)
+    assert done.returncode == 0, done.stderr
+    group = json.loads((tmp_path / "runs" / "g" / GROUP_FILE).read_text())
+    assert sorted(group["final_return"]) == ["0", "5"] and group["runs"] == ["s0", "s5"]
+    run = tmp_path / "runs" / "g" / "s5"
+    assert load_config(run).seed == 5 and runs.read_metrics(run)["step"] == [32.0, 64.0, 96.0]
+    image = tmp_path / "g.png"
+    shown = run_cli("compare", str(tmp_path / "runs" / "g"), "--out", str(image))
+    assert shown.returncode == 0 and "2 runs in 1 config, mean and 95% CI" in shown.stdout and image.is_file()
+    assert run_cli("eval", str(run), "--episodes", "2").returncode == 0
+    resumed = run_cli("train", "--resume", str(run), "--steps", "160", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert runs.read_metrics(run)["step"] == [32.0, 64.0, 96.0, 128.0, 160.0]
+    # Extended, s5 is another config (total_steps 160): two lines, no band.
+    shown = run_cli("compare", str(tmp_path / "runs" / "g"), "--out", str(image))
+    assert shown.returncode == 0 and "(2 runs, mean_return by step)" in shown.stdout
