@@ -2,6 +2,7 @@
 
     puffer-backend [train] [--backend torch|jax|mixed] [--env ID] [--steps N] [--seed S]
                    [--num-envs E] [--out DIR] [--name NAME] [--compile] [--quiet] ...
+    puffer-backend train --seeds 0-15|0,3,7 [the options above but --seed]
     puffer-backend eval RUN [--episodes K] [--seed S]
     puffer-backend compare RUN... [--out IMAGE] [--metric KEY] [--x step|wall_time]
 

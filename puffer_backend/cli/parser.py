@@ -71,6 +71,16 @@ def seed(text: str) -> int:
     return value
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """`--seeds`' value: a range `0-15`, a list `0,3,7`, or both `0-3,8` (pipelines.seed_stats)."""
+    from ..pipelines.seed_stats import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--seeds: ")) from None
+
+
 def non_negative_int(text: str) -> int:
     """A whole number >= 0, in the forms of `positive_int` (0 allowed)."""
     if text.strip() == "0":
@@ -160,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
                        f"500k, 1M and 5e5 work too (default: {TrainConfig.total_steps}, 1M for continuous control)")
     train.add_argument("--seed", type=seed, default=None, metavar="S",
                        help=f"random seed (default: {TrainConfig.seed})")
+    train.add_argument("--seeds", type=seed_list, default=None, metavar="LIST",
+                       help="train once per seed, e.g. 0-15 or 0,3,7, into a group folder <out>/<name> of run "
+                       "folders s<seed> and group.json (mean, 95%% bootstrap CI and IQM of the final returns); "
+                       "jax trains all seeds in one vmapped program, torch and mixed one after another")
     train.add_argument("--num-envs", type=positive_int, default=None, metavar="E",
                        help=f"parallel environments (default: {TrainConfig.num_envs}, 1 for continuous control)")
     train.add_argument("--vec", choices=VEC_MODES, default=None,
@@ -224,8 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="overlay several runs' learning curves in one image",
                                   description="Overlay the learning curves of several runs in one image, "
-                                  "one line per run, legend by run name.")
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `train`")
+                                  "one line per run, legend by run name; seeds of one config (train --seeds, or "
+                                  "runs whose configs differ in their seed only) as their mean and 95% bootstrap "
+                                  "band, legend by the settings that differ.")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="run folders written by `train`, or group folders written by `train --seeds`")
     compare.add_argument("--out", default="compare.png", metavar="IMAGE",
                          help="output image, its format named by its suffix: .png, .jpg, .svg, .pdf, .webp "
                               "(default: compare.png)")

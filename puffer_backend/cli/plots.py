@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from ..spec.errors import bad_value
 
-__all__ = ["curve_figure", "compare_figure", "image_format", "save_figure", "plot_curve", "plot_compare", "X_AXES",
+__all__ = ["curve_figure", "compare_figure", "band_figure", "plot_bands", "image_format", "save_figure", "plot_curve", "plot_compare", "X_AXES",
            "IMAGE_FORMATS", "CURVE_PANELS"]
 
 X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
@@ -104,6 +104,28 @@ def compare_figure(runs: Sequence[tuple[str, Mapping[str, Sequence[float]]]], *,
     return figure
 
 
+def band_figure(groups: Sequence[tuple], *, metric: str = "mean_return", x: str = "step", title: str | None = None):
+    """A Figure of several groups of runs (seeds of one config): per group its mean line and
+    its confidence band, legend by label.
+
+    groups: (label, xs, mean, low, high) tuples, the last four sequences of one length (NaN
+    where nothing is drawn), as `seed_stats.bootstrap_band` gives them.
+    Raises ValueError when `groups` is empty."""
+    if not groups:
+        raise bad_value("groups", "at least one (label, xs, mean, low, high) tuple", "none")
+    figure = _figure()
+    axes = figure.add_subplot()
+    for label, xs, mean, low, high in groups:
+        line, = axes.plot(xs, mean, linewidth=1.4, label=label)
+        axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    axes.set_xlabel(X_AXES.get(x, x))
+    axes.set_ylabel(metric.replace("_", " "))
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    axes.set_title(title or f"{metric.replace('_', ' ')} by {X_AXES.get(x, x)}: mean and 95% bootstrap CI")
+    return figure
+
+
 def image_format(path, argument: str = "path") -> str:
     """The image format that `path`'s suffix names (one of IMAGE_FORMATS, lower case);
     ValueError naming `argument` for any other suffix, or none."""
@@ -132,3 +154,8 @@ def plot_curve(metrics, path, **kwargs) -> Path:
 def plot_compare(runs, path, **kwargs) -> Path:
     """`compare_figure(runs, **kwargs)` saved at `path` (save_figure)."""
     return save_figure(compare_figure(runs, **kwargs), path)
+
+
+def plot_bands(groups, path, **kwargs) -> Path:
+    """`band_figure(groups, **kwargs)` saved at `path` (save_figure)."""
+    return save_figure(band_figure(groups, **kwargs), path)

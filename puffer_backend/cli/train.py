@@ -118,6 +118,10 @@ def _resumed_config(args, held: contextlib.ExitStack) -> tuple[TrainConfig, Path
 
 
 def run(args) -> int:
+    if getattr(args, "seeds", None) is not None:  # a group of runs, one per seed
+        from . import seeds
+
+        return seeds.run(args, args.seeds, _check_before_import, _check_pipeline_env, _usage_error)
     with contextlib.ExitStack() as held:  # the run folder's lock, from the first look at it to the end
         return _run(args, held)
 

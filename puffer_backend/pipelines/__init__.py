@@ -9,6 +9,7 @@ One folder per pipeline over shared building blocks:
     networks.py    the built-in policies' network choice: which observation leaves get a CNN
     normalize.py   observation and reward normalization (numpy and JAX forms)
     episodes.py    the episode-statistics rule (mean of the 20 latest episodes, target reached)
+    seed_stats.py  several seeds: --seeds' ranges and lists, IQM and bootstrap CIs over runs
     gae.py         the advantage rule (one meaning of `dones`; time limits bootstrapped)
     rules.py       the update's rules for both learners (Adam, schedule, clip, advantage norm)
     training_run.py  what every loop does after an update: rows, target, saves, Ctrl-C, summary

@@ -2,6 +2,7 @@
 
 ppo.py      train, evaluate, record_video, make_train (the entry module, PIPELINES["jax"])
 program.py  the jitted, sharded chunk of updates and its plan, in the order it runs
+seeds.py    several seeds as one program: the chunk of updates under vmap over seeds
 learner.py  advantages with the time-limit bootstrap, the PPO loss, one optimizer step
 policy.py   the actor-critic params (MLP, CNN encoders on image leaves) and the fused rollout MLP,
             or a user's flax module

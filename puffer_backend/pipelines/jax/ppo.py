@@ -31,26 +31,28 @@ from ..run_folder import claim_run_folder
 from ..training_run import TrainingRun
 from ...spec.errors import bad_value
 from .policy import JaxPolicy, make_policy, named_policy
-from .program import AXIS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
+from .program import AXIS, METRICS, PPOProgram, RunnerState, make_mesh, make_program, metrics_dict, plan_chunks
 from .trees import path_name, restore_tree, tree_arrays
 
-__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "evaluate", "record_video", "check_env",
-           "load_params"]
+__all__ = ["AXIS", "make_mesh", "make_program", "make_train", "train", "train_seeds", "evaluate", "record_video",
+           "check_env", "load_params"]
 
 BACKEND = "jax"
 
 
 def make_train(config: TrainConfig, *, mesh=None, env=None, policy=None):
     """PureJaxRL's interface: `train(key) -> (RunnerState, metrics)`, the whole run as one
-    jitted call. metrics: dict of `(num_updates,)` float32 arrays (program.METRICS:
+    jitted call. metrics: dict of `(num_updates,)` float32 jax arrays (program.METRICS:
     mean_return, episodes, policy_loss, value_loss, entropy, approx_kl, clipfrac). env, policy: as
-    `train`'s."""
+    `train`'s. Several seeds as PureJaxRL does, on one device: `jax.jit(jax.vmap(train))(keys)`
+    (several devices: the sharded program under vmap can hang on XLA:CPU; see train_seeds)."""
     program = make_program(config, mesh=mesh, chunk_updates=config.num_updates, env=env,
                            policy=named_policy(config, policy))
 
     def run(key):
         state, metrics = program.train_chunk(program.init_state(key))
-        return state, metrics_dict(metrics)
+        # jax arrays, not metrics_dict's numpy: `jax.jit(jax.vmap(train))(keys)` traces this.
+        return state, {name: metrics[:, i] for i, name in enumerate(METRICS)}
 
     return run
 
@@ -130,6 +132,15 @@ def _train(config, logger, clock, cache, resume, env, policy) -> dict:
                 break
             run.save_if_due()
     return run.summary
+
+
+def train_seeds(config: TrainConfig, seeds, loggers, *, env=None, policy=None) -> list[dict]:
+    """`train` once per seed of `seeds` (`loggers[i]`: seed i's logger and run folder, whose
+    config.json gets `config` with that seed, `out_dir` and `run_name` naming the folder), all
+    seeds in one vmapped program (jax/seeds.py); the summaries in the order of `seeds`."""
+    from .seeds import train_seeds as vmapped
+
+    return vmapped(config, seeds, loggers, env=env, policy=policy)
 
 
 @jax.jit
