@@ -8,7 +8,8 @@ reach 1.
 
 Trains the built-in policy with and without `recurrent` on each backend of --backends (jax,
 and mixed: the torch LSTM over the JAX env), same config and seed, from Python, and prints the
-mean return (the 20 latest episodes, pipelines.episodes) at --points steps of the run, the
+mean return (the 20 latest episodes, pipelines.episodes) at --points steps of the run, its
+mean over the last quarter of the updates, the first step where it reached 0.9, the
 compile and wall times, then the CPU, torch's CPU capability, the load average and the
 command line. Writes memory_learn.csv (every update of every run) under --out.
 
@@ -79,8 +80,12 @@ def main() -> int:
         picks = [rows[min(len(rows) - 1, round(i * (len(rows) - 1) / max(1, args.points - 1)))]
                  for i in range(args.points)]
         curve = "  ".join(f"{r['step']:>7}: {r['mean_return']:+.2f}" for r in picks)
+        reached = next((r["step"] for r in rows if r["mean_return"] >= 0.9), None)
+        last = rows[len(rows) * 3 // 4:]
+        tail = sum(r["mean_return"] for r in last) / len(last)
         s = result["summary"]
-        print(f"{backend:5} {'lstm' if recurrent else 'mlp ':4}  {curve}   compile {s['compile_s']:.1f}s, "
+        print(f"{backend:5} {'lstm' if recurrent else 'mlp ':4}  {curve}   last quarter's mean {tail:+.2f}, "
+              f">= 0.9 from step {reached if reached is not None else 'never'}; compile {s['compile_s']:.1f}s, "
               f"{s['sps']:.0f} steps/s, wall {result['wall']:.1f}s")
     for line in machine_lines():
         print(line)
