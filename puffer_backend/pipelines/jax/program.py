@@ -14,6 +14,10 @@ reads in the order the program runs, one section each, marked as in PureJaxRL's 
     CHUNK LOOP            `n` update steps (lax.fori_loop), one metrics row each
     SHARD AND JIT         the loop as a shard_map over the mesh; init and loop jitted
 
+Recurrent (`config.recurrent`, recurrent.py): the runner state carries the LSTM state and the
+next start flags (`memory`); the rollout resets the state where an episode ended, and the
+update re-runs sets of whole envs from the rollout's first state (`segment_minibatches`).
+
 Data parallel: the loop is a `shard_map` over a 1-d mesh of all devices (axis `data`). Envs
 (and so the batch) are split across devices, params and optimizer state are replicated,
 gradients are averaged with `pmean`. One device is the same program. Several hosts: call

@@ -8,6 +8,8 @@ samples with `torch_impl.sample_logits`, the env steps and keeps its episode sta
 bootstrap the time limits it reports with the critic's values of their final observations,
 compute the advantages (pipelines.gae), run the PPO update (learner.py); the run's
 bookkeeping (rows, target, save cadence, Ctrl-C, summary) is pipelines.training_run's.
+A recurrent agent (`config.recurrent`, recurrent.py) has its own rollout, bootstrap and
+update, which carry its state.
 Under torchrun (the torch pipeline's DDP), every rank steps its own envs (seed + rank) and
 the update runs under DistributedDataParallel; rank 0 records and saves.
 The agent, its optimizer, the sampling generator and the buffers live on the env's `device`
