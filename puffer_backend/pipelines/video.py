@@ -95,7 +95,6 @@ class VideoWriter:
         return False
 
 
-@contextlib.contextmanager
 def check_video_config(config) -> None:
     """A run whose policy a video can play: not a recurrent one (the players call a stateless
     `act(observation)`); ValueError naming config.recurrent."""
@@ -104,6 +103,7 @@ def check_video_config(config) -> None:
                         "supported yet; evaluate carries their state)", "True")
 
 
+@contextlib.contextmanager
 def _ffmpeg_starts_quietly():
     """imageio-ffmpeg starts ffmpeg with subprocess at the first frame; with JAX loaded, Python
     warns about the fork, which is followed at once by exec (no JAX state is used in it)."""

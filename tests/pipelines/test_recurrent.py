@@ -237,6 +237,8 @@ def test_each_backend_trains_evaluates_and_resumes_bit_for_bit(tmp_path, backend
     assert (any(n.startswith("state/memory/") for n in names) if backend == "jax"
             else "state/recurrent/h" in names)
     assert np.isfinite(pipeline.evaluate(tmp_path / "full", episodes=3))
+    with pytest.raises(ValueError, match=r"^config.recurrent: expected False for record_video"):
+        pipeline.record_video(tmp_path / "full", tmp_path / "play.gif")
     interrupt(pipeline.train, config, tmp_path / "cut", 128)
     resume(pipeline.train, config, tmp_path / "cut")
     if backend == "torch":  # gymnasium envs are reset at a resume (so is the state): another run
