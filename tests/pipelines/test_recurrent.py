@@ -269,3 +269,13 @@ def test_a_recurrent_run_refuses_a_policy_argument(tmp_path):
     with pytest.raises(ValueError, match=r"^policy: expected None when config.recurrent"):
         jax_ppo.train(dataclasses.replace(CONFIG, backend="jax"), MemoryLogger(tmp_path / "j"),
                       policy=(lambda key, obs: {}, lambda params, obs: (obs, obs[:, 0])))
+
+
+def test_torchrun_is_refused():
+    from puffer_backend.pipelines.torch.loop import _check_recurrent
+    from puffer_backend.pipelines.torch.runtime import DistInfo
+
+    _check_recurrent(None, DistInfo())
+    with pytest.raises(ValueError, match=r"^config.recurrent: expected False under torchrun .*received True with "
+                                         r"WORLD_SIZE=2$"):
+        _check_recurrent(None, DistInfo(rank=1, world_size=2))
