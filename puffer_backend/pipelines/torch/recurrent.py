@@ -14,10 +14,13 @@ backpropagation through time over `num_steps` steps. jax/recurrent.py is the sam
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from puffer_backend import torch_impl
+
+from ...spec.errors import bad_value
 
 from .learner import ppo_loss_terms, step_optimizer
 from .policy import Agent
@@ -126,8 +129,6 @@ class RecurrentMemory:
 
     def restore(self, state: dict) -> None:
         """Continue from `arrays()`; ValueError naming `checkpoint` when they are missing or of another shape."""
-        from ...spec.errors import bad_value
-
         names = ("recurrent/h", "recurrent/c", "recurrent/start")
         current = (*self.state, self.start)
         for name, tensor in zip(names, current):
@@ -201,8 +202,6 @@ def recurrent_ppo_update(agent: RecurrentAgent, optimizer, buf, memory: Recurren
 
 def evaluate_recurrent(env, agent: RecurrentAgent, episodes: int, seed: int, horizon: int) -> float:
     """`loop.evaluate_on` for a recurrent agent: its state carried, reset where an episode ended."""
-    import numpy as np
-
     returns = np.zeros(episodes)
     finished = np.zeros(episodes, dtype=bool)
     with torch.inference_mode():
