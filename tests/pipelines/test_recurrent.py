@@ -295,3 +295,20 @@ def test_the_lstm_learns_what_needs_memory_and_eval_carries_its_state(tmp_path, 
     summary = pipeline.train(config, MemoryLogger(tmp_path))
     assert summary["mean_return"] >= 0.9
     assert pipeline.evaluate(tmp_path, episodes=64) >= 0.9
+
+
+def test_a_checkpoint_without_the_state_is_refused():
+    from puffer_backend.pipelines.torch.recurrent import RecurrentAgent, RecurrentMemory
+    from puffer_backend.spec import Discrete
+    from tests.pipelines.policy_cases import torch_layout
+
+    memory = RecurrentMemory(RecurrentAgent(torch_layout(FLAT[0]), Discrete(2), 8), 4, 3, "cpu")
+    saved = memory.arrays()
+    assert {name: a.shape for name, a in saved.items()} == {
+        "recurrent/h": (3, 8), "recurrent/c": (3, 8), "recurrent/start": (3,)}
+    memory.restore(saved)
+    with pytest.raises(ValueError, match=r"^checkpoint: expected state/recurrent/c of shape \(3, 8\) \(a recurrent "
+                                         r"run's\), received none$"):
+        memory.restore({"recurrent/h": saved["recurrent/h"]})
+    with pytest.raises(ValueError, match=r"received shape \(2, 8\)$"):
+        memory.restore({**saved, "recurrent/h": np.zeros((2, 8), np.float32)})
