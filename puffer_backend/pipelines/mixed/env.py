@@ -26,7 +26,7 @@ from ..envs.contract import RolloutEnd
 from ..envs.gymnax_vec import VecEnv, check_normalizable, make_env
 from ..envs.rows import emulated_rows
 from ..episodes import jax_stats_init, jax_stats_mean, jax_stats_update
-from ..jax.trees import restore_tree, tree_arrays
+from ..jax.trees import LeafPacker, restore_tree, tree_arrays
 from ..normalize import (NormState, RunningMoments, norm_arrays, norm_from_arrays, norm_init, norm_reset,
                          norm_state_arrays, norm_step)
 
@@ -38,7 +38,7 @@ RUNNING, TERMINATED, TRUNCATED = 0, 1, 2  # how step t ended, per env (the `ends
 class Carry(NamedTuple):
     """Everything the jitted step threads through (all JAX arrays; None where unused)."""
     key: jax.Array
-    state: Any
+    state: Any             # the envs' states, packed (jax.trees.LeafPacker: a few arrays cross each call)
     rewards: jax.Array     # (num_steps, num_envs) float32, normalized under norm_reward
     ends: jax.Array        # (num_steps, num_envs) int8: RUNNING, TERMINATED or TRUNCATED at step t
     final_obs: jax.Array   # (num_steps, num_envs, obs_dim) float32: the observation step t reached
@@ -89,6 +89,7 @@ class GymnaxTorchEnv:
         self.obs_width, self.obs_dtype = width, torch.float32
         self.device = torch.device(device)  # the JAX device of the carry is its twin (reset)
         self._t = 0
+        self._packer = None  # a LeafPacker of the env state, made when the reset is traced
         self.action_spec = (Discrete(self.gymnax_env.num_actions) if self.gymnax_env.discrete
                             else Continuous((self.gymnax_env.action_dim,)))
 
@@ -103,7 +104,8 @@ class GymnaxTorchEnv:
         key, sub = jax.random.split(key)
         pool = self.vec.draw_pool(sub, t)
         norm, obs = norm_reset(norm, obs, update=self.update_norm)
-        carry = Carry(key, state, jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), jnp.int8),
+        self._packer = LeafPacker(state)
+        carry = Carry(key, self._packer.pack(state), jnp.zeros((t, n), jnp.float32), jnp.zeros((t, n), jnp.int8),
                       jnp.zeros((t, n, self.gymnax_env.obs_dim), jnp.float32), pool, norm,
                       jnp.zeros((t, n), jnp.float32) if self.norm_reward else None)
         return carry, obs
@@ -114,11 +116,11 @@ class GymnaxTorchEnv:
 
     def _step_impl(self, carry: Carry, t, action):
         action = self.gymnax_env.env_action(action)
-        out = self.vec.step_from_pool(carry.pool, t, carry.state, action)
+        out = self.vec.step_from_pool(carry.pool, t, self._packer.unpack(carry.state), action)
         norm, obs, final_obs, reward = norm_step(carry.norm, out.obs, out.final_obs, out.reward, out.terminated,
                                                  self.gamma, update=self.update_norm)
         end = jnp.where(out.terminated, TERMINATED, jnp.where(out.truncated, TRUNCATED, RUNNING)).astype(jnp.int8)
-        carry = carry._replace(state=out.state, rewards=carry.rewards.at[t].set(reward), norm=norm,
+        carry = carry._replace(state=self._packer.pack(out.state), rewards=carry.rewards.at[t].set(reward), norm=norm,
                                ends=carry.ends.at[t].set(end), final_obs=carry.final_obs.at[t].set(final_obs))
         if carry.env_rewards is not None:
             carry = carry._replace(env_rewards=carry.env_rewards.at[t].set(out.reward))
@@ -184,7 +186,7 @@ class GymnaxTorchEnv:
         rollouts depend on) and the normalization statistics (pipelines.normalize). Call
         between rollouts: the rollout buffers and the reset pool are rewritten from these by
         the next rollout."""
-        arrays = tree_arrays({"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs,
+        arrays = tree_arrays({"key": self.carry.key, "state": self._packer.unpack(self.carry.state), "obs": self.last_obs,
                               "stats": self.stats})
         state = {f"env/{name}": value for name, value in arrays.items()}
         norm = self.carry.norm
@@ -196,10 +198,11 @@ class GymnaxTorchEnv:
     def restore(self, state: dict, reset_seed: int) -> torch.Tensor:
         """Continue exactly from `state_arrays()` (after `reset`, which sets up the carry;
         `reset_seed` is not needed). ValueError when the arrays are of another env or env count."""
-        template = {"key": self.carry.key, "state": self.carry.state, "obs": self.last_obs, "stats": self.stats}
+        template = {"key": self.carry.key, "state": self._packer.unpack(self.carry.state), "obs": self.last_obs,
+                    "stats": self.stats}
         arrays = {name.removeprefix("env/"): value for name, value in state.items() if name.startswith("env/")}
         restored = restore_tree(template, arrays, "state/env")
-        self.carry = self.carry._replace(key=restored["key"], state=restored["state"])
+        self.carry = self.carry._replace(key=restored["key"], state=self._packer.pack(restored["state"]))
         if self.carry.norm is not None:
             norm = restore_tree(self.carry.norm, norm_state_arrays(state, self.carry.norm), "state/norm")
             self.carry = self.carry._replace(norm=norm)
