@@ -81,6 +81,12 @@ class TrainConfig:
     """clip the global gradient norm to this, > 0"""
     hidden_size: int = 64
     """width of the two hidden tanh layers of the actor and of the critic"""
+    recurrent: bool = False
+    """the built-in policy with memory, PufferLib's LSTMWrapper: the encoder (the CNNs of `network`
+    and a dense tanh layer of hidden_size), an LSTM of hidden_size units whose state is reset where
+    an episode ends, then one linear actor head and one linear critic head; the update re-runs each
+    env's rollout from its stored initial state (minibatches of whole envs: num_minibatches must
+    divide num_envs). Not with a user's policy, nor with compile"""
     network: str = "auto"
     """the built-in policy's encoder (pipelines.networks): auto, a CNN over each image leaf of the
     observation (a 3-D (height, width, channels) leaf, both sizes >= 5) and the MLP over the other
@@ -183,7 +189,8 @@ class TrainConfig:
         _check_number("max_grad_norm", self.max_grad_norm, "> 0", lambda x: x > 0)
         if self.target_return is not None:
             _check_number("target_return", self.target_return, "finite, or None", lambda x: True)
-        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile", "compile_cache", "norm_obs", "norm_reward"):
+        for name in ("anneal_lr", "clip_vloss", "norm_adv", "compile", "compile_cache", "norm_obs", "norm_reward",
+                     "recurrent"):
             if not isinstance(getattr(self, name), bool):
                 raise bad_value(f"config.{name}", "a bool", repr(getattr(self, name)))
         if self.network not in NETWORKS:
@@ -220,6 +227,21 @@ class TrainConfig:
             raise bad_value("config.num_minibatches",
                             f"at most {self.batch_size // 2} (advantage normalization needs minibatches "
                             "of 2 or more)", repr(self.num_minibatches))
+        if self.recurrent:
+            self._check_recurrent()
+
+    def _check_recurrent(self) -> None:
+        """What a recurrent run needs: the built-in policy, no torch.compile, and minibatches of
+        whole envs (the update re-runs each env's rollout as one sequence)."""
+        if self.policy is not None:
+            raise bad_value("config.recurrent", "False with a user's policy (recurrent is the built-in LSTM policy)",
+                            f"True with config.policy {self.policy!r}")
+        if self.compile:
+            raise bad_value("config.recurrent", "False with config.compile (the recurrent update is not compiled)",
+                            "True with compile=True")
+        if self.num_envs % self.num_minibatches:
+            raise bad_value("config.num_minibatches", f"a divisor of num_envs {self.num_envs} when recurrent "
+                            "(minibatches are sets of whole envs)", repr(self.num_minibatches))
 
     @classmethod
     def for_env(cls, env_id: str = "CartPole-v1", backend: str = "mixed", **fields) -> "TrainConfig":

@@ -19,7 +19,7 @@ import numpy as np
 from ..spec.errors import bad_value
 from .episodes import EVAL_HORIZON
 
-__all__ = ["VIDEO_SUFFIXES", "check_video_path", "VideoWriter", "play_gymnasium", "play_gymnax"]
+__all__ = ["VIDEO_SUFFIXES", "check_video_path", "check_video_config", "VideoWriter", "play_gymnasium", "play_gymnax"]
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 _MACRO_BLOCK = 16  # H.264 encoders want sides divisible by 16; frames are padded to that
@@ -93,6 +93,14 @@ class VideoWriter:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def check_video_config(config) -> None:
+    """A run whose policy a video can play: not a recurrent one (the players call a stateless
+    `act(observation)`); ValueError naming config.recurrent."""
+    if config.recurrent:
+        raise bad_value("config.recurrent", "False for record_video (videos of recurrent policies are not "
+                        "supported yet; evaluate carries their state)", "True")
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ DONE = Checkpoint("jax", step=2048, update=4)  # 4 updates of 512
 CHANGES = {"backend": "torch", "env_id": "Pendulum-v1", "seed": 8, "num_envs": 8, "num_steps": 64,
            "update_epochs": 2, "num_minibatches": 2, "learning_rate": 1e-3, "anneal_lr": False, "gamma": 0.9,
            "gae_lambda": 0.9, "clip_coef": 0.1, "clip_vloss": False, "norm_adv": False, "ent_coef": 0.0,
-           "vf_coef": 1.0, "max_grad_norm": 1.0, "hidden_size": 32, "network": "mlp",
+           "vf_coef": 1.0, "max_grad_norm": 1.0, "hidden_size": 32, "network": "mlp", "recurrent": True,
            "norm_obs": True, "norm_reward": True, "policy": "my_policies:Policy", "policy_kwargs": {"hidden": 8}}
 
 

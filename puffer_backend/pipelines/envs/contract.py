@@ -70,7 +70,8 @@ class RolloutEnv(Protocol):
     needs to unpack a row), obs_width and obs_dtype (a row's elements and torch dtype: what
     the rollout buffer stores); action_spec (puffer_backend.spec); device (torch.device of
     every tensor); compiles (True when the first reset and step compile programs: the loop
-    times them as compile time).
+    times them as compile time); restores_episodes (True when `restore` continues the episodes
+    under way, False when it resets the envs).
     """
     num_envs: int
     num_steps: int
@@ -80,6 +81,7 @@ class RolloutEnv(Protocol):
     action_spec: Any
     device: Any
     compiles: bool
+    restores_episodes: bool
 
     def reset(self, seed: int):
         """Reset every env (env i seeded from `seed`); returns the observation rows `(num_envs, width)`."""
@@ -98,6 +100,11 @@ class RolloutEnv(Protocol):
 
     def end_rollout(self) -> RolloutEnd:
         """The rollout just taken (steps 0 .. num_steps - 1); folds its episodes into the statistics."""
+
+    def dones(self):
+        """The latest step's dones as a float32 tensor `(num_envs,)` on the device, 1.0 where an
+        episode ended (what a recurrent policy's state is reset by; no host synchronization
+        where the env has none)."""
 
     def last_step(self) -> tuple:
         """(the env's own rewards, dones) of the latest step as numpy `(num_envs,)`: for

@@ -187,6 +187,7 @@ class GymVecEnv:
     """
 
     compiles = False
+    restores_episodes = False
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int = 1, *, vec: str = "sync", factory=None,
                  norm_obs: bool = False, norm_reward: bool = False, gamma: float = 0.99,
@@ -266,6 +267,7 @@ class GymVecEnv:
             self._final_rows.append(self._pack_final(out.final_obs, np.flatnonzero(out.truncated)))
         self.stats.add(out.reward, done)
         self._last = (out.reward, done)
+        self._t = t
         self._obs = torch.from_numpy(rows) if self._on_cpu else self._rows_to_device(rows)
 
     def observation(self) -> torch.Tensor:
@@ -304,6 +306,9 @@ class GymVecEnv:
             return torch.from_numpy(rows).to(self.device)
         np.copyto(self._staging.numpy(), rows)
         return self._staging.to(self.device, non_blocking=True)
+
+    def dones(self) -> torch.Tensor:
+        return self._to_device(self._dones[self._t].copy())  # a copy: the row is rewritten next rollout
 
     def last_step(self) -> tuple:
         return self._last

@@ -284,9 +284,19 @@ def _not_a_normal(dist) -> str:
     return f"an array of shape {tuple(shape)}, not a Normal" if shape is not None else f"a {type(dist).__name__}"
 
 
-def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None, network: str = "auto") -> JaxPolicy:
+def make_policy(gymnax_env: GymnaxEnv, hidden_size: int, policy=None, network: str = "auto",
+                recurrent: bool = False) -> JaxPolicy:
     """The built-in policy when `policy` is None (its encoders by `network`, `config.network`:
-    errors name it so), else the user's (its outputs checked against `gymnax_env`'s actions)."""
+    errors name it so; the LSTM policy of recurrent.py when `recurrent`, a RecurrentPolicy),
+    else the user's (its outputs checked against `gymnax_env`'s actions)."""
+    if recurrent:
+        if policy is not None:
+            raise bad_value("policy", "None when config.recurrent (recurrent is the built-in LSTM policy)",
+                            f"a {type(policy).__name__}")
+        from .recurrent import recurrent_policy
+
+        encoder_plan(gymnax_env, network, "config.network")
+        return recurrent_policy(gymnax_env, hidden_size, network)
     if policy is None:
         encoder_plan(gymnax_env, network, "config.network")  # refused here with the config's name
         return builtin_policy(gymnax_env, hidden_size, network)

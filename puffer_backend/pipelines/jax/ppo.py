@@ -166,8 +166,11 @@ def _checkpoint(state: RunnerState, steps: int, updates: int, program: PPOProgra
 
 
 def _rest(state: RunnerState) -> dict:
-    return {"env_state": state.env_state, "obs": state.obs, "stats": state.stats, "keys": state.keys,
+    rest = {"env_state": state.env_state, "obs": state.obs, "stats": state.stats, "keys": state.keys,
             "update": state.update}
+    if state.memory is not None:  # a recurrent policy's state: h, c and the next start flags
+        rest["memory"] = state.memory
+    return rest
 
 
 def _restore(template: RunnerState, checkpoint: Checkpoint, program: PPOProgram) -> RunnerState:
@@ -238,7 +241,8 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
     episodes = check_positive_int("episodes", episodes)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
-    pol = make_policy(gymnax_env, config.hidden_size, named_policy(config, policy), network=config.network)
+    pol = make_policy(gymnax_env, config.hidden_size, named_policy(config, policy), network=config.network,
+                      recurrent=config.recurrent)
     params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)
     venv = VecEnv(gymnax_env, episodes)
@@ -250,16 +254,23 @@ def evaluate(run_dir, episodes: int = 20, seed: int = 0, *, env=None, policy=Non
         obs, env_state = venv.reset(k_reset)
 
         def step(carry, _):
-            env_state, obs, key, total, alive = carry
+            env_state, obs, key, total, alive, memory = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            dist, _ = pol.apply(params, obs if obs_rms is None else rms_normalize(obs_rms, obs))
+            seen = obs if obs_rms is None else rms_normalize(obs_rms, obs)
+            if memory is None:
+                dist, _ = pol.apply(params, seen)
+            else:  # the recurrent state, carried and reset where an episode ended
+                dist, _, (h, c) = pol.step(params, seen, memory[:2], memory[2])
             action, _, _ = jax_impl.sample_logits(k_act, dist, deterministic=True, mask=action_mask(gymnax_env, obs))
             res = venv.step(k_env, env_state, gymnax_env.env_action(action))
             total = total + jnp.where(alive, res.reward, 0.0)
-            return (res.state, res.obs, key, total, alive & ~res.done), None
+            if memory is not None:
+                memory = (h, c, res.done.astype(jnp.float32))
+            return (res.state, res.obs, key, total, alive & ~res.done, memory), None
 
-        init = (env_state, obs, key, jnp.zeros((episodes,), jnp.float32), jnp.ones((episodes,), bool))
-        (_, _, _, total, _), _ = jax.lax.scan(step, init, None, horizon)
+        memory = (*pol.initial_state(episodes), jnp.ones((episodes,), jnp.float32)) if config.recurrent else None
+        init = (env_state, obs, key, jnp.zeros((episodes,), jnp.float32), jnp.ones((episodes,), bool), memory)
+        (_, _, _, total, _, _), _ = jax.lax.scan(step, init, None, horizon)
         return total.mean()
 
     return float(run(jax.random.PRNGKey(seed)))
@@ -274,13 +285,14 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     FileNotFoundError when `run_dir` has no checkpoint.
     """
     from ..envs.render import gymnax_frames
-    from ..video import VideoWriter, check_video_path, play_gymnax
+    from ..video import VideoWriter, check_video_config, check_video_path, play_gymnax
 
     episodes = check_positive_int("episodes", episodes)
     path = check_video_path(path)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
     frames = gymnax_frames(gymnax_env)  # an env without frames is refused before anything runs
+    check_video_config(config)
     pol = make_policy(gymnax_env, config.hidden_size, named_policy(config, policy), network=config.network)
     params = load_params(checkpoint, pol, gymnax_env.obs_dim)
     obs_rms = saved_obs_rms(checkpoint.state, config.norm_obs)

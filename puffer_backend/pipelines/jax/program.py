@@ -14,6 +14,10 @@ reads in the order the program runs, one section each, marked as in PureJaxRL's 
     CHUNK LOOP            `n` update steps (lax.fori_loop), one metrics row each
     SHARD AND JIT         the loop as a shard_map over the mesh; init and loop jitted
 
+Recurrent (`config.recurrent`, recurrent.py): the runner state carries the LSTM state and the
+next start flags (`memory`); the rollout resets the state where an episode ended, and the
+update re-runs sets of whole envs from the rollout's first state (`segment_minibatches`).
+
 Data parallel: the loop is a `shard_map` over a 1-d mesh of all devices (axis `data`). Envs
 (and so the batch) are split across devices, params and optimizer state are replicated,
 gradients are averaged with `pmean`. One device is the same program. Several hosts: call
@@ -55,6 +59,7 @@ class RunnerState(NamedTuple):
     keys: jax.Array      # (num_devices, 2): one PRNG key per device
     update: jax.Array    # () int32: updates done so far
     norm: Any = None     # normalize.NormState under norm_obs / norm_reward: moments replicated, returns split
+    memory: Any = None   # (h, c, start) of a recurrent policy (recurrent.py), split over devices
 
 
 class Transition(NamedTuple):
@@ -127,6 +132,9 @@ def _sizes(config: TrainConfig, gymnax_env: GymnaxEnv, devices: int, chunk_updat
                         repr(config.num_envs))
     local_envs = config.num_envs // devices
     local_batch = local_envs * config.num_steps
+    if config.recurrent and local_envs % config.num_minibatches:
+        raise bad_value("num_minibatches", f"a divisor of the per-device num_envs {local_envs} when recurrent "
+                        "(minibatches are sets of whole envs)", repr(config.num_minibatches))
     if local_batch % config.num_minibatches:
         raise bad_value("num_minibatches", f"a divisor of the per-device batch {local_batch}", repr(config.num_minibatches))
     num_updates = config.num_updates
@@ -151,7 +159,7 @@ def _state_partitions(config: TrainConfig) -> RunnerState:
         norm = NormState(moments if config.norm_obs else None, moments if config.norm_reward else None,
                          split if config.norm_reward else None)
     return RunnerState(params=rep, opt_state=rep, env_state=split, obs=split, stats=stats, keys=split, update=rep,
-                       norm=norm)
+                       norm=norm, memory=(split, split, split) if config.recurrent else None)
 
 
 def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates: int | None = None, env=None,
@@ -170,7 +178,8 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     _check_config(config)
     gymnax_env = make_env(config.env_id, resolve_factory(config.env_id, env))
     check_normalizable(gymnax_env, config.norm_obs)
-    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network)
+    pol = make_policy(gymnax_env, config.hidden_size, policy, network=config.network, recurrent=config.recurrent)
+    recurrent = config.recurrent
     mesh = make_mesh() if mesh is None else mesh
     n_dev = mesh.size
     sizes = _sizes(config, gymnax_env, n_dev, chunk_updates)
@@ -194,14 +203,19 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         params = pol.init(k_params, jnp.zeros((1, gymnax_env.obs_dim), jnp.float32))
         obs, env_state = venv_all.reset(k_env)
         norm, obs = norm_reset(norm_init(gymnax_env.obs_dim, config.num_envs, config.norm_obs, config.norm_reward), obs)
+        memory = None
+        if recurrent:  # fresh envs: every episode starts
+            memory = (*pol.initial_state(config.num_envs), jnp.ones((config.num_envs,), jnp.float32))
         return RunnerState(params, tx.init(params), env_state, obs,
                            jax_stats_init(config.num_envs),
-                           jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32), norm)
+                           jax.random.split(k_run, n_dev), jnp.zeros((), jnp.int32), norm, memory)
 
     # COLLECT TRAJECTORIES
-    def collect_trajectories(policy_step, env_state, obs, norm, key):
-        """num_steps steps of this device's envs -> (env_state, obs, norm, key, traj, final_obs,
-        truncated), the last three `(num_steps, local_envs, ...)`."""
+    def collect_trajectories(policy_step, env_state, obs, norm, memory, key):
+        """num_steps steps of this device's envs -> (env_state, obs, norm, memory, key, traj,
+        final_obs, truncated, steps), the last four `(num_steps, local_envs, ...)`. A recurrent
+        policy_step is `(obs, (h, c), start) -> (dist, value, (h, c))`, carried in `memory`;
+        steps: the start flag each step used and the state it reached, else None."""
         # Every env random draw and reset state of the rollout in one batched call (see
         # VecEnv.draw_pool): the scan body keeps only the transition, the policy and a select.
         key, k_pool, k_act = jax.random.split(key, 3)
@@ -211,8 +225,13 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         act_keys = jax.random.split(k_act, config.num_steps)
 
         def env_step(carry, t):
-            env_state, obs, norm = carry
-            dist, value = policy_step(obs)
+            env_state, obs, norm, memory = carry
+            if memory is None:
+                dist, value = policy_step(obs)
+                step = None
+            else:
+                dist, value, (h, c) = policy_step(obs, memory[:2], memory[2])
+                step = (memory[2], h, c)
             action, logprob, _ = jax_impl.sample_logits(act_keys[t], dist, mask=None if mask_fn is None else mask_fn(obs))
             # The env gets the clipped action, the loss scores the raw draw (as CleanRL).
             res = venv_local.step_from_pool(pool, t, env_state, gymnax_env.env_action(action))
@@ -220,19 +239,62 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
                                                           config.gamma, axis)
             env_reward = res.reward if config.norm_reward else None
             transition = Transition(obs, action, logprob, value, reward, res.done, env_reward)
-            return (res.state, next_obs, norm), (transition, final_obs, res.truncated)
+            if memory is not None:  # the next step starts an episode where this one ended
+                memory = (h, c, res.done.astype(jnp.float32))
+            return (res.state, next_obs, norm, memory), (transition, final_obs, res.truncated, step)
 
-        (env_state, obs, norm), (traj, final_obs, truncated) = jax.lax.scan(
-            env_step, (env_state, obs, norm), jnp.arange(config.num_steps))
-        return env_state, obs, norm, key, traj, final_obs, truncated
+        (env_state, obs, norm, memory), (traj, final_obs, truncated, steps) = jax.lax.scan(
+            env_step, (env_state, obs, norm, memory), jnp.arange(config.num_steps))
+        return env_state, obs, norm, memory, key, traj, final_obs, truncated, steps
 
     # CALCULATE ADVANTAGES
-    def calculate_advantages(params, policy_step, traj: Transition, final_obs, truncated, last_obs):
+    def calculate_advantages(params, policy_step, traj: Transition, final_obs, truncated, last_obs, memory, steps):
         """(advantages, returns) `(num_steps, local_envs)`: time limits bootstrapped with the
-        critic's value of `final_obs`, then GAE from the value of `last_obs`."""
-        _, last_value = pol.apply(params, last_obs)
-        return advantages_and_returns(lambda o: policy_step(o)[1], traj.reward, traj.value, traj.done, truncated,
-                                      final_obs, last_value, config, sizes.truncation_slots)
+        critic's value of `final_obs`, then GAE from the value of `last_obs`. A recurrent
+        policy's values continue from its state: the carried one for `last_obs`, the one each
+        step reached for its final observation (carried beside it in the gathered rows)."""
+        if memory is None:
+            _, last_value = pol.apply(params, last_obs)
+            return advantages_and_returns(lambda o: policy_step(o)[1], traj.reward, traj.value, traj.done, truncated,
+                                          final_obs, last_value, config, sizes.truncation_slots)
+        _, last_value, _ = policy_step(last_obs, memory[:2], memory[2])
+        d, hidden = gymnax_env.obs_dim, pol.hidden_size
+
+        def value_fn(rows):
+            state = (rows[:, d:d + hidden], rows[:, d + hidden:])
+            return policy_step(rows[:, :d], state, jnp.zeros((rows.shape[0],), jnp.float32))[1]
+
+        rows = jnp.concatenate([final_obs, steps[1], steps[2]], axis=-1)
+        return advantages_and_returns(value_fn, traj.reward, traj.value, traj.done, truncated, rows, last_value,
+                                      config, sizes.truncation_slots)
+
+    def segment_minibatches(batch, perm):
+        """A recurrent batch as num_minibatches sets of whole envs (`perm` shuffles the envs):
+        ((obs, starts, h0, c0) of each set's segment, then its rows `(steps * envs, ...)`)."""
+        (obs, starts, h0, c0), *rows = batch
+        count = config.num_minibatches
+
+        def by_envs(x):  # (steps, envs, ...) -> (count, steps, envs / count, ...)
+            x = x[:, perm]
+            return jnp.swapaxes(x.reshape((x.shape[0], count, -1) + x.shape[2:]), 0, 1)
+
+        def initial(x):  # (envs, hidden) -> (count, envs / count, hidden)
+            return x[perm].reshape((count, -1) + x.shape[1:])
+
+        segment = (by_envs(obs), by_envs(starts), initial(h0), initial(c0))
+        rows = [by_envs(x) for x in rows]
+        return (segment, *(x.reshape((count, -1) + x.shape[3:]) for x in rows))
+
+    # What the loss runs the policy on: rows, or (recurrent) whole segments re-run from their first state.
+    apply, loss_mask_fn = (None, None) if recurrent else (pol.apply, mask_fn)
+    if recurrent:
+        def apply(params, segment):
+            obs, starts, h0, c0 = segment
+            return pol.unroll(params, obs, (h0, c0), starts)
+
+        if mask_fn is not None:
+            def loss_mask_fn(segment):
+                return mask_fn(segment[0].reshape(-1, segment[0].shape[-1]))
 
     # UPDATE NETWORK
     def update_network(params, opt_state, batch, key):
@@ -241,13 +303,17 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         def update_epoch(carry, _):
             opt, key = carry
             key, k_perm, k_loss = jax.random.split(key, 3)
-            perm = jax.random.permutation(k_perm, sizes.local_batch)
-            minibatches = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), batch)
+            if recurrent:
+                minibatches = segment_minibatches(batch, jax.random.permutation(k_perm, sizes.local_envs))
+            else:
+                perm = jax.random.permutation(k_perm, sizes.local_batch)
+                minibatches = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]),
+                                           batch)
 
             def update_minibatch(opt, minibatch):
                 if adam is not None:
-                    return flat_minibatch_step(opt, minibatch, k_loss, config, adam, axis, pol.apply, mask_fn)
-                params, opt_state, aux = minibatch_step(*opt, minibatch, k_loss, config, tx, axis, pol.apply, mask_fn)
+                    return flat_minibatch_step(opt, minibatch, k_loss, config, adam, axis, apply, loss_mask_fn)
+                params, opt_state, aux = minibatch_step(*opt, minibatch, k_loss, config, tx, axis, apply, loss_mask_fn)
                 return (params, opt_state), aux
 
             opt, aux = jax.lax.scan(update_minibatch, opt, minibatches)
@@ -262,19 +328,25 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     def update_step(state: RunnerState):
         """One update on this device's envs -> (state, its metrics row `(len(METRICS),)`)."""
         key = state.keys[0]
-        policy_step = pol.rollout(state.params)  # built once per update (the fused MLP for the built-in policy)
-        env_state, obs, norm, key, traj, final_obs, truncated = collect_trajectories(
-            policy_step, state.env_state, state.obs, state.norm, key)
-        adv, ret = calculate_advantages(state.params, policy_step, traj, final_obs, truncated, obs)
+        if recurrent:
+            policy_step = functools.partial(pol.step, state.params)
+        else:
+            policy_step = pol.rollout(state.params)  # built once per update (the fused MLP for the built-in policy)
+        env_state, obs, norm, memory, key, traj, final_obs, truncated, steps = collect_trajectories(
+            policy_step, state.env_state, state.obs, state.norm, state.memory, key)
+        adv, ret = calculate_advantages(state.params, policy_step, traj, final_obs, truncated, obs, memory, steps)
         # Episode bookkeeping sees every device's envs, in global env order, and the env's own rewards.
         gather = None if axis is None else (lambda x: jax.lax.all_gather(x, axis, axis=1, tiled=True))
         own = traj.reward if traj.env_reward is None else traj.env_reward
         stats = jax_stats_update(state.stats, own, traj.done, gather=gather)
         flat = lambda x: x.reshape((sizes.local_batch,) + x.shape[2:])  # noqa: E731
-        batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
+        if recurrent:  # whole segments: from the rollout's first state, with each step's start flag
+            batch = ((traj.obs, steps[0], *state.memory[:2]), traj.action, traj.logprob, traj.value, adv, ret)
+        else:
+            batch = tuple(map(flat, (traj.obs, traj.action, traj.logprob, traj.value, adv, ret)))
         key, k_learn = jax.random.split(key)
         params, opt_state, losses = update_network(state.params, state.opt_state, batch, k_learn)
-        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1, norm)
+        new = RunnerState(params, opt_state, env_state, obs, stats, key[None], state.update + 1, norm, memory)
         metrics = jnp.concatenate([jax_stats_mean(stats)[None], stats.count.astype(jnp.float32)[None], losses])
         return new, metrics
 

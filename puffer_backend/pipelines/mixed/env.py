@@ -65,6 +65,7 @@ class GymnaxTorchEnv:
     """
 
     compiles = True
+    restores_episodes = True
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int, *, factory=None, norm_obs: bool = False,
                  norm_reward: bool = False, gamma: float = 0.99, device: torch.device | str = "cpu"):
@@ -77,6 +78,7 @@ class GymnaxTorchEnv:
         self._step = jax.jit(self._step_impl, donate_argnums=0)
         self._reset = jax.jit(self._reset_impl)
         self._refill = jax.jit(self._refill_impl, donate_argnums=0)
+        self._done_at = jax.jit(lambda ends, t: (ends[t] != RUNNING).astype(jnp.float32))
         self._stats_update = jax.jit(lambda stats, rewards, ends: jax_stats_update(stats, rewards, ends != RUNNING))
         self.carry: Carry | None = None
         self.stats = None
@@ -167,6 +169,9 @@ class GymnaxTorchEnv:
         if time_limits.any():  # rare (CartPole: a 500-step episode); a row gather then
             final_obs = exchange.to_torch(carry.final_obs)[time_limits]
         return RolloutEnd(rewards, (ends != RUNNING).float(), time_limits, final_obs)
+
+    def dones(self) -> torch.Tensor:
+        return exchange.to_torch(self._done_at(self.carry.ends, self._t))
 
     def last_step(self) -> tuple:
         own = self.carry.rewards if self.carry.env_rewards is None else self.carry.env_rewards

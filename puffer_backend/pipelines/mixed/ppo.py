@@ -121,11 +121,12 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
 
     from ..envs.render import gymnax_frames
     from ..normalize import rms_normalize, saved_obs_rms
-    from ..video import VideoWriter, check_video_path, play_gymnax
+    from ..video import VideoWriter, check_video_config, check_video_path, play_gymnax
 
     episodes = check_positive_int("episodes", episodes)
     path = check_video_path(path)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
+    check_video_config(config)
     factory = resolve_factory(config.env_id, env)
     with torch_threads(1):
         genv = _make_env(config, 1, 1, factory, training=False)

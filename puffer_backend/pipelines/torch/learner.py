@@ -19,7 +19,7 @@ from ...spec.errors import bad_value
 from ..gae import gae_numpy
 from ..rules import ADAM_BETAS, ADAM_EPS, clip_coefficient, learning_rate_at, normalized_advantages
 
-__all__ = ["RolloutBuffer", "minibatch_loss", "ppo_update", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
+__all__ = ["RolloutBuffer", "minibatch_loss", "ppo_loss_terms", "ppo_update", "step_optimizer", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
            "flatten_parameters", "clip_gradients_", "anneal_learning_rate", "parameters_finite"]
 
 
@@ -147,8 +147,14 @@ def minibatch_loss(model: nn.Module, obs, actions, old_logprob, adv, ret, old_va
     """CleanRL's clipped PPO loss on one minibatch: (loss, pg_loss, v_loss, entropy, approx_kl,
     clipfrac), all 0-d; only `loss` carries a gradient. One function, so that `--compile` can
     compile the forward, the loss and (through AOTAutograd) their backward as one graph."""
-    clip = config.clip_coef
     _, newlogprob, entropy, newvalue = model(obs, actions)
+    return ppo_loss_terms(newlogprob, entropy, newvalue, old_logprob, adv, ret, old_value, config)
+
+
+def ppo_loss_terms(newlogprob, entropy, newvalue, old_logprob, adv, ret, old_value, config):
+    """`minibatch_loss` from the policy's outputs on the minibatch (`(rows,)` each): the same
+    tuple. The recurrent update computes them from a re-run segment (torch/recurrent.py)."""
+    clip = config.clip_coef
     logratio = newlogprob - old_logprob
     ratio = logratio.exp()
     with torch.no_grad():
@@ -181,9 +187,8 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
     b_actions = buf.actions.reshape(batch, *buf.actions.shape[2:])
     flat = torch.stack([buf.logprobs.reshape(-1), buf.advantages.reshape(-1),
                         buf.returns.reshape(-1), buf.values.reshape(-1)])
-    # What the optimizer steps: the flat Parameter of `make_optimizer`, or any other list.
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    flat_param = params[0] if len(params) == 1 and params[0].grad is not None else None
+    flat_param = _flat_parameter(params)
     clipfracs = []
     for _ in range(config.update_epochs):
         perm = torch.randperm(batch, generator=generator, device=generator.device)
@@ -195,15 +200,7 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
             loss, pg_loss, v_loss, entropy_loss, approx_kl, clipfrac = loss_fn(
                 model, e_obs[start:end], e_actions[start:end], old_logprob, adv, ret, old_value, config)
             clipfracs.append(clipfrac)
-            if flat_param is not None:
-                flat_param.grad.zero_()  # in place: the model's gradients are views of it
-                loss.backward()
-                clip_gradients_([flat_param.grad], config.max_grad_norm)
-            else:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_gradients_([p.grad for p in params if p.grad is not None], config.max_grad_norm)
-            optimizer.step()
+            step_optimizer(optimizer, params, loss, config.max_grad_norm, flat_param)
     return {
         "policy_loss": pg_loss.item(),
         "value_loss": v_loss.item(),
@@ -211,6 +208,28 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
         "approx_kl": approx_kl.item(),
         "clipfrac": torch.stack(clipfracs).mean().item(),
     }
+
+
+def _flat_parameter(params: list):
+    """The flat Parameter of `make_optimizer` when the optimizer steps one, else None (any other list)."""
+    return params[0] if len(params) == 1 and params[0].grad is not None else None
+
+
+def step_optimizer(optimizer: torch.optim.Optimizer, params: list, loss: torch.Tensor, max_grad_norm: float,
+                   flat_param=False) -> None:
+    """Backward `loss`, clip the gradients (pipelines.rules), step. params: the optimizer's
+    parameters; flat_param: `_flat_parameter(params)` (found here when not given)."""
+    if flat_param is False:
+        flat_param = _flat_parameter(params)
+    if flat_param is not None:
+        flat_param.grad.zero_()  # in place: the model's gradients are views of it
+        loss.backward()
+        clip_gradients_([flat_param.grad], max_grad_norm)
+    else:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients_([p.grad for p in params if p.grad is not None], max_grad_norm)
+    optimizer.step()
 
 
 def parameters_finite(optimizer: torch.optim.Optimizer) -> bool:

@@ -8,6 +8,8 @@ samples with `torch_impl.sample_logits`, the env steps and keeps its episode sta
 bootstrap the time limits it reports with the critic's values of their final observations,
 compute the advantages (pipelines.gae), run the PPO update (learner.py); the run's
 bookkeeping (rows, target, save cadence, Ctrl-C, summary) is pipelines.training_run's.
+A recurrent agent (`config.recurrent`, recurrent.py) has its own rollout, bootstrap and
+update, which carry its state.
 Under torchrun (the torch pipeline's DDP), every rank steps its own envs (seed + rank) and
 the update runs under DistributedDataParallel; rank 0 records and saves.
 The agent, its optimizer, the sampling generator and the buffers live on the env's `device`
@@ -28,10 +30,13 @@ from ..resume import resumed_env_seed
 from ..training_run import TrainingRun
 from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, minibatch_loss, parameters_finite, ppo_update
 from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
+from .recurrent import (RecurrentAgent, RecurrentMemory, collect_recurrent_rollout, evaluate_recurrent,
+                        finish_recurrent_rollout, recurrent_ppo_update)
 from .runtime import DistInfo, seed_everything, torch_threads, unchecked_values, update_threads
 from .saving import agent_checkpoint, load_agent_params, restore_learner
 from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 from ..named_policy import build_policy
+from ...spec.errors import bad_value
 from ...spec.layout import row_width
 
 __all__ = ["train_on", "collect_rollout", "finish_rollout", "evaluate_on", "evaluation_agent"]
@@ -55,9 +60,12 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
 
     # The agent, its optimizer and what --compile compiles. A user's policy takes the plain
     # path: no fused rollout copy, Adam over its own tensors.
+    if config.recurrent:
+        _check_recurrent(user_policy, dist)
     if user_policy is None and config.policy is not None:  # named by import path: built after seeding
         user_policy = UserPolicy(named_torch_policy(config, env.observation_layout, env.action_spec))
-    agent = build_agent(env, config.hidden_size, config.network) if user_policy is None else user_policy
+    agent = (build_agent(env, config.hidden_size, config.network, config.recurrent) if user_policy is None
+             else user_policy)
     if user_policy is not None:
         user_policy.use_action_mask(env.observation_layout, env.action_spec)  # as the built-in agent masks
     agent.to(device)  # before the optimizer is made over its parameters (a user's policy moves in place)
@@ -73,7 +81,8 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
     optimizer = (make_optimizer if user_policy is None else make_user_optimizer)(agent, config.learning_rate)
     buf = RolloutBuffer(config.num_steps, env.num_envs, env.obs_width, env.obs_dtype, env.action_spec.action_shape,
                         _action_dtype(env.action_spec), device)
-    act = rollout_fn(agent, policy, config.compile, generator)
+    act = rollout_fn(agent, policy, config.compile, generator) if not config.recurrent else None
+    memory = RecurrentMemory(agent, config.num_steps, env.num_envs, device) if config.recurrent else None
 
     # The first reset, and what compiles (the JAX env's programs, torch.compile's graphs),
     # timed apart from training.
@@ -101,12 +110,15 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
                    "reseeded (the run continues, not bit for bit)")
         with torch.inference_mode():
             obs = env.restore(checkpoint.state, reset_seed=resumed_env_seed(seed, checkpoint.update))
+        if memory is not None and env.restores_episodes:  # else the envs were reset: so is the state
+            memory.restore(checkpoint.state)
         clock.continue_from(checkpoint.info["clock"])
         done_updates = checkpoint.update
 
     def save(run: TrainingRun) -> None:
         save_checkpoint(logger.run_dir, config, agent_checkpoint(
-            backend, run.step, run.update, weights, optimizer, generator, state=env.state_arrays(),
+            backend, run.step, run.update, weights, optimizer, generator,
+            state={**env.state_arrays(), **(memory.arrays() if memory is not None else {})},
             info={"clock": clock.times()}))
 
     num_updates = config.num_updates_for(dist.world_size)
@@ -119,15 +131,32 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
             if config.anneal_lr:
                 anneal_learning_rate(optimizer, update, num_updates, config.learning_rate)
             agent.refresh_rollout_weights()  # the last update changed the weights
-            obs = collect_rollout(env, act, buf, obs)
-            finish_rollout(env, agent.get_value, buf, obs, config)
+            if memory is None:
+                obs = collect_rollout(env, act, buf, obs)
+                finish_rollout(env, agent.get_value, buf, obs, config)
+            else:
+                obs = collect_recurrent_rollout(env, agent, memory, buf, obs, generator)
+                finish_recurrent_rollout(env, agent, memory, buf, obs, config)
             with torch_threads(threads):  # the rollout stays on one thread
-                losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
+                if memory is None:
+                    losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
+                else:
+                    losses = recurrent_ppo_update(agent, optimizer, buf, memory, config, generator)
             run.end_update(*env.episode_stats(), losses, params_finite=parameters_finite(optimizer))
             if run.should_stop():
                 break
             run.save_if_due()
     return run.summary
+
+
+def _check_recurrent(user_policy, dist: DistInfo) -> None:
+    """config.recurrent is the built-in agent, on one process (its update does not go through DDP)."""
+    if user_policy is not None:
+        raise bad_value("policy", "None when config.recurrent (recurrent is the built-in LSTM policy)",
+                        f"a {type(user_policy.policy).__name__}")
+    if dist.world_size > 1:
+        raise bad_value("config.recurrent", "False under torchrun (the recurrent update runs on one process)",
+                        f"True with WORLD_SIZE={dist.world_size}")
 
 
 def collect_rollout(env, act, buf: RolloutBuffer, obs: torch.Tensor) -> torch.Tensor:
@@ -167,7 +196,8 @@ def evaluation_agent(config, checkpoint, observation_layout, action_spec, policy
     if policy is None and config.policy is not None:
         policy = named_torch_policy(config, observation_layout, action_spec)
     if policy is None:
-        agent = Agent(observation_layout, action_spec, config.hidden_size, config.network)
+        agent = (RecurrentAgent if config.recurrent else Agent)(observation_layout, action_spec, config.hidden_size,
+                                                                 config.network)
         load_agent_params(agent, checkpoint)
         return agent
     load_agent_params(policy, checkpoint)
@@ -178,6 +208,8 @@ def evaluate_on(env, agent, episodes: int, seed: int) -> float:
     """Mean return (the env's own rewards) of the greedy `agent` over one episode per env of
     `env` (a RolloutEnv of `episodes` envs, normalization frozen); an episode still running
     after EVAL_HORIZON steps counts its return so far."""
+    if isinstance(agent, RecurrentAgent):
+        return evaluate_recurrent(env, agent, episodes, seed, EVAL_HORIZON)
     returns = np.zeros(episodes)
     finished = np.zeros(episodes, dtype=bool)
     with torch.inference_mode():

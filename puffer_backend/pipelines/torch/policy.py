@@ -77,11 +77,15 @@ class ConvEncoder(nn.Module):
         return F.relu(self.dense(x)) if self.dense is not None else x
 
 
-def build_agent(env, hidden_size: int, network: str = "auto") -> "Agent":
+def build_agent(env, hidden_size: int, network: str = "auto", recurrent: bool = False) -> "Agent":
     """The agent for an env that exposes `observation_layout` (a `nativize_dtype` layout of its
     packed rows) and `action_spec` (both pipelines' envs do). network: `config.network` (errors
-    name it so)."""
+    name it so); recurrent: `config.recurrent`, the LSTM agent of torch/recurrent.py."""
     choose_encoders([leaf.shape for _, leaf in leaves(env.observation_layout)], network, "config.network")
+    if recurrent:
+        from .recurrent import RecurrentAgent
+
+        return RecurrentAgent(env.observation_layout, env.action_spec, hidden_size, network)
     return Agent(env.observation_layout, env.action_spec, hidden_size, network)
 
 
@@ -133,8 +137,7 @@ class Agent(nn.Module):
         self.network = "cnn" if any(encoders) else "mlp"
         in_size = flattened_tensor_size(native_dtype) if self.network == "mlp" else sum(
             enc.out_size if enc is not None else math.prod(leaf.shape) for enc, (_, leaf) in zip(encoders, layout))
-        self.critic = _mlp(in_size, hidden_size, 1, 1.0)
-        self.actor = _mlp(in_size, hidden_size, action_spec.logits_width, 0.01)
+        self._build_heads(in_size, hidden_size, action_spec.logits_width)
         if isinstance(action_spec, Continuous):
             self.actor_logstd = nn.Parameter(torch.zeros(1, action_spec.logits_width))
         if self.network == "cnn":
@@ -147,6 +150,12 @@ class Agent(nn.Module):
         self._splits = action_spec.head_sizes if isinstance(action_spec, MultiDiscrete) else None
         self._mask_path = action_mask_path(native_dtype, action_spec)
         self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
+
+    def _build_heads(self, in_size: int, hidden_size: int, logits_width: int) -> None:
+        """What turns features into logits and values: CleanRL's two MLPs (the recurrent
+        agent builds its own)."""
+        self.critic = _mlp(in_size, hidden_size, 1, 1.0)
+        self.actor = _mlp(in_size, hidden_size, logits_width, 0.01)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """Float32 features `(batch, MLP input)` from packed rows: the leaves flattened (the flat

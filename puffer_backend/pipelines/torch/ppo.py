@@ -151,11 +151,12 @@ def record_video(run_dir, path, episodes: int = 1, seed: int = 0, *, env=None, p
     Raises ValueError when the env does not render rgb_array frames or the path is not a
     video file, FileNotFoundError when `run_dir` has no checkpoint.
     """
-    from ..video import VideoWriter, check_video_path, play_gymnasium
+    from ..video import VideoWriter, check_video_config, check_video_path, play_gymnasium
 
     episodes = check_positive_int("episodes", episodes)
     path = check_video_path(path)
     config, checkpoint = load_checkpoint(run_dir, BACKEND)
+    check_video_config(config)
     factory = resolve_factory(config.env_id, env)
     with torch_threads(1):
         single = make_gym_env(config.env_id, factory, render_mode="rgb_array")
