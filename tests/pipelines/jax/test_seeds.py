@@ -132,3 +132,14 @@ def test_purejaxrl_form_jit_vmap_make_train():
         for name, values in alone.items():
             assert together[name].shape == (2, 6)
             np.testing.assert_allclose(together[name][i], values, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.heavy
+def test_recurrent_seeds_train_as_their_single_seed_runs(tmp_path):
+    config = dataclasses.replace(CONFIG, recurrent=True, target_return=None, total_steps=8 * 16 * 2)
+    loggers = [MemoryLogger(tmp_path / f"s{s}") for s in (0, 1)]
+    ppo.train_seeds(config, (0, 1), loggers)
+    for seed, vmapped in zip((0, 1), loggers):
+        alone = MemoryLogger(tmp_path / f"alone{seed}")
+        ppo.train(dataclasses.replace(config, seed=seed), alone)
+        np.testing.assert_allclose(_rows(vmapped), _rows(alone), rtol=1e-4, atol=1e-5)
