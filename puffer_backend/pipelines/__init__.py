@@ -19,7 +19,6 @@ One folder per pipeline over shared building blocks:
     run_folder.py  one process per run folder (a lock), and what a new run may start in
     run_folder.py  one training process per run folder (a lock); no new run in another run's folder
     interrupt.py   Ctrl-C finishes the update, saves a checkpoint, then stops
-    openmp.py      OpenMP's passive waiting, set before torch loads (the multi-threaded update)
     compile_cache.py  JAX's persistent compilation cache for the jax and mixed pipelines
     video.py       videos of a trained policy
     envs/          the env table, the env contract of the torch loop (contract.py), gymnasium
@@ -52,14 +51,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .openmp import prefer_passive_waiting
-
-prefer_passive_waiting()  # before any pipeline loads torch (openmp.py)
-
-from ..spec.errors import bad_value  # noqa: E402
-from .config import BACKENDS, TrainConfig  # noqa: E402
-from .episodes import RETURN_WINDOW  # noqa: E402
-from .metrics import METRIC_KEYS  # noqa: E402
+from ..spec.errors import bad_value
+from .config import BACKENDS, TrainConfig
+from .episodes import RETURN_WINDOW
+from .metrics import METRIC_KEYS
 
 PIPELINES = {backend: f"puffer_backend.pipelines.{backend}.ppo" for backend in BACKENDS}
 

@@ -32,7 +32,7 @@ from .learner import RolloutBuffer, anneal_learning_rate, make_optimizer, miniba
 from .policy import Agent, build_agent, rollout_fn, warm_up_compiled
 from .recurrent import (RecurrentAgent, RecurrentMemory, collect_recurrent_rollout, evaluate_recurrent,
                         finish_recurrent_rollout, recurrent_ppo_update)
-from .runtime import DistInfo, seed_everything, torch_threads, unchecked_values, update_threads
+from .runtime import DistInfo, seed_everything, unchecked_values
 from .saving import agent_checkpoint, load_agent_params, restore_learner
 from .user_policy import UserPolicy, check_policy_actions, make_user_optimizer
 from ..named_policy import build_policy
@@ -122,7 +122,6 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
             info={"clock": clock.times()}))
 
     num_updates = config.num_updates_for(dist.world_size)
-    threads = update_threads(config.minibatch_size, dist.world_size)
     clock.start_training()
     with TrainingRun(config, logger, clock, save=save, num_updates=num_updates, done_updates=done_updates,
                      steps_per_update=config.steps_per_update(dist.world_size), is_main=dist.is_main,
@@ -137,11 +136,10 @@ def train_on(env, config, logger, *, backend: str, clock: RunClock, checkpoint=N
             else:
                 obs = collect_recurrent_rollout(env, agent, memory, buf, obs, generator)
                 finish_recurrent_rollout(env, agent, memory, buf, obs, config)
-            with torch_threads(threads):  # the rollout stays on one thread
-                if memory is None:
-                    losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
-                else:
-                    losses = recurrent_ppo_update(agent, optimizer, buf, memory, config, generator)
+            if memory is None:
+                losses = ppo_update(model, optimizer, buf, config, generator, loss_fn)
+            else:
+                losses = recurrent_ppo_update(agent, optimizer, buf, memory, config, generator)
             run.end_update(*env.episode_stats(), losses, params_finite=parameters_finite(optimizer))
             if run.should_stop():
                 break

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["torch_threads", "update_threads", "PARALLEL_UPDATE_ROWS", "unchecked_values", "seed_everything", "DistInfo", "init_distributed"]
+__all__ = ["torch_threads", "unchecked_values", "seed_everything", "DistInfo", "init_distributed"]
 
 
 @contextlib.contextmanager
@@ -21,23 +21,6 @@ def torch_threads(count: int):
         yield
     finally:
         torch.set_num_threads(old)
-
-
-# Minibatch rows from which the update runs on every core (OpenMP waiting passively): below,
-# thread hand-off costs more than the matmuls save (docs/benchmarks.md, the mixed update).
-PARALLEL_UPDATE_ROWS = 1024
-
-
-def update_threads(minibatch_rows: int, world_size: int = 1, environ=None) -> int:
-    """Intra-op threads for the PPO update: this machine's cores for minibatches of
-    PARALLEL_UPDATE_ROWS rows or more when OpenMP waits passively (pipelines.openmp), one
-    otherwise and under torchrun (each rank has its own cores' worth of work)."""
-    from ..openmp import parallel_update_allowed
-
-    if world_size > 1 or minibatch_rows < PARALLEL_UPDATE_ROWS or not parallel_update_allowed(environ):
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 @contextlib.contextmanager
