@@ -106,6 +106,7 @@ def init_params(key, gymnax_env: GymnaxEnv, hidden_size: int = 64, network: str 
     [, 'cnn': {leaf index: encoder}]}; the CNN encoders when `encoder_plan(gymnax_env, network)`
     has any (apply them with that plan)."""
     plan = encoder_plan(gymnax_env, network)
+    k_cnn = None
     if plan is not None:
         key, k_cnn = jax.random.split(key)
     k_actor, k_critic = jax.random.split(key)
@@ -114,11 +115,17 @@ def init_params(key, gymnax_env: GymnaxEnv, hidden_size: int = 64, network: str 
         "actor": _mlp(k_actor, (width, hidden_size, hidden_size, gymnax_env.policy_width), 0.01),
         "critic": _mlp(k_critic, (width, hidden_size, hidden_size, 1), 1.0),
     }
+    return with_shared_params(params, gymnax_env, plan, k_cnn)
+
+
+def with_shared_params(params: dict, gymnax_env, plan, cnn_key) -> dict:
+    """`params` plus what every built-in policy has beside its layers: the log-std of continuous
+    actions (zeros) and the CNN encoders of `plan`'s image leaves (from `cnn_key`)."""
     if not gymnax_env.discrete:
         params["log_std"] = jnp.zeros((gymnax_env.action_dim,), jnp.float32)
     if plan is not None:
         indices = [i for i, (_, _, enc) in enumerate(plan.parts) if enc is not None]
-        keys = jax.random.split(k_cnn, len(indices))
+        keys = jax.random.split(cnn_key, len(indices))
         params["cnn"] = {str(i): _encoder_params(k, plan.parts[i][2]) for i, k in zip(indices, keys)}
     return params
 

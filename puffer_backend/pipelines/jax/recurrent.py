@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from ... import jax_impl
 from ..envs.gymnax_vec import GymnaxEnv
-from .policy import _encoder_params, _mlp_input, encoder_plan, policy_dist
+from .policy import _mlp_input, encoder_plan, policy_dist, with_shared_params
 
 __all__ = ["RecurrentPolicy", "recurrent_policy", "init_recurrent_params", "lstm_cell"]
 
@@ -55,13 +55,7 @@ def init_recurrent_params(key, gymnax_env: GymnaxEnv, hidden_size: int, network:
         "actor": _dense(k_actor, h, gymnax_env.policy_width, 0.01),
         "critic": _dense(k_critic, h, 1, 1.0),
     }
-    if not gymnax_env.discrete:
-        params["log_std"] = jnp.zeros((gymnax_env.action_dim,), jnp.float32)
-    if plan is not None:
-        indices = [i for i, (_, _, enc) in enumerate(plan.parts) if enc is not None]
-        keys = jax.random.split(k_cnn, len(indices))
-        params["cnn"] = {str(i): _encoder_params(k, plan.parts[i][2]) for i, k in zip(indices, keys)}
-    return params
+    return with_shared_params(params, gymnax_env, plan, k_cnn)
 
 
 def lstm_cell(lstm: dict, x, h, c) -> tuple:

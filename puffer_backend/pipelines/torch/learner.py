@@ -19,7 +19,7 @@ from ...spec.errors import bad_value
 from ..gae import gae_numpy
 from ..rules import ADAM_BETAS, ADAM_EPS, clip_coefficient, learning_rate_at, normalized_advantages
 
-__all__ = ["RolloutBuffer", "minibatch_loss", "ppo_loss_terms", "ppo_update", "step_optimizer", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
+__all__ = ["RolloutBuffer", "minibatch_loss", "ppo_loss_terms", "ppo_update", "update_losses", "step_optimizer", "optimizer_arrays", "load_optimizer_arrays", "make_optimizer",
            "flatten_parameters", "clip_gradients_", "anneal_learning_rate", "parameters_finite"]
 
 
@@ -201,6 +201,12 @@ def ppo_update(model: nn.Module, optimizer: torch.optim.Optimizer, buf: RolloutB
                 model, e_obs[start:end], e_actions[start:end], old_logprob, adv, ret, old_value, config)
             clipfracs.append(clipfrac)
             step_optimizer(optimizer, params, loss, config.max_grad_norm, flat_param)
+    return update_losses(pg_loss, v_loss, entropy_loss, approx_kl, clipfracs)
+
+
+def update_losses(pg_loss, v_loss, entropy_loss, approx_kl, clipfracs: list) -> dict:
+    """What an update reports: the last minibatch's losses and approx_kl (as CleanRL logs them)
+    and the mean clip fraction over its minibatches."""
     return {
         "policy_loss": pg_loss.item(),
         "value_loss": v_loss.item(),

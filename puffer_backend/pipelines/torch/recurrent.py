@@ -22,7 +22,7 @@ from puffer_backend import torch_impl
 
 from ...spec.errors import bad_value
 
-from .learner import ppo_loss_terms, step_optimizer
+from .learner import ppo_loss_terms, step_optimizer, update_losses
 from .policy import Agent
 
 __all__ = ["RecurrentAgent", "RecurrentMemory", "collect_recurrent_rollout", "finish_recurrent_rollout",
@@ -191,13 +191,7 @@ def recurrent_ppo_update(agent: RecurrentAgent, optimizer, buf, memory: Recurren
                                                                                        config)
             clipfracs.append(clipfrac)
             step_optimizer(optimizer, params, loss, config.max_grad_norm)
-    return {
-        "policy_loss": pg_loss.item(),
-        "value_loss": v_loss.item(),
-        "entropy": entropy_loss.item(),
-        "approx_kl": approx_kl.item(),
-        "clipfrac": torch.stack(clipfracs).mean().item(),
-    }
+    return update_losses(pg_loss, v_loss, entropy_loss, approx_kl, clipfracs)
 
 
 def evaluate_recurrent(env, agent: RecurrentAgent, episodes: int, seed: int, horizon: int) -> float:
