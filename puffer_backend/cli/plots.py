@@ -96,11 +96,7 @@ def compare_figure(runs: Sequence[tuple[str, Mapping[str, Sequence[float]]]], *,
     for name, metrics in runs:
         axes.plot(_column(metrics, x, f"run {name}"), _column(metrics, metric, f"run {name}"),
                   linewidth=1.4, label=name)
-    axes.set_xlabel(X_AXES.get(x, x))
-    axes.set_ylabel(metric.replace("_", " "))
-    axes.grid(True, alpha=0.3)
-    axes.legend(loc="best", fontsize="small")
-    axes.set_title(title or f"{metric.replace('_', ' ')} by {X_AXES.get(x, x)}")
+    _label(axes, metric, x, title, "")
     return figure
 
 
@@ -118,12 +114,17 @@ def band_figure(groups: Sequence[tuple], *, metric: str = "mean_return", x: str 
     for label, xs, mean, low, high in groups:
         line, = axes.plot(xs, mean, linewidth=1.4, label=label)
         axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    _label(axes, metric, x, title, ": mean and 95% bootstrap CI")
+    return figure
+
+
+def _label(axes, metric: str, x: str, title: str | None, what: str) -> None:
+    """Axis labels, grid, legend and title (default: "<metric> by <x>" and `what`) of a comparison."""
     axes.set_xlabel(X_AXES.get(x, x))
     axes.set_ylabel(metric.replace("_", " "))
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize="small")
-    axes.set_title(title or f"{metric.replace('_', ' ')} by {X_AXES.get(x, x)}: mean and 95% bootstrap CI")
-    return figure
+    axes.set_title(title or f"{metric.replace('_', ' ')} by {X_AXES.get(x, x)}{what}")
 
 
 def image_format(path, argument: str = "path") -> str:

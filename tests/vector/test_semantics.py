@@ -190,31 +190,21 @@ def test_pufferlib_calls_return_the_step():
         env.recv()
 
 
-@pytest.mark.parametrize("action, error, words", [
-    (torch.zeros(3, dtype=torch.float32), TypeError, "integer action indices"),
-    (torch.zeros(2, dtype=torch.int64), ValueError, "shape (3,)"),
-    (torch.zeros(3, 1, dtype=torch.int64), ValueError, "shape (3,)"),
-    (torch.tensor([0, 1, 2]), ValueError, "[0, 2)"),
-    (torch.tensor([0, -1, 1]), ValueError, "[0, 2)"),
-    (torch.tensor([0, 2**40, 1]), ValueError, "[0, 2)"),
-    ([0, 1, 0], TypeError, "torch.Tensor or numpy.ndarray"),
-    (np.array(["a", "b", "c"]), TypeError, "integer or float array"),
+@pytest.mark.parametrize("env_id, num_envs, action, error, words", [
+    ("CartPole-v1", 3, torch.zeros(3, dtype=torch.float32), TypeError, "integer action indices"),
+    ("CartPole-v1", 3, torch.zeros(2, dtype=torch.int64), ValueError, "shape (3,)"),
+    ("CartPole-v1", 3, torch.zeros(3, 1, dtype=torch.int64), ValueError, "shape (3,)"),
+    ("CartPole-v1", 3, torch.tensor([0, 1, 2]), ValueError, "[0, 2)"),
+    ("CartPole-v1", 3, torch.tensor([0, -1, 1]), ValueError, "[0, 2)"),
+    ("CartPole-v1", 3, torch.tensor([0, 2**40, 1]), ValueError, "[0, 2)"),
+    ("CartPole-v1", 3, [0, 1, 0], TypeError, "torch.Tensor or numpy.ndarray"),
+    ("CartPole-v1", 3, np.array(["a", "b", "c"]), TypeError, "integer or float array"),
+    ("Pendulum-v1", 2, torch.zeros(2, 1, dtype=torch.int64), TypeError, "float actions"),
+    ("Pendulum-v1", 2, torch.zeros(2), ValueError, "shape (2, 1)"),
+    ("Pendulum-v1", 2, np.zeros((3, 1), np.float32), ValueError, "shape (2, 1)"),
 ])
-def test_bad_discrete_actions_are_refused_naming_actions(action, error, words):
-    env = JaxVectorEnv("CartPole-v1", 3)
-    env.reset()
-    with pytest.raises(error, match="actions") as caught:
-        env.step(action)
-    assert words in str(caught.value)
-
-
-@pytest.mark.parametrize("action, error, words", [
-    (torch.zeros(2, 1, dtype=torch.int64), TypeError, "float actions"),
-    (torch.zeros(2), ValueError, "shape (2, 1)"),
-    (np.zeros((3, 1), np.float32), ValueError, "shape (2, 1)"),
-])
-def test_bad_box_actions_are_refused_naming_actions(action, error, words):
-    env = JaxVectorEnv("Pendulum-v1", 2)
+def test_bad_actions_are_refused_naming_actions(env_id, num_envs, action, error, words):
+    env = JaxVectorEnv(env_id, num_envs)
     env.reset()
     with pytest.raises(error, match="actions") as caught:
         env.step(action)
