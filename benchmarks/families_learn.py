@@ -140,7 +140,7 @@ def config_text(fields: dict) -> str:
 
 def train_one(name: str, backend: str, quick: bool, seed: int, workdir: str, control: bool = False) -> dict:
     """One run -> {"records", "summary", "wall_s", ...}. control: the same run with learning rate
-    CONTROL_LR (an LAST_QUARTER env's untrained policy); its backend reads "<backend> control"."""
+    CONTROL_LR (a LAST_QUARTER env's untrained policy); its backend reads "<backend> control"."""
     from puffer_backend.pipelines import MemoryLogger, load_pipeline
     from puffer_backend.pipelines.config import TrainConfig
     from puffer_backend.pipelines.episodes import first_step_reaching
