@@ -115,7 +115,7 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
 def observation_leaves(env, params) -> list:
     """`(name, shape, dtype)` of each leaf of the env's observation, in row order (JAX's tree
     order), read from an abstract reset: nothing runs."""
-    obs, _ = jax.eval_shape(lambda key: env.reset(key, params), jax.random.PRNGKey(0))
+    obs, _ = jax.eval_shape(lambda: env.reset(jax.random.PRNGKey(0), params))
     return [(leaf_name(path), tuple(int(n) for n in leaf.shape), np.dtype(leaf.dtype))
             for path, leaf in jax.tree_util.tree_flatten_with_path(obs)[0]]
 
