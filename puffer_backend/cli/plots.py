@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from ..spec.errors import bad_value
 
-__all__ = ["import_matplotlib", "curve_figure", "compare_figure", "band_figure", "plot_bands", "image_format", "save_figure", "plot_curve", "plot_compare", "X_AXES",
+__all__ = ["curve_figure", "compare_figure", "band_figure", "plot_bands", "image_format", "save_figure", "plot_curve", "plot_compare", "X_AXES",
            "IMAGE_FORMATS", "CURVE_PANELS"]
 
 X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
@@ -19,13 +19,6 @@ X_AXES = {"step": "environment steps", "wall_time": "wall time (s)"}
 CURVE_PANELS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 # What the Agg canvas writes by the file's suffix (JPEG and WebP through Pillow, a matplotlib dependency).
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf", "webp")
-
-
-def import_matplotlib() -> None:
-    """Import what a figure needs (about 0.5 s): RunLogger does it in a thread while a jax run
-    trains, whose loop leaves a core and the GIL free, so that curve.png waits for none of it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-    from matplotlib.figure import Figure  # noqa: F401
 
 
 def _figure(size=(7.0, 4.2), *, layout: str | None = "constrained"):

@@ -32,25 +32,6 @@ SUMMARY_FILE = "summary.json"
 _UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _import_in_background() -> None:
-    """matplotlib imported in a daemon thread; a failure is left to the import in `_plot`."""
-    import importlib.util
-    import threading
-
-    if importlib.util.find_spec("matplotlib") is None:
-        return
-
-    def run():
-        from .plots import import_matplotlib
-
-        try:
-            import_matplotlib()
-        except Exception:  # noqa: BLE001 (the plot imports it again and reports)
-            pass
-
-    threading.Thread(target=run, name="import-matplotlib", daemon=True).start()
-
-
 def is_main_process() -> bool:
     """False on every rank but 0 under torchrun (RANK set, WORLD_SIZE > 1): only rank 0 writes files."""
     if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
@@ -151,13 +132,11 @@ class RunLogger:
     point is recorded in summary.json's `resumed_at` (the checkpoint steps the run was resumed
     from, in order; written with the first resumed row, so a resumed run interrupted again
     keeps it, and a resume refused before it trains writes nothing) and marked on curve.png.
-    import_plot_early: import matplotlib in a thread at the first row (plots.import_matplotlib),
-    for a pipeline whose training loop leaves the GIL free (jax).
     """
 
     def __init__(self, run_dir, *, progress=None, write: bool = True, title: str | None = None,
                  target: float | None = None, tensorboard: bool = False, resume_step: int | None = None,
-                 wandb: bool = False, config=None, import_plot_early: bool = False):
+                 wandb: bool = False, config=None):
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.write = bool(write)
@@ -173,7 +152,6 @@ class RunLogger:
         self._events = None
         self._wandb = None
         self._resume_saved = None
-        self._import_plot_early = bool(import_plot_early) and self.write
         self.resumed_at: list[int] = []
         if self.write:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -204,9 +182,6 @@ class RunLogger:
                 raise BadTypeError.from_parts(key, "a number", f"{type(value).__name__} {value!r}") from None
         row.setdefault(WALL_TIME, self.elapsed)
         self.records.append(row)
-        if self._import_plot_early:
-            self._import_plot_early = False
-            _import_in_background()
         if self.write:
             if self._resume_saved is not None:
                 self._write_resume()

@@ -316,8 +316,7 @@ def _run_logger(args, config: TrainConfig, run_dir: Path, checkpoint: Checkpoint
     title = f"{run_dir.name}: {config.backend} PPO on {config.env_id}, seed {config.seed}"
     return RunLogger(run_dir, progress=progress, write=main_process, title=title, target=config.target_return,
                      tensorboard="tensorboard" in config.loggers, wandb="wandb" in config.loggers, config=config,
-                     resume_step=start_step if checkpoint is not None else None,
-                     import_plot_early=config.backend == "jax")
+                     resume_step=start_step if checkpoint is not None else None)
 
 
 def _train(pipeline, config: TrainConfig, logger: RunLogger, *, resumed: bool, main_process: bool,
