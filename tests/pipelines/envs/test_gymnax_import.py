@@ -91,3 +91,14 @@ def test_make_gymnax_builds_what_gymnax_make_builds():
         assert all(jax.tree.leaves(same)), env_id
     with pytest.raises(ValueError):  # an id of neither table goes to gymnax's registry, which refuses it
         make_gymnax("NoSuchEnv-v0")
+
+
+def test_an_id_of_the_registry_after_an_uninitialized_gymnax_still_defers_the_renderers():
+    out = _run("""
+        import sys
+        from puffer_backend.pipelines.envs.families import base  # leaves gymnax's __init__ unrun
+        from puffer_backend.pipelines.envs.gymnax_vec import make_env
+        spec = make_env("Catch-bsuite")  # not in BUILTIN_CLASSES: through gymnax.make
+        print(spec.obs_dim, sorted(m for m in ("scipy.stats", "pandas") if m in sys.modules))
+    """)
+    assert out == "50 []"
