@@ -17,10 +17,9 @@ import numpy as np
 
 from ...spec.errors import bad_type, bad_value, one_line
 from . import GYMNAX_IDS
-from .families import family_of, make_family_env
-from .families.base import leaf_name
+from .families import family_of, leaf_name, make_family_env
 from .contract import EnvStep
-from .gymnax_import import import_gymnax
+from .gymnax_import import make_gymnax
 
 __all__ = ["GymnaxEnv", "make_env", "describe_env", "observation_leaves", "pack_rows", "action_mask", "check_normalizable", "select_rows",
            "ResetPool",
@@ -105,10 +104,8 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
         if env_id not in GYMNAX_IDS:
             raise bad_value("env_id", f"a gymnax id (one of {', '.join(GYMNAX_IDS)}) or package.module:make_env",
                             repr(env_id))
-        gymnax = import_gymnax()  # imported here: it pulls in its whole registry
-
         try:
-            env, params = gymnax.make(env_id)
+            env, params = make_gymnax(env_id)  # imported here: gymnax's registry imports every env
         except Exception as error:  # e.g. MNISTBandit downloads its data set when made
             raise bad_value("env_id", "a gymnax env that builds here",
                             f"{env_id!r} ({type(error).__name__}: {one_line(str(error))[:160]})") from None
@@ -118,7 +115,7 @@ def make_env(env_id: str, factory=None) -> GymnaxEnv:
 def observation_leaves(env, params) -> list:
     """`(name, shape, dtype)` of each leaf of the env's observation, in row order (JAX's tree
     order), read from an abstract reset: nothing runs."""
-    obs, _ = jax.eval_shape(lambda key: env.reset(key, params), jax.random.PRNGKey(0))
+    obs, _ = jax.eval_shape(lambda: env.reset(jax.random.PRNGKey(0), params))
     return [(leaf_name(path), tuple(int(n) for n in leaf.shape), np.dtype(leaf.dtype))
             for path, leaf in jax.tree_util.tree_flatten_with_path(obs)[0]]
 

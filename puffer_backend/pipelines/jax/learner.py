@@ -77,6 +77,20 @@ class FlatAdam(NamedTuple):
     unravel: Callable
 
 
+def _unravel_for(params) -> Callable:
+    """ravel_pytree's `unravel` for trees shaped like `params`, from an abstract trace: built
+    from the shapes alone, where concrete zeros would run a dozen small programs at start-up."""
+    unravel = []
+
+    def ravel(tree):
+        flat, fn = ravel_pytree(tree)
+        unravel.append(fn)  # static: the leaves' sizes and shapes, no tracer
+        return flat
+
+    jax.eval_shape(ravel, params)
+    return unravel[0]
+
+
 def flat_adam(config: TrainConfig, num_updates: int, params) -> FlatAdam | None:
     """A FlatAdam for params shaped like `params` (a tree of float32 arrays or their
     `jax.ShapeDtypeStruct`s), stepping as `make_optimizer(config, num_updates)`; None when
@@ -84,7 +98,7 @@ def flat_adam(config: TrainConfig, num_updates: int, params) -> FlatAdam | None:
     leaves = jax.tree.leaves(params)
     if not leaves or any(x.dtype != jnp.float32 for x in leaves):
         return None
-    _, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), params))
+    unravel = _unravel_for(params)
     lr = _learning_rate(config, num_updates)
     max_norm = config.max_grad_norm
 

@@ -189,8 +189,9 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     tx = make_optimizer(config, sizes.num_updates)
     # The optimizer runs on flat vectors inside an update (learner.FlatAdam); the runner
     # state keeps optax's trees. Params that are not all float32 keep optax's per-leaf step.
-    adam = flat_adam(config, sizes.num_updates, jax.eval_shape(pol.init, jax.random.PRNGKey(0),
-                                                               jnp.zeros((1, gymnax_env.obs_dim), jnp.float32)))
+    # Abstract: the key and the rows are made inside the trace (eager ones would each be a program to load).
+    adam = flat_adam(config, sizes.num_updates, jax.eval_shape(
+        lambda: pol.init(jax.random.PRNGKey(0), jnp.zeros((1, gymnax_env.obs_dim), jnp.float32))))
     # An env's action mask (jumanji's `action_mask`) is read from the rows the policy sees.
     mask_fn = None if gymnax_env.mask_slice is None else functools.partial(action_mask, gymnax_env)
     venv_all = VecEnv(gymnax_env, config.num_envs)  # the first state: every device's envs
@@ -375,7 +376,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     def trainer_for(length: int):
         if not 1 <= length <= sizes.chunk_updates:
             raise bad_value("length", f"an int from 1 to chunk_updates {sizes.chunk_updates}", repr(length))
-        count = jnp.asarray(length, jnp.int32)
+        count = np.int32(length)
 
         def train_length(state: RunnerState):
             state, rows = train_updates(state, count)

@@ -53,3 +53,52 @@ def test_modules_already_imported_are_left_alone():
         print(sys.modules["seaborn"] is before)
     """)
     assert out == "True"
+
+
+def test_an_env_of_its_own_module_leaves_the_rest_unimported_and_the_packages_whole():
+    """make_env of a classic-control id imports that env's module, not gymnax's registry (every
+    env) nor flax.linen; a later use of either package gets it whole."""
+    out = _run("""
+        import importlib.metadata, sys
+        from puffer_backend.pipelines.envs.gymnax_vec import make_env
+        spec = make_env("CartPole-v1")
+        print(spec.obs_dim, spec.num_actions)
+        print(sorted(m for m in ("gymnax.registration", "gymnax.environments.misc", "gymnax.environments.bsuite",
+                                 "flax.linen", "yaml", "seaborn", "matplotlib") if m in sys.modules))
+        import flax, flax.linen as nn, jax, jax.numpy as jnp
+        params = nn.Dense(3).init(jax.random.PRNGKey(0), jnp.ones((1, 2)))
+        print(params["params"]["kernel"].shape, flax.__version__ == importlib.metadata.version("flax"))
+        import gymnax
+        env, env_params = gymnax.make("CartPole-v1")
+        print(type(env) is type(spec.env), env_params == spec.params, "gymnax.environments.misc" in sys.modules)
+    """)
+    assert out.splitlines() == ["4 2", "[]", "(2, 3) True", "True True True"]
+
+
+def test_make_gymnax_builds_what_gymnax_make_builds():
+    pytest.importorskip("gymnax")
+    import gymnax
+    import jax
+
+    from puffer_backend.pipelines.envs.gymnax_import import BUILTIN_CLASSES, make_gymnax
+
+    for env_id in BUILTIN_CLASSES:
+        env, params = make_gymnax(env_id)
+        expected_env, expected_params = gymnax.make(env_id)
+        assert type(env) is type(expected_env), env_id
+        same = jax.tree.map(lambda a, b: bool((a == b).all()) if hasattr(a, "shape") else a == b,
+                            params, expected_params)
+        assert all(jax.tree.leaves(same)), env_id
+    with pytest.raises(ValueError):  # an id of neither table goes to gymnax's registry, which refuses it
+        make_gymnax("NoSuchEnv-v0")
+
+
+def test_an_id_of_the_registry_after_an_uninitialized_gymnax_still_defers_the_renderers():
+    out = _run("""
+        import sys
+        from puffer_backend.pipelines.envs.families import base  # leaves gymnax's __init__ unrun
+        from puffer_backend.pipelines.envs.gymnax_vec import make_env
+        spec = make_env("Catch-bsuite")  # not in BUILTIN_CLASSES: through gymnax.make
+        print(spec.obs_dim, sorted(m for m in ("scipy.stats", "pandas") if m in sys.modules))
+    """)
+    assert out == "50 []"

@@ -20,7 +20,7 @@ import importlib.util
 
 from ....spec.errors import bad_value, one_line
 
-__all__ = ["FAMILIES", "family_of", "check_family_id", "make_family_env", "family_ids"]
+__all__ = ["FAMILIES", "family_of", "check_family_id", "make_family_env", "family_ids", "leaf_name"]
 
 # family -> (top-level module to find, pip extra, module:function making an env, module:function listing ids)
 FAMILIES = {
@@ -30,6 +30,11 @@ FAMILIES = {
     "navix": ("navix", "navix", "navix_env:make_navix", "navix_env:navix_ids"),
     "craftax": ("craftax", "craftax", "craftax_env:make_craftax", None),
 }
+
+
+def leaf_name(path) -> str:
+    """A pytree leaf's path as the rows name it: keys, attribute names and indices joined by "/"."""
+    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
 
 
 def family_of(env_id) -> tuple[str, str] | None:

@@ -14,9 +14,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
-from ..gymnax_import import import_gymnax
+from ..gymnax_import import import_gymnax_module
+from . import leaf_name
+
+struct = import_gymnax_module("flax.struct")  # flax's own __init__ (flax.linen) is not needed here
 
 __all__ = ["FamilyState", "FamilyParams", "FamilyEnv", "leaf_name"]
 
@@ -35,11 +37,6 @@ class FamilyParams:
     (read by the pipelines to size their final-observation buffers)"""
 
 
-def leaf_name(path) -> str:
-    """A pytree leaf's path as the rows name it: keys, attribute names and indices joined by "/"."""
-    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
-
-
 def _strong(tree):
     """`tree` without weak types: a simulator's state whose scalars start weakly typed (navix's
     `info["return"]`) and come out of a step strongly typed would be a new signature for
@@ -48,7 +45,7 @@ def _strong(tree):
 
 
 def _environment_base():
-    return import_gymnax().environments.environment.Environment
+    return import_gymnax_module("gymnax.environments.environment").Environment
 
 
 class FamilyEnv(_environment_base()):
@@ -94,14 +91,14 @@ class FamilyEnv(_environment_base()):
     def observation_space(self, params=None):
         """Unbounded Boxes of the observation's leaves (a Dict of them for a pytree): the
         simulators do not all state bounds."""
-        spaces = import_gymnax().environments.spaces
+        spaces = import_gymnax_module("gymnax.environments.spaces")
         obs, _ = jax.eval_shape(self._reset, jax.random.PRNGKey(0))
         leaves = jax.tree_util.tree_flatten_with_path(obs)[0]
         boxes = {leaf_name(path): spaces.Box(-jnp.inf, jnp.inf, leaf.shape, leaf.dtype) for path, leaf in leaves}
         return next(iter(boxes.values())) if len(boxes) == 1 and not leaves[0][0] else spaces.Dict(boxes)
 
     def action_space(self, params=None):
-        spaces = import_gymnax().environments.spaces
+        spaces = import_gymnax_module("gymnax.environments.spaces")
         if self.action_kind == "discrete":
             return spaces.Discrete(self.num_actions)
         return spaces.Box(self.action_low, self.action_high, self.action_shape, jnp.float32)
