@@ -14,6 +14,7 @@ minibatches):
   cleanrl          `python <checkout>/cleanrl/ppo.py --env-id CartPole-v1 --total-timesteps N --seed S`
                    as users run it: TensorBoard on, torch's default threads; steps/s is its last
                    printed SPS (the training loop: env reset to the last update)
+  cleanrl-1thread  the same with OMP_NUM_THREADS=1 (only when named in --only)
   torch, torch-compile, mixed
                    `python -m puffer_backend train --backend X [--compile] --steps N --seed S
                    --no-early-stop --quiet`: steps/s from the run folder's summary.json (compile apart)
@@ -66,8 +67,12 @@ OURS = {
     "torch-pendulum": ["--backend", "torch", "--env", "Pendulum-v1"],
     "mixed-pendulum": ["--backend", "mixed", "--env", "Pendulum-v1"],
 }
-SYSTEMS = ["cleanrl", "torch", "torch-compile", "mixed", "purejaxrl", "jax", "torch-64", "mixed-64",
+# In run order. Not run by default: cleanrl-1thread, CleanRL with OMP_NUM_THREADS=1, the figure
+# that moves least with other load (torch's default threads spin against it on a busy machine).
+SYSTEMS = ["cleanrl", "cleanrl-1thread", "torch", "torch-compile", "mixed", "purejaxrl", "jax", "torch-64", "mixed-64",
            "torch-pendulum", "mixed-pendulum"]
+DEFAULT = [s for s in SYSTEMS if s != "cleanrl-1thread"]
+PEERS = ("cleanrl", "cleanrl-1thread", "purejaxrl")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIELDS = ["system", "seed", "steps", "sps", "compile_s", "wall_s", "cpu_s", "final_mean_return", "steps_to_target",
           "command"]
@@ -94,13 +99,17 @@ def failure(done: subprocess.CompletedProcess | None) -> str:
     return f"exit status {done.returncode}: " + (lines[-1] if lines else "no message")
 
 
-def run_cleanrl(python: Path, checkout: Path, seed: int, steps: int, work: Path, timeout: float) -> dict:
+def run_cleanrl(python: Path, checkout: Path, seed: int, steps: int, work: Path, timeout: float,
+                one_thread: bool = False) -> dict:
     command = [str(python), str(checkout / "cleanrl" / "ppo.py"), "--env-id", ENV, "--total-timesteps", str(steps),
                "--seed", str(seed)]
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}  # torch's default threads
-    folder = work / f"cleanrl-s{seed}"  # its runs/ (TensorBoard) go here, not into the checkout
+    if one_thread:
+        env["OMP_NUM_THREADS"] = "1"
+        command = ["OMP_NUM_THREADS=1"] + command  # as printed; popped below
+    folder = work / f"cleanrl{'-1thread' if one_thread else ''}-s{seed}"  # its runs/ (TensorBoard), not in the checkout
     folder.mkdir(parents=True, exist_ok=True)
-    done, wall, cpu = timed(command, folder, env, timeout)
+    done, wall, cpu = timed(command[1:] if one_thread else command, folder, env, timeout)
     row = {"command": " ".join(command), "wall_s": wall, "cpu_s": cpu}
     sps = cleanrl_sps(done.stdout) if done is not None and done.returncode == 0 else None
     if sps is None:
@@ -172,16 +181,16 @@ def figures(rows: list[dict]) -> dict:
 def learning_lines(rows: list[dict]) -> list[str]:
     """Steps to 475 per CartPole system, and whether each of ours stays within the peers'
     spread: every seed reaches it, and its median is no later than the slowest peer seed."""
-    peers = [r["steps_to_target"] for r in rows if r["system"] in ("cleanrl", "purejaxrl") and "error" not in r]
+    peers = [r["steps_to_target"] for r in rows if r["system"] in PEERS and "error" not in r]
     reached = [s for s in peers if s is not None]
     bound = max(reached) if reached and len(reached) == len(peers) else None
     lines = []
-    for system in ("cleanrl", "purejaxrl", "torch", "torch-compile", "mixed", "jax", "jax-warm"):
+    for system in (*PEERS, "torch", "torch-compile", "mixed", "jax", "jax-warm"):
         mine = [r["steps_to_target"] for r in rows if r["system"] == system and "error" not in r]
         if not mine:
             continue
         text = f"{system}: " + " / ".join("never" if s is None else str(s) for s in mine)
-        if system not in ("cleanrl", "purejaxrl") and bound is not None:
+        if system not in PEERS and bound is not None:
             ok = None not in mine and median(mine) <= bound
             text += f"  (slowest peer seed {bound}: {'PASS' if ok else 'FAIL'})"
         lines.append(text)
@@ -195,7 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=500_000, help="steps per CartPole run (default 500000)")
     parser.add_argument("--pendulum-steps", type=int, default=100_000, help="steps per Pendulum-v1 run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--only", nargs="+", choices=SYSTEMS, default=SYSTEMS, help="these systems only")
+    parser.add_argument("--only", nargs="+", choices=SYSTEMS, default=DEFAULT,
+                        help="these systems only (cleanrl-1thread: CleanRL with OMP_NUM_THREADS=1, not by default)")
     parser.add_argument("--skip-setup", action="store_true", help="use the peers' venvs as they are, install nothing")
     parser.add_argument("--torch", default="torch==2.13.0", help="CleanRL venv's torch requirement")
     parser.add_argument("--torch-index", help="pip index of CPU torch wheels for the CleanRL venv")
@@ -205,9 +215,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.steps < BATCH:
         parser.error(f"--steps: expected at least {BATCH} (one update), received {args.steps}")
+    needs = {"cleanrl": {"cleanrl", "cleanrl-1thread"}, "purejaxrl": {"purejaxrl"}}
     for peer, needed in (("cleanrl", "cleanrl/ppo.py"), ("purejaxrl", "purejaxrl/ppo.py")):
         checkout = getattr(args, peer)
-        if peer in args.only and (checkout is None or not (checkout / needed).is_file()):
+        if needs[peer] & set(args.only) and (checkout is None or not (checkout / needed).is_file()):
             parser.error(f"--{peer}: expected a checkout holding {needed}, received {checkout}")
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -222,7 +233,7 @@ def main(argv=None) -> int:
             ("cleanrl", lambda: cleanrl_steps(args.cleanrl, args.torch, args.torch_index),
              ["torch", "gymnasium", "numpy", "tensorboard", "tyro"]),
             ("purejaxrl", purejaxrl_steps, ["jax", "jaxlib", "gymnax", "flax", "optax", "distrax", "brax", "navix"])):
-        if peer not in args.only:
+        if not needs[peer] & set(args.only):
             continue
         folder = args.venvs / peer
         if args.skip_setup:
@@ -244,9 +255,9 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for system in [s for s in SYSTEMS if s in args.only]:
             steps = args.pendulum_steps if system.endswith("pendulum") else args.steps
-            if system == "cleanrl":
+            if system.startswith("cleanrl"):
                 runs = [(system, lambda: run_cleanrl(pythons["cleanrl"], args.cleanrl.resolve(), seed, steps, work,
-                                                     args.timeout))]
+                                                     args.timeout, one_thread=system == "cleanrl-1thread"))]
             elif system == "purejaxrl":
                 runs = [(system, lambda: run_purejaxrl(pythons["purejaxrl"], args.purejaxrl.resolve(), seed, steps,
                                                        work, args.timeout))]

@@ -83,6 +83,7 @@ def median(values) -> float | None:
 GOALS = [
     ("torch vs real CleanRL", "torch", "cleanrl", (">=", 3.0)),
     ("torch --compile vs real CleanRL", "torch-compile", "cleanrl", (">=", 3.5)),
+    ("torch vs real CleanRL with OMP_NUM_THREADS=1", "torch", "cleanrl-1thread", None),
     ("mixed vs real CleanRL", "mixed", "cleanrl", None),
     ("mixed vs torch, 4 envs", "mixed", "torch", (">=", 1.0)),
     ("jax vs real PureJaxRL (compile apart)", "jax", "purejaxrl", (">=", 1.3)),
