@@ -75,7 +75,7 @@ DEFAULT = [s for s in SYSTEMS if s != "cleanrl-1thread"]
 PEERS = ("cleanrl", "cleanrl-1thread", "purejaxrl")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIELDS = ["system", "seed", "steps", "sps", "compile_s", "wall_s", "cpu_s", "final_mean_return", "steps_to_target",
-          "command"]
+          "load_before", "command"]
 
 
 def timed(command: list, cwd: Path, env: dict, timeout: float) -> tuple[subprocess.CompletedProcess | None, float, float]:
@@ -147,13 +147,19 @@ def run_ours(system: str, seed: int, steps: int, work: Path, timeout: float, cac
     folder = work / name
     if done is None or done.returncode != 0 or not (folder / "summary.json").is_file():
         return {**row, "error": failure(done)}
-    summary = json.loads((folder / "summary.json").read_text())
-    with open(folder / "metrics.csv", newline="") as f:
-        records = [{k: float(v) if v not in ("", None) else None for k, v in r.items()} for r in csv.DictReader(f)]
-    cartpole = "--env" not in OURS[system]
-    return {**row, "steps": int(summary["steps"]), "sps": float(summary["sps"]), "compile_s": summary.get("compile_s"),
+    return {**row, **run_folder_figures(folder, TARGET if "--env" not in OURS[system] else None)}
+
+
+def run_folder_figures(folder: Path, target: float | None) -> dict:
+    """steps, sps, compile_s and final_mean_return from a run folder's summary.json; the steps
+    to `target` (None: not asked) from its metrics.csv, one row per update."""
+    summary = json.loads((Path(folder) / "summary.json").read_text())
+    with open(Path(folder) / "metrics.csv", newline="") as f:
+        records = [{"step": int(float(r["step"])), "mean_return": float(r["mean_return"] or "nan"),
+                    "episodes": float(r["episodes"] or 0)} for r in csv.DictReader(f)]
+    return {"steps": int(summary["steps"]), "sps": float(summary["sps"]), "compile_s": summary.get("compile_s"),
             "final_mean_return": summary.get("mean_return"),
-            "steps_to_target": first_step_reaching(records, TARGET) if cartpole else None}
+            "steps_to_target": None if target is None else first_step_reaching(records, target)}
 
 
 def show(system: str, seed: int, row: dict) -> None:
@@ -163,7 +169,7 @@ def show(system: str, seed: int, row: dict) -> None:
     compile_s = "" if row.get("compile_s") is None else f"  compile {row['compile_s']:.1f}s"
     final = row.get("final_mean_return")
     print(f"{system:15s} seed {seed}  steps {row['steps']}  steps/s {row['sps']:10.0f}{compile_s}  "
-          f"wall {row['wall_s']:6.1f}s  cpu {row['cpu_s']:6.1f}s  "
+          f"wall {row['wall_s']:6.1f}s  cpu {row['cpu_s']:6.1f}s  load {row['load_before']:.1f}  "
           f"final {'-' if final is None else f'{final:.1f}'}  steps to {TARGET:.0f}: {row['steps_to_target']}",
           flush=True)
 
@@ -268,7 +274,7 @@ def main(argv=None) -> int:
                     runs.append(("jax-warm", lambda: run_ours(system, seed, steps, work, args.timeout, cache,
                                                               f"jax-warm-s{seed}")))
             for label, run in runs:
-                row = {"system": label, "seed": seed, **run()}
+                row = {"system": label, "seed": seed, "load_before": round(os.getloadavg()[0], 2), **run()}
                 print("# " + row["command"])
                 show(label, seed, row)
                 rows.append(row)

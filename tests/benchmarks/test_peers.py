@@ -112,3 +112,16 @@ def test_learning_lines_hold_ours_to_the_slowest_peer_seed():
     assert "torch: 190000 / 210000 / 100000  (slowest peer seed 200000: PASS)" in lines  # median 190k
     assert "jax: never  (slowest peer seed 200000: FAIL)" in lines
     assert not any(line.startswith("mixed") for line in lines)
+
+
+def test_a_run_folder_gives_its_summary_and_the_first_update_reaching_the_target(tmp_path):
+    peers = import_benchmark("peers")
+    (tmp_path / "summary.json").write_text('{"steps": 1536, "sps": 4000.5, "compile_s": 1.5, "mean_return": 480.0}')
+    (tmp_path / "metrics.csv").write_text(
+        "step,mean_return,episodes,sps\n512,,0,100\n1024,490.0,19,100\n1536,480.0,25,100\n")
+    row = peers.run_folder_figures(tmp_path, 475.0)
+    # 1024 has the mean but only 19 episodes; 1536 has both.
+    assert row == {"steps": 1536, "sps": 4000.5, "compile_s": 1.5, "final_mean_return": 480.0,
+                   "steps_to_target": 1536}
+    assert peers.run_folder_figures(tmp_path, None)["steps_to_target"] is None
+    assert peers.run_folder_figures(tmp_path, 485.0)["steps_to_target"] is None
