@@ -75,7 +75,7 @@ DEFAULT = [s for s in SYSTEMS if s != "cleanrl-1thread"]
 PEERS = ("cleanrl", "cleanrl-1thread", "purejaxrl")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIELDS = ["system", "seed", "steps", "sps", "compile_s", "wall_s", "cpu_s", "final_mean_return", "steps_to_target",
-          "load_before", "command"]
+          "import_s", "load_before", "command"]
 
 
 def timed(command: list, cwd: Path, env: dict, timeout: float) -> tuple[subprocess.CompletedProcess | None, float, float]:
@@ -132,7 +132,7 @@ def run_purejaxrl(python: Path, checkout: Path, seed: int, steps: int, work: Pat
         return {**row, "error": failure(done)}
     out = json.loads(lines[-1][len(MARK):])
     records = update_records(out["episodes"], out["batch"], out["steps"])
-    return {**row, "steps": out["steps"], "sps": out["sps"], "compile_s": out["compile_s"],
+    return {**row, "steps": out["steps"], "sps": out["sps"], "compile_s": out["compile_s"], "import_s": out["import_s"],
             "final_mean_return": out["final_mean_return"], "steps_to_target": first_step_reaching(records, TARGET)}
 
 
@@ -167,6 +167,8 @@ def show(system: str, seed: int, row: dict) -> None:
         print(f"{system:15s} seed {seed}  FAILED ({row['error']})  wall {row['wall_s']:.1f}s", flush=True)
         return
     compile_s = "" if row.get("compile_s") is None else f"  compile {row['compile_s']:.1f}s"
+    if row.get("import_s") is not None:
+        compile_s += f"  imports {row['import_s']:.1f}s"
     final = row.get("final_mean_return")
     print(f"{system:15s} seed {seed}  steps {row['steps']}  steps/s {row['sps']:10.0f}{compile_s}  "
           f"wall {row['wall_s']:6.1f}s  cpu {row['cpu_s']:6.1f}s  load {row['load_before']:.1f}  "
