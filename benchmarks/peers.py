@@ -1,10 +1,10 @@
 """Our pipelines beside the real CleanRL and PureJaxRL, run from the users' checkouts in venvs
 with the versions their users install: steps/s, end-to-end wall time and steps to 475.
 
-    git clone https://github.com/vwxyzjn/cleanrl
-    git clone https://github.com/luchris429/purejaxrl
-    python benchmarks/peers.py --cleanrl cleanrl --purejaxrl purejaxrl            # 500k steps, seeds 0 1 2
-    python benchmarks/peers.py --cleanrl cleanrl --purejaxrl purejaxrl --steps 20000 --seeds 0 --only jax purejaxrl
+    git clone https://github.com/vwxyzjn/cleanrl ../cleanrl          # outside this repo
+    git clone https://github.com/luchris429/purejaxrl ../purejaxrl
+    python benchmarks/peers.py --cleanrl ../cleanrl --purejaxrl ../purejaxrl        # 500k steps, seeds 0 1 2
+    python benchmarks/peers.py --cleanrl ../cleanrl --purejaxrl ../purejaxrl --steps 20000 --seeds 0 --only jax purejaxrl
 
 The first run makes one venv per peer under benchmarks/results/peers/venvs/ (peers_venvs.py
 says what goes in) and re-uses them after (--skip-setup: never install, fail if missing). Then,
@@ -56,7 +56,7 @@ RESULTS = BENCHMARKS / "results"
 ENV = "CartPole-v1"
 TARGET = 475.0
 BATCH = 4 * 128  # CleanRL's and PureJaxRL's CartPole rollout: 4 envs x 128 steps
-# system -> the flags of `puffer_backend train` (ours) or None (a peer)
+# our systems -> their flags of `puffer_backend train`
 OURS = {
     "torch": ["--backend", "torch"],
     "torch-compile": ["--backend", "torch", "--compile"],
