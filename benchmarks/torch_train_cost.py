@@ -63,13 +63,15 @@ def _sampler(fn):
     return wrapper
 
 
-def instrument() -> None:
-    """Wrap the pipeline's functions where the loop looks them up (module attributes)."""
+def instrument(compiled_run: bool) -> None:
+    """Wrap the pipeline's functions where the loop looks them up (module attributes); with
+    --compile the sampler is inside the compiled graphs and not timed apart."""
     from puffer_backend import torch_impl
     from puffer_backend.pipelines.envs.gym_vec import GymVecEnv
     from puffer_backend.pipelines.torch import learner, loop, policy
 
-    torch_impl.sample_logits = _sampler(torch_impl.sample_logits)  # the agent binds it when built
+    if not compiled_run:
+        torch_impl.sample_logits = _sampler(torch_impl.sample_logits)  # the agent binds it when built
     policy.Agent.rollout_step = _timed("policy step", policy.Agent.rollout_step)
     GymVecEnv.step = _timed("env step", GymVecEnv.step)
     learner.RolloutBuffer.store_step = _timed("buffer writes", learner.RolloutBuffer.store_step)
@@ -98,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     print("\n".join(machine_lines()))
     print(f"# command: python {' '.join(map(shlex.quote, sys.argv))}")
-    instrument()
+    instrument(args.compile)
     from puffer_backend.pipelines import MemoryLogger, TrainConfig, load_pipeline
 
     with tempfile.TemporaryDirectory() as workdir:
