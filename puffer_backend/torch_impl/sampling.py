@@ -307,11 +307,16 @@ def sample_logits(logits, action=None, is_continuous=None, *, mask=None, determi
     `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
     if action is None and mask is None and deterministic is False and not is_continuous:
-        # a rollout step's draw: cpu_draw.small_draw, the same results in fewer calls
+        # a rollout step's draw: cpu_draw.small_draw, the general path's results in fewer calls
         if (generator is None or isinstance(generator, torch.Generator)) and cpu_draw.small(logits):
             if v.values_checked(logits):
                 v.check_logit_values(logits)
             return cpu_draw.small_draw(logits, generator, _CLAMP, _LOG2_E)
+    return _sample_logits(logits, action, is_continuous, mask, deterministic, generator)
+
+
+def _sample_logits(logits, action, is_continuous, mask, deterministic, generator):
+    """`sample_logits` on its general path (every input it takes)."""
     kind, unbatched, parts, masks, action, _, deterministic = sampling_inputs.sample_logits_inputs(
         v, logits, action, mask, deterministic)
     v.check_generator(generator)
