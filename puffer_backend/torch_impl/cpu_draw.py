@@ -188,14 +188,14 @@ def draw_in_place(x, dim, m, z, w, uniform, rows=None):
 
 # -- the small-batch draw ----------------------------------------------------------------------
 
-_SMALL_DTYPES = (torch.float32, torch.float64)
+SMALL_DTYPES = (torch.float32, torch.float64)  # dtypes the compute dtype leaves as they are
 
 
 def small(x) -> bool:
     """Whether `small_draw` takes the draw from logits x: plain float32/float64 CPU logits
     `(batch, n)`, n <= `_MAX_ACTIONS_AS_COLUMNS`, too small for scratch buffers (a rollout
     step), without autograd, in eager mode."""
-    if (type(x) is not torch.Tensor or x.dtype not in _SMALL_DTYPES or x.ndim != 2 or x.device.type != "cpu"
+    if (type(x) is not torch.Tensor or x.dtype not in SMALL_DTYPES or x.ndim != 2 or x.device.type != "cpu"
             or (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling()):
         return False
     batch, n = x.shape

@@ -312,7 +312,22 @@ def sample_logits(logits, action=None, is_continuous=None, *, mask=None, determi
             if v.values_checked(logits):
                 v.check_logit_values(logits)
             return cpu_draw.small_draw(logits, generator, _CLAMP, _LOG2_E)
+    if (action is not None and mask is None and deterministic is False and not is_continuous
+            and _plain_scoring(logits, action) and (generator is None or isinstance(generator, torch.Generator))):
+        # the update's re-scoring: the general path's checks and ops, without its dispatch
+        v.check_logit_values(logits)
+        v.check_action_range(action, (logits.shape[1],))
+        return _tensor_categorical(logits, action, False, generator)
     return _sample_logits(logits, action, is_continuous, mask, deterministic, generator)
+
+
+def _plain_scoring(logits, action) -> bool:
+    """Whether the general path would take `logits` and `action` as they are: contiguous
+    float32/float64 logits `(batch, n)`, batch > 0, and int64 actions `(batch,)` (a PPO
+    minibatch); everything else goes through `_sample_logits`' checks and conversions."""
+    return (type(logits) is torch.Tensor and logits.dtype in cpu_draw.SMALL_DTYPES and logits.ndim == 2
+            and logits.shape[0] > 0 and type(action) is torch.Tensor and action.dtype is torch.int64
+            and action.shape == logits.shape[:1] and logits.is_contiguous())
 
 
 def _sample_logits(logits, action, is_continuous, mask, deterministic, generator):

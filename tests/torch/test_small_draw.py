@@ -111,3 +111,32 @@ def test_small_draw_keeps_the_value_checks():
     assert torch.equal(g.get_state(), state)  # checked before the draw, as the general path
     with pytest.raises(TypeError, match="generator"):
         T.sample_logits(torch.zeros(4, 2), generator=3)
+
+
+@pytest.mark.parametrize("shape", [(128, 2), (64, 16), (5, 40)])
+def test_rescoring_shortcut_is_the_general_path_with_gradients(shape):
+    """A minibatch's re-scoring (contiguous logits, int64 actions `(batch,)`) skips the general
+    path's dispatch: the same values and the same gradients, bit for bit."""
+    x = _logits(shape, torch.float32, seed=2)
+    action = torch.randint(0, shape[1], (shape[0],), generator=torch.Generator().manual_seed(0))
+    action[0] = 0  # allowed in every row of _logits, beside the masked ones
+    results = []
+    for score in (lambda x: T.sample_logits(x, action), lambda x: sampling._sample_logits(x, action, None, None,
+                                                                                         False, None)):
+        leaf = x.clone().requires_grad_(True)
+        _, logprob, entropy = score(leaf)
+        (logprob * 0.7 - entropy * 0.01).sum().backward()
+        results.append((logprob, entropy, leaf.grad))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    truth = torch.distributions.Categorical(logits=x.double())
+    finite = torch.isfinite(results[0][0])
+    assert torch.allclose(results[0][0][finite].double(), truth.log_prob(action)[finite], rtol=1e-5, atol=1e-5)
+
+
+def test_rescoring_shortcut_keeps_the_checks():
+    x = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="action"):
+        T.sample_logits(x, torch.tensor([0, 1, 3, 0]))
+    with pytest.raises(ValueError, match="logits"):
+        T.sample_logits(torch.tensor([[0.0, float("nan"), 1.0]] * 4), torch.zeros(4, dtype=torch.int64))
