@@ -49,14 +49,14 @@ def child(seed: int, steps: int, compile_: bool) -> None:
                              "library": os.path.dirname(puffer_backend.__file__)}))
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trees", nargs="+", help="checkouts to compare (the first is the baseline)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--compile", action="store_true", help="torch.compile (--compile)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child is not None:
         child(args.child, args.steps, args.compile)
         return

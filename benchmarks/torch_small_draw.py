@@ -26,7 +26,7 @@ from machine import machine_lines  # noqa: E402
 from puffer_backend import torch_impl  # noqa: E402
 from puffer_backend.torch_impl import sampling  # noqa: E402
 
-SHAPES = [(4, 2), (1, 4), (8, 6), (64, 16), (128, 2), (256, 16)]
+SHAPES = [(4, 2), (1, 4), (8, 6), (64, 16), (128, 2), (256, 16)]  # rollout steps: envs x actions
 
 
 def thread_medians_us(fns: dict, repeats: int, warmup: int = 200) -> dict:
@@ -43,10 +43,10 @@ def thread_medians_us(fns: dict, repeats: int, warmup: int = 200) -> dict:
     return {name: statistics.median(t) / 1e3 for name, t in times.items()}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("\n".join(machine_lines()))
     print(f"# command: python {' '.join(map(shlex.quote, sys.argv))}")

@@ -92,12 +92,12 @@ def instrument(compiled_run: bool) -> None:
     torch.compile = compiled
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile (--compile)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print("\n".join(machine_lines()))
     print(f"# command: python {' '.join(map(shlex.quote, sys.argv))}")
     instrument(args.compile)
