@@ -306,14 +306,15 @@ def sample_logits(logits, action=None, is_continuous=None, *, mask=None, determi
     `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`, since it syncs).
     `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
-    if action is None and mask is None and deterministic is False and not is_continuous:
+    plain = mask is None and deterministic is False and (is_continuous is None or is_continuous is False)
+    if action is None and plain:
         # a rollout step's draw: cpu_draw.small_draw, the general path's results in fewer calls
         if (generator is None or isinstance(generator, torch.Generator)) and cpu_draw.small(logits):
             if v.values_checked(logits):
                 v.check_logit_values(logits)
             return cpu_draw.small_draw(logits, generator, _CLAMP, _LOG2_E)
-    if (action is not None and mask is None and deterministic is False and not is_continuous
-            and _plain_scoring(logits, action) and (generator is None or isinstance(generator, torch.Generator))):
+    if (action is not None and plain and _plain_scoring(logits, action)
+            and (generator is None or isinstance(generator, torch.Generator))):
         # the update's re-scoring: the general path's checks and ops, without its dispatch
         v.check_logit_values(logits)
         v.check_action_range(action, (logits.shape[1],))

@@ -140,3 +140,12 @@ def test_rescoring_shortcut_keeps_the_checks():
         T.sample_logits(x, torch.tensor([0, 1, 3, 0]))
     with pytest.raises(ValueError, match="logits"):
         T.sample_logits(torch.tensor([[0.0, float("nan"), 1.0]] * 4), torch.zeros(4, dtype=torch.int64))
+
+
+def test_shortcuts_leave_bad_flags_to_the_general_checks():
+    x, action = torch.zeros(4, 2), torch.zeros(4, dtype=torch.int64)
+    for given in (None, action):
+        with pytest.raises(TypeError, match="is_continuous"):
+            T.sample_logits(x, given, 0)
+        with pytest.raises(ValueError, match="is_continuous"):
+            T.sample_logits(x, given, True)
