@@ -10,7 +10,9 @@ design"):
   draw, the re-scoring, `log_prob` and `entropy` of the same logits share every rounding;
 - kernels for both layouts: `row_max`, `running_sum_`, `running_total`, `locate`;
 - per-thread scratch buffers reused across calls (`scratch`);
-- the fused no-grad draw (`draw_in_place`), which overwrites the weights it is given.
+- the fused no-grad draw (`draw_in_place`), which overwrites the weights it is given;
+- `small_draw`: the whole draw of a small batch (a rollout step: 4 x 2, 64 x 16 logits) in a
+  few ops, bit for bit the general path's results.
 
 Every function works on any device; only the scratch buffers and the column layout of a
 logits tensor are CPU-only (`scratch` returns None elsewhere, and under torch.compile).
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 
 __all__ = ["ROWS", "COLUMNS", "scratch", "layout", "row_max", "running_sum_", "running_total", "locate",
-           "draw_in_place"]
+           "draw_in_place", "small_draw"]
 
 ROWS, COLUMNS = -1, 0
 
@@ -182,3 +184,51 @@ def draw_in_place(x, dim, m, z, w, uniform, rows=None):
         x, dim, action, m, log_total = rows, ROWS, action.view(-1, 1), m.view(-1, 1), log_total.view(-1, 1)
     logprob = x.gather(dim, action).sub_(m).sub_(log_total).squeeze(dim)
     return action.squeeze(dim), logprob, weighted, total.reshape(-1), log_total.reshape(-1)
+
+
+# -- the small-batch draw ----------------------------------------------------------------------
+
+SMALL_DTYPES = (torch.float32, torch.float64)  # dtypes the compute dtype leaves as they are
+
+
+def small(x) -> bool:
+    """Whether `small_draw` takes the draw from logits x: plain float32/float64 CPU logits
+    `(batch, n)`, n <= `_MAX_ACTIONS_AS_COLUMNS`, too small for scratch buffers (a rollout
+    step), without autograd, in eager mode."""
+    if (type(x) is not torch.Tensor or x.dtype not in SMALL_DTYPES or x.ndim != 2 or x.device.type != "cpu"
+            or (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling()):
+        return False
+    batch, n = x.shape
+    return 0 < n <= _MAX_ACTIONS_AS_COLUMNS and 0 < batch and n * batch < _SCRATCH_MIN_ELEMENTS
+
+
+def small_draw(x, generator, clamp, log2_e):
+    """`(action, logprob, entropy)` of a draw from logits x that `small` accepts.
+
+    At these sizes the draw's cost is the count of torch calls (~1.5 us each), not the
+    arithmetic, so this is the general path (`layout`, sampling.py's `_weights`,
+    `draw_in_place`, `_entropy`) with every call it does not need left out: no checks already
+    made, no scratch lookups, the count as one bool sum, the log-probability gathered from the
+    shifted logits z (the drawn action has weight > 0, so z there is `x - m` unclamped, the
+    general path's first subtraction). Same ops on the same layout, so the same bits.
+    clamp, log2_e: sampling.py's constants (passed: sampling.py imports this module).
+    """
+    batch = x.shape[0]
+    # no autograd context needed: x does not require grad here, so nothing builds a graph
+    columns = x.T.contiguous()
+    m = columns.amax(0, keepdim=True)
+    z = torch.sub(columns, m).clamp_(min=clamp[x.dtype])
+    w = torch.mul(z, log2_e).exp2_()
+    if generator is None:
+        uniform = torch.rand((1, batch), dtype=x.dtype, device=x.device)
+    else:
+        uniform = torch.rand((1, batch), generator=generator, dtype=x.dtype, device=x.device)
+    weighted = torch.mul(z, w).sum(0)
+    rows = w.unbind(0)  # w becomes its CDF: running_sum_'s adds
+    for previous, row in zip(rows, rows[1:]):
+        row.add_(previous)
+    total = rows[-1]
+    action = torch.le(w, uniform.mul_(total)).sum(0, keepdim=True)  # locate's count
+    log_total = total.log()
+    logprob = z.gather(0, action).sub_(log_total)
+    return action.view(-1), logprob.view(-1), torch.addcdiv(log_total, weighted, total, value=-1.0)

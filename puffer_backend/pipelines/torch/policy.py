@@ -38,10 +38,23 @@ __all__ = ["Agent", "ConvEncoder", "build_agent", "action_mask_path", "mask_from
 MASK_LEAF = "action_mask"
 
 
+class _TanhMLP(nn.Sequential):
+    """`_mlp`'s Linear, Tanh, Linear, Tanh, Linear, run as its layers' own calls (F.linear,
+    torch.tanh) in one module call: the same ops, without nn.Module's call overhead per layer
+    (~20 us of the update's ~1 ms forward per minibatch on CartPole). The layers and their
+    parameter names (`0.weight`, ...) are nn.Sequential's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, _, second, _, last = self
+        x = torch.tanh(F.linear(x, first.weight, first.bias))
+        x = torch.tanh(F.linear(x, second.weight, second.bias))
+        return F.linear(x, last.weight, last.bias)
+
+
 def _mlp(in_size: int, hidden: int, out_size: int, out_std: float) -> nn.Sequential:
     """CleanRL's 2-layer tanh MLP: orthogonal init, std sqrt(2) for hidden layers, zero biases."""
     init = torch_impl.layer_init
-    return nn.Sequential(
+    return _TanhMLP(
         init(nn.Linear(in_size, hidden)), nn.Tanh(),
         init(nn.Linear(hidden, hidden)), nn.Tanh(),
         init(nn.Linear(hidden, out_size), std=out_std),
@@ -150,6 +163,11 @@ class Agent(nn.Module):
         self._splits = action_spec.head_sizes if isinstance(action_spec, MultiDiscrete) else None
         self._mask_path = action_mask_path(native_dtype, action_spec)
         self._fused = None  # [(weight, bias)] x 3 for rollout_step, see refresh_rollout_weights
+        # rollout_step's features of a float32 row that is the one leaf: the rows themselves
+        self._rows_are_features = (self._single_leaf and self.network == "mlp" and self._mask_path is None
+                                   and native_dtype[0] is torch.float32 and native_dtype[2] == 0
+                                   and math.prod(native_dtype[1]) == native_dtype[3])
+        self._row_width = native_dtype[3] if self._rows_are_features else None
 
     def _build_heads(self, in_size: int, hidden_size: int, logits_width: int) -> None:
         """What turns features into logits and values: CleanRL's two MLPs (the recurrent
@@ -234,10 +252,14 @@ class Agent(nn.Module):
         if self._fused is None:
             self.refresh_rollout_weights()
         (w1, b1), (w2, b2), (w3, b3) = self._fused
-        native = self._nativize_tensor(obs, self.native_dtype)
-        x, mask = self._features(native), self._mask(native)
-        h = torch.tanh(F.linear(x, w1, b1))
-        h = torch.tanh(F.linear(h, w2, b2))
+        if (self._rows_are_features and type(obs) is torch.Tensor and obs.dtype == torch.float32 and obs.ndim == 2
+                and obs.shape[1] == self._row_width and obs.is_contiguous()):
+            x, mask = obs, {}  # what nativize_tensor and _features return for them: views of the rows
+        else:
+            native = self._nativize_tensor(obs, self.native_dtype)
+            x, mask = self._features(native), self._mask(native)
+        h = F.linear(x, w1, b1).tanh_()
+        h = F.linear(h, w2, b2).tanh_()
         out = F.linear(h, w3, b3)
         width = self.action_spec.logits_width
         dist = self._head(out[:, :width])

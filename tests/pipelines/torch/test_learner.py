@@ -8,7 +8,7 @@ pytest.importorskip("gymnasium")
 from puffer_backend.pipelines import TrainConfig  # noqa: E402
 from puffer_backend.pipelines.envs.gym_vec import GymVecEnv  # noqa: E402
 from puffer_backend.pipelines.torch.learner import (RolloutBuffer, clip_gradients_, flatten_parameters,  # noqa: E402
-                                                    make_optimizer, minibatch_loss, ppo_update)
+                                                    fused_adam_step, make_optimizer, minibatch_loss, ppo_update)
 from puffer_backend.pipelines.torch.policy import build_agent  # noqa: E402
 
 
@@ -144,3 +144,35 @@ def test_compiled_minibatch_loss_updates_as_the_eager_one():
             assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     for (name, a), b in zip(eager_agent.state_dict().items(), compiled_agent.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_fused_adam_step_is_adams_step_bit_for_bit():
+    """step_optimizer's direct fused-Adam call gives the weights, moments and step count of
+    `optimizer.step()`, across changing learning rates (the annealed schedule)."""
+    env = GymVecEnv("CartPole-v1", 4)
+    torch.manual_seed(0)
+    direct_agent, stepped_agent = build_agent(env, 16), build_agent(env, 16)
+    stepped_agent.load_state_dict(direct_agent.state_dict())
+    direct_opt, stepped_opt = make_optimizer(direct_agent, 1e-2), make_optimizer(stepped_agent, 1e-2)
+    direct_flat, stepped_flat = (opt.param_groups[0]["params"][0] for opt in (direct_opt, stepped_opt))
+    initial = direct_flat.detach().clone()
+    calls = []
+    for i in range(4):
+        g = torch.Generator().manual_seed(i)
+        grad = torch.randn(direct_flat.shape, generator=g)
+        for opt, flat in ((direct_opt, direct_flat), (stepped_opt, stepped_flat)):
+            opt.param_groups[0]["lr"] = 1e-2 * (1 - i / 4)
+            flat.grad.copy_(grad)
+        calls.append(fused_adam_step(direct_opt, direct_flat))
+        if not calls[-1]:
+            direct_opt.step()
+        stepped_opt.step()
+    assert calls == [False, True, True, True]  # the first step creates the state
+    assert torch.equal(direct_flat, stepped_flat)
+    assert not torch.equal(direct_flat, initial)
+    for name in ("step", "exp_avg", "exp_avg_sq"):
+        assert torch.equal(direct_opt.state[direct_flat][name], stepped_opt.state[stepped_flat][name])
+    plain = torch.optim.Adam([torch.nn.Parameter(torch.zeros(3))], lr=1e-2)  # not fused: step() does it
+    plain.param_groups[0]["params"][0].grad = torch.ones(3)
+    plain.step()
+    assert not fused_adam_step(plain, plain.param_groups[0]["params"][0])
