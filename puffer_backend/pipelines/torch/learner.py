@@ -244,6 +244,8 @@ def step_optimizer(optimizer: torch.optim.Optimizer, params: list, loss: torch.T
 # `torch._fused_adam_` call and a step count increment.
 _PLAIN_FUSED_ADAM = {"fused": True, "amsgrad": False, "maximize": False, "differentiable": False,
                      "capturable": False, "decoupled_weight_decay": False, "foreach": None}
+# Every key of that Adam's param group: a torch that adds an option falls back to step().
+_KNOWN_ADAM_KEYS = frozenset(_PLAIN_FUSED_ADAM) | {"params", "lr", "betas", "eps", "weight_decay"}
 
 
 def fused_adam_step(optimizer: torch.optim.Optimizer, flat_param) -> bool:
@@ -258,7 +260,9 @@ def fused_adam_step(optimizer: torch.optim.Optimizer, flat_param) -> bool:
         return False
     group = optimizer.param_groups[0]
     state = optimizer.state.get(flat_param)
-    if not state or "step" not in state or any(group.get(k) != v for k, v in _PLAIN_FUSED_ADAM.items()):
+    if not state or "step" not in state or not group.keys() <= _KNOWN_ADAM_KEYS:
+        return False
+    if any(group.get(k) != v for k, v in _PLAIN_FUSED_ADAM.items()):
         return False
     lr = group["lr"]
     if isinstance(lr, torch.Tensor) or flat_param.grad is None or flat_param.grad.is_sparse:
