@@ -15,6 +15,11 @@ observation and reward normalization), --num-envs overrides its env count.
     python benchmarks/mixed_step_cost.py                 # CartPole-v1, 4 envs
     python benchmarks/mixed_step_cost.py --num-envs 64
     python benchmarks/mixed_step_cost.py --env Pendulum-v1
+    python benchmarks/mixed_step_cost.py --env Pendulum-v1 --updates 6   # whole updates
+
+--updates N times whole updates instead, as the shared loop runs them (pipelines.torch.loop:
+the rollout, its end with GAE, the PPO update of the config), the two pipelines alternating
+update by update in one process, the first of each untimed: medians per env step.
 """
 from __future__ import annotations
 
@@ -25,12 +30,16 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 
 from puffer_backend.pipelines.config import TrainConfig
 from puffer_backend.pipelines.envs.gym_vec import GymVecEnv
 from puffer_backend.pipelines.mixed.env import GymnaxTorchEnv
 from puffer_backend.pipelines.torch.policy import build_agent
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import machine_lines  # noqa: E402  (benchmarks/ is not a package)
 
 CLOCKS = (time.perf_counter, time.process_time)  # wall, CPU of the process
 
@@ -102,20 +111,81 @@ def torch_case(config, steps: int, blocks: int) -> dict:
     return contract_case(env, steps, blocks, config.hidden_size)
 
 
+def _loop_parts(env, config):
+    """What pipelines.torch.loop.train_on builds around `env`: (agent, optimizer, buffer, act, generator)."""
+    from puffer_backend.pipelines.torch.learner import RolloutBuffer, make_optimizer
+    from puffer_backend.pipelines.torch.policy import rollout_fn
+    from puffer_backend.pipelines.torch.runtime import seed_everything
+
+    generator = seed_everything(config.seed)
+    agent = build_agent(env, config.hidden_size)
+    action_dtype = torch.float32 if env.action_spec.action_dtype == np.float32 else torch.int64
+    buf = RolloutBuffer(config.num_steps, env.num_envs, env.obs_width, env.obs_dtype, env.action_spec.action_shape,
+                        action_dtype)
+    return agent, make_optimizer(agent, config.learning_rate), buf, rollout_fn(agent, agent, False, generator), generator
+
+
+def update_costs(config, updates: int) -> dict:
+    """{pipeline: {phase: (wall us, CPU us) per env step}}: rollout, its end (values, rewards,
+    GAE) and the PPO update, medians over `updates` updates after an untimed first one."""
+    from puffer_backend.pipelines.torch.learner import ppo_update
+    from puffer_backend.pipelines.torch.loop import collect_rollout, finish_rollout
+    from puffer_backend.pipelines.torch.runtime import unchecked_values
+
+    runs = {}
+    for name, make in (("mixed", GymnaxTorchEnv), ("torch", GymVecEnv)):
+        env = make(config.env_id, config.num_envs, config.num_steps, **_env_options(config))
+        with torch.inference_mode():
+            obs = env.reset(config.seed)
+        env.warm_up()
+        runs[name] = [env, obs, *_loop_parts(env, config)]
+    steps = config.num_envs * config.num_steps
+    times = {name: {"rollout": [], "rollout end": [], "update": []} for name in runs}
+    with unchecked_values():
+        for update in range(updates + 1):
+            for name, run in runs.items():
+                env, obs, agent, optimizer, buf, act, generator = run
+                agent.refresh_rollout_weights()
+                t0 = _now()
+                obs = collect_rollout(env, act, buf, obs)
+                t1 = _now()
+                finish_rollout(env, agent.get_value, buf, obs, config)
+                t2 = _now()
+                ppo_update(agent, optimizer, buf, config, generator)
+                t3 = _now()
+                run[1] = obs
+                if update:
+                    for phase, (a, b) in zip(times[name], ((t0, t1), (t1, t2), (t2, t3))):
+                        times[name][phase].append(tuple(y - x for x, y in zip(a, b)))
+    return {name: {phase: tuple(statistics.median(c) / steps * 1e6 for c in zip(*values))
+                   for phase, values in phases.items()} for name, phases in times.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="CartPole-v1", help="a gymnasium id that gymnax also has (its preset)")
     parser.add_argument("--num-envs", type=int, default=None, help="default: the preset's (4; 1 for Pendulum-v1)")
     parser.add_argument("--steps", type=int, default=500, help="steps per block")
     parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--updates", type=int, default=0, help="time N whole updates instead (see above)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as both pipelines run
     config = TrainConfig.for_env(args.env, "mixed", **({} if args.num_envs is None else {"num_envs": args.num_envs}))
     print(f"# command: python {' '.join(shlex.quote(a) for a in [os.path.relpath(__file__)] + sys.argv[1:])}")
     print(f"# {config.env_id}, {config.num_envs} envs x {config.num_steps} steps (norm_obs {config.norm_obs}, "
-          f"norm_reward {config.norm_reward}), medians over {args.blocks} blocks of {args.steps} steps, "
-          f"microseconds of wall / CPU time; torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
-          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+          f"norm_reward {config.norm_reward})")
+    print("\n".join(machine_lines()))
+    if args.updates:
+        costs = update_costs(config, args.updates)
+        print(f"# per env step, medians over {args.updates} updates, microseconds of wall / CPU time")
+        print(f"{'pipeline':9s}" + "".join(f"{c:>18s}" for c in [*costs["mixed"], "total"]))
+        for name, row in costs.items():
+            total = tuple(sum(column) for column in zip(*row.values()))
+            print(f"{name:9s}" + "".join(f"{w:10.1f} /{c:6.1f}" for w, c in [*row.values(), total]))
+        ratio = [t / m for m, t in zip(*(tuple(sum(c) for c in zip(*costs[n].values())) for n in ("mixed", "torch")))]
+        print(f"# mixed's speed / torch's: {ratio[0]:.2f}x wall, {ratio[1]:.2f}x CPU")
+        return 0
+    print(f"# medians over {args.blocks} blocks of {args.steps} steps, microseconds of wall / CPU time")
     rows = {"mixed": mixed_case(config, args.steps, args.blocks),
             "torch": torch_case(config, args.steps, args.blocks)}
     columns = list(rows["mixed"])

@@ -32,6 +32,11 @@ def test_mixed_step_cost_times_every_part():
             result = case(config, 3, 1)
             assert set(result) == {"policy alone", "env alone", "policy in loop", "env in loop"}
             assert all(0 < wall < 1e6 and 0 <= cpu < 1e6 for wall, cpu in result.values())
+    costs = module.update_costs(TrainConfig.for_env("CartPole-v1", "mixed", num_steps=8), 1)
+    assert set(costs) == {"mixed", "torch"}
+    for phases in costs.values():
+        assert set(phases) == {"rollout", "rollout end", "update"}
+        assert all(0 < wall < 1e6 and 0 <= cpu < 1e6 for wall, cpu in phases.values())
 
 
 def test_runner_passes_compile_to_the_torch_pipelines_only(monkeypatch, tmp_path):
