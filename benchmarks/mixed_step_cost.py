@@ -41,6 +41,8 @@ from puffer_backend.pipelines.torch.policy import build_agent
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine import machine_lines  # noqa: E402  (benchmarks/ is not a package)
 
+PIPELINES = ("mixed", "torch")
+PHASES = ("rollout", "rollout end", "update")
 CLOCKS = (time.perf_counter, time.process_time)  # wall, CPU of the process
 
 
@@ -125,7 +127,7 @@ def _loop_parts(env, config):
     return agent, make_optimizer(agent, config.learning_rate), buf, rollout_fn(agent, agent, False, generator), generator
 
 
-def update_costs(config, updates: int) -> dict:
+def update_costs(config, updates: int, pipelines=PIPELINES) -> dict:
     """{pipeline: {phase: (wall us, CPU us) per env step}}: rollout, its end (values, rewards,
     GAE) and the PPO update, medians over `updates` updates after an untimed first one."""
     from puffer_backend.pipelines.torch.learner import ppo_update
@@ -133,14 +135,14 @@ def update_costs(config, updates: int) -> dict:
     from puffer_backend.pipelines.torch.runtime import unchecked_values
 
     runs = {}
-    for name, make in (("mixed", GymnaxTorchEnv), ("torch", GymVecEnv)):
-        env = make(config.env_id, config.num_envs, config.num_steps, **_env_options(config))
+    for name in pipelines:
+        env = {"mixed": GymnaxTorchEnv, "torch": GymVecEnv}[name](config.env_id, config.num_envs, config.num_steps, **_env_options(config))
         with torch.inference_mode():
             obs = env.reset(config.seed)
         env.warm_up()
         runs[name] = [env, obs, *_loop_parts(env, config)]
     steps = config.num_envs * config.num_steps
-    times = {name: {"rollout": [], "rollout end": [], "update": []} for name in runs}
+    times = {name: {phase: [] for phase in PHASES} for name in runs}
     with unchecked_values():
         for update in range(updates + 1):
             for name, run in runs.items():
@@ -167,28 +169,34 @@ def main(argv=None) -> int:
     parser.add_argument("--num-envs", type=int, default=None, help="default: the preset's (4; 1 for Pendulum-v1)")
     parser.add_argument("--steps", type=int, default=500, help="steps per block")
     parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--num-steps", type=int, default=None, help="steps per rollout (default: the preset's)")
     parser.add_argument("--updates", type=int, default=0, help="time N whole updates instead (see above)")
+    parser.add_argument("--pipelines", nargs="+", choices=PIPELINES, default=list(PIPELINES),
+                        help="mixed alone for a JAX simulator (FAMILY/ID), which gymnasium lacks")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as both pipelines run
-    config = TrainConfig.for_env(args.env, "mixed", **({} if args.num_envs is None else {"num_envs": args.num_envs}))
+    sizes = {name: value for name, value in (("num_envs", args.num_envs), ("num_steps", args.num_steps)) if value}
+    config = TrainConfig.for_env(args.env, "mixed", **sizes)
     print(f"# command: python {' '.join(shlex.quote(a) for a in [os.path.relpath(__file__)] + sys.argv[1:])}")
     print(f"# {config.env_id}, {config.num_envs} envs x {config.num_steps} steps (norm_obs {config.norm_obs}, "
           f"norm_reward {config.norm_reward})")
     print("\n".join(machine_lines()))
     if args.updates:
-        costs = update_costs(config, args.updates)
+        costs = update_costs(config, args.updates, args.pipelines)
         print(f"# per env step, medians over {args.updates} updates, microseconds of wall / CPU time")
-        print(f"{'pipeline':9s}" + "".join(f"{c:>18s}" for c in [*costs["mixed"], "total"]))
+        print(f"{'pipeline':9s}" + "".join(f"{c:>18s}" for c in [*PHASES, "total"]))
+        totals = {}
         for name, row in costs.items():
-            total = tuple(sum(column) for column in zip(*row.values()))
-            print(f"{name:9s}" + "".join(f"{w:10.1f} /{c:6.1f}" for w, c in [*row.values(), total]))
-        ratio = [t / m for m, t in zip(*(tuple(sum(c) for c in zip(*costs[n].values())) for n in ("mixed", "torch")))]
-        print(f"# mixed's speed / torch's: {ratio[0]:.2f}x wall, {ratio[1]:.2f}x CPU")
+            totals[name] = tuple(sum(column) for column in zip(*row.values()))
+            print(f"{name:9s}" + "".join(f"{w:10.1f} /{c:6.1f}" for w, c in [*row.values(), totals[name]]))
+        if len(totals) == 2:
+            ratio = [t / m for m, t in zip(totals["mixed"], totals["torch"])]
+            print(f"# mixed's speed / torch's: {ratio[0]:.2f}x wall, {ratio[1]:.2f}x CPU")
         return 0
     print(f"# medians over {args.blocks} blocks of {args.steps} steps, microseconds of wall / CPU time")
-    rows = {"mixed": mixed_case(config, args.steps, args.blocks),
-            "torch": torch_case(config, args.steps, args.blocks)}
-    columns = list(rows["mixed"])
+    cases = {"mixed": mixed_case, "torch": torch_case}
+    rows = {name: cases[name](config, args.steps, args.blocks) for name in args.pipelines}
+    columns = list(next(iter(rows.values())))
     print(f"{'pipeline':9s}" + "".join(f"{c:>18s}" for c in columns) + f"{'step in loop':>18s}")
     for name, row in rows.items():
         total = tuple(p + e for p, e in zip(row["policy in loop"], row["env in loop"]))

@@ -216,7 +216,8 @@ class VecEnv:
     reset(key) -> (obs (num_envs, obs_dim) float32, state)
     step(key, state, action) -> contract.EnvStep (JAX arrays; final_obs and state always set)
     An env that finishes is reset inside `step` (gymnax auto-reset).
-    draw_pool(key, steps) + step_from_pool(pool, t, state, action): the same auto-reset
+    draw_pool(key, steps) + step_from_pool(pool, t, state, action) (or step_from_slot with
+    the pool's slot t, as the mixed env hands it packed): the same auto-reset
     process with every random draw and reset state of a rollout made up front in one
     batched call. Per step only the transition and a select remain: on XLA:CPU, per-op
     overhead makes gymnax's per-step reset (threefry + reset_env on every step, used or

@@ -7,8 +7,9 @@ every env (auto-reset included) and writes reward, end and final observation int
 rollout slot `t`; the carry is donated, so those buffers are updated in place.
 `end_rollout` folds the rollout into the recent-returns statistics (pipelines.episodes, one
 more dispatch per rollout) and hands rewards, dones and the time-limit rows to torch. Torch
-sees observations through `exchange.to_torch` (a DLPack view, no copy) and sends actions
-with `exchange.to_jax` (a view of the torch tensor).
+sees observations through `exchange.to_torch` (a DLPack view, no copy); actions go into one
+torch buffer that the jitted step reads in place on the CPU (`exchange.to_jax` of each
+action, a view of the torch tensor, elsewhere).
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class GymnaxTorchEnv:
     Observations are float32 rows `(num_envs, obs_dim)` of the flattened gymnax observation,
     zero-copy DLPack views of JAX arrays (read them, do not write to them). Actions arrive as
     sampled (int64 indices, sent to JAX as int32 since JAX runs with x64 off; float32 vectors,
-    clipped to the bounds inside the jitted step). `step(t, action)` dispatches and returns at
+    clipped to the bounds inside the jitted step), copied on the CPU into one buffer that JAX
+    reads in place. `step(t, action)` dispatches and returns at
     once (JAX computes while the caller does torch work); `observation()` waits. The state
     (env states, PRNG key, observation, episode statistics) is saved whole by
     `state_arrays()` and restored exactly. factory: a user's `() -> (env, env_params)` (else
@@ -109,6 +111,10 @@ class GymnaxTorchEnv:
         key, sub = jax.random.split(key)
         pool = self.vec.draw_pool(sub, t)
         norm, obs = norm_reset(norm, obs, update=self.update_norm)
+        # Strongly typed, as a restored state is (numpy arrays): a weak-typed leaf (gymnax's
+        # `time = 0`) made the step compile a second time after a resume.
+        state = jax.tree.map(lambda x: x if jax.dtypes.issubdtype(x.dtype, jax.dtypes.extended)
+                             else x.astype(x.dtype), state)
         self._packer = LeafPacker(state)
         self._slot_packer = LeafPacker(jax.tree.map(lambda x: x[0], pool))
         self._norm_packer = LeafPacker(norm) if norm is not None else None
@@ -168,7 +174,8 @@ class GymnaxTorchEnv:
         if self.device.type != "cpu":
             return None, None
         shape = (self.num_envs,) if self.discrete else (self.num_envs, self.gymnax_env.action_dim)
-        rows = torch.zeros(shape, dtype=torch.int32 if self.discrete else torch.float32)
+        with torch.inference_mode(False):  # a normal tensor: steps run in and out of inference mode
+            rows = torch.zeros(shape, dtype=torch.int32 if self.discrete else torch.float32)
         view = exchange.to_jax(rows)
         if view.unsafe_buffer_pointer() != rows.data_ptr():
             return None, None
