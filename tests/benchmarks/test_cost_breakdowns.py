@@ -24,10 +24,19 @@ def test_jax_update_cost_recovers_a_known_split(monkeypatch, capsys):
 def test_mixed_step_cost_times_every_part():
     pytest.importorskip("gymnax")
     module = _import("mixed_step_cost")
-    for case in (module.mixed_case, module.torch_case):
-        result = case(4, 3, 1)
-        assert set(result) == {"policy alone", "env alone", "policy in loop", "env in loop"}
-        assert all(0 < value < 1e6 for value in result.values())
+    from puffer_backend.pipelines.config import TrainConfig
+
+    for env_id in ("CartPole-v1", "Pendulum-v1"):  # Pendulum: its preset, 1 env, normalized
+        config = TrainConfig.for_env(env_id, "mixed")
+        for case in (module.mixed_case, module.torch_case):
+            result = case(config, 3, 1)
+            assert set(result) == {"policy alone", "env alone", "policy in loop", "env in loop"}
+            assert all(0 < wall < 1e6 and 0 <= cpu < 1e6 for wall, cpu in result.values())
+    costs = module.update_costs(TrainConfig.for_env("CartPole-v1", "mixed", num_steps=8), 1)
+    assert set(costs) == {"mixed", "torch"}
+    for phases in costs.values():
+        assert set(phases) == {"rollout", "rollout end", "update"}
+        assert all(0 < wall < 1e6 and 0 <= cpu < 1e6 for wall, cpu in phases.values())
 
 
 def test_runner_passes_compile_to_the_torch_pipelines_only(monkeypatch, tmp_path):

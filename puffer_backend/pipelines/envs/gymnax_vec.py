@@ -213,7 +213,8 @@ class VecEnv:
     reset(key) -> (obs (num_envs, obs_dim) float32, state)
     step(key, state, action) -> contract.EnvStep (JAX arrays; final_obs and state always set)
     An env that finishes is reset inside `step` (gymnax auto-reset).
-    draw_pool(key, steps) + step_from_pool(pool, t, state, action): the same auto-reset
+    draw_pool(key, steps) + step_from_pool(pool, t, state, action) (or step_from_slot with
+    the pool's slot t, as the mixed env hands it packed): the same auto-reset
     process with every random draw and reset state of a rollout made up front in one
     batched call. Per step only the transition and a select remain: on XLA:CPU, per-op
     overhead makes gymnax's per-step reset (threefry + reset_env on every step, used or
@@ -255,20 +256,24 @@ class VecEnv:
 
     def step_from_pool(self, pool: ResetPool, t, state, action) -> EnvStep:
         """gymnax's step (transition, time limit, auto-reset) with slot `t` of `pool`."""
+        return self.step_from_slot(jax.tree.map(lambda x: x[t], pool), state, action)
+
+    def step_from_slot(self, slot: ResetPool, state, action) -> EnvStep:
+        """`step_from_pool` with the pool's slot of this step (every leaf without its steps axis)."""
         env, params = self.gymnax_env.env, self.gymnax_env.params
         obs, next_state, reward, terminated, _ = jax.vmap(
-            lambda k, s, a: env.step_env(k, s, a, params))(pool.step_keys[t], state, action)
+            lambda k, s, a: env.step_env(k, s, a, params))(slot.step_keys, state, action)
         truncated = jax.vmap(lambda s: env.is_truncated(s, params))(next_state)
         shape = (self.num_envs,)
         terminated = terminated.reshape(shape).astype(bool)
         truncated = truncated.reshape(shape).astype(bool) & ~terminated
         done = terminated | truncated
         final_obs = self._flat(obs)
-        if pool.state is None:  # reset on demand: only on steps where some episode ended
+        if slot.state is None:  # reset on demand: only on steps where some episode ended
             fresh_obs, fresh = jax.lax.cond(done.any(), lambda keys: self.reset_with(keys),
-                                            lambda keys: (final_obs, next_state), pool.reset_keys[t])
+                                            lambda keys: (final_obs, next_state), slot.reset_keys)
         else:
-            fresh_obs, fresh = pool.obs[t], jax.tree.map(lambda x: x[t], pool.state)
+            fresh_obs, fresh = slot.obs, slot.state
         next_state = jax.tree.map(lambda r, s: select_rows(done, r, s), fresh, next_state)
         next_obs = jnp.where(done[:, None], fresh_obs, final_obs)
         return EnvStep(next_obs, reward.astype(jnp.float32).reshape(shape), terminated, truncated, final_obs, next_state)

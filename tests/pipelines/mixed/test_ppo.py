@@ -24,6 +24,48 @@ def test_observations_are_zero_copy_views():
     assert obs.shape == (4, 4) and obs.dtype == torch.float32
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_actions_through_the_reused_buffer_step_as_fresh_views(env_id):
+    """On the CPU each step copies its actions into one buffer that JAX reads in place; steps
+    dispatched back to back (no observation read in between) still each see their own
+    actions: the same rollout as with a fresh DLPack view per step (the path off the CPU)."""
+    envs, steps = 3, 24
+    buffered, fresh = GymnaxTorchEnv(env_id, envs, steps), GymnaxTorchEnv(env_id, envs, steps)
+    with torch.inference_mode():  # as the loop resets; the steps below run outside it
+        buffered.reset(5)
+    fresh.reset(5)
+    assert buffered._action_view.unsafe_buffer_pointer() == buffered._action_rows.data_ptr()
+    fresh._action_rows = None
+    gen = torch.Generator().manual_seed(3)
+    for t in range(steps):
+        action = (torch.randint(0, 2, (envs,), generator=gen) if env_id == "CartPole-v1"
+                  else torch.rand(envs, 1, generator=gen) * 4 - 2)
+        buffered.step(t, action)
+        fresh.step(t, action)
+    np.testing.assert_array_equal(buffered.observation().numpy(), fresh.observation().numpy())
+    for got, want in zip(buffered.end_rollout()[:2], fresh.end_rollout()[:2]):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_a_restored_env_steps_without_compiling_again():
+    """The state restored from a checkpoint's numpy arrays has the reset's array types (no
+    weak-typed leaf), so the step compiled in warm_up serves the resumed run too."""
+    env = GymnaxTorchEnv("Pendulum-v1", 2, 8, norm_obs=True, norm_reward=True)
+    env.reset(0)
+    env.warm_up()
+    for t in range(8):
+        env.step(t, torch.zeros(2, 1))
+    env.end_rollout()
+    resumed = GymnaxTorchEnv("Pendulum-v1", 2, 8, norm_obs=True, norm_reward=True)
+    resumed.reset(1)
+    resumed.warm_up()
+    compiled = resumed._step._cache_size()
+    resumed.restore(env.state_arrays(), reset_seed=1)
+    for t in range(3):
+        resumed.step(t, torch.zeros(2, 1))
+    assert compiled == resumed._step._cache_size() == 1
+
+
 def test_rollout_bookkeeping_matches_a_numpy_recount():
     """Rewards, dones (pipelines.gae's convention: the episode ended at step t) and the
     recent-return statistics kept inside the jitted step agree with episode returns
