@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import statistics
 import sys
 import time
 
@@ -22,25 +21,12 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_torch_sampling import reference_sample_logits  # noqa: E402  (benchmarks/ is not a package)
 from machine import machine_lines  # noqa: E402
+from timing import medians_us  # noqa: E402
 
 from puffer_backend import torch_impl  # noqa: E402
 from puffer_backend.torch_impl import sampling  # noqa: E402
 
 SHAPES = [(4, 2), (1, 4), (8, 6), (64, 16), (128, 2), (256, 16)]  # rollout steps: envs x actions
-
-
-def thread_medians_us(fns: dict, repeats: int, warmup: int = 200) -> dict:
-    """Median microseconds of this thread's CPU time per call, round-robin."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.thread_time_ns()
-            fn()
-            times[name].append(time.thread_time_ns() - start)
-    return {name: statistics.median(t) / 1e3 for name, t in times.items()}
 
 
 def main(argv=None) -> None:
@@ -62,7 +48,7 @@ def main(argv=None) -> None:
                 fns = {"small": lambda: torch_impl.sample_logits(x, generator=g),
                        "general": lambda: sampling._sample_logits(x, None, None, None, False, g),
                        "reference": lambda: reference_sample_logits(x)}
-                us = thread_medians_us(fns, args.repeats)
+                us = medians_us(fns, args.repeats, warmup=200, clock=time.thread_time)
                 print(f"{str(shape):>10s} {us['small']:11.1f} {us['general']:9.1f} {us['reference']:12.1f} "
                       f"{us['general'] / us['small']:13.2f}x {us['reference'] / us['small']:15.2f}x", flush=True)
     finally:
