@@ -89,7 +89,7 @@ GOALS = [
     ("jax vs real PureJaxRL (compile apart)", "jax", "purejaxrl", (">=", 1.3)),
     ("jax end to end, warm cache / PureJaxRL's", "jax-warm e2e", "purejaxrl e2e", ("<=", 1 / 2.5)),
     ("mixed vs torch, 64 envs", "mixed-64", "torch-64", (">=", 1.5)),
-    ("mixed vs torch, Pendulum-v1 preset, 1 env", "mixed-pendulum", "torch-pendulum", None),
+    ("mixed vs torch, Pendulum-v1 preset, 1 env", "mixed-pendulum", "torch-pendulum", (">=", 1.0)),
 ]
 
 
