@@ -306,15 +306,13 @@ def sample_logits(logits, action=None, is_continuous=None, *, mask=None, determi
     `puffer_backend.torch_impl.validation.CHECK_DEVICE_ACTIONS = True`, since it syncs).
     `generator` works in eager mode only: dynamo cannot trace a torch.Generator.
     """
-    plain = mask is None and deterministic is False and (is_continuous is None or is_continuous is False)
-    if action is None and plain:
+    plain = (mask is None and deterministic is False and (is_continuous is None or is_continuous is False)
+             and (generator is None or (isinstance(generator, torch.Generator) and generator.device.type == "cpu")))
+    if action is None and plain and cpu_draw.small(logits):
         # a rollout step's draw: cpu_draw.small_draw, the general path's results in fewer calls
-        if (generator is None or isinstance(generator, torch.Generator)) and cpu_draw.small(logits):
-            if v.values_checked(logits):
-                v.check_logit_values(logits)
-            return cpu_draw.small_draw(logits, generator, _CLAMP, _LOG2_E)
-    if (action is not None and plain and _plain_scoring(logits, action)
-            and (generator is None or isinstance(generator, torch.Generator))):
+        v.check_logit_values(logits)
+        return cpu_draw.small_draw(logits, generator, _CLAMP, _LOG2_E)
+    if action is not None and plain and _plain_scoring(logits, action):
         # the update's re-scoring: the general path's checks and ops, without its dispatch
         v.check_logit_values(logits)
         v.check_action_range(action, (logits.shape[1],))
@@ -324,11 +322,11 @@ def sample_logits(logits, action=None, is_continuous=None, *, mask=None, determi
 
 def _plain_scoring(logits, action) -> bool:
     """Whether the general path would take `logits` and `action` as they are: contiguous
-    float32/float64 logits `(batch, n)`, batch > 0, and int64 actions `(batch,)` (a PPO
-    minibatch); everything else goes through `_sample_logits`' checks and conversions."""
+    float32/float64 logits `(batch, n)`, batch > 0, and int64 actions `(batch,)` on their device
+    (a PPO minibatch); everything else goes through `_sample_logits`' checks and conversions."""
     return (type(logits) is torch.Tensor and logits.dtype in cpu_draw.SMALL_DTYPES and logits.ndim == 2
             and logits.shape[0] > 0 and type(action) is torch.Tensor and action.dtype is torch.int64
-            and action.shape == logits.shape[:1] and logits.is_contiguous())
+            and action.shape == logits.shape[:1] and action.device == logits.device and logits.is_contiguous())
 
 
 def _sample_logits(logits, action, is_continuous, mask, deterministic, generator):

@@ -13,3 +13,15 @@ def import_benchmark(name: str, **kwargs):
         return __import__(name, **kwargs)
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+def run_benchmark_main(module, argv) -> None:
+    """`module.main(argv)` for a torch benchmark that sets torch's thread count: the count is
+    put back afterwards, so later tests run as they would have."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        module.main(argv)
+    finally:
+        torch.set_num_threads(threads)

@@ -7,20 +7,16 @@ import sys
 
 import pytest
 
-from .importing import BENCHMARKS, import_benchmark
+from .importing import BENCHMARKS, import_benchmark, run_benchmark_main
 
 ROOT = BENCHMARKS.parent
 
 
 def test_small_draw_times_every_shape_and_restores_the_switch(capsys):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from puffer_backend import torch_impl
     module = import_benchmark("torch_small_draw")
-    threads = torch.get_num_threads()
-    try:
-        module.main(["--repeats", "3"])
-    finally:
-        torch.set_num_threads(threads)  # the script sets its own
+    run_benchmark_main(module, ["--repeats", "3"])
     rows = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
     assert len(rows) == 1 + len(module.SHAPES)
     for line, shape in zip(rows[1:], module.SHAPES):
