@@ -6,8 +6,8 @@ environment steps done so far (over all envs and ranks) and the keys of METRIC_K
 - mean_return, episodes: the episode-statistics rule (pipelines.episodes);
 - sps: environment steps per second of training over the run so far: steps divided by the
   time since the training loop started, compile time excluded (`RunClock.sps`);
-- policy_loss, value_loss, entropy, approx_kl: the last minibatch of the update (CleanRL;
-  the jax pipeline: the mean over the update's minibatches);
+- policy_loss, value_loss, entropy, approx_kl: the last minibatch of the update, as CleanRL
+  logs them (torch.learner.update_losses, jax.program.reported_losses);
 - clipfrac: the fraction of samples whose probability ratio left [1 - clip_coef, 1 + clip_coef]
   (|ratio - 1| > clip_coef), the mean over the update's minibatches;
 - wall_time: seconds since the run started (`train` was called), compile time included; a

@@ -300,7 +300,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
     # UPDATE NETWORK
     def update_network(params, opt_state, batch, key):
         """update_epochs passes over `batch`, each num_minibatches minibatch steps in a fresh
-        order -> (params, opt_state, the mean loss terms `(len(LOSSES),)`)."""
+        order -> (params, opt_state, the update's loss terms `(len(LOSSES),)`: reported_losses)."""
         def update_epoch(carry, _):
             opt, key = carry
             key, k_perm, k_loss = jax.random.split(key, 3)
@@ -323,7 +323,7 @@ def make_program(config: TrainConfig, *, mesh: Mesh | None = None, chunk_updates
         opt = (params, opt_state) if adam is None else adam.pack(params, opt_state)
         (opt, key), aux = jax.lax.scan(update_epoch, (opt, key), None, config.update_epochs)
         params, opt_state = opt if adam is None else adam.unpack(opt, opt_state)
-        return params, opt_state, aux.reshape(-1, len(LOSSES)).mean(axis=0)
+        return params, opt_state, reported_losses(aux)
 
     # UPDATE STEP
     def update_step(state: RunnerState):
@@ -413,6 +413,16 @@ def _default_chunk(num_updates: int) -> int:
 
 # What each update reports, in this order, in the chunk's `(updates, len(METRICS))` output.
 LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # learner.ppo_loss's aux, in order
+
+
+def reported_losses(aux: jax.Array) -> jax.Array:
+    """What an update reports from its minibatches' loss terms `(..., len(LOSSES))` in the order
+    they ran: the last minibatch's losses and approx_kl and the mean clipfrac, the rule of
+    pipelines.metrics that the torch learner follows too (`torch.learner.update_losses`)."""
+    terms = aux.reshape(-1, len(LOSSES))
+    return jnp.concatenate([terms[-1, :-1], terms[:, -1:].mean(axis=0)])
+
+
 METRICS = ("mean_return", "episodes", *LOSSES)
 
 
