@@ -11,16 +11,23 @@ as before, one import later. A module already imported, or not installed, is lef
 module alone: the packages `gymnax`, `gymnax.environments` and `flax` are placed in
 `sys.modules` without running their `__init__` (every gymnax env, flax.linen: about 1 s),
 which runs when an attribute that is not a submodule is first read from the package
-(`gymnax.make`, `flax.config`), so later imports of these packages see them whole.
+(`gymnax.make`, `flax.config`), so later imports of these packages see them whole. That
+placement is done only for the gymnax and flax versions it was tested with
+(TESTED_VERSIONS) and unless the environment sets PUFFER_BACKEND_LAZY_IMPORTS=0: a version
+whose submodules read their package differently at import time gets the packages imported
+whole, as `import gymnax` would (about a second more at start-up).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
+import os
 import sys
 import types
 
-__all__ = ["import_gymnax", "make_gymnax", "import_gymnax_module", "BUILTIN_CLASSES", "DEFERRED"]
+__all__ = ["import_gymnax", "make_gymnax", "import_gymnax_module", "lazy_packages_allowed", "BUILTIN_CLASSES",
+           "DEFERRED", "TESTED_VERSIONS"]
 
 DEFERRED = ("seaborn", "matplotlib.pyplot")
 
@@ -39,6 +46,9 @@ BUILTIN_CLASSES = {
     "SpaceInvaders-MinAtar": ("minatar.space_invaders", "MinSpaceInvaders"),
 }
 _LAZY_PACKAGES = ("flax", "gymnax", "gymnax.environments")
+# The (major, minor) releases whose packages were placed uninitialized in the tests.
+TESTED_VERSIONS = {"gymnax": ((1, 0),), "flax": ((0, 10), (0, 11), (0, 12))}
+OPT_OUT = "PUFFER_BACKEND_LAZY_IMPORTS"
 # What a package's `__init__` defines that its own submodules import from it: set beforehand, so
 # that no submodule's import runs the `__init__` halfway through itself (a circular import).
 _SEEDED = {"flax": {"config": ("flax.configurations", "config")}}
@@ -58,17 +68,39 @@ def import_gymnax():
 
 def import_gymnax_module(name: str):
     """gymnax's module `name` (`gymnax.environments.spaces`), imported without the `__init__`
-    of `gymnax`, `gymnax.environments` and `flax` where they have not run yet."""
-    for package in _LAZY_PACKAGES:
-        _uninitialized_package(package)
+    of `gymnax`, `gymnax.environments` and `flax` where they have not run yet (when
+    `lazy_packages_allowed()`; else after importing those packages whole)."""
+    if lazy_packages_allowed():
+        for package in _LAZY_PACKAGES:
+            _uninitialized_package(package)
+    elif importlib.util.find_spec("gymnax") is not None:
+        import_gymnax()
     return importlib.import_module(name)
+
+
+def lazy_packages_allowed() -> bool:
+    """Whether `import_gymnax_module` may place packages uninitialized: the installed gymnax
+    and flax are of TESTED_VERSIONS and PUFFER_BACKEND_LAZY_IMPORTS is not "0"."""
+    if os.environ.get(OPT_OUT, "1").strip() == "0":
+        return False
+    return all(_release(package) in releases for package, releases in TESTED_VERSIONS.items())
+
+
+def _release(package: str) -> tuple | None:
+    """(major, minor) of an installed distribution, from its metadata (nothing imported); None
+    when it is not installed or its version does not start with two numbers."""
+    try:
+        parts = importlib.metadata.version(package).split(".")[:2]
+        return tuple(int(part) for part in parts) if len(parts) == 2 else None
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
 
 
 def make_gymnax(env_id: str):
     """`gymnax.make(env_id)`: `(env, env_params)`; the env's own module only for an id of
     BUILTIN_CLASSES (as gymnax.make builds it: the class called without arguments, its
     default params), else through gymnax's registry."""
-    if env_id not in BUILTIN_CLASSES:
+    if env_id not in BUILTIN_CLASSES or not lazy_packages_allowed():
         return import_gymnax().make(env_id)
     module, name = BUILTIN_CLASSES[env_id]
     env = getattr(import_gymnax_module(f"gymnax.environments.{module}"), name)()

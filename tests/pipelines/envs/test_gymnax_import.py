@@ -102,3 +102,28 @@ def test_an_id_of_the_registry_after_an_uninitialized_gymnax_still_defers_the_re
         print(spec.obs_dim, sorted(m for m in ("scipy.stats", "pandas") if m in sys.modules))
     """)
     assert out == "50 []"
+
+
+@pytest.mark.parametrize("how", ["opt-out", "untested version"])
+def test_packages_are_imported_whole_when_not_allowed(how):
+    """PUFFER_BACKEND_LAZY_IMPORTS=0, or a gymnax release outside TESTED_VERSIONS: make_env
+    imports gymnax and flax whole (their registries run), and the env is the same."""
+    setup = ("import os; os.environ['PUFFER_BACKEND_LAZY_IMPORTS'] = '0'" if how == "opt-out" else
+             "from puffer_backend.pipelines.envs import gymnax_import as g; g.TESTED_VERSIONS['gymnax'] = ((0, 1),)")
+    out = _run(setup + """
+import sys, types
+from puffer_backend.pipelines.envs.gymnax_import import lazy_packages_allowed
+from puffer_backend.pipelines.envs.gymnax_vec import make_env
+spec = make_env("CartPole-v1")
+print(lazy_packages_allowed(), spec.obs_dim, spec.num_actions)
+print([type(sys.modules[m]) is types.ModuleType for m in ("gymnax", "gymnax.environments", "flax")])
+print("gymnax.registration" in sys.modules, callable(sys.modules["gymnax"].__dict__.get("make")))
+""")
+    assert out.splitlines() == ["False 4 2", "[True, True, True]", "True True"]
+
+
+def test_the_installed_versions_are_the_tested_ones():
+    """The suite runs with releases of TESTED_VERSIONS, so the tests above test the lazy path."""
+    from puffer_backend.pipelines.envs.gymnax_import import lazy_packages_allowed
+
+    assert lazy_packages_allowed()
