@@ -18,8 +18,9 @@ from puffer_backend.vector import JaxVectorEnv  # noqa: E402
 
 
 def _gymnax_reference(env_id, num_envs, seed):
-    """gymnax's own vmapped reset/step, fed keys by the adapter's documented schedule."""
-    env, params = gymnax.make(env_id)
+    """gymnax's own vmapped reset/step, fed keys by the adapter's documented schedule. env_id:
+    a gymnax id or an `(env, params)` pair."""
+    env, params = gymnax.make(env_id) if isinstance(env_id, str) else env_id
     reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
     step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
     key, sub = jax.random.split(jax.random.PRNGKey(seed))
@@ -47,7 +48,7 @@ def test_transitions_are_gymnax_own_with_the_same_keys(env_id, n, steps):
     np.testing.assert_array_equal(obs.numpy(), _rows(ref_obs, n))
     rng = np.random.default_rng(0)
     ended = truncated_seen = 0
-    ended_counts = set()  # the adapter resets 1..n//8 ended envs one way, more another way
+    ended_counts = set()  # the adapter resets up to n//8 ended envs one way, more another way
     for _ in range(steps):
         action = adapter.action_space.sample()
         if adapter.gymnax_env.discrete:
@@ -255,3 +256,74 @@ def test_a_gymnax_pair_is_taken_as_is():
             truncated_at.append(t)
     # pushing left for 7 steps does not tip CartPole: the 7-step limit truncates both envs
     assert truncated_at == [6]
+
+
+def _ends_on_action():
+    """A gymnax env whose episode ends when the action is 1, so a test chooses how many envs
+    end at each step; its observation is the start value its reset drew and the time."""
+    import jax.numpy as jnp
+    from flax import struct
+    from gymnax.environments import environment, spaces as gymnax_spaces
+
+    @struct.dataclass
+    class State(environment.EnvState):
+        start: float
+        time: int
+
+    @struct.dataclass
+    class Params(environment.EnvParams):
+        max_steps_in_episode: int = 10**6
+
+    class EndsOnAction(environment.Environment):
+        @property
+        def default_params(self):
+            return Params()
+
+        def get_obs(self, state, params=None, key=None):
+            return jnp.stack([jnp.asarray(state.start, jnp.float32), jnp.asarray(state.time, jnp.float32)])
+
+        def step_env(self, key, state, action, params):
+            state = state.replace(time=state.time + 1)
+            return self.get_obs(state), state, jnp.float32(1.0), action == 1, {}
+
+        def reset_env(self, key, params):
+            state = State(start=jax.random.uniform(key), time=jnp.int32(0))
+            return self.get_obs(state), state
+
+        def is_terminal(self, state, params):
+            return jnp.bool_(False)
+
+        def observation_space(self, params):
+            return gymnax_spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
+
+        def action_space(self, params):
+            return gymnax_spaces.Discrete(2)
+
+    env = EndsOnAction()
+    return env, env.default_params
+
+
+def test_every_partial_reset_size_gives_gymnax_own_resets():
+    """16 envs: 0 to 16 of them end at a step, so every reset the step chooses runs (for up to
+    2, 4 and 8 ended envs, and all), and each gives the states gymnax's own reset gives with the
+    same keys."""
+    from puffer_backend.vector import _reset_sizes
+
+    n, seed = 16, 3
+    pair = _ends_on_action()
+    adapter = JaxVectorEnv(pair, n, seed=seed)
+    obs, _ = adapter.reset()
+    ref_obs, advance = _gymnax_reference(pair, n, seed)
+    np.testing.assert_array_equal(obs.numpy(), _rows(ref_obs, n))
+    assert _reset_sizes(n) == (2, 4, 8)
+    rng = np.random.default_rng(1)
+    for ending in [0, 1, 2, 3, 4, 5, 8, 9, 16, 2, 7, 0, 12]:
+        action = np.zeros(n, np.int64)
+        action[rng.choice(n, ending, replace=False)] = 1
+        obs, _, terminated, _, infos = adapter.step(torch.as_tensor(action))
+        r_obs, _, r_term, _, r_final = advance(action.astype(np.int32))
+        assert int(terminated.sum()) == ending
+        np.testing.assert_array_equal(terminated.numpy(), np.asarray(r_term, bool))
+        np.testing.assert_array_equal(obs.numpy(), _rows(r_obs, n))  # the new starts where envs ended
+        if ending:
+            np.testing.assert_array_equal(infos["final_obs"].numpy()[action == 1], _rows(r_final, n)[action == 1])
