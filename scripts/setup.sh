@@ -9,4 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+# ml_dtypes 0.7.0 (what jax pulls today) takes ~0.8 s to import against ~0.1 s for 0.6.0, in
+# every process that imports jax; jax accepts >= 0.5 (docs/benchmarks.md, the jax start-up).
+.venv/bin/python -m pip install --quiet -e ".[${extras}]" "ml_dtypes!=0.7.0"
