@@ -206,7 +206,9 @@ class Agent(nn.Module):
         if self._splits is not None:
             return torch.split(out, self._splits, dim=1)
         if isinstance(self.action_spec, Continuous):
-            return Normal(out, self.actor_logstd.expand_as(out).exp())
+            # sample_logits checks loc and scale itself (under the same validate_args flag):
+            # torch.distributions' own check of them would cost ~14 us more per call.
+            return Normal(out, self.actor_logstd.expand_as(out).exp(), validate_args=False)
         return out
 
     def get_value(self, obs: torch.Tensor) -> torch.Tensor:

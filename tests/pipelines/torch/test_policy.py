@@ -205,3 +205,22 @@ def test_users_policy_is_masked_by_the_observation():
             torch.testing.assert_close(logprob, truth.log_prob(action))
         unmasked = UserPolicy(_Uniform())(obs)[0]
     assert not mask[torch.arange(len(obs)), unmasked].all()  # without the layout, no mask
+
+
+@pytest.mark.parametrize("part, words", [("loc", "logits.loc"), ("scale", "logits.scale")])
+def test_a_continuous_head_that_is_not_finite_is_refused_by_the_sampler(part, words):
+    """The agent builds its Normal without torch.distributions' own argument checks;
+    sample_logits' checks refuse a NaN mean or an infinite standard deviation instead, in
+    the rollout step, forward and the update's re-scoring alike."""
+    from puffer_backend.spec import Continuous
+
+    agent = Agent((torch.float32, (3,), 0, 3), Continuous((2,)), 8)  # one float32 leaf: rows are observations
+    obs = torch.randn(5, 3)
+    with torch.no_grad():
+        if part == "loc":
+            agent.actor[4].bias.fill_(float("nan"))
+        else:
+            agent.actor_logstd.fill_(float("inf"))
+    for call in (lambda: agent(obs), lambda: agent(obs, torch.zeros(5, 2)), lambda: agent.rollout_step(obs)):
+        with pytest.raises(ValueError, match=words):
+            call()
