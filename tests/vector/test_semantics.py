@@ -15,6 +15,7 @@ gymnasium = pytest.importorskip("gymnasium")
 gymnax = pytest.importorskip("gymnax")
 
 from puffer_backend.vector import JaxVectorEnv  # noqa: E402
+from tests.pipelines.envs.toy_envs import make_ends_on_action_gymnax_env  # noqa: E402
 
 
 def _gymnax_reference(env_id, num_envs, seed):
@@ -258,51 +259,6 @@ def test_a_gymnax_pair_is_taken_as_is():
     assert truncated_at == [6]
 
 
-def _ends_on_action():
-    """A gymnax env whose episode ends when the action is 1, so a test chooses how many envs
-    end at each step; its observation is the start value its reset drew and the time."""
-    import jax.numpy as jnp
-    from flax import struct
-    from gymnax.environments import environment, spaces as gymnax_spaces
-
-    @struct.dataclass
-    class State(environment.EnvState):
-        start: float
-        time: int
-
-    @struct.dataclass
-    class Params(environment.EnvParams):
-        max_steps_in_episode: int = 10**6
-
-    class EndsOnAction(environment.Environment):
-        @property
-        def default_params(self):
-            return Params()
-
-        def get_obs(self, state, params=None, key=None):
-            return jnp.stack([jnp.asarray(state.start, jnp.float32), jnp.asarray(state.time, jnp.float32)])
-
-        def step_env(self, key, state, action, params):
-            state = state.replace(time=state.time + 1)
-            return self.get_obs(state), state, jnp.float32(1.0), action == 1, {}
-
-        def reset_env(self, key, params):
-            state = State(start=jax.random.uniform(key), time=jnp.int32(0))
-            return self.get_obs(state), state
-
-        def is_terminal(self, state, params):
-            return jnp.bool_(False)
-
-        def observation_space(self, params):
-            return gymnax_spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
-
-        def action_space(self, params):
-            return gymnax_spaces.Discrete(2)
-
-    env = EndsOnAction()
-    return env, env.default_params
-
-
 def test_every_partial_reset_size_gives_gymnax_own_resets():
     """16 envs: 0 to 16 of them end at a step, so every reset the step chooses runs (for up to
     2, 4 and 8 ended envs, and all), and each gives the states gymnax's own reset gives with the
@@ -310,7 +266,7 @@ def test_every_partial_reset_size_gives_gymnax_own_resets():
     from puffer_backend.vector import _reset_sizes
 
     n, seed = 16, 3
-    pair = _ends_on_action()
+    pair = make_ends_on_action_gymnax_env()
     adapter = JaxVectorEnv(pair, n, seed=seed)
     obs, _ = adapter.reset()
     ref_obs, advance = _gymnax_reference(pair, n, seed)

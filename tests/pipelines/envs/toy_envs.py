@@ -218,25 +218,46 @@ def make_poisoned_env(render_mode=None):
     return PoisonedEnv(render_mode)
 
 
-def make_poisoned_gymnax_env():
-    """The gymnax twin of PoisonedEnv: (env, env_params)."""
+def _toy_gymnax_base():
+    """(the base gymnax Environment of the toy gymnax envs, the struct module): observations of
+    2 floats, Discrete(2) actions, no time limit, nothing terminal unless step_env says so."""
     import jax.numpy as jnp
     from flax import struct
     from gymnax.environments import environment, spaces as gymnax_spaces
 
     @struct.dataclass
-    class State(environment.EnvState):
-        time: int
-
-    @struct.dataclass
     class Params(environment.EnvParams):
         max_steps_in_episode: int = 10**9
 
-    class Poisoned(environment.Environment):
+    class Toy(environment.Environment):
         @property
         def default_params(self):
             return Params()
 
+        def is_terminal(self, state, params):
+            return jnp.bool_(False)
+
+        def observation_space(self, params):
+            return gymnax_spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
+
+        def action_space(self, params):
+            return gymnax_spaces.Discrete(2)
+
+    return Toy, struct
+
+
+def make_poisoned_gymnax_env():
+    """The gymnax twin of PoisonedEnv: (env, env_params)."""
+    import jax.numpy as jnp
+    from gymnax.environments import environment
+
+    Toy, struct = _toy_gymnax_base()
+
+    @struct.dataclass
+    class State(environment.EnvState):
+        time: int
+
+    class Poisoned(Toy):
         def get_obs(self, state, params=None, key=None):
             value = jnp.where(state.time >= POISON_STEP, jnp.nan, state.time / POISON_STEP)
             return jnp.full((2,), value, jnp.float32)
@@ -249,14 +270,36 @@ def make_poisoned_gymnax_env():
             state = State(time=0)
             return self.get_obs(state), state
 
-        def is_terminal(self, state, params):
-            return jnp.bool_(False)
-
-        def observation_space(self, params):
-            return gymnax_spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
-
-        def action_space(self, params):
-            return gymnax_spaces.Discrete(2)
-
     env = Poisoned()
+    return env, env.default_params
+
+
+def make_ends_on_action_gymnax_env():
+    """A gymnax env whose episode ends when the action is 1, so a test chooses how many envs
+    end at each step; its observation is the start value its reset drew and the time:
+    (env, env_params)."""
+    import jax
+    import jax.numpy as jnp
+    from gymnax.environments import environment
+
+    Toy, struct = _toy_gymnax_base()
+
+    @struct.dataclass
+    class State(environment.EnvState):
+        start: float
+        time: int
+
+    class EndsOnAction(Toy):
+        def get_obs(self, state, params=None, key=None):
+            return jnp.stack([jnp.asarray(state.start, jnp.float32), jnp.asarray(state.time, jnp.float32)])
+
+        def step_env(self, key, state, action, params):
+            state = state.replace(time=state.time + 1)
+            return self.get_obs(state), state, jnp.float32(1.0), action == 1, {}
+
+        def reset_env(self, key, params):
+            state = State(start=jax.random.uniform(key), time=jnp.int32(0))
+            return self.get_obs(state), state
+
+    env = EndsOnAction()
     return env, env.default_params
