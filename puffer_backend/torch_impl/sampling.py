@@ -317,6 +317,12 @@ def sample_logits(logits, action=None, is_continuous=None, *, mask=None, determi
         v.check_logit_values(logits)
         v.check_action_range(action, (logits.shape[1],))
         return _tensor_categorical(logits, action, False, generator)
+    if (mask is None and deterministic is False and (is_continuous is None or is_continuous is True)
+            and _plain_normal(logits, action, generator)):
+        # a continuous policy's draw or re-scoring: the general path's checks and ops, without its dispatch
+        v.check_normal_loc(logits.loc)
+        v.check_normal_scale(logits.scale)
+        return _normal(logits.loc, logits.scale, action, False, generator)
     return _sample_logits(logits, action, is_continuous, mask, deterministic, generator)
 
 
@@ -327,6 +333,25 @@ def _plain_scoring(logits, action) -> bool:
     return (type(logits) is torch.Tensor and logits.dtype in cpu_draw.SMALL_DTYPES and logits.ndim == 2
             and logits.shape[0] > 0 and type(action) is torch.Tensor and action.dtype is torch.int64
             and action.shape == logits.shape[:1] and action.device == logits.device and logits.is_contiguous())
+
+
+def _plain_normal(logits, action, generator) -> bool:
+    """Whether the general path would take this Normal as it is: float32/float64 loc and scale
+    of one shape `(batch, action_dim)`, batch > 0, an action of that shape, dtype and device
+    or none, and no generator or a CPU one with CPU parameters; everything else goes through
+    `_sample_logits`' checks and conversions."""
+    if type(logits) is not torch.distributions.Normal:
+        return False
+    loc, scale = logits.loc, logits.scale
+    if not (type(loc) is torch.Tensor and type(scale) is torch.Tensor and loc.dtype in cpu_draw.SMALL_DTYPES
+            and scale.dtype == loc.dtype and loc.ndim == 2 and loc.shape == scale.shape and loc.shape[0] > 0
+            and scale.device == loc.device):
+        return False
+    if generator is not None and not (type(generator) is torch.Generator and generator.device.type == "cpu"
+                                      and loc.device.type == "cpu"):
+        return False
+    return action is None or (type(action) is torch.Tensor and action.dtype == loc.dtype
+                              and action.shape == loc.shape and action.device == loc.device)
 
 
 def _sample_logits(logits, action, is_continuous, mask, deterministic, generator):

@@ -149,3 +149,65 @@ def test_shortcuts_leave_bad_flags_to_the_general_checks():
             T.sample_logits(x, given, 0)
         with pytest.raises(ValueError, match="is_continuous"):
             T.sample_logits(x, given, True)
+
+
+def _normal(shape, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    loc = torch.randn(shape, generator=g, dtype=dtype)
+    scale = torch.rand(shape, generator=g, dtype=dtype) + 0.1
+    return loc, scale
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 2), (64, 1), (512, 6)])
+def test_normal_shortcut_is_the_general_path_bit_for_bit(shape, dtype):
+    """A continuous policy's Normal (2-D loc and scale, CPU, float32/float64) skips the general
+    path's dispatch: the same draws, log-probabilities, entropies and gradients, and the
+    closed forms of torch.distributions."""
+    loc, scale = _normal(shape, dtype, seed=sum(shape))
+    assert sampling._plain_normal(torch.distributions.Normal(loc, scale), None, None)
+    for seed in range(3):
+        fast_gen, general_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        dist = torch.distributions.Normal(loc, scale, validate_args=False)
+        fast = T.sample_logits(dist, generator=fast_gen)
+        general = sampling._sample_logits(dist, None, None, None, False, general_gen)
+        for a, b in zip(fast, general):
+            assert a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
+        assert torch.equal(fast_gen.get_state(), general_gen.get_state())
+    action = fast[0]
+    results = []
+    for score in (lambda d: T.sample_logits(d, action),
+                  lambda d: sampling._sample_logits(d, action, None, None, False, None)):
+        mean, std = loc.clone().requires_grad_(True), scale.clone().requires_grad_(True)
+        _, logprob, entropy = score(torch.distributions.Normal(mean, std))
+        (logprob * 0.7 - entropy * 0.01).sum().backward()
+        results.append((logprob, entropy, mean.grad, std.grad))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    truth = torch.distributions.Normal(loc.double(), scale.double())
+    torch.testing.assert_close(results[0][0].double(), truth.log_prob(action.double()).sum(1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[0][1].double(), truth.entropy().sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_normal_shortcut_keeps_the_checks_and_leaves_the_rest_to_the_general_path():
+    loc, scale = _normal((4, 2))
+    bad_loc = loc.clone()
+    bad_loc[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="logits.loc"):
+        T.sample_logits(torch.distributions.Normal(bad_loc, scale, validate_args=False))
+    with pytest.raises(ValueError, match="logits.scale"):
+        T.sample_logits(torch.distributions.Normal(loc, scale * float("inf"), validate_args=False), loc)
+    dist = torch.distributions.Normal(loc, scale)
+    with pytest.raises(ValueError, match="action"):  # another shape: the general path's check
+        T.sample_logits(dist, torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="is_continuous"):
+        T.sample_logits(dist, None, False)
+    with pytest.raises(ValueError, match="mask"):
+        T.sample_logits(dist, mask=torch.ones(4, 2, dtype=torch.bool))
+    assert torch.equal(T.sample_logits(dist, deterministic=True)[0], loc)
+    for other in (torch.distributions.Normal(loc[0], scale[0]),                    # unbatched
+                  torch.distributions.Normal(loc.reshape(4, 1, 2), scale.reshape(4, 1, 2)),
+                  torch.distributions.Normal(loc.half(), scale.half())):
+        assert not sampling._plain_normal(other, None, None)
+    assert not sampling._plain_normal(dist, loc.double(), None)
+    assert not sampling._plain_normal(dist, None, 3)
