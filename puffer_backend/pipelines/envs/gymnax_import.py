@@ -80,8 +80,13 @@ def import_gymnax_module(name: str):
 
 def lazy_packages_allowed() -> bool:
     """Whether `import_gymnax_module` may place packages uninitialized: the installed gymnax
-    and flax are of TESTED_VERSIONS and PUFFER_BACKEND_LAZY_IMPORTS is not "0"."""
-    if os.environ.get(OPT_OUT, "1").strip() == "0":
+    and flax are of TESTED_VERSIONS and PUFFER_BACKEND_LAZY_IMPORTS is not "0". ValueError
+    naming the variable for a value other than "0", "1" or empty."""
+    setting = os.environ.get(OPT_OUT, "1").strip()
+    if setting not in ("0", "1", ""):
+        from ...spec.errors import bad_value
+        raise bad_value(OPT_OUT, "'0' (import gymnax and flax whole) or '1' (the default)", repr(setting))
+    if setting == "0":
         return False
     return all(_release(package) in releases for package, releases in TESTED_VERSIONS.items())
 

@@ -127,3 +127,15 @@ def test_the_installed_versions_are_the_tested_ones():
     from puffer_backend.pipelines.envs.gymnax_import import lazy_packages_allowed
 
     assert lazy_packages_allowed()
+
+
+@pytest.mark.parametrize("setting, allowed", [("0", False), ("1", True), ("", True), ("false", None), ("off", None)])
+def test_the_opt_out_takes_0_or_1_and_names_itself_otherwise(monkeypatch, setting, allowed):
+    from puffer_backend.pipelines.envs.gymnax_import import OPT_OUT, lazy_packages_allowed
+
+    monkeypatch.setenv(OPT_OUT, setting)
+    if allowed is None:
+        with pytest.raises(ValueError, match=f"PUFFER_BACKEND_LAZY_IMPORTS: expected '0'.*received '{setting}'"):
+            lazy_packages_allowed()
+    else:
+        assert lazy_packages_allowed() is allowed
