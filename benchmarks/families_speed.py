@@ -14,10 +14,12 @@ The goal (issue): from 64 envs up, mixed reaches at least half of jax's steps/s 
 env. Prints one row per run, then per env and size: jax sps, mixed sps, their ratio and
 whether the goal holds; then the CPU, torch's CPU capability, the load average and the
 command. --csv writes the runs (env, backend, num_envs, repeat, steps, sps, compile_s,
-wall_s).
+wall_s). --compile adds a third variant to each repeat, `mixed-compile`: the mixed pipeline
+with `--compile` (its torch policy step and update under torch.compile), with its own ratio.
 
     python benchmarks/families_speed.py                                   # 2 envs x 64 256 1024, 3 repeats
     python benchmarks/families_speed.py --envs brax/inverted_pendulum --num-envs 64 --repeats 5
+    python benchmarks/families_speed.py --envs playground/CartpoleBalance --num-envs 64 --compile
     python benchmarks/families_speed.py --quick                           # smoke run: 8 envs, 1 update
 """
 from __future__ import annotations
@@ -35,30 +37,34 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine import child_row, machine_lines  # noqa: E402  (benchmarks/ is not a package)
 
-BACKENDS = ("jax", "mixed")
+# What each run trains: (backend, config.compile). "mixed-compile" (--compile) is the mixed
+# pipeline with its torch policy step and update under torch.compile.
+VARIANTS = {"jax": ("jax", False), "mixed": ("mixed", False), "mixed-compile": ("mixed", True)}
 COLUMNS = ("env", "backend", "num_envs", "repeat", "steps", "sps", "compile_s", "wall_s")
 ROW_MARK = "FAMILIES-SPEED-ROW "
 GOAL = 0.5  # mixed / jax, from 64 envs up
 
 
-def run_here(env_id: str, backend: str, num_envs: int, num_steps: int, updates: int, seed: int) -> dict:
-    """One run in this process (the child side) -> row."""
+def run_here(env_id: str, variant: str, num_envs: int, num_steps: int, updates: int, seed: int) -> dict:
+    """One run in this process (the child side) -> row (its "backend" is the VARIANTS key)."""
     from puffer_backend.pipelines import MemoryLogger, load_pipeline
     from puffer_backend.pipelines.config import TrainConfig
 
+    backend, compiled = VARIANTS[variant]
     with tempfile.TemporaryDirectory() as workdir:
         config = TrainConfig(backend=backend, env_id=env_id, num_envs=num_envs, num_steps=num_steps,
-                             total_steps=updates * num_envs * num_steps, seed=seed, out_dir=workdir, run_name="run")
+                             total_steps=updates * num_envs * num_steps, seed=seed, out_dir=workdir, run_name="run",
+                             compile=compiled)
         start = time.perf_counter()
         summary = load_pipeline(backend).train(config, MemoryLogger(os.path.join(workdir, "run")))
         wall = time.perf_counter() - start
-    return {"env": env_id, "backend": backend, "num_envs": num_envs, "repeat": seed, "steps": int(summary["steps"]),
+    return {"env": env_id, "backend": variant, "num_envs": num_envs, "repeat": seed, "steps": int(summary["steps"]),
             "sps": float(summary["sps"]), "compile_s": float(summary["compile_s"]), "wall_s": wall}
 
 
-def run_child(env_id, backend, num_envs, num_steps, updates, seed, timeout_s) -> tuple[dict | None, str]:
+def run_child(env_id, variant, num_envs, num_steps, updates, seed, timeout_s) -> tuple[dict | None, str]:
     command = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(
-        [env_id, backend, num_envs, num_steps, updates, seed])]
+        [env_id, variant, num_envs, num_steps, updates, seed])]
     return child_row(command, ROW_MARK, timeout_s)
 
 
@@ -100,22 +106,31 @@ def profile_mixed(env_id: str, num_envs: int, num_steps: int, updates: int) -> l
     return lines
 
 
-def ratio_table(rows, envs, sizes) -> tuple[str, bool]:
-    lines = ["| env | envs | jax steps/s | mixed steps/s | mixed / jax | >= 0.5? |", "|---|---|---|---|---|---|"]
+def ratio_table(rows, envs, sizes, variants=("jax", "mixed")) -> tuple[str, bool]:
+    """The markdown table of medians per env and size: jax's steps/s, then for each other
+    variant its steps/s, its ratio to jax and whether that meets GOAL; and whether every
+    point from 64 envs up meets it (a missing point fails)."""
+    others = [v for v in variants if v != "jax"]
+    header = ["env", "envs", "jax steps/s"]
+    for variant in others:
+        header += [f"{variant} steps/s", f"{variant} / jax", ">= 0.5?"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ok = True
     for env_id in envs:
         for n in sizes:
-            sps = {b: [r["sps"] for r in rows if (r["env"], r["backend"], r["num_envs"]) == (env_id, b, n)]
-                   for b in BACKENDS}
+            sps = {v: [r["sps"] for r in rows if (r["env"], r["backend"], r["num_envs"]) == (env_id, v, n)]
+                   for v in variants}
             if not all(sps.values()):
-                lines.append(f"| {env_id} | {n} | missing | | | |")
+                lines.append(f"| {env_id} | {n} | missing |" + " |" * (len(header) - 3))
                 ok = False
                 continue
-            jax_sps, mixed_sps = (statistics.median(sps[b]) for b in BACKENDS)
-            ratio = mixed_sps / jax_sps
-            ok &= ratio >= GOAL or n < 64
-            lines.append(f"| {env_id} | {n} | {jax_sps:,.0f} | {mixed_sps:,.0f} | {ratio:.2f} | "
-                         f"{'yes' if ratio >= GOAL else 'no'} |")
+            jax_sps = statistics.median(sps["jax"])
+            cells = [env_id, str(n), f"{jax_sps:,.0f}"]
+            for variant in others:
+                ratio = statistics.median(sps[variant]) / jax_sps
+                ok &= ratio >= GOAL or n < 64
+                cells += [f"{statistics.median(sps[variant]):,.0f}", f"{ratio:.2f}", "yes" if ratio >= GOAL else "no"]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), ok
 
 
@@ -129,6 +144,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run")
     parser.add_argument("--csv", help="write one row per run here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 8 envs, 1 update, 1 repeat")
+    parser.add_argument("--compile", action="store_true",
+                        help="also run the mixed pipeline with --compile (variant mixed-compile)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the sweep: where the mixed loop's time goes, per env and size (cProfile)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -148,17 +165,18 @@ def main(argv=None) -> int:
         for line in machine_lines():
             print(line)
         return 0
+    variants = ("jax", "mixed", "mixed-compile") if args.compile else ("jax", "mixed")
     rows = []
     for env_id in args.envs:
         for n in args.num_envs:
             for repeat in range(args.repeats):
-                for backend in BACKENDS:
-                    row, why = run_child(env_id, backend, n, args.num_steps, args.updates, repeat, args.timeout)
+                for variant in variants:
+                    row, why = run_child(env_id, variant, n, args.num_steps, args.updates, repeat, args.timeout)
                     if row is None:
-                        print(f"# {env_id} {backend} {n} envs repeat {repeat}: missing ({why})", flush=True)
+                        print(f"# {env_id} {variant} {n} envs repeat {repeat}: missing ({why})", flush=True)
                         continue
                     rows.append(row)
-                    print(f"{env_id:26s} {backend:5s} envs {n:5d}  repeat {repeat}  steps {row['steps']:8d}  "
+                    print(f"{env_id:26s} {variant:13s} envs {n:5d}  repeat {repeat}  steps {row['steps']:8d}  "
                           f"steps/s {row['sps']:9.0f}  compile {row['compile_s']:5.1f}s  wall {row['wall_s']:6.1f}s",
                           flush=True)
     if args.csv:
@@ -166,7 +184,7 @@ def main(argv=None) -> int:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
-    table, ok = ratio_table(rows, args.envs, args.num_envs)
+    table, ok = ratio_table(rows, args.envs, args.num_envs, variants)
     print()
     print(table)
     for line in machine_lines():
