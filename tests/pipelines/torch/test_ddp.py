@@ -1,4 +1,5 @@
-"""The torch pipeline under torchrun with 2 processes: DistributedDataParallel on gloo."""
+"""The torch pipeline under torchrun with 2 processes: DistributedDataParallel on gloo, eager
+and under --compile (torch.compile traces through the DDP module)."""
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ WORKER = textwrap.dedent("""
     from puffer_backend.pipelines import MemoryLogger, TrainConfig
     from puffer_backend.pipelines.torch import loop, ppo as torch_ppo
     rank = int(os.environ["RANK"])
-    out = sys.argv[1]
+    out, compiled = sys.argv[1], sys.argv[2] == "1"
     # Each rank gets its own logger folder so the test can see who wrote what.
     logger = MemoryLogger(os.path.join(out, f"rank{rank}"))
     seen = []
@@ -33,7 +34,8 @@ WORKER = textwrap.dedent("""
     loop.build_agent = lambda *a: agents.append(build(*a)) or agents[-1]
     # A random policy averages ~22 on CartPole: the target stops training after one or two
     # updates, and every rank must stop at the same one (rank 0 decides).
-    summary = torch_ppo.train(TrainConfig(backend="torch", total_steps=4096, seed=3, target_return=15.0), logger)
+    summary = torch_ppo.train(TrainConfig(backend="torch", total_steps=4096, seed=3, target_return=15.0,
+                                          compile=compiled), logger)
     from puffer_backend.pipelines.checkpoint import CHECKPOINT_FILE
     weights = [p.detach().double().sum().item() for p in agents[0].parameters()]
     json.dump({"summary": summary, "records": logger.records, "first_obs": seen[0], "weights": weights,
@@ -42,13 +44,14 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_two_process_ddp(tmp_path):
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.heavy)])
+def test_two_process_ddp(tmp_path, compiled):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), str(tmp_path)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+           str(script), str(tmp_path), "1" if compiled else "0"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())
