@@ -23,6 +23,13 @@ def _pipeline_ready(backend):
     return importlib.util.find_spec(PIPELINES[backend]) is not None and not envs.missing_modules(backend)
 
 
+def _sigint_as_in_a_terminal():
+    """In the child before it starts: SIGINT's default action, as a command started from a
+    terminal has it. A runner launched in the background ignores SIGINT, its children inherit
+    that, and Python then leaves Ctrl-C ignored, as it should."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env():
     return {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device: 4 envs always divide
 
@@ -115,7 +122,8 @@ def test_ctrl_c_saves_the_last_update_then_exits_130(backend, tmp_path):
     run = tmp_path / "cut"
     process = subprocess.Popen([sys.executable, "-m", "puffer_backend", "train", "--backend", backend, "--steps", "5M",
                                 "--out", str(tmp_path), "--name", "cut", "--progress", "plain"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env(),
+                               preexec_fn=_sigint_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:

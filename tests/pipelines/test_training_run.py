@@ -10,6 +10,8 @@ from puffer_backend.pipelines import METRIC_KEYS, MemoryLogger, TrainConfig, loa
 from puffer_backend.pipelines.metrics import RunClock
 from puffer_backend.pipelines.training_run import LOSS_KEYS, TrainingRun, save_due
 
+from .resuming import default_sigint
+
 LOSSES = {key: 0.5 for key in LOSS_KEYS}
 
 
@@ -62,7 +64,7 @@ def test_no_target_no_steps_to_target_and_a_resumed_run_counts_on(tmp_path):
 def test_ctrl_c_saves_the_last_update_then_raises(tmp_path):
     saved = []
     config = TrainConfig(target_return=None)
-    with pytest.raises(KeyboardInterrupt):
+    with default_sigint(), pytest.raises(KeyboardInterrupt):
         with TrainingRun(config, MemoryLogger(tmp_path), RunClock(), save=lambda run: saved.append(run.update),
                          num_updates=10, steps_per_update=1) as run:
             for update in run.remaining_updates():
