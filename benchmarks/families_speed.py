@@ -14,7 +14,8 @@ The goal (issue): from 64 envs up, mixed reaches at least half of jax's steps/s 
 env. Prints one row per run, then per env and size: jax sps, mixed sps, their ratio and
 whether the goal holds; then the CPU, torch's CPU capability, the load average and the
 command. --csv writes the runs (env, backend, num_envs, repeat, steps, sps, compile_s,
-wall_s). --compile adds a third variant to each repeat, `mixed-compile`: the mixed pipeline
+wall_s). The exit status is 0 when every point from 64 envs up meets the goal (for each
+variant run), else 1. --compile adds a third variant to each repeat, `mixed-compile`: the mixed pipeline
 with `--compile` (its torch policy step and update under torch.compile), with its own ratio.
 
     python benchmarks/families_speed.py                                   # 2 envs x 64 256 1024, 3 repeats
@@ -189,7 +190,7 @@ def main(argv=None) -> int:
     print(table)
     for line in machine_lines():
         print(line)
-    return 0 if rows else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
