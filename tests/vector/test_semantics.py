@@ -259,12 +259,23 @@ def test_a_gymnax_pair_is_taken_as_is():
     assert truncated_at == [6]
 
 
-def test_every_partial_reset_size_gives_gymnax_own_resets():
-    """16 envs: 0 to 16 of them end at a step, so every reset the step chooses runs (for up to
-    2, 4 and 8 ended envs, and all), and each gives the states gymnax's own reset gives with the
-    same keys."""
+def test_fewer_envs_build_one_partial_reset_size_and_many_envs_all():
+    from puffer_backend.vector import ALL_TIERS_FROM, _reset_sizes
+
+    assert ALL_TIERS_FROM == 512
+    assert _reset_sizes(1) == () and _reset_sizes(8) == (1,) and _reset_sizes(64) == (8,)
+    assert _reset_sizes(511) == (63,)
+    assert _reset_sizes(512) == (64, 128, 256) and _reset_sizes(1024) == (128, 256, 512)
+
+
+def test_every_partial_reset_size_gives_gymnax_own_resets(monkeypatch):
+    """16 envs, every partial size built: 0 to 16 of them end at a step, so every reset the step
+    chooses runs (for up to 2, 4 and 8 ended envs, and all), and each gives the states gymnax's
+    own reset gives with the same keys."""
+    from puffer_backend import vector
     from puffer_backend.vector import _reset_sizes
 
+    monkeypatch.setattr(vector, "ALL_TIERS_FROM", 16)  # the sizes of 512 envs and more, at 16
     n, seed = 16, 3
     pair = make_ends_on_action_gymnax_env()
     adapter = JaxVectorEnv(pair, n, seed=seed)
