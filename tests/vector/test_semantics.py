@@ -268,21 +268,22 @@ def test_fewer_envs_build_one_partial_reset_size_and_many_envs_all():
     assert _reset_sizes(512) == (64, 128, 256) and _reset_sizes(1024) == (128, 256, 512)
 
 
-def test_every_partial_reset_size_gives_gymnax_own_resets(monkeypatch):
-    """16 envs, every partial size built: 0 to 16 of them end at a step, so every reset the step
-    chooses runs (for up to 2, 4 and 8 ended envs, and all), and each gives the states gymnax's
-    own reset gives with the same keys."""
+@pytest.mark.parametrize("all_tiers_from, sizes", [(16, (2, 4, 8)), (512, (2,))], ids=["all-sizes", "n/8-only"])
+def test_every_partial_reset_size_gives_gymnax_own_resets(monkeypatch, all_tiers_from, sizes):
+    """16 envs, with every partial size built (as from 512 envs) and with n/8 alone: 0 to 16 of
+    them end at a step, so every reset the step chooses runs (for up to 2, 4 and 8 ended envs,
+    and all), and each gives the states gymnax's own reset gives with the same keys."""
     from puffer_backend import vector
     from puffer_backend.vector import _reset_sizes
 
-    monkeypatch.setattr(vector, "ALL_TIERS_FROM", 16)  # the sizes of 512 envs and more, at 16
+    monkeypatch.setattr(vector, "ALL_TIERS_FROM", all_tiers_from)
     n, seed = 16, 3
     pair = make_ends_on_action_gymnax_env()
     adapter = JaxVectorEnv(pair, n, seed=seed)
     obs, _ = adapter.reset()
     ref_obs, advance = _gymnax_reference(pair, n, seed)
     np.testing.assert_array_equal(obs.numpy(), _rows(ref_obs, n))
-    assert _reset_sizes(n) == (2, 4, 8)
+    assert _reset_sizes(n) == sizes
     rng = np.random.default_rng(1)
     for ending in [0, 1, 2, 3, 4, 5, 8, 9, 16, 2, 7, 0, 12]:
         action = np.zeros(n, np.int64)
