@@ -4,9 +4,10 @@ The adapter's step resets the envs that ended in the smallest batch of n/8, n/4 
 that holds them (`vector.RESET_TIERS`), but builds all three only from `vector.ALL_TIERS_FROM`
 envs; below, only n/8. Each extra size is one more compiled reset. For each --sizes entry
 this builds both variants of the same env ("n/8 only" and "n/8, n/4, n/2", whatever the
-threshold says), times each one's compile (the reset and the first 3 steps), then steps
-both on the same random actions, round-robin (timing.medians_us: --repeats calls of --steps
-steps each), and prints compile seconds, steps/s and the ratio.
+threshold says), times each one's compile (the reset and the first 3 steps; "n/8 only"
+first, so the other may find some of JAX's tracing done: its extra compile is if anything
+understated), then steps both on the same random actions, round-robin (timing.medians_us:
+--repeats calls of --steps steps each), and prints compile seconds, steps/s and the ratio.
 
     python benchmarks/reset_tiers.py                                   # brax/inverted_pendulum, 64 256 512 1024
     python benchmarks/reset_tiers.py --env CartPole-v1 --sizes 8 --steps 5 --repeats 3

@@ -301,8 +301,8 @@ class JaxVectorEnv(gymnasium.vector.VectorEnv):
 # Fractions of the envs that a step's partial resets are computed for: an untrained brax
 # policy ends its episodes within ~5 steps, so a fifth of the envs can end at every step.
 # Each size is one more reset to compile: below ALL_TIERS_FROM envs only the first is built
-# (brax, one process: 64 and 256 envs gained 0 and 3% steps/s for 4-5 s more compile; 512
-# and 1024 envs gained 6% and 9%).
+# (brax, one process, two runs of benchmarks/reset_tiers.py: 64 and 256 envs gained nothing
+# and 3% steps/s for 4-6 s more compile; 512 and 1024 envs gained 4-6% and 8-9%).
 RESET_TIERS = (8, 4, 2)
 ALL_TIERS_FROM = 512
 
